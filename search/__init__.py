@@ -1,0 +1,1 @@
+"""The driver: run a search, release its best trial, report what it found."""

@@ -1,0 +1,106 @@
+"""The search's settings as plain data, and the command line that fills them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict, dataclass, field
+
+from trainables.features import FEATURE_SETS
+from trainables.models import MODEL_FAMILIES
+
+SCHEDULERS = ("fifo", "asha")
+
+
+class UsageError(ValueError):
+    """Settings that cannot work, with a message that says what to do."""
+
+
+@dataclass
+class SearchConfig:
+    """Everything that decides what a search does; recorded on the search's parent run."""
+
+    dataset: str = "iris"
+    target: str | None = None
+    models: list[str] = field(default_factory=lambda: list(MODEL_FAMILIES))
+    feature_sets: list[str] = field(default_factory=lambda: list(FEATURE_SETS))
+    num_samples: int = 30
+    max_concurrent: int | None = None
+    seed: int = 42
+    cv_folds: int = 5
+    test_size: float = 0.2
+    metric: str = "val_accuracy"
+    scheduler: str = "fifo"
+    address: str | None = None
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None
+    storage_path: str | None = None
+    report: bool = False
+
+    def as_dict(self) -> dict:
+        """The settings as a JSON-ready dict."""
+        return asdict(self)
+
+
+def _choices(kind: str, known: dict) -> callable:
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {unknown or text!r}: choose from {','.join(known)}")
+        return names
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `search/run.py` command line."""
+    p = argparse.ArgumentParser(
+        prog="search/run.py",
+        description="Hyperparameter search over model family x feature set x hyperparameters on Ray Tune + Optuna, "
+        "every trial tracked in MLflow.",
+    )
+    d = SearchConfig()
+    p.add_argument(
+        "--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster (default: RAY_ADDRESS, else a local Ray)"
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI", d.tracking_uri),
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    p.add_argument("--experiment", help="MLflow experiment (default: iris_classification, or <dataset>_classification)")
+    p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
+    p.add_argument("--target", help="label column of a CSV dataset")
+    p.add_argument("--models", type=_choices("model", MODEL_FAMILIES), default=d.models, help="comma-separated")
+    p.add_argument("--feature-sets", type=_choices("feature set", FEATURE_SETS), default=d.feature_sets)
+    p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
+    p.add_argument("--cv-folds", type=int, default=d.cv_folds)
+    p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
+    p.add_argument("--metric", choices=("val_accuracy", "val_f1"), default=d.metric, help="what the search maximises")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
+    p.add_argument("--storage-path", help="Tune's results folder, seen by every node (default: ./ray_results)")
+    p.add_argument("--report", action="store_true", help="write the report (reports/) when the search ends")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> SearchConfig:
+    """Parse and check the command line; UsageError names a setting that cannot work."""
+    args = build_parser().parse_args(argv)
+    config = SearchConfig(**vars(args))
+    validate(config)
+    return config
+
+
+def validate(config: SearchConfig) -> None:
+    """Refuse settings that cannot work, before anything starts."""
+    if config.num_samples < 1:
+        raise UsageError(f"--num-samples is {config.num_samples}: a search needs at least 1 trial")
+    if config.cv_folds < 2:
+        raise UsageError(f"--cv-folds is {config.cv_folds}: cross-validation needs at least 2 folds")
+    if config.max_concurrent is not None and config.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
+    if not 0 < config.test_size < 1:
+        raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")

@@ -1,0 +1,178 @@
+"""Run a hyperparameter search: model family x feature set x hyperparameters, on Ray Tune with OptunaSearch,
+every trial tracked in MLflow as a child run of the search's parent run.
+
+    python search/run.py                               # Iris, local Ray, sqlite:///mlflow.db
+    python search/run.py --dataset digits --num-samples 100 --models svm,mlp
+    RAY_ADDRESS=... MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python search/run.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.config import SearchConfig, UsageError, parse_args
+from search.connect import check_tracking_uri, connect_ray
+from search.ranking import rank_trials
+from trainables.data import DataError, Dataset, Split, load_dataset, split_dataset
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished search left behind."""
+
+    search_id: str
+    experiment_id: str
+    parent_run_id: str
+    ranked: list[dict]
+    failed: int
+
+
+def default_experiment(data: Dataset) -> str:
+    """`iris_classification` for Iris, `<dataset>_classification` otherwise."""
+    return f"{data.name}_classification"
+
+
+def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
+    """Load and split the data, and check the settings against it, before anything starts."""
+    data = load_dataset(config.dataset, config.target)
+    split = split_dataset(data, config.test_size, config.seed)
+    smallest = int(split.y_dev.value_counts().min())
+    if config.cv_folds > smallest:
+        raise UsageError(
+            f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
+            f"development part of {data.name}: lower --cv-folds"
+        )
+    return data, split
+
+
+def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
+    """The settings recorded as the parent run's params."""
+    return {
+        "dataset": config.dataset,
+        "target": config.target or "",
+        "models": ",".join(config.models),
+        "feature_sets": ",".join(config.feature_sets),
+        "num_samples": config.num_samples,
+        "max_concurrent": max_concurrent,
+        "seed": config.seed,
+        "cv_folds": config.cv_folds,
+        "test_size": config.test_size,
+        "split_seed": config.seed,
+        "metric": config.metric,
+        "scheduler": config.scheduler,
+        "n_dev_rows": len(split.y_dev),
+        "n_test_rows": len(split.y_test),
+    }
+
+
+def run_search(config: SearchConfig) -> SearchOutcome:
+    """Run one search as configured; raises UsageError or DataError for settings that cannot work."""
+    from mlflow.tracking import MlflowClient
+
+    from search.lineage import lineage_tags
+    from search.tracking import start_parent_run
+    from search.tuning import build_tuner, trial_rows
+
+    data, split = prepare(config)
+    check_tracking_uri(config.tracking_uri)
+    started_ray = connect_ray(config.address, PROJECT_ROOT)
+    import ray
+
+    max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    search_id = uuid.uuid4().hex[:12]
+    client = MlflowClient(config.tracking_uri)
+    lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
+    experiment = config.experiment or default_experiment(data)
+    params = search_params(config, split, max_concurrent)
+    experiment_id, parent_id = start_parent_run(
+        client, experiment, search_id, {**lineage, "dataset_source": config.dataset}, params
+    )
+    print(f"search {search_id}: experiment {experiment!r}, parent run {parent_id}, tracking {config.tracking_uri}")
+    _log_json(
+        client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage}
+    )
+
+    trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")} | {"search_id": search_id}
+    tuner, tracker = build_tuner(
+        config, split, data.classes, search_id, max_concurrent, experiment_id, parent_id, trial_tags
+    )
+    status = "FAILED"
+    try:
+        results = tuner.fit()
+        rows = trial_rows(results, tracker.trials)
+        ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
+        failed = sum(r["status"] != "FINISHED" for r in rows)
+        _finish_parent(client, parent_id, ranked, len(rows) - failed, failed)
+        status = "FINISHED" if ranked else "FAILED"
+        return SearchOutcome(search_id, experiment_id, parent_id, ranked, failed)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.close()
+        client.set_terminated(parent_id, status=status)
+        if started_ray:
+            ray.shutdown()
+
+
+def _finish_parent(client, parent_id: str, ranked: list[dict], finished: int, failed: int) -> None:
+    from mlflow.entities import Metric
+
+    metrics = {"trials_finished": finished, "trials_failed": failed}
+    if ranked:
+        metrics |= {"best_val_accuracy": ranked[0]["val_accuracy"], "best_val_f1": ranked[0]["val_f1"]}
+        client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
+    client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+
+
+def _log_json(client, run_id: str, name: str, payload: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        client.log_artifact(run_id, str(path))
+
+
+def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
+    """The best trials as a table, and the search id to release or report."""
+    print(f"\nbest trials of search {outcome.search_id} ({outcome.failed} failed):")
+    print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {'val_accuracy':>12} {'val_f1':>7} {'fit_s':>7}  run_id")
+    for row in outcome.ranked[:top]:
+        print(
+            f"{row['trial_index']:>5}  {row['model']:<20} {row['feature_set']:<11} {row['val_accuracy']:>12.4f} "
+            f"{row['val_f1']:>7.4f} {row['fit_time_s']:>7.3f}  {row['run_id']}"
+        )
+    print(f"\nsearch_id: {outcome.search_id}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    try:
+        config = parse_args(argv)
+        outcome = run_search(config)
+    except (UsageError, DataError, ConnectionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the search's runs were closed as KILLED", file=sys.stderr)
+        return 130
+    print_summary(outcome)
+    if not outcome.ranked:
+        print("error: no trial finished; see the failed trials' `error` tag in MLflow", file=sys.stderr)
+        return 1
+    if config.report:
+        from search.report import write_report
+
+        path = write_report(config.tracking_uri, outcome.experiment_id, outcome.search_id)
+        print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Model families: each samples its own hyperparameters from an Optuna trial and builds its estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from trainables.features import make_features
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family: how to sample its hyperparameters and how to build it from them."""
+
+    suggest: Callable[[optuna.Trial, str], Params]
+    build: Callable[[Params, int], ClassifierMixin]
+    needs_scaling: bool
+
+
+def _suggest_logistic(t: optuna.Trial, p: str) -> Params:
+    return {
+        "C": t.suggest_float(f"{p}/C", 1e-3, 1e3, log=True),
+        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced"]),
+    }
+
+
+def _build_logistic(hp: Params, seed: int) -> ClassifierMixin:
+    weight = None if hp["class_weight"] == "none" else hp["class_weight"]
+    return LogisticRegression(C=hp["C"], class_weight=weight, max_iter=2000, random_state=seed)
+
+
+def _suggest_forest(t: optuna.Trial, p: str) -> Params:
+    return {
+        "n_estimators": t.suggest_int(f"{p}/n_estimators", 10, 300, log=True),
+        "max_depth": t.suggest_int(f"{p}/max_depth", 2, 20),
+        "min_samples_leaf": t.suggest_int(f"{p}/min_samples_leaf", 1, 10),
+        "max_features": t.suggest_categorical(f"{p}/max_features", ["sqrt", "log2"]),
+    }
+
+
+def _build_forest(hp: Params, seed: int) -> ClassifierMixin:
+    return RandomForestClassifier(**hp, n_jobs=1, random_state=seed)
+
+
+def _suggest_svm(t: optuna.Trial, p: str) -> Params:
+    return {
+        "C": t.suggest_float(f"{p}/C", 1e-2, 1e3, log=True),
+        "gamma": t.suggest_float(f"{p}/gamma", 1e-4, 1e1, log=True),
+        "kernel": t.suggest_categorical(f"{p}/kernel", ["rbf", "sigmoid"]),
+    }
+
+
+def _build_svm(hp: Params, seed: int) -> ClassifierMixin:
+    return SVC(**hp, random_state=seed)
+
+
+def _suggest_boosting(t: optuna.Trial, p: str) -> Params:
+    return {
+        "learning_rate": t.suggest_float(f"{p}/learning_rate", 0.01, 0.5, log=True),
+        "max_iter": t.suggest_int(f"{p}/max_iter", 20, 300, log=True),
+        "max_leaf_nodes": t.suggest_int(f"{p}/max_leaf_nodes", 4, 64, log=True),
+        "l2_regularization": t.suggest_float(f"{p}/l2_regularization", 1e-6, 1.0, log=True),
+    }
+
+
+def _build_boosting(hp: Params, seed: int) -> ClassifierMixin:
+    return HistGradientBoostingClassifier(**hp, early_stopping=False, random_state=seed)
+
+
+def _suggest_knn(t: optuna.Trial, p: str) -> Params:
+    return {
+        "n_neighbors": t.suggest_int(f"{p}/n_neighbors", 1, 30),
+        "weights": t.suggest_categorical(f"{p}/weights", ["uniform", "distance"]),
+        "p": t.suggest_int(f"{p}/p", 1, 2),
+    }
+
+
+def _build_knn(hp: Params, seed: int) -> ClassifierMixin:
+    return KNeighborsClassifier(**hp)
+
+
+def _suggest_mlp(t: optuna.Trial, p: str) -> Params:
+    hp: Params = {"n_layers": t.suggest_int(f"{p}/n_layers", 1, 3)}
+    for i in range(hp["n_layers"]):
+        hp[f"units_{i}"] = t.suggest_int(f"{p}/units_{i}", 8, 128, log=True)
+    hp["alpha"] = t.suggest_float(f"{p}/alpha", 1e-6, 1e-1, log=True)
+    hp["learning_rate_init"] = t.suggest_float(f"{p}/learning_rate_init", 1e-4, 1e-1, log=True)
+    return hp
+
+
+def _build_mlp(hp: Params, seed: int) -> ClassifierMixin:
+    layers = tuple(int(hp[f"units_{i}"]) for i in range(int(hp["n_layers"])))
+    return MLPClassifier(
+        hidden_layer_sizes=layers,
+        alpha=hp["alpha"],
+        learning_rate_init=hp["learning_rate_init"],
+        max_iter=500,
+        random_state=seed,
+    )
+
+
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    "logistic_regression": ModelFamily(_suggest_logistic, _build_logistic, needs_scaling=True),
+    "random_forest": ModelFamily(_suggest_forest, _build_forest, needs_scaling=False),
+    "svm": ModelFamily(_suggest_svm, _build_svm, needs_scaling=True),
+    "gradient_boosting": ModelFamily(_suggest_boosting, _build_boosting, needs_scaling=False),
+    "knn": ModelFamily(_suggest_knn, _build_knn, needs_scaling=True),
+    "mlp": ModelFamily(_suggest_mlp, _build_mlp, needs_scaling=True),
+}
+
+
+def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int, n_features: int) -> Pipeline:
+    """One Pipeline from raw columns to prediction: feature set, a scaler where the model needs one, the model."""
+    if model not in MODEL_FAMILIES:
+        raise KeyError(f"unknown model {model!r}: use one of {sorted(MODEL_FAMILIES)}")
+    family = MODEL_FAMILIES[model]
+    steps = [("features", make_features(feature_set, n_features))]
+    if family.needs_scaling:
+        steps.append(("scaler", StandardScaler()))
+    steps.append(("model", family.build(hyperparams, seed)))
+    return Pipeline(steps)

@@ -1,0 +1,77 @@
+"""The conditional search space (model family first, then its hyperparameters) and the trial config's shape.
+
+A trial config, as Tune hands it to the trainable, looks like
+    {"model": "svm", "feature_set": "basic", "svm": {"C": 3.2, ...}, "seed": 0, "cv_folds": 5}
+and its flat form, the params of the trial's MLflow run, like
+    {"model": "svm", "feature_set": "basic", "C": 3.2, ..., "seed": 0, "cv_folds": 5}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from trainables.features import FEATURE_SETS
+from trainables.models import MODEL_FAMILIES, Params
+
+CONSTANT_KEYS = ("seed", "cv_folds")
+
+
+class SearchSpace:
+    """A define-by-run space for OptunaSearch: model family first, then that family's hyperparameters.
+
+    `trial_index` is Optuna's trial number: the order in which the searcher proposed the trial.
+    A class rather than a closure so that Tune can pickle the searcher when it checkpoints the experiment.
+    """
+
+    def __init__(self, models: Sequence[str], feature_sets: Sequence[str], seed: int, cv_folds: int):
+        unknown = [m for m in models if m not in MODEL_FAMILIES] + [f for f in feature_sets if f not in FEATURE_SETS]
+        if unknown or not models or not feature_sets:
+            raise KeyError(
+                f"unknown or empty choices {unknown}: models {sorted(MODEL_FAMILIES)}, "
+                f"feature sets {sorted(FEATURE_SETS)}"
+            )
+        self.models, self.feature_sets = list(models), list(feature_sets)
+        self.seed, self.cv_folds = seed, cv_folds
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        model = trial.suggest_categorical("model", self.models)
+        trial.suggest_categorical("feature_set", self.feature_sets)
+        MODEL_FAMILIES[model].suggest(trial, model)
+        return {"seed": self.seed, "cv_folds": self.cv_folds, "trial_index": trial.number}
+
+
+def hyperparams_of(config: dict[str, Any]) -> Params:
+    """The model's own hyperparameters from a trial config."""
+    return dict(config.get(config["model"], {}))
+
+
+def flat_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial config as the flat params of its MLflow run."""
+    flat = {"model": config["model"], "feature_set": config["feature_set"]}
+    flat.update(hyperparams_of(config))
+    flat.update({k: config[k] for k in CONSTANT_KEYS if k in config})
+    return flat
+
+
+def config_from_params(params: dict[str, str]) -> dict[str, Any]:
+    """Rebuild a trial config from the string params MLflow stored (the inverse of `flat_params`)."""
+    model = params["model"]
+    fixed = {"model", "feature_set", *CONSTANT_KEYS}
+    hyper = {k: _parse(v) for k, v in params.items() if k not in fixed}
+    config: dict[str, Any] = {"model": model, "feature_set": params["feature_set"], model: hyper}
+    for key in CONSTANT_KEYS:
+        if key in params:
+            config[key] = int(params[key])
+    return config
+
+
+def _parse(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"None": None, "True": True, "False": False}.get(value, value)

@@ -1,0 +1,73 @@
+"""The Tune trainable: one trial is a stratified k-fold cross-validation of one Pipeline on the development part."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.model_selection import StratifiedKFold
+
+from trainables.models import build_pipeline
+from trainables.space import hyperparams_of
+
+
+def pipeline_for(config: dict[str, Any], n_features: int):
+    """The unfitted Pipeline a trial config describes."""
+    return build_pipeline(config["model"], config["feature_set"], hyperparams_of(config), config["seed"], n_features)
+
+
+def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fold=None) -> dict[str, Any]:
+    """Cross-validate the config's Pipeline; `on_fold(i, running_metrics)` is called after each fold.
+
+    Returns mean validation and training accuracy and macro F1, the mean fit time of one fold, and the
+    confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted, classes sorted).
+    """
+    folds = StratifiedKFold(n_splits=config["cv_folds"], shuffle=True, random_state=config["seed"])
+    classes = sorted(pd.unique(y).tolist())
+    scores: dict[str, list[float]] = {k: [] for k in ("val_accuracy", "val_f1", "train_accuracy", "train_f1")}
+    fit_times: list[float] = []
+    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    for i, (train_idx, val_idx) in enumerate(folds.split(X, y)):
+        pipeline = pipeline_for(config, X.shape[1])
+        X_train, y_train, X_val, y_val = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx], y.iloc[val_idx]
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipeline.fit(X_train, y_train)
+        fit_times.append(time.perf_counter() - start)
+        val_pred, train_pred = pipeline.predict(X_val), pipeline.predict(X_train)
+        scores["val_accuracy"].append(accuracy_score(y_val, val_pred))
+        scores["val_f1"].append(f1_score(y_val, val_pred, average="macro"))
+        scores["train_accuracy"].append(accuracy_score(y_train, train_pred))
+        scores["train_f1"].append(f1_score(y_train, train_pred, average="macro"))
+        matrix += confusion_matrix(y_val, val_pred, labels=classes)
+        if on_fold is not None:
+            on_fold(i, {k: float(np.mean(v)) for k, v in scores.items()})
+    metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in scores.items()}
+    metrics["fit_time_s"] = float(np.mean(fit_times))
+    metrics["folds_done"] = len(fit_times)
+    metrics["confusion_matrix"] = json.dumps(matrix.tolist())
+    return metrics
+
+
+def where_am_i() -> dict[str, str]:
+    """The Ray node (id) and host this code runs on."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    return {"node": node, "hostname": socket.gethostname()}
+
+
+def train_trial(config: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> None:
+    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`."""
+    from ray import tune
+
+    metrics = cross_validate(config, X, y)
+    tune.report({**metrics, **where_am_i()})

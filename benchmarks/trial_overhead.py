@@ -1,0 +1,126 @@
+"""What a trial costs beyond its own fit: this project's search against a naive Ray Tune + MLflow setup.
+
+Both run the same space, seed and number of trials against the same `mlflow server`, interleaved A B A B:
+- naive:   Tune's defaults (a fresh worker process per trial) and Ray's stock MLflowLoggerCallback;
+- project: `search.run.run_search` (reused workers, data shipped once, one batched write per trial, off the loop).
+
+    python benchmarks/trial_overhead.py --trials 20 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def naive_search(uri: str, trials: int, seed: int, storage: Path) -> tuple[float, float]:
+    """The setup a user writes first; returns (wall seconds, summed trial seconds)."""
+    from ray import tune
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from trainables.data import load_dataset, split_dataset
+    from trainables.features import FEATURE_SETS
+    from trainables.models import MODEL_FAMILIES
+    from trainables.space import SearchSpace
+    from trainables.trainable import train_trial
+
+    split = split_dataset(load_dataset("iris"), 0.2, seed)
+    space = SearchSpace(list(MODEL_FAMILIES), list(FEATURE_SETS), seed, 5)
+    tuner = tune.Tuner(
+        tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev),
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(OptunaSearch(space, metric="val_accuracy", mode="max", seed=seed), 2),
+            num_samples=trials,
+        ),
+        run_config=tune.RunConfig(
+            storage_path=str(storage),
+            callbacks=[MLflowLoggerCallback(tracking_uri=uri, experiment_name="bench-naive")],
+            verbose=0,
+        ),
+    )
+    start = time.perf_counter()
+    results = tuner.fit()
+    return time.perf_counter() - start, sum(r.metrics.get("time_total_s", 0) for r in results)
+
+
+def project_search(uri: str, trials: int, seed: int, storage: Path) -> tuple[float, float]:
+    """This project's search; returns (wall seconds, summed trial seconds)."""
+    import io
+    from contextlib import redirect_stdout
+
+    from search.config import parse_args
+    from search.run import run_search
+
+    argv = ["--tracking-uri", uri, "--experiment", "bench-project", "--num-samples", str(trials)]
+    argv += ["--max-concurrent", "2", "--seed", str(seed), "--storage-path", str(storage)]
+    start = time.perf_counter()
+    with redirect_stdout(io.StringIO()):
+        run_search(parse_args(argv))
+    wall = time.perf_counter() - start
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(str(next(storage.iterdir())))
+    return wall, float(analysis.dataframe()["time_total_s"].sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    import ray
+
+    from cluster.processes import free_port, stop_process_group, wait_for_http
+
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "cluster/mlflow_server.py"),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(work / "mlflow"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for_http(f"{uri}/health", 90), "mlflow server did not start"
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        timings: dict[str, list[tuple[float, float]]] = {"naive": [], "project": []}
+        for i in range(args.repeats):
+            for name, fn in (("naive", naive_search), ("project", project_search)):
+                wall, busy = fn(uri, args.trials, 42, work / f"{name}-{i}")
+                timings[name].append((wall, busy))
+                print(f"repeat {i} {name}: {wall:.1f} s wall, {busy:.1f} s inside trials", flush=True)
+        print(f"\n{args.trials} Iris trials, 2 at a time, 2 CPUs, {args.repeats} repeats (median, min-max):")
+        print("| setup | wall s | trials/s | overhead per trial s |")
+        print("| --- | --- | --- | --- |")
+        for name, rows in timings.items():
+            walls = [w for w, _ in rows]
+            overhead = [(w * 2 - b) / args.trials for w, b in rows]
+            print(
+                f"| {name} | {statistics.median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f}) "
+                f"| {args.trials / statistics.median(walls):.2f} | {statistics.median(overhead):.2f} |"
+            )
+    finally:
+        ray.shutdown()
+        stop_process_group(server.pid)
+
+
+if __name__ == "__main__":
+    main()

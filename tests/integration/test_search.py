@@ -1,0 +1,152 @@
+"""Real searches on a real local Ray, tracked by a real `mlflow server`; what landed is read back through MLflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cluster.processes import free_port
+from search.config import parse_args
+from search.ranking import rank_trials
+from search.run import run_search
+from trainables.data import load_dataset, split_dataset
+from trainables.space import config_from_params
+from trainables.trainable import cross_validate
+
+pytestmark = pytest.mark.integration
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def search(uri, tmp_path, *extra):
+    argv = ["--tracking-uri", uri, "--storage-path", str(tmp_path / "ray_results"), *extra]
+    return run_search(parse_args(argv))
+
+
+def children(client, outcome):
+    runs = client.search_runs(
+        [outcome.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'", max_results=1000
+    )
+    return sorted(runs, key=lambda r: int(r.data.tags["trial_index"]))
+
+
+@pytest.fixture(scope="module")
+def iris_search(mlflow_server, ray_session, tmp_path_factory):
+    extra = ["--experiment", "it-search", "--num-samples", "8", "--max-concurrent", "2", "--seed", "3"]
+    extra += ["--models", "knn,logistic_regression,random_forest,mlp", "--cv-folds", "3"]
+    return search(mlflow_server, tmp_path_factory.mktemp("iris"), *extra)
+
+
+def test_parent_run_records_the_search(mlflow_server, iris_search):
+    client = MlflowClient(mlflow_server)
+    parent = client.get_run(iris_search.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.info.run_name == f"search-{iris_search.search_id}"
+    tags, params = parent.data.tags, parent.data.params
+    assert tags["search_id"] == iris_search.search_id and tags["run_type"] == "search"
+    assert tags["dataset"] == "iris" and tags["dataset_digest"] == load_dataset("iris").digest
+    assert len(tags["git_commit"]) == 40 and tags["version.optuna"].startswith("5.")
+    assert params["num_samples"] == "8" and params["models"] == "knn,logistic_regression,random_forest,mlp"
+    assert params["cv_folds"] == "3" and params["seed"] == "3"
+    assert parent.data.metrics["trials_finished"] == 8
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["search_config.json"]
+
+
+def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iris_search):
+    client = MlflowClient(mlflow_server)
+    runs = children(client, iris_search)
+    assert [int(r.data.tags["trial_index"]) for r in runs] == list(range(8))
+    for run in runs:
+        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        assert run.info.status == "FINISHED"
+        assert tags["search_id"] == iris_search.search_id and tags["run_type"] == "trial"
+        assert {"git_commit", "dataset", "dataset_digest", "node", "hostname"} <= set(tags)
+        assert params["model"] in {"knn", "logistic_regression", "random_forest", "mlp"}
+        assert params["seed"] == "3" and params["cv_folds"] == "3"
+        assert {"val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s"} <= set(metrics)
+        assert 0.5 < metrics["val_accuracy"] <= 1 and metrics["folds_done"] == 3
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["confusion_matrix.png"]
+
+
+def test_recorded_metrics_are_reproduced_from_the_recorded_params(mlflow_server, iris_search):
+    client = MlflowClient(mlflow_server)
+    split = split_dataset(load_dataset("iris"), 0.2, 3)
+    for run in children(client, iris_search)[:3]:
+        redone = cross_validate(config_from_params(run.data.params), split.X_dev, split.y_dev)
+        assert redone["val_accuracy"] == pytest.approx(run.data.metrics["val_accuracy"], abs=1e-12)
+        assert redone["val_f1"] == pytest.approx(run.data.metrics["val_f1"], abs=1e-12)
+
+
+def test_the_best_trial_named_is_the_best_by_the_stated_rule(mlflow_server, iris_search):
+    client = MlflowClient(mlflow_server)
+    rows = [
+        {**r.data.metrics, "trial_index": int(r.data.tags["trial_index"]), "run_id": r.info.run_id}
+        for r in children(client, iris_search)
+    ]
+    best = rank_trials(rows)[0]
+    parent = client.get_run(iris_search.parent_run_id)
+    assert parent.data.tags["best_trial_run_id"] == best["run_id"] == iris_search.ranked[0]["run_id"]
+    assert parent.data.metrics["best_val_accuracy"] == best["val_accuracy"]
+
+
+def test_one_seed_one_at_a_time_gives_the_same_trials(mlflow_server, ray_session, tmp_path):
+    extra = ["--experiment", "it-repeat", "--num-samples", "5", "--max-concurrent", "1", "--seed", "11"]
+    extra += ["--dataset", "wine", "--cv-folds", "3", "--models", "knn,svm,logistic_regression"]
+    client = MlflowClient(mlflow_server)
+
+    def trials(outcome):
+        return [
+            (r.data.params, {k: v for k, v in r.data.metrics.items() if k != "fit_time_s"})
+            for r in children(client, outcome)
+        ]
+
+    first, second = search(mlflow_server, tmp_path / "a", *extra), search(mlflow_server, tmp_path / "b", *extra)
+    assert first.search_id != second.search_id
+    assert trials(first) == trials(second) and len(trials(first)) == 5
+
+
+def run_cli(*args, timeout=60):
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "search" / "run.py"), *args], capture_output=True, text=True, timeout=timeout
+    )
+    return result, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--models", "knn,xgboost"], "unknown model ['xgboost']"),
+        (["--feature-sets", "cubes"], "unknown feature set ['cubes']"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--dataset", "/nonexistent/data.csv", "--target", "y"], "does not exist"),
+        (["--num-samples", "0"], "at least 1 trial"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    result, seconds = run_cli("--tracking-uri", f"sqlite:///{tmp_path}/m.db", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and seconds < 30
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_csv_without_its_target_column(tmp_path):
+    path = tmp_path / "flowers.csv"
+    path.write_text("a,b,species\n" + "\n".join(f"{i},{i * 2},{'x' if i % 2 else 'y'}" for i in range(30)))
+    result, _ = run_cli("--tracking-uri", f"sqlite:///{tmp_path}/m.db", "--dataset", str(path), "--target", "label")
+    assert result.returncode == 2 and "target column 'label' is not in" in result.stderr
+    assert "species" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_servers_that_do_not_answer(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"
+    result, seconds = run_cli("--tracking-uri", dead)
+    assert result.returncode == 2 and f"MLflow tracking server {dead} does not answer" in result.stderr
+    assert seconds < 30 and "Traceback" not in result.stderr
+    result, seconds = run_cli("--tracking-uri", f"sqlite:///{tmp_path}/m.db", "--address", f"127.0.0.1:{free_port()}")
+    assert (
+        result.returncode == 2 and "Ray cluster at 127.0.0.1:" in result.stderr and "does not answer" in result.stderr
+    )
+    assert seconds < 30 and "Traceback" not in result.stderr

@@ -1,0 +1,77 @@
+"""The best-trial rule, the command line's checks, and the tracker's background writer."""
+
+import pytest
+
+from search.config import UsageError, parse_args
+from search.ranking import rank_trials
+from search.tracking import BackgroundWriter
+
+
+def row(i, acc, f1, fit, **extra):
+    return {"trial_index": i, "val_accuracy": acc, "val_f1": f1, "fit_time_s": fit, **extra}
+
+
+def test_ties_break_on_f1_then_fit_time_then_order():
+    rows = [row(0, 0.95, 0.94, 0.1), row(1, 0.96, 0.90, 0.5), row(2, 0.96, 0.95, 0.3), row(3, 0.96, 0.95, 0.2)]
+    rows.append(row(4, 0.96, 0.95, 0.2))
+    assert [r["trial_index"] for r in rank_trials(rows)] == [3, 4, 2, 1, 0]
+
+
+def test_trials_that_did_not_run_every_fold_are_not_eligible():
+    rows = [row(0, 0.99, 0.99, 0.1, folds_done=2, cv_folds=5), row(1, 0.90, 0.90, 0.1, folds_done=5, cv_folds=5)]
+    assert [r["trial_index"] for r in rank_trials(rows)] == [1]
+
+
+def test_ranking_by_f1():
+    rows = [row(0, 0.97, 0.90, 0.1), row(1, 0.96, 0.95, 0.1)]
+    assert rank_trials(rows, metric="val_f1")[0]["trial_index"] == 1
+
+
+def test_defaults_and_kebab_case_flags(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    config = parse_args(["--models", "knn,svm", "--feature-sets", "pca", "--num-samples", "3", "--cv-folds", "4"])
+    assert config.models == ["knn", "svm"] and config.feature_sets == ["pca"]
+    assert config.tracking_uri == "http://127.0.0.1:5999" and config.address is None and config.dataset == "iris"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--num-samples", "0"], "at least 1 trial"),
+        (["--cv-folds", "1"], "at least 2 folds"),
+        (["--test-size", "1.5"], "between 0 and 1"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(argv, message):
+    with pytest.raises(UsageError, match=message):
+        parse_args(argv)
+
+
+def test_unknown_model_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--models", "knn,xgboost"])
+    assert exit_info.value.code == 2 and "unknown model ['xgboost']" in capsys.readouterr().err
+
+
+def test_writer_retries_then_writes_everything_in_order():
+    done, attempts = [], {"n": 0}
+
+    def flaky():
+        attempts["n"] += 1
+        if attempts["n"] < 3:
+            raise ConnectionError("server away")
+        done.append("flaky")
+
+    writer = BackgroundWriter(retries=4, first_delay=0.01)
+    writer.submit(flaky)
+    writer.submit(lambda: done.append("second"))
+    writer.close()
+    assert done == ["flaky", "second"] and attempts["n"] == 3 and writer.failures == []
+
+
+def test_writer_reports_a_write_that_never_succeeds():
+    writer = BackgroundWriter(retries=1, first_delay=0.01)
+    writer.submit(lambda: 1 / 0)
+    writer.close()
+    assert len(writer.failures) == 1 and "ZeroDivisionError" in writer.failures[0]

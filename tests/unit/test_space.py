@@ -1,0 +1,66 @@
+"""The conditional search space and the trial config's round trip through MLflow params."""
+
+import optuna
+import pytest
+
+from trainables.models import MODEL_FAMILIES
+from trainables.space import SearchSpace, config_from_params, flat_params
+
+
+def sample_configs(space: SearchSpace, n: int, seed: int = 0) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        constants = space(trial)
+        flat = {**trial.params, **constants}
+        config: dict = {k: v for k, v in flat.items() if "/" not in k}
+        for key, value in flat.items():
+            if "/" in key:
+                family, name = key.split("/", 1)
+                config.setdefault(family, {})[name] = value
+        configs.append(config)
+        study.tell(trial, 0.5)
+    return configs
+
+
+def test_each_family_gets_only_its_own_hyperparameters():
+    space = SearchSpace(list(MODEL_FAMILIES), ["basic", "pca"], seed=3, cv_folds=4)
+    configs = sample_configs(space, 60)
+    assert {c["model"] for c in configs} == set(MODEL_FAMILIES)
+    for config in configs:
+        assert set(config) - {"model", "feature_set", "seed", "cv_folds", "trial_index"} == {config["model"]}
+        assert config["seed"] == 3 and config["cv_folds"] == 4
+
+
+def test_mlp_layers_follow_the_number_of_layers():
+    configs = sample_configs(SearchSpace(["mlp"], ["basic"], seed=0, cv_folds=5), 30)
+    for config in configs:
+        hp = config["mlp"]
+        assert {k for k in hp if k.startswith("units_")} == {f"units_{i}" for i in range(hp["n_layers"])}
+
+
+def test_narrowed_space_only_proposes_the_chosen_models_and_feature_sets():
+    configs = sample_configs(SearchSpace(["knn", "svm"], ["subset"], seed=0, cv_folds=5), 20)
+    assert {c["model"] for c in configs} <= {"knn", "svm"}
+    assert {c["feature_set"] for c in configs} == {"subset"}
+
+
+def test_trial_index_is_the_proposal_order():
+    configs = sample_configs(SearchSpace(["knn"], ["basic"], seed=0, cv_folds=5), 5)
+    assert [c["trial_index"] for c in configs] == [0, 1, 2, 3, 4]
+
+
+def test_unknown_choices_are_refused():
+    with pytest.raises(KeyError):
+        SearchSpace(["knn", "xgboost"], ["basic"], seed=0, cv_folds=5)
+    with pytest.raises(KeyError):
+        SearchSpace(["knn"], ["cubes"], seed=0, cv_folds=5)
+
+
+def test_params_round_trip_through_mlflow_strings():
+    for config in sample_configs(SearchSpace(list(MODEL_FAMILIES), ["basic"], seed=7, cv_folds=5), 30):
+        stored = {k: str(v) for k, v in flat_params(config).items()}
+        rebuilt = config_from_params(stored)
+        expected = {k: v for k, v in config.items() if k != "trial_index"}
+        assert rebuilt == expected

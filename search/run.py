@@ -28,10 +28,12 @@ class SearchOutcome:
     """What a finished search left behind."""
 
     search_id: str
+    experiment: str
     experiment_id: str
     parent_run_id: str
     ranked: list[dict]
     failed: int
+    stopped: int
 
 
 def default_experiment(data: Dataset) -> str:
@@ -77,7 +79,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from mlflow.tracking import MlflowClient
 
     from search.lineage import lineage_tags
-    from search.tracking import start_parent_run
+    from search.tracking import TrialTracker, start_parent_run
     from search.tuning import build_tuner, trial_rows
 
     data, split = prepare(config)
@@ -100,18 +102,19 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     )
 
     trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")} | {"search_id": search_id}
-    tuner, tracker = build_tuner(
-        config, split, data.classes, search_id, max_concurrent, experiment_id, parent_id, trial_tags
-    )
+    tracker = TrialTracker(config.tracking_uri, experiment_id, parent_id, trial_tags, data.classes)
+    tuner = build_tuner(config, split, search_id, max_concurrent, callbacks=[tracker])
     status = "FAILED"
     try:
         results = tuner.fit()
         rows = trial_rows(results, tracker.trials)
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         failed = sum(r["status"] != "FINISHED" for r in rows)
-        _finish_parent(client, parent_id, ranked, len(rows) - failed, failed)
+        stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
+        counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
+        _finish_parent(client, parent_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
-        return SearchOutcome(search_id, experiment_id, parent_id, ranked, failed)
+        return SearchOutcome(search_id, experiment, experiment_id, parent_id, ranked, failed, stopped)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -122,10 +125,10 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             ray.shutdown()
 
 
-def _finish_parent(client, parent_id: str, ranked: list[dict], finished: int, failed: int) -> None:
+def _finish_parent(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
     from mlflow.entities import Metric
 
-    metrics = {"trials_finished": finished, "trials_failed": failed}
+    metrics = dict(counts)
     if ranked:
         metrics |= {"best_val_accuracy": ranked[0]["val_accuracy"], "best_val_f1": ranked[0]["val_f1"]}
         client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
@@ -141,7 +144,7 @@ def _log_json(client, run_id: str, name: str, payload: dict) -> None:
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
-    print(f"\nbest trials of search {outcome.search_id} ({outcome.failed} failed):")
+    print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
     print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {'val_accuracy':>12} {'val_f1':>7} {'fit_s':>7}  run_id")
     for row in outcome.ranked[:top]:
         print(
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.report:
         from search.report import write_report
 
-        path = write_report(config.tracking_uri, outcome.experiment_id, outcome.search_id)
+        path = write_report(config.tracking_uri, outcome.experiment, outcome.search_id)
         print(f"report: {path}")
     return 0
 

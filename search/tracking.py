@@ -30,11 +30,15 @@ TRIAL_TAGS = ("node", "hostname")
 
 
 class BackgroundWriter:
-    """One thread that runs queued writes in order, retrying each with backoff; `close` waits for all."""
+    """One thread that runs queued writes in order, retrying each with backoff; `close` waits for all.
 
-    def __init__(self, retries: int = 5, first_delay: float = 0.5):
+    The default backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for
+    about a minute and a half; a write that still fails is kept in `failures` and reported, never raised.
+    """
+
+    def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30)):
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._retries, self._first_delay = retries, first_delay
+        self._delays = delays
         self.failures: list[str] = []
         self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
         self._thread.start()
@@ -45,18 +49,16 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while (write := self._queue.get()) is not None:
-            delay = self._first_delay
-            for attempt in range(self._retries + 1):
+            for delay in (*self._delays, None):
                 try:
                     write()
                     break
                 except Exception as exc:  # noqa: BLE001 - a lost write is reported, never raised into Tune
-                    if attempt == self._retries:
+                    if delay is None:
                         self.failures.append(f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
                         print(f"warning: an MLflow write failed after retries: {self.failures[-1]}", file=sys.stderr)
                     else:
                         time.sleep(delay)
-                        delay *= 2
 
     def close(self) -> None:
         """Write everything queued, then stop the thread."""
@@ -66,7 +68,13 @@ class BackgroundWriter:
 
 
 class TrialTracker(MLflowLoggerCallback):
-    """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run."""
+    """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
+
+    Every MLflow request goes through one background writer, so the driver's loop never waits on the server:
+    a trial costs one `create_run` at its start, and one `log_batch`, one artifact upload and one
+    `set_terminated` at its end. Runs are keyed by Tune's trial id; on a resumed search the runs already made
+    are found by their `trial_id` tag and reused, so a trial is never tracked twice.
+    """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], classes: list):
         super().__init__(tracking_uri=tracking_uri, tags=tags)
@@ -74,47 +82,66 @@ class TrialTracker(MLflowLoggerCallback):
         self.parent_run_id = parent_run_id
         self.classes = classes
         self.writer: BackgroundWriter | None = None
+        self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
 
     def setup(self, *args, **kwargs) -> None:
         self.client = MlflowClient(self.tracking_uri)
         self.writer = BackgroundWriter()
-        self._trial_runs: dict[Any, str] = {}
-        self._last_result: dict[Any, dict] = {}
-        self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
+        self._started: set[str] = set()
+        self._ended: set[str] = set()
+        self._last_result: dict[str, dict] = {}
+        for run in self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
+        ):
+            tags = run.data.tags
+            self.trials[tags["trial_id"]] = (run.info.run_id, int(tags.get("trial_index", -1)))
+            if run.info.status == "FINISHED":
+                self._ended.add(tags["trial_id"])
 
     def log_trial_start(self, trial) -> None:
-        if trial in self._trial_runs:
+        trial_id = trial.trial_id
+        if trial_id in self._started:
             return
+        self._started.add(trial_id)
+        self._ended.discard(trial_id)
         index = int(trial.config.get("trial_index", -1))
         tags = {
             **self.tags,
             "mlflow.parentRunId": self.parent_run_id,
             "run_type": "trial",
-            "trial_id": trial.trial_id,
+            "trial_id": trial_id,
             "trial_index": str(index),
         }
-        run = self.client.create_run(self.experiment_id, run_name=str(trial), tags=tags)
-        self._trial_runs[trial] = run.info.run_id
-        self.trials[trial.trial_id] = (run.info.run_id, index)
+        self.writer.submit(lambda: self._open(trial_id, str(trial), index, tags))
+
+    def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str]) -> None:
+        if trial_id in self.trials:  # a resumed trial: its run exists, reopen it
+            self.client.update_run(self.trials[trial_id][0], status="RUNNING")
+            return
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        self.trials[trial_id] = (run.info.run_id, index)
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        self._last_result[trial] = result
+        self._last_result[trial.trial_id] = result
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
-        run_id = self._trial_runs.get(trial)
-        if run_id is None:
+        trial_id = trial.trial_id
+        if trial_id not in self._started or trial_id in self._ended:
             return
-        result = self._last_result.pop(trial, {})
+        self._ended.add(trial_id)
+        result = self._last_result.pop(trial_id, {})
         params = flat_params(trial.config)
         metrics = {k: float(result[k]) for k in TRIAL_METRICS if k in result}
         tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
+        tags["outcome"] = outcome(result, trial.config, failed)
         if failed:
             tags["error"] = _first_error_line(trial)
         matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and not failed else None
         status = "FAILED" if failed else "FINISHED"
-        self.writer.submit(lambda: self._write(run_id, str(trial), params, metrics, tags, matrix, status))
+        self.writer.submit(lambda: self._write(trial_id, str(trial), params, metrics, tags, matrix, status))
 
-    def _write(self, run_id, trial_id, params, metrics, tags, matrix, status) -> None:
+    def _write(self, trial_id, name, params, metrics, tags, matrix, status) -> None:
+        run_id = self.trials[trial_id][0]
         now = int(time.time() * 1000)
         self.client.log_batch(
             run_id,
@@ -124,7 +151,7 @@ class TrialTracker(MLflowLoggerCallback):
         )
         if matrix is not None:
             with tempfile.TemporaryDirectory() as tmp:
-                title = f"trial {trial_id}: out-of-fold predictions"
+                title = f"trial {name}: out-of-fold predictions"
                 path = save_confusion_matrix(matrix, self.classes, Path(tmp) / "confusion_matrix.png", title)
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status=status, end_time=now)
@@ -133,9 +160,20 @@ class TrialTracker(MLflowLoggerCallback):
         self.close()
 
     def close(self) -> None:
-        """Flush every queued write (normal end, Ctrl-C or error)."""
-        if self.writer is not None:
-            self.writer.close()
+        """Close runs of trials that never ended (Ctrl-C, a driver error) as KILLED, then flush every write."""
+        if self.writer is None:
+            return
+        for trial_id in self._started - self._ended:
+            self._ended.add(trial_id)
+            self.writer.submit(lambda t=trial_id: self.client.set_terminated(self.trials[t][0], status="KILLED"))
+        self.writer.close()
+
+
+def outcome(result: dict, config: dict, failed: bool) -> str:
+    """`completed` (every fold ran), `stopped` (the scheduler stopped it early) or `failed`."""
+    if failed or "folds_done" not in result:
+        return "failed"
+    return "completed" if int(result["folds_done"]) >= int(config.get("cv_folds", 0)) else "stopped"
 
 
 def _first_error_line(trial) -> str:

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SearchConfig
-from search.tracking import TRIAL_METRICS, TrialTracker
+from search.tracking import TRIAL_METRICS
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
@@ -29,21 +30,21 @@ def trial_dirname(trial) -> str:
     return f"{trial.trial_id}"
 
 
-def build_tuner(
-    config: SearchConfig,
-    split: Split,
-    classes: list,
-    search_id: str,
-    max_concurrent: int,
-    experiment_id: str,
-    parent_run_id: str,
-    trial_tags: dict[str, str],
-) -> tuple[tune.Tuner, TrialTracker]:
-    """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store."""
+def build_tuner(config: SearchConfig, split: Split, search_id: str, max_concurrent: int, callbacks: list) -> tune.Tuner:
+    """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store.
+
+    With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
+    folds; with `fifo` every trial runs every fold and reports once.
+    """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     searcher = OptunaSearch(space=space, metric=config.metric, mode="max", seed=config.seed)
-    tracker = TrialTracker(config.tracking_uri, experiment_id, parent_run_id, trial_tags, classes)
-    trainable = tune.with_resources(tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev), {"cpu": 1})
+    asha = config.scheduler == "asha"
+    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha)
+    scheduler = None
+    if asha:
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration", metric=config.metric, mode="max", max_t=config.cv_folds, grace_period=1
+        )
     reporter = tune.CLIReporter(
         parameter_columns=["model", "feature_set"],
         metric_columns=REPORTED,
@@ -55,10 +56,11 @@ def build_tuner(
     )
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the classic reporter honours the columns chosen above
     storage = Path(config.storage_path or "ray_results").resolve()
-    tuner = tune.Tuner(
-        trainable,
+    return tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
+            scheduler=scheduler,
             num_samples=config.num_samples,
             reuse_actors=True,
             trial_name_creator=trial_name,
@@ -67,13 +69,12 @@ def build_tuner(
         run_config=tune.RunConfig(
             name=f"search-{search_id}",
             storage_path=str(storage),
-            callbacks=[tracker],
+            callbacks=callbacks,
             progress_reporter=reporter,
             failure_config=tune.FailureConfig(max_failures=2),
             verbose=1,
         ),
     )
-    return tuner, tracker
 
 
 def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> list[dict]:
@@ -88,6 +89,7 @@ def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> 
             "run_id": run_id,
             "trial_index": index,
             "status": "FAILED" if result.error else "FINISHED",
+            "folds_done": metrics.get("folds_done", 0),
             "model": config.get("model"),
             "feature_set": config.get("feature_set"),
             "cv_folds": config.get("cv_folds"),

@@ -24,7 +24,7 @@ def pipeline_for(config: dict[str, Any], n_features: int):
 
 
 def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fold=None) -> dict[str, Any]:
-    """Cross-validate the config's Pipeline; `on_fold(i, running_metrics)` is called after each fold.
+    """Cross-validate the config's Pipeline; `on_fold(running_metrics)` is called after each fold but the last.
 
     Returns mean validation and training accuracy and macro F1, the mean fit time of one fold, and the
     confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted, classes sorted).
@@ -48,8 +48,9 @@ def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fol
         scores["train_accuracy"].append(accuracy_score(y_train, train_pred))
         scores["train_f1"].append(f1_score(y_train, train_pred, average="macro"))
         matrix += confusion_matrix(y_val, val_pred, labels=classes)
-        if on_fold is not None:
-            on_fold(i, {k: float(np.mean(v)) for k, v in scores.items()})
+        if on_fold is not None and i + 1 < folds.n_splits:
+            running = {k: float(np.mean(v)) for k, v in scores.items()}
+            on_fold({**running, "fit_time_s": float(np.mean(fit_times)), "folds_done": i + 1})
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in scores.items()}
     metrics["fit_time_s"] = float(np.mean(fit_times))
     metrics["folds_done"] = len(fit_times)
@@ -65,9 +66,15 @@ def where_am_i() -> dict[str, str]:
     return {"node": node, "hostname": socket.gethostname()}
 
 
-def train_trial(config: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> None:
-    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`."""
+def train_trial(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False) -> None:
+    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`.
+
+    With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
+    ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once.
+    """
     from ray import tune
 
-    metrics = cross_validate(config, X, y)
-    tune.report({**metrics, **where_am_i()})
+    node = where_am_i()
+    on_fold = (lambda running: tune.report({**running, **node})) if report_folds else None
+    metrics = cross_validate(config, X, y, on_fold=on_fold)
+    tune.report({**metrics, **node})

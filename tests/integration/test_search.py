@@ -150,3 +150,20 @@ def test_servers_that_do_not_answer(tmp_path):
         result.returncode == 2 and "Ray cluster at 127.0.0.1:" in result.stderr and "does not answer" in result.stderr
     )
     assert seconds < 30 and "Traceback" not in result.stderr
+
+
+def test_asha_stops_trials_after_a_fold_and_they_are_never_the_best(mlflow_server, ray_session, tmp_path):
+    extra = ["--experiment", "it-asha", "--num-samples", "10", "--max-concurrent", "2", "--seed", "5"]
+    extra += ["--scheduler", "asha", "--models", "knn,logistic_regression,mlp", "--cv-folds", "4"]
+    outcome = search(mlflow_server, tmp_path, *extra)
+    client = MlflowClient(mlflow_server)
+    runs = children(client, outcome)
+    stopped = [r for r in runs if r.data.tags["outcome"] == "stopped"]
+    completed = [r for r in runs if r.data.tags["outcome"] == "completed"]
+    assert len(runs) == 10 and stopped and completed
+    assert all(r.data.metrics["folds_done"] < 4 for r in stopped)
+    assert all(r.data.metrics["folds_done"] == 4 for r in completed)
+    parent = client.get_run(outcome.parent_run_id)
+    assert parent.data.metrics["trials_stopped"] == len(stopped) == outcome.stopped
+    best = client.get_run(parent.data.tags["best_trial_run_id"])
+    assert best.data.tags["outcome"] == "completed"

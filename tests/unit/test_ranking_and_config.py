@@ -4,7 +4,7 @@ import pytest
 
 from search.config import UsageError, parse_args
 from search.ranking import rank_trials
-from search.tracking import BackgroundWriter
+from search.tracking import BackgroundWriter, outcome
 
 
 def row(i, acc, f1, fit, **extra):
@@ -63,7 +63,7 @@ def test_writer_retries_then_writes_everything_in_order():
             raise ConnectionError("server away")
         done.append("flaky")
 
-    writer = BackgroundWriter(retries=4, first_delay=0.01)
+    writer = BackgroundWriter(delays=(0.01,) * 4)
     writer.submit(flaky)
     writer.submit(lambda: done.append("second"))
     writer.close()
@@ -71,7 +71,13 @@ def test_writer_retries_then_writes_everything_in_order():
 
 
 def test_writer_reports_a_write_that_never_succeeds():
-    writer = BackgroundWriter(retries=1, first_delay=0.01)
+    writer = BackgroundWriter(delays=(0.01,))
     writer.submit(lambda: 1 / 0)
     writer.close()
     assert len(writer.failures) == 1 and "ZeroDivisionError" in writer.failures[0]
+
+
+def test_outcome_of_a_trial():
+    assert outcome({"folds_done": 5}, {"cv_folds": 5}, failed=False) == "completed"
+    assert outcome({"folds_done": 2}, {"cv_folds": 5}, failed=False) == "stopped"
+    assert outcome({}, {"cv_folds": 5}, failed=True) == "failed"

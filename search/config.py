@@ -36,6 +36,7 @@ class SearchConfig:
     experiment: str | None = None
     storage_path: str | None = None
     report: bool = False
+    resume: str | None = None
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
     p.add_argument("--storage-path", help="Tune's results folder, seen by every node (default: ./ray_results)")
     p.add_argument("--report", action="store_true", help="write the report (reports/) when the search ends")
+    p.add_argument("--resume", metavar="SEARCH_ID", help="continue an interrupted search with its recorded settings")
     return p
 
 

@@ -75,35 +75,56 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run one search as configured; raises UsageError or DataError for settings that cannot work."""
+    """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
     from mlflow.tracking import MlflowClient
 
     from search.lineage import lineage_tags
+    from search.resume import find_search, resumed_config
     from search.tracking import TrialTracker, start_parent_run
-    from search.tuning import build_tuner, trial_rows
+    from search.tuning import build_tuner, restore_tuner, trial_rows
 
-    data, split = prepare(config)
     check_tracking_uri(config.tracking_uri)
+    parent = None
+    if config.resume:
+        parent = find_search(MlflowClient(config.tracking_uri), config.resume)
+        config = resumed_config(parent, config)
+    data, split = prepare(config)
+    if parent is not None and parent.data.tags.get("dataset_digest") != data.digest:
+        raise UsageError(
+            f"dataset {config.dataset} has changed since search {config.resume} started "
+            f"({data.digest[:19]}… now, {parent.data.tags.get('dataset_digest', '?')[:19]}… then): it cannot resume"
+        )
     started_ray = connect_ray(config.address, PROJECT_ROOT)
     import ray
 
-    max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    search_id = uuid.uuid4().hex[:12]
     client = MlflowClient(config.tracking_uri)
     lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
-    experiment = config.experiment or default_experiment(data)
-    params = search_params(config, split, max_concurrent)
-    experiment_id, parent_id = start_parent_run(
-        client, experiment, search_id, {**lineage, "dataset_source": config.dataset}, params
-    )
-    print(f"search {search_id}: experiment {experiment!r}, parent run {parent_id}, tracking {config.tracking_uri}")
-    _log_json(
-        client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage}
-    )
+    if parent is None:
+        max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        search_id = uuid.uuid4().hex[:12]
+        experiment = config.experiment or default_experiment(data)
+        tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
+        tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+        params = search_params(config, split, max_concurrent)
+        experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
+        settings = {"search_id": search_id, "settings": config.as_dict(), **lineage}
+        _log_json(client, parent_id, "search_config.json", settings)
+    else:
+        search_id, parent_id = config.resume, parent.info.run_id
+        experiment_id = parent.info.experiment_id
+        experiment = client.get_experiment(experiment_id).name
+        tune_path = Path(parent.data.tags["tune_path"])
+        client.update_run(parent_id, status="RUNNING")
+        client.set_tag(parent_id, "resumed", "true")
+    verb = "resuming" if parent else "search"
+    print(f"{verb} {search_id}: experiment {experiment!r}, parent run {parent_id}, tracking {config.tracking_uri}")
 
     trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")} | {"search_id": search_id}
     tracker = TrialTracker(config.tracking_uri, experiment_id, parent_id, trial_tags, data.classes)
-    tuner = build_tuner(config, split, search_id, max_concurrent, callbacks=[tracker])
+    if parent is None:
+        tuner = build_tuner(config, split, tune_path, config.max_concurrent or max_concurrent, callbacks=[tracker])
+    else:
+        tuner = restore_tuner(config, split, tune_path, callbacks=[tracker])
     status = "FAILED"
     try:
         results = tuner.fit()
@@ -111,18 +132,30 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         failed = sum(r["status"] != "FINISHED" for r in rows)
         stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
+        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
+            raise KeyboardInterrupt  # Tune caught Ctrl-C, saved its state and returned early
         counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
         _finish_parent(client, parent_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
         return SearchOutcome(search_id, experiment, experiment_id, parent_id, ranked, failed, stopped)
     except KeyboardInterrupt:
         status = "KILLED"
-        raise
+        raise SearchInterrupted(search_id) from None
     finally:
         tracker.close()
         client.set_terminated(parent_id, status=status)
         if started_ray:
             ray.shutdown()
+
+
+class SearchInterrupted(Exception):
+    """The search stopped before its last trial; `--resume <search_id>` continues it."""
+
+    def __init__(self, search_id: str):
+        super().__init__(
+            f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
+        )
+        self.search_id = search_id
 
 
 def _finish_parent(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
@@ -162,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ConnectionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; the search's runs were closed as KILLED", file=sys.stderr)
+    except SearchInterrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 130
     print_summary(outcome)
     if not outcome.ranked:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import optuna
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from search.config import SearchConfig
+from search.config import SearchConfig, UsageError
 from search.tracking import TRIAL_METRICS
 from trainables.data import Split
 from trainables.space import SearchSpace
@@ -30,18 +31,34 @@ def trial_dirname(trial) -> str:
     return f"{trial.trial_id}"
 
 
-def build_tuner(config: SearchConfig, split: Split, search_id: str, max_concurrent: int, callbacks: list) -> tune.Tuner:
+def _classic_output() -> None:
+    """Tune's classic reporter honours the chosen columns; its newer output ignores them."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+
+
+def make_trainable(config: SearchConfig, split: Split):
+    """The trainable with the development part put in the object store once, and one CPU per trial."""
+    asha = config.scheduler == "asha"
+    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha)
+    return tune.with_resources(trainable, {"cpu": 1})
+
+
+def build_tuner(
+    config: SearchConfig, split: Split, tune_path: Path, max_concurrent: int, callbacks: list
+) -> tune.Tuner:
     """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store.
 
     With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
     folds; with `fifo` every trial runs every fold and reports once.
     """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
-    searcher = OptunaSearch(space=space, metric=config.metric, mode="max", seed=config.seed)
-    asha = config.scheduler == "asha"
-    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha)
+    tune_path.mkdir(parents=True, exist_ok=True)
+    study = optuna.storages.RDBStorage(f"sqlite:///{tune_path / 'optuna.db'}")
+    searcher = OptunaSearch(
+        space=space, metric=config.metric, mode="max", seed=config.seed, storage=study, study_name=tune_path.name
+    )
     scheduler = None
-    if asha:
+    if config.scheduler == "asha":
         scheduler = ASHAScheduler(
             time_attr="training_iteration", metric=config.metric, mode="max", max_t=config.cv_folds, grace_period=1
         )
@@ -54,10 +71,9 @@ def build_tuner(config: SearchConfig, split: Split, search_id: str, max_concurre
         max_progress_rows=8,
         max_report_frequency=15,
     )
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the classic reporter honours the columns chosen above
-    storage = Path(config.storage_path or "ray_results").resolve()
+    _classic_output()
     return tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}),
+        make_trainable(config, split),
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
             scheduler=scheduler,
@@ -67,14 +83,24 @@ def build_tuner(config: SearchConfig, split: Split, search_id: str, max_concurre
             trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
-            name=f"search-{search_id}",
-            storage_path=str(storage),
+            name=tune_path.name,
+            storage_path=str(tune_path.parent),
             callbacks=callbacks,
             progress_reporter=reporter,
             failure_config=tune.FailureConfig(max_failures=2),
             verbose=1,
         ),
     )
+
+
+def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, callbacks: list) -> tune.Tuner:
+    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
+    if not (tune_path / "tuner.pkl").exists():
+        raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
+    _classic_output()
+    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split), resume_unfinished=True)
+    tuner._local_tuner.get_run_config().callbacks = callbacks  # fresh trackers: the pickled ones hold no client
+    return tuner
 
 
 def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> list[dict]:
@@ -88,7 +114,7 @@ def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> 
             "trial_id": trial_id,
             "run_id": run_id,
             "trial_index": index,
-            "status": "FAILED" if result.error else "FINISHED",
+            "status": "FAILED" if result.error else "FINISHED" if "folds_done" in metrics else "UNFINISHED",
             "folds_done": metrics.get("folds_done", 0),
             "model": config.get("model"),
             "feature_set": config.get("feature_set"),

@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     """Parse and check the command line; UsageError names a setting that cannot work."""
     args = build_parser().parse_args(argv)
     config = SearchConfig(**vars(args))
+    if config.dataset.endswith(".csv") or os.path.sep in config.dataset:
+        config.dataset = os.path.abspath(config.dataset)  # recorded so that a release can reload it from anywhere
     validate(config)
     return config
 

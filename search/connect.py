@@ -7,7 +7,7 @@ import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 # What Ray's runtime_env working_dir leaves out when it ships the project's code to a cluster.
 CODE_EXCLUDES = [
@@ -23,22 +23,39 @@ CODE_EXCLUDES = [
 ]
 
 
-def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
-    """Raise ConnectionError with a clear message when an HTTP tracking server does not answer its health check."""
+def public_uri(uri: str) -> str:
+    """The URI without any user:password part, fit to print."""
+    parts = urlsplit(uri)
+    if not (parts.username or parts.password):
+        return uri
+    return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False) -> None:
+    """Raise ConnectionError, with what to do, when an HTTP tracking server does not answer its health check
+    (MLflow itself would retry for minutes) or, with `must_exist`, when a SQLite database is missing (MLflow
+    would quietly create an empty one)."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if must_exist and str(path) != ":memory:" and not path.is_file():
+            raise ConnectionError(f"no MLflow database at {path.resolve()}: run a search first or fix --tracking-uri")
+        return
     if not uri.startswith(("http://", "https://")):
         return
-    url = uri.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
             if response.status == 200:
                 return
             problem = f"answered HTTP {response.status}"
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # it answered; credentials are the client's business
+            return
         problem = f"answered HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
         problem = f"does not answer ({getattr(exc, 'reason', exc)})"
     raise ConnectionError(
-        f"MLflow tracking server {uri} {problem}: start it (python cluster/mlflow_server.py) or fix --tracking-uri"
+        f"MLflow tracking server {public_uri(uri)} {problem}: start it (python cluster/mlflow_server.py) "
+        "or fix --tracking-uri"
     )
 
 

@@ -203,9 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no trial finished; see the failed trials' `error` tag in MLflow", file=sys.stderr)
         return 1
     if config.report:
-        from search.report import write_report
+        from mlflow.exceptions import MlflowException
 
-        path = write_report(config.tracking_uri, outcome.experiment, outcome.search_id)
+        from search.report import write_report
+        from search.runs_table import ReportError
+
+        try:
+            path = write_report(config.tracking_uri, outcome.experiment, outcome.search_id)
+        except (ReportError, MlflowException) as exc:
+            print(f"error: report: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 1
         print(f"report: {path}")
     return 0
 

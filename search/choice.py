@@ -1,0 +1,146 @@
+"""Which trial a release is made from: the search (by id, or the latest finished one) and its best trial.
+
+The ranking is `search.ranking.rank_trials`; this module only reads MLflow and says why the winner won.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from search.connect import check_tracking_uri
+from search.ranking import TIE_BREAK, rank_trials
+
+
+class ReleaseError(RuntimeError):
+    """A refusal or failure of the release, with a one-line message for the user."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The search, its best trial, the runner-up (if any) and the rule that separated them."""
+
+    search: Run
+    best: Run
+    runner_up: Run | None
+    rule: str
+    metric: str
+    n_eligible: int
+
+    @property
+    def search_id(self) -> str:
+        """The id of the search the trial belongs to."""
+        return self.search.data.tags["search_id"]
+
+
+def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast with one line when the tracking server does not answer or its SQLite database is missing."""
+    try:
+        check_tracking_uri(tracking_uri, timeout, must_exist=True)
+    except ConnectionError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, or a clear error."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise ReleaseError(f"experiment {name!r} does not exist on this tracking server: run a search first")
+    return experiment.experiment_id
+
+
+def find_search(client: MlflowClient, exp_id: str, search_id: str | None) -> Run:
+    """The search's parent run: by id (any status) or the latest FINISHED one of the experiment."""
+    filters = ["tags.run_type = 'search'"]
+    if search_id:
+        filters.append(f"tags.search_id = '{search_id}'")
+    else:
+        filters.append("attributes.status = 'FINISHED'")
+    runs = client.search_runs([exp_id], " and ".join(filters), order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        if search_id:
+            raise ReleaseError(f"unknown search id {search_id!r}: no search run with that tag in this experiment")
+        raise ReleaseError("no finished search in this experiment: run search/run.py first or pass --search-id")
+    return runs[0]
+
+
+def trial_rows(client: MlflowClient, exp_id: str, search_id: str) -> list[dict[str, Any]]:
+    """The FINISHED trial runs of a search as rows for `rank_trials` (metrics, cv_folds, trial_index, run)."""
+    query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial' and attributes.status = 'FINISHED'"
+    runs = client.search_runs([exp_id], query, max_results=50000)
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = dict(run.data.metrics)
+        row["cv_folds"] = run.data.params.get("cv_folds")
+        row["trial_index"] = run.data.tags.get("trial_index")
+        row["run"] = run
+        rows.append(row)
+    return rows
+
+
+def deciding_rule(best: dict[str, Any], other: dict[str, Any] | None, metric: str) -> str:
+    """The first rule of the ranking that tells `best` from `other`, in words."""
+    if other is None:
+        return "the only eligible trial"
+    steps = [(metric, "higher"), ("val_f1", "higher"), ("fit_time_s", "lower"), ("trial_index", "earlier")]
+    tied: list[str] = []
+    for key, word in steps:
+        if key in tied:
+            continue
+        a, b = _number(best.get(key)), _number(other.get(key))
+        if not (a == b or (math.isnan(a) and math.isnan(b))):
+            prefix = f"tie on {', '.join(tied)}; " if tied else ""
+            name = "trial" if key == "trial_index" else key
+            return f"{prefix}{word} {name} ({_fmt(a)} vs {_fmt(b)})"
+        tied.append(key)
+    return "identical on every rule; kept the order MLflow returned"
+
+
+def choose(client: MlflowClient, exp_id: str, search_id: str | None, metric: str) -> Choice:
+    """The best trial of the search by `metric` and the stated tie-break, with its runner-up."""
+    search = find_search(client, exp_id, search_id)
+    sid = search.data.tags["search_id"]
+    rows = trial_rows(client, exp_id, sid)
+    ranked = rank_trials(rows, metric)
+    if not ranked:
+        raise ReleaseError(f"search {sid} has no finished trial with a {metric} score: nothing to release")
+    best = ranked[0]
+    other = ranked[1] if len(ranked) > 1 else None
+    rule = deciding_rule(best, other, metric)
+    return Choice(search, best["run"], other["run"] if other else None, rule, metric, len(ranked))
+
+
+def describe(choice: Choice) -> str:
+    """Lines saying which trial was chosen and why."""
+    best = choice.best
+    m = choice.metric
+    lines = [
+        f"search {choice.search_id}: {choice.n_eligible} eligible trial(s), ranked by higher {m}, ties: {TIE_BREAK}",
+        f"chosen: trial run {best.info.run_id} ({best.info.run_name}) {_summary(best, m)}",
+    ]
+    if choice.runner_up is not None:
+        lines.append(f"runner-up: trial run {choice.runner_up.info.run_id} {_summary(choice.runner_up, m)}")
+    lines.append(f"decided by: {choice.rule}")
+    return "\n".join(lines)
+
+
+def _summary(run: Run, metric: str) -> str:
+    p, mt = run.data.params, run.data.metrics
+    return f"model={p.get('model')} feature_set={p.get('feature_set')} {metric}={_fmt(mt.get(metric))}"
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _fmt(value: Any) -> str:
+    number = _number(value)
+    return "n/a" if math.isnan(number) else f"{number:.4g}"

@@ -1,0 +1,152 @@
+"""Hyperparameter importance: rebuild a search's trials as an Optuna study and run Optuna's PED-ANOVA on it.
+
+Parameter names are those of the search space (`trainables.space`): `model`, `feature_set` and
+`<model>/<hyperparameter>` — conditional parameters, present only in the trials of their model family.
+Distributions come from the space's own definitions; a parameter the space no longer describes (an older or
+newer search) gets a distribution inferred from the values MLflow recorded.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.importance import PedAnovaImportanceEvaluator
+from optuna.trial import FixedTrial, TrialState, create_trial
+
+from search.runs_table import row_dict
+from trainables.models import MODEL_FAMILIES
+
+MIN_TRIALS = 4
+
+
+@dataclass
+class Importance:
+    """Normalised importances (summing to 1, largest first), how they were computed, and for how many trials."""
+
+    values: dict[str, float]
+    n_trials: int
+    method: str
+    note: str = ""
+    conditional: dict[str, str] = field(default_factory=dict)  # param -> the model family it belongs to
+
+
+def _parse(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"None": None, "True": True, "False": False}.get(value, value)
+
+
+def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]:
+    model = str(row["model"])
+    params: dict[str, Any] = {"model": model, "feature_set": str(row["feature_set"])}
+    params.update({f"{model}/{k}": _parse(row[k]) for k in hyperparams if row.get(k) is not None})
+    return params
+
+
+def _space_distributions(model: str, params: dict[str, Any]) -> dict[str, BaseDistribution]:
+    family = MODEL_FAMILIES.get(model)
+    if family is None:
+        return {}
+    trial = FixedTrial(params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            family.suggest(trial, model)
+    except (ValueError, TypeError, KeyError):
+        return {}
+    return dict(trial.distributions)
+
+
+def _inferred(values: list[Any]) -> BaseDistribution:
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return IntDistribution(min(values), max(values))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return FloatDistribution(float(min(values)), float(max(values)))
+    return CategoricalDistribution(sorted({str(v) for v in values}))
+
+
+def _distributions(trials: list[dict[str, Any]], choices: dict[str, list[str]]) -> dict[str, BaseDistribution]:
+    """One distribution per parameter name, containing every recorded value."""
+    dists: dict[str, BaseDistribution] = {}
+    observed: dict[str, list[Any]] = {}
+    for params in trials:
+        for name, value in params.items():
+            observed.setdefault(name, []).append(value)
+        for name, dist in _space_distributions(params["model"], params).items():
+            dists.setdefault(name, dist)
+    for key in ("model", "feature_set"):
+        dists[key] = CategoricalDistribution(list(dict.fromkeys([*choices.get(key, []), *observed[key]])))
+    for name, values in observed.items():
+        dist = dists.get(name)
+        if dist is None or not all(dist._contains(dist.to_internal_repr(v)) for v in values):
+            dists[name] = _inferred(values)
+    return dists
+
+
+def _fit(dist: BaseDistribution, value: Any) -> Any:
+    if isinstance(dist, CategoricalDistribution) and value not in dist.choices:
+        return str(value)
+    return value
+
+
+def rebuild_study(
+    frame: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", choices: dict | None = None
+) -> optuna.Study:
+    """An in-memory Optuna study (maximising `metric`) holding the complete trials of `frame`."""
+    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "complete"]
+    trials = [_trial_params(r, hyperparams) for r in rows]
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(direction="maximize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if not trials:
+        return study
+    dists = _distributions(trials, choices or {})
+    study.add_trials(
+        [
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=float(row[metric]),
+                params={k: _fit(dists[k], v) for k, v in p.items()},
+                distributions={k: dists[k] for k in p},
+                user_attrs={"run_id": row["run_id"]},
+            )
+            for row, p in zip(rows, trials, strict=True)
+        ]
+    )
+    return study
+
+
+def param_importance(study: optuna.Study) -> Importance:
+    """PED-ANOVA importances (Optuna 5's conditional-aware default) of reaching the top trials' scores."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    n = len(complete)
+    if n < MIN_TRIALS:
+        return Importance({}, n, "none", f"{n} complete trial(s): importance needs at least {MIN_TRIALS}")
+    quantile = min(0.5, max(0.1, 5 / n))
+    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} complete trials)"
+    conditional = {p: p.split("/", 1)[0] for t in complete for p in t.params if "/" in p}
+    if len({t.value for t in complete}) == 1:
+        return Importance({}, n, method, "every complete trial scored the same: no parameter separated them")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = optuna.importance.get_param_importances(
+            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile), normalize=False
+        )
+    total = sum(raw.values())
+    if total <= 0:
+        return Importance({}, n, method, "no parameter separated the best trials from the rest", conditional)
+    values = {k: v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}
+    return Importance(values, n, method, "", conditional)

@@ -1,0 +1,130 @@
+"""The model card of a release (JSON and its Markdown rendering) and `model_release_info.json`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+CV_METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s")
+
+
+def iso(millis: int | None) -> str:
+    """An MLflow timestamp (ms since the epoch) as ISO 8601 UTC."""
+    moment = datetime.fromtimestamp((millis or 0) / 1000, tz=UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_card(
+    *,
+    model_name: str,
+    version: str,
+    created_at: str,
+    run_id: str,
+    trial_metrics: dict[str, float],
+    parameters: dict[str, str],
+    test_metrics: dict[str, Any],
+    lineage: dict[str, Any],
+    selection: dict[str, Any],
+    promotion: dict[str, Any],
+    git_tag: str | None,
+) -> dict[str, Any]:
+    """The card as one JSON-ready dict; `metrics` are the trial's cross-validated ones, `test_metrics` the release's."""
+    dataset = lineage.get("dataset", "the dataset")
+    return {
+        "model_name": model_name,
+        "version": str(version),
+        "created_at": created_at,
+        "model_uri": f"models:/{model_name}/{version}",
+        "run_id": run_id,
+        "metrics": {k: trial_metrics[k] for k in CV_METRICS if k in trial_metrics},
+        "test_metrics": test_metrics,
+        "parameters": dict(sorted(parameters.items())),
+        "lineage": lineage,
+        "selection": selection,
+        "promotion": promotion,
+        "git_tag": git_tag,
+        "intended_use": (
+            f"Classify rows shaped like {dataset} (the same raw feature columns, as doubles) into its classes; "
+            "a reference model for comparing searches, demonstrations and tests."
+        ),
+        "limitations": [
+            f"Trained on {lineage.get('n_dev_rows', '?')} rows and tested on {lineage.get('n_test_rows', '?')}: "
+            "scores on so small a test part move in steps of a whole row.",
+            "Valid only for inputs from the distribution of the training data; there is no drift or outlier check.",
+            "Chosen on cross-validated scores of the development part; the test part was used once, for this card.",
+            "No fairness, robustness or calibration assessment was made.",
+        ],
+    }
+
+
+def _table(rows: dict[str, Any]) -> list[str]:
+    lines = ["| name | value |", "|---|---|"]
+    for key, value in rows.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        lines.append(f"| {key} | {shown} |")
+    return lines
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown."""
+    test = card["test_metrics"]
+    headline = {k: v for k, v in test.items() if not isinstance(v, dict)}
+    lines = [f"# Model card: {card['model_name']} v{card['version']}", ""]
+    lines += [f"Created {card['created_at']} by release run `{card['run_id']}`; model URI `{card['model_uri']}`."]
+    if card.get("git_tag"):
+        lines[-1] += f" Git tag `{card['git_tag']}`."
+    lines += ["", "## Test metrics (held-out test part)", "", *_table(headline)]
+    per_class = test.get("per_class", {})
+    if per_class:
+        lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+        for cls, row in per_class.items():
+            cells = [f"{row.get(k, 0):.4f}" for k in ("precision", "recall", "f1-score")]
+            lines.append(f"| {cls} | {' | '.join(cells)} | {int(row.get('support', 0))} |")
+    lines += ["", "## Cross-validated metrics of the trial (development part)", "", *_table(card["metrics"])]
+    lines += ["", "## Parameters", "", *_table(card["parameters"])]
+    lines += ["", "## Lineage", "", *_table(card["lineage"])]
+    sel = card["selection"]
+    lines += ["", "## Selection", "", f"Ranked by higher `{sel['metric']}`; ties: {sel['tie_break']}."]
+    lines += [f"Decided by: {sel['decided_by']}."]
+    if sel.get("runner_up"):
+        lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."
+    promo = card["promotion"]
+    lines += ["", "## Promotion", "", f"`@{promo['alias']}`: {promo['verdict']} ({promo['reason']})."]
+    lines += ["", "## Intended use", "", card["intended_use"], "", "## Limitations", ""]
+    lines += [f"- {item}" for item in card["limitations"]]
+    return "\n".join(lines) + "\n"
+
+
+def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | None) -> dict[str, Any]:
+    """`model_release_info.json`: where the release is and how to load or serve it."""
+    name, alias = card["model_name"], card["promotion"]["alias"]
+    return {
+        "model_name": name,
+        "version": card["version"],
+        "model_uri": card["model_uri"],
+        "alias": alias,
+        "alias_uri": f"models:/{name}@{alias}",
+        "alias_holder": alias_holder,
+        "promotion": card["promotion"],
+        "test_metrics": {k: v for k, v in card["test_metrics"].items() if not isinstance(v, dict)},
+        "release_run_id": release_run_id,
+        "search_id": card["lineage"].get("search_id"),
+        "source_run_id": card["lineage"].get("trial_run_id"),
+        "git_commit": card["lineage"].get("git_commit"),
+        "git_tag": card.get("git_tag"),
+        "model_card": f"model_card_v{card['version']}.json",
+        "serve": f'mlflow models serve -m "models:/{name}@{alias}" --env-manager local -h 127.0.0.1 -p 5001',
+    }
+
+
+def write(out_dir: Path, card: dict[str, Any], info: dict[str, Any]) -> list[Path]:
+    """Write the card (JSON, Markdown) and the release info under `out_dir`; the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"model_card_v{card['version']}"
+    paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / "model_release_info.json"]
+    paths[0].write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    paths[1].write_text(render_markdown(card))
+    paths[2].write_text(json.dumps(info, indent=2) + "\n")
+    return paths

@@ -1,0 +1,229 @@
+"""The report's score figures: best trial per model family, every trial by feature set, the optimisation history.
+
+Every function takes the trial table of `search.runs_table` (one row per trial, column `outcome`) and returns a
+matplotlib `Figure` built with the object-oriented API (no pyplot state); `save` writes it as a PNG.
+Failed trials have no score: they are drawn as crosses in a strip of their own, never as zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from search.ranking import rank_trials
+from search.runs_table import ranked
+
+FAMILY_ORDER = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
+FEATURE_ORDER = ("basic", "subset", "squared", "pca")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
+LABELS = {
+    "val_accuracy": "validation accuracy",
+    "val_f1": "validation macro F1",
+    "train_accuracy": "training accuracy",
+    "train_f1": "training macro F1",
+    "fit_time_s": "fit time of one fold (s)",
+}
+CV_NOTE = "mean over CV folds of the development part"
+
+
+def ordered(values: Iterable, known: Iterable[str]) -> list[str]:
+    """Distinct values: the known ones in their usual order first, then the others sorted."""
+    present = {str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))}
+    return [k for k in known if k in present] + sorted(present - set(known))
+
+
+def family_styles(families: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """A fixed (colour, marker) per model family, the same in every figure of a report."""
+    names = [*FAMILY_ORDER, *sorted(set(families) - set(FAMILY_ORDER))]
+    return {f: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, f in enumerate(names)}
+
+
+def score_limits(values: Iterable[float]) -> tuple[float, float]:
+    """Axis limits zoomed on the scores (0.95 must not look flat), inside [0, 1] plus room for markers."""
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return 0.0, 1.0
+    lo, hi = min(finite), max(finite)
+    span = max(hi - lo, 0.02)
+    return max(0.0, lo - 0.12 * span), min(1.0 + 0.06 * span, hi + 0.12 * span)
+
+
+def score_label(metric: str) -> str:
+    """Axis label of a score: what it is, that it is a CV mean, that the axis is zoomed."""
+    return f"{LABELS.get(metric, metric)}\n({CV_NOTE}; axis zoomed)"
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure with constrained layout, detached from pyplot."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    """Write `fig` as a PNG at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, facecolor="white")
+    return path
+
+
+def _empty(fig: Figure, title: str, message: str) -> Figure:
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, wrap=True, transform=ax.transAxes)
+    return fig
+
+
+def _main_and_failed(fig: Figure, n_failed: int) -> tuple[Axes, Axes | None]:
+    if not n_failed:
+        return fig.add_subplot(), None
+    grid = fig.add_gridspec(2, 1, height_ratios=[9, 1])
+    ax = fig.add_subplot(grid[0])
+    strip = fig.add_subplot(grid[1], sharex=ax)
+    strip.set_yticks([0.5], [f"failed\n({n_failed})"])
+    strip.set_ylim(0, 1)
+    strip.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", labelbottom=False)
+    return ax, strip
+
+
+def _legend(ax: Axes, styles: dict[str, tuple[str, str]], families: list[str], extra: list[Line2D]) -> None:
+    handles = [
+        Line2D([], [], color=styles[f][0], marker=styles[f][1], linestyle="", markersize=8, label=f) for f in families
+    ]
+    ax.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="model")
+
+
+def model_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+    """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1."""
+    fig = new_figure(9, 1.6 + 0.55 * max(1, trials["model"].nunique()))
+    title = "Best trial of each model family"
+    families = ordered(trials["model"], FAMILY_ORDER)
+    if not families:
+        return _empty(fig, title, "no trials")
+    best = {f: (ranked(trials[trials["model"] == f], metric) or [None])[0] for f in families}
+    order = [r["model"] for r in rank_trials([b for b in best.values() if b], metric)]
+    families = order + [f for f in families if best[f] is None]
+    ax = fig.add_subplot()
+    scores = [b[m] for b in best.values() if b for m in ("val_accuracy", "val_f1")]
+    lo, hi = score_limits(scores)
+    hi = hi + 0.18 * (hi - lo)  # room for the value labels
+    ax.set_xlim(lo, hi)
+    for y, family in enumerate(families):
+        row = best[family]
+        if row is None:
+            counts = trials[trials["model"] == family]["outcome"].value_counts().to_dict()
+            text = "no complete trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
+            ax.text(lo + 0.02 * (hi - lo), y, text, va="center", color="dimgray", style="italic")
+            continue
+        acc, f1 = row["val_accuracy"], row["val_f1"]
+        ax.plot([min(acc, f1), max(acc, f1)], [y, y], color="lightgray", zorder=1)
+        ax.scatter([acc], [y], s=90, color="#1f4e79", marker="o", zorder=3, label="val_accuracy" if y == 0 else None)
+        ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label="val_f1 (macro)" if y == 0 else None)
+        ax.annotate(f"acc {acc:.3f} | F1 {f1:.3f}", (max(acc, f1), y), xytext=(12, 0), textcoords="offset points",
+                    va="center", fontsize=9)  # fmt: skip
+    n_by = trials.groupby("model")["outcome"].apply(lambda s: int((s == "complete").sum()))
+    ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} complete)" for f in families])
+    ax.set_ylim(len(families) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(f"score of the family's best trial ({CV_NOTE}; axis zoomed)")
+    ax.set_title(f"{title} (best by {metric}, tie-break as in the release)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="score")
+    return fig
+
+
+def _slots(trials: pd.DataFrame, groups: list[str], families: list[str]) -> np.ndarray:
+    """x position of each trial: its feature set's group, an offset per family, a small deterministic jitter."""
+    rng = np.random.default_rng(0)
+    width = 0.8 / len(families)
+    group_x = trials["feature_set"].map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=float)
+    offset = trials["model"].map({f: (j - (len(families) - 1) / 2) * width for j, f in enumerate(families)})
+    return group_x + offset.to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(trials)) * width
+
+
+def all_runs_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+    """Every trial's score, grouped by feature set, coloured by model family; failed trials in their own strip."""
+    fig = new_figure(10, 5.6)
+    title = f"Every trial: {LABELS.get(metric, metric)} by feature set and model family"
+    if trials.empty:
+        return _empty(fig, title, "no trials")
+    groups, families = ordered(trials["feature_set"], FEATURE_ORDER), ordered(trials["model"], FAMILY_ORDER)
+    styles, x = family_styles(families), _slots(trials, groups, families)
+    failed = trials["outcome"].isin(["failed", "no_result"]) | trials[metric].isna()
+    ax, strip = _main_and_failed(fig, int(failed.sum()))
+    done = trials["outcome"] == "complete"
+    for family in families:
+        color, marker = styles[family]
+        mine = trials["model"] == family
+        for filled in (True, False):
+            sel = (mine & ~failed & (done if filled else ~done)).to_numpy()
+            ax.scatter(x[sel], trials.loc[sel, metric], s=46, marker=marker, edgecolors=color,
+                       facecolors=color if filled else "none", linewidths=1.2, alpha=0.85)  # fmt: skip
+        if strip is not None:
+            bad = (mine & failed).to_numpy()
+            strip.scatter(x[bad], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=46)
+    ax.set_ylim(*score_limits(trials.loc[~failed, metric]))
+    ax.set_ylabel(score_label(metric))
+    ax.grid(axis="y", alpha=0.3)
+    bottom = strip if strip is not None else ax
+    counts = trials.groupby("feature_set").size()
+    bottom.set_xticks(range(len(groups)), [f"{g}\n({counts.get(g, 0)} trials)" for g in groups])
+    bottom.set_xlabel("feature set")
+    bottom.set_xlim(-0.5, len(groups) - 0.5)
+    for axis in (ax, strip):
+        for i in range(1, len(groups)):
+            if axis is not None:
+                axis.axvline(i - 0.5, color="lightgray", linewidth=1)
+    partial = Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped early")
+    _legend(ax, styles, families, [partial] if (trials["outcome"] == "stopped").any() else [])
+    ax.set_title(title)
+    return fig
+
+
+def optimization_history(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+    """Each trial's score in the order the searcher proposed it (tag trial_index) and the best score so far."""
+    fig = new_figure(10, 5.2)
+    title = f"Optimisation history: {LABELS.get(metric, metric)} per trial and best so far"
+    if trials.empty:
+        return _empty(fig, title, "no trials")
+    frame = trials.copy()
+    order = frame["trial_index"].astype("float")
+    after = order.max() + 1 if order.notna().any() else 0.0
+    frame["x"] = order.where(order.notna(), pd.Series(np.arange(len(frame)) + after, index=frame.index))
+    families = ordered(frame["model"], FAMILY_ORDER)
+    styles = family_styles(families)
+    failed = frame["outcome"].isin(["failed", "no_result"]) | frame[metric].isna()
+    ax, strip = _main_and_failed(fig, int(failed.sum()))
+    for family in families:
+        color, marker = styles[family]
+        mine = frame["model"] == family
+        for filled in (True, False):
+            sel = mine & ~failed & ((frame["outcome"] == "complete") == filled)
+            ax.scatter(frame.loc[sel, "x"], frame.loc[sel, metric], s=40, marker=marker, edgecolors=color,
+                       facecolors=color if filled else "none", linewidths=1.2, alpha=0.85, zorder=3)  # fmt: skip
+        if strip is not None:
+            bad = mine & failed
+            strip.scatter(frame.loc[bad, "x"], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=40)
+    done = frame[frame["outcome"] == "complete"].sort_values("x")
+    if not done.empty:
+        best = done[metric].cummax()
+        xs = [*done["x"], frame["x"].max()]
+        ax.step(xs, [*best, best.iloc[-1]], where="post", color="black", linewidth=1.6, label="best so far", zorder=2)
+    ax.set_ylim(*score_limits(frame.loc[~failed, metric]))
+    ax.set_ylabel(score_label(metric))
+    ax.grid(alpha=0.3)
+    bottom = strip if strip is not None else ax
+    bottom.set_xlabel("trial (tag trial_index: the order the searcher proposed it)")
+    bottom.xaxis.get_major_locator().set_params(integer=True)
+    extra = [Line2D([], [], color="black", linewidth=1.6, label="best so far (complete trials)")]
+    if (frame["outcome"] == "stopped").any():
+        extra.append(Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped"))
+    _legend(ax, styles, families, extra)
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,145 @@
+"""The model registry side of a release: log the Pipeline, find or register its version, the alias gate, rollback.
+
+A version is identified by its tags `search_id` + `source_run_id`, so a rerun finds it instead of adding one.
+The alias moves only to a version whose test score beats the holder's on the same test part (or with --force);
+the former holder keeps the `previous` alias.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import metadata
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from sklearn.pipeline import Pipeline
+
+from search.choice import ReleaseError
+
+REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
+SAME_TEST_PART = ("dataset_digest", "split_seed", "test_size")
+
+
+def pinned_requirements() -> list[str]:
+    """`package==version` for what loading the model needs, from the installed versions."""
+    return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
+
+
+def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = "model") -> str:
+    """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI."""
+    import mlflow.sklearn
+
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)  # the cloudpickle caution, said once in the docs
+    info = mlflow.sklearn.log_model(
+        pipeline,
+        name=name,
+        input_example=example,
+        pip_requirements=pinned_requirements(),
+        serialization_format="cloudpickle",
+    )
+    return info.model_uri
+
+
+def find_version(client: MlflowClient, name: str, search_id: str, source_run_id: str) -> ModelVersion | None:
+    """The version already registered from this search's trial, if any."""
+    query = f"name = '{name}' and tags.search_id = '{search_id}' and tags.source_run_id = '{source_run_id}'"
+    found = client.search_model_versions(query)
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def next_version(client: MlflowClient, name: str) -> int:
+    """The number the next registered version will most likely get."""
+    found = client.search_model_versions(f"name = '{name}'")
+    return max((int(v.version) for v in found), default=0) + 1
+
+
+def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> ModelVersion:
+    """Register the logged model as a new version of `name` (created when missing), tags set at creation."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description="Best trial of a hyperparameter search, retrained.")
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    return client.create_model_version(name, model_uri, run_id=run_id, tags=tags, model_id=model_id)
+
+
+def holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version holding `alias`, or None."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the alias moves to the new version, and why."""
+
+    move: bool
+    verdict: str  # promoted, kept, forced, holds
+    reason: str
+
+
+def gate(
+    client: MlflowClient, new: ModelVersion, score: float, metric: str, current: ModelVersion | None, force: bool
+) -> Decision:
+    """Move the alias only when the new version beats the holder's `metric` on the same test part."""
+    if current is None:
+        return Decision(True, "promoted", "no version held the alias")
+    if current.version == new.version:
+        return Decision(False, "holds", f"v{new.version} already holds the alias")
+    same = all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART)
+    if new.tags.get("rolled_back") == "true":
+        why = f"v{new.version} was rolled back from the alias"
+    elif not same:
+        why = f"v{current.version} was scored on another test part (dataset digest or split differ): not comparable"
+    else:
+        theirs = _holder_score(client, current, metric)
+        if theirs is not None and score > theirs:
+            return Decision(True, "promoted", f"{metric} {score:.4f} beats v{current.version}'s {theirs:.4f}")
+        shown = "unknown" if theirs is None else f"{theirs:.4f}"
+        why = f"{metric} {score:.4f} does not beat v{current.version}'s {shown} on the same test part"
+    if force:
+        return Decision(True, "forced", f"--force: moved although {why}")
+    return Decision(False, "kept", f"{why}; alias stays (--force moves it)")
+
+
+def _holder_score(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:
+    value = version.tags.get(metric)
+    if value is None and version.run_id:
+        value = client.get_run(version.run_id).data.metrics.get(metric)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def promote(
+    client: MlflowClient, name: str, alias: str, previous_alias: str, new: ModelVersion, current: ModelVersion | None
+) -> None:
+    """Point `alias` at the new version and `previous_alias` at the former holder."""
+    if current is not None and current.version != new.version:
+        client.set_registered_model_alias(name, previous_alias, current.version)
+    client.set_registered_model_alias(name, alias, new.version)
+
+
+def record(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
+    """Set several tags on a model version."""
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def rollback(client: MlflowClient, name: str, alias: str, previous_alias: str) -> str:
+    """Swap `alias` and `previous_alias`: the former holder comes back; a line saying what moved."""
+    current, before = holder(client, name, alias), holder(client, name, previous_alias)
+    if before is None:
+        raise ReleaseError(f"model {name!r} has no version with alias {previous_alias!r}: nothing to roll back to")
+    client.set_registered_model_alias(name, alias, before.version)
+    if current is not None:
+        client.set_registered_model_alias(name, previous_alias, current.version)
+        record(client, name, current.version, {"rolled_back": "true"})
+    was = f"v{current.version}" if current else "nothing"
+    return f"rolled back {name}@{alias}: v{before.version} (was {was}); @{previous_alias} -> {was}"

@@ -1,0 +1,193 @@
+"""The Markdown text of a search report, from the search read back from MLflow (no computation of scores here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from search.importance import Importance
+from search.ranking import TIE_BREAK, rank_trials
+from search.runs_table import SearchRuns, best_per, ranked
+
+SETTINGS = ("dataset", "target", "models", "feature_sets", "num_samples", "max_concurrent", "seed", "cv_folds",
+            "test_size", "split_seed", "metric", "scheduler", "n_dev_rows", "n_test_rows")  # fmt: skip
+MAX_ROWS = 50
+VERSIONS = ("python", "ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy")
+SCORES = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s")
+TITLES = {
+    "model_comparison.png": "Model comparison",
+    "all_runs_comparison.png": "All trials",
+    "optimization_history.png": "Optimisation history",
+    "param_importance.png": "Parameter importance",
+    "parallel_coordinates.png": "Parallel coordinates of the best trials",
+}
+FIGURES = {
+    "model_comparison.png": "The best trial of each model family (ranked by the rule above): its validation accuracy "
+    "(circle) and macro F1 (diamond), means over the cross-validation folds of the development part. The axis is "
+    "zoomed, so a difference of one validation row is visible.",
+    "all_runs_comparison.png": "Every trial's validation score, grouped by feature set and coloured by model family. "
+    "Hollow markers are trials stopped before their last fold; crosses in the bottom strip are failed trials, "
+    "which have no score.",
+    "optimization_history.png": "Each trial's score in the order the searcher proposed it (tag `trial_index`), and "
+    "the best score reached so far. With several trials in parallel the searcher proposes a trial before the "
+    "results of the running ones are back.",
+    "param_importance.png": "",  # written from the Importance
+    "parallel_coordinates.png": "Top: the best trials, one line each, across feature set, model family, fit time and "
+    "scores (thick: the best trial). Bottom: every complete trial of the best model family across its own "
+    "hyperparameters, coloured by score; numeric axes spanning more than a factor of 20 are logarithmic.",
+}
+
+
+def cell(value: Any, digits: int = 4) -> str:
+    """A Markdown table cell: floats rounded, missing as an em dash, pipes escaped."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(value) if number.is_integer() else f"{number:.4g}"
+
+
+def _params(row: dict[str, Any], hyperparams: list[str]) -> str:
+    """The trial's hyperparameters, floats to 4 significant digits (the CSV has MLflow's exact values)."""
+    return ", ".join(f"`{k}={_short(row[k])}`" for k in hyperparams if row.get(k) is not None) or "—"
+
+
+def _best_table(search: SearchRuns, column: str, label: str) -> str:
+    frame, metric = search.trials, search.metric
+    rows = []
+    bests = best_per(frame, column, metric)
+    order = [str(r[column]) for r in rank_trials([b for b in bests.values() if b], metric)]
+    for value in order + [v for v, b in bests.items() if b is None]:
+        best = bests[value]
+        counts = frame[frame[column] == value]["outcome"].value_counts()
+        size = f"{counts.get('complete', 0)} / {counts.get('stopped', 0)} / {counts.get('failed', 0)}"
+        if best is None:
+            rows.append([value, size, "no complete trial", None, None, None, None])
+            continue
+        other = "feature_set" if column == "model" else "model"
+        rows.append([value, size, f"`{best['run_name']}` (#{best['trial_index']})", best[other],
+                     best["val_accuracy"], best["val_f1"], _params(best, search.hyperparams)])  # fmt: skip
+    other_label = "feature set" if column == "model" else "model"
+    headers = [label, "complete / stopped / failed", "best trial", other_label, "val_accuracy", "val_f1", "params"]
+    return table(headers, rows)
+
+
+def _settings(search: SearchRuns) -> list[str]:
+    params, tags, info = search.parent.data.params, search.parent.data.tags, search.parent.info
+    start = datetime.fromtimestamp(info.start_time / 1000, UTC) if info.start_time else None
+    took = f"{(info.end_time - info.start_time) / 1000:.1f} s" if info.end_time and info.start_time else "—"
+    rows = [[k, params[k]] for k in SETTINGS if k in params]
+    rows += [["status", info.status], ["started (UTC)", f"{start:%Y-%m-%d %H:%M:%S}" if start else "—"]]
+    rows += [["duration", took], ["git commit", f"{tags.get('git_commit', '—')} (dirty: {tags.get('git_dirty')})"]]
+    rows += [["dataset digest", tags.get("dataset_digest", "—")]]
+    rows += [["versions", ", ".join(f"{k} {tags[f'version.{k}']}" for k in VERSIONS if f"version.{k}" in tags)]]
+    counts = search.trials["outcome"].value_counts()
+    n = len(search.trials)
+    size = (
+        f"**{n} trial runs**: {counts.get('complete', 0)} complete, {counts.get('stopped', 0)} stopped early, "
+        f"{counts.get('failed', 0)} failed"
+    )
+    size += "".join(f", {counts[k]} {k.replace('_', ' ')}" for k in ("unfinished", "no_result") if counts.get(k))
+    if params.get("num_samples", "").isdigit() and int(params["num_samples"]) != n:
+        size += f" ({params['num_samples']} requested)"
+    return ["## Settings and size", "", table(["setting", "value"], rows), "", size + ".", ""]
+
+
+def _best(search: SearchRuns) -> list[str]:
+    top = ranked(search.trials, search.metric)
+    best = top[0]
+    ties = sum(1 for r in top if r[search.metric] == best[search.metric])
+    lines = ["## Best trial overall", ""]
+    lines.append(f"Ranked with `search.ranking.rank_trials`, the release's rule: higher `{search.metric}`, then "
+                 f"{TIE_BREAK}; only trials that ran every fold are eligible.")  # fmt: skip
+    if ties > 1:
+        lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."
+    lines += ["", table(["", "value"], [["run", f"`{best['run_name']}` (`{best['run_id']}`)"],
+                                         ["trial_index", best["trial_index"]], ["model", best["model"]],
+                                         ["feature set", best["feature_set"]]]
+                        + [[m, best.get(m)] for m in SCORES]), ""]  # fmt: skip
+    lines += [f"Parameters: {_params(best, search.hyperparams)}.", ""]
+    tagged = search.parent.data.tags.get("best_trial_run_id")
+    if tagged and tagged != best["run_id"]:
+        lines += [f"**Note:** the parent run's tag `best_trial_run_id` names `{tagged}`, not this trial.", ""]
+    return lines
+
+
+def _problems(search: SearchRuns) -> list[str]:
+    frame = search.trials
+    bad = frame[frame["outcome"] != "complete"]
+    lines = ["## Failed, stopped and unfinished trials", ""]
+    if bad.empty:
+        return [*lines, "None: every trial ran every fold.", ""]
+    rows = [[r["trial_index"], f"`{r['run_name']}`", r["outcome"], r["status"], r["model"], r["feature_set"],
+             f"{cell(r['folds_done'], 0)} / {r.get('cv_folds') or '—'}", r.get("error")]
+            for _, r in bad.iterrows()]  # fmt: skip
+    headers = ["trial_index", "run", "outcome", "MLflow status", "model", "feature set", "folds done", "error"]
+    more = [f"… and {len(rows) - MAX_ROWS} more in model_summary.csv.", ""] if len(rows) > MAX_ROWS else []
+    note = "Failed trials have no score and are never counted as zero."
+    return [*lines, note, "", table(headers, rows[:MAX_ROWS]), "", *more]
+
+
+def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> list[str]:
+    lines = ["## Released champion", ""]
+    if champion is None:
+        return [*lines, f"None yet: registered model `{name}` has no version with alias `champion`.", ""]
+    origin = "this search" if champion.get("search_id") == search_id else f"search `{champion.get('search_id')}`"
+    lines.append(f"Version {champion['version']} of `{name}` (alias `champion`): trial run "
+                 f"`{champion.get('source_run_id') or '—'}` of {origin}, retrained and scored on the held-out test "
+                 f"part in release run `{champion.get('run_id')}`.")  # fmt: skip
+    metrics = champion.get("metrics", {})
+    rows = [[k, metrics[k]] for k in sorted(metrics)]
+    lines += ["", table(["test metric (held-out test part)", "value"], rows) if rows else "No test metrics recorded."]
+    return [*lines, ""]
+
+
+def _figures(importance: Importance) -> list[str]:
+    lines = ["## Figures", ""]
+    texts = dict(FIGURES)
+    texts["param_importance.png"] = (
+        f"How much each choice mattered for reaching the best scores: {importance.method}, on the complete trials "
+        "rebuilt as an Optuna study with the search space's distributions. Conditional parameters (`C [svm]`) "
+        "exist only in their family's trials and are judged among those (conditional PED-ANOVA). "
+        + (importance.note or "With few trials the estimate is rough.")
+    )
+    zero = [name for name, value in importance.values.items() if value <= 0]
+    if zero:
+        texts["param_importance.png"] += " Scored 0 (no effect seen, or too few trials of their family to judge): " + (
+            ", ".join(f"`{name}`" for name in zero) + "."
+        )
+    for name, text in texts.items():
+        title = TITLES[name]
+        lines += [f"### {title}", "", text, "", f"![{title}]({name})", ""]
+    return lines
+
+
+def render(search: SearchRuns, importance: Importance, champion: dict | None, model_name: str, source: str) -> str:
+    """The whole report as Markdown; `source` says where it was read from (tracking URI without credentials)."""
+    sid, exp = search.search_id, search.parent.info.experiment_id
+    lines = [f"# Search `{sid}`", ""]
+    lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Every trial is in [model_summary.csv](model_summary.csv).",
+              ""]  # fmt: skip
+    lines += _settings(search) + _best(search)
+    lines += ["## Best trial per model family", "", _best_table(search, "model", "model family"), ""]
+    lines += ["## Best trial per feature set", "", _best_table(search, "feature_set", "feature set"), ""]
+    lines += _problems(search) + _champion(champion, model_name, sid) + _figures(importance)
+    return "\n".join(lines)

@@ -1,0 +1,176 @@
+"""Redo a trial for release: rebuild its split from recorded lineage, refit on the development part, score on test.
+
+`verify` rebuilds an alias holder from the lineage recorded on its model version alone and compares predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.pipeline import Pipeline
+
+from search.choice import ReleaseError
+from trainables.data import DataError, Split, load_dataset, split_dataset
+from trainables.space import config_from_params
+from trainables.trainable import pipeline_for
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Everything needed to redo a trial: data source and digest, split, the trial's params (config and seed)."""
+
+    dataset_source: str
+    target: str | None
+    test_size: float
+    split_seed: int
+    dataset_digest: str
+    params: dict[str, str]
+
+    def as_tags(self) -> dict[str, str]:
+        """The lineage as string tags (the trial params as one JSON tag `config`)."""
+        tags = {k: str(v) for k, v in asdict(self).items() if k != "params"}
+        tags["target"] = self.target or ""
+        tags["config"] = json.dumps(self.params, sort_keys=True)
+        return tags
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> Lineage:
+        """The lineage recorded on a model version by `as_tags`."""
+        try:
+            return cls(
+                tags["dataset_source"],
+                tags.get("target") or None,
+                float(tags["test_size"]),
+                int(tags["split_seed"]),
+                tags["dataset_digest"],
+                json.loads(tags["config"]),
+            )
+        except (KeyError, ValueError) as exc:
+            missing = f"the model version lacks its lineage tags ({exc})"
+            raise ReleaseError(f"{missing}: it was not made by release.py") from None
+
+
+def lineage_of(search: Run, trial: Run) -> Lineage:
+    """Lineage from the search's parent run (data, split) and the trial run (configuration, seed)."""
+    p, tags = search.data.params, search.data.tags
+    try:
+        target = p.get("target")
+        return Lineage(
+            p["dataset"],
+            None if target in (None, "", "None") else target,
+            float(p["test_size"]),
+            int(p["split_seed"]),
+            trial.data.tags.get("dataset_digest") or tags["dataset_digest"],
+            dict(trial.data.params),
+        )
+    except (KeyError, ValueError) as exc:
+        missing = f"search run {search.info.run_id} lacks a split param or tag ({exc})"
+        raise ReleaseError(f"{missing}: see docs/tracking.md") from None
+
+
+def rebuild_split(lineage: Lineage) -> Split:
+    """The same development/test split, after checking the data still has the recorded digest."""
+    try:
+        data = load_dataset(lineage.dataset_source, lineage.target)
+    except DataError as exc:
+        raise ReleaseError(f"cannot reload the recorded dataset: {exc}") from None
+    if data.digest != lineage.dataset_digest:
+        raise ReleaseError(
+            f"dataset {lineage.dataset_source} changed since the search: digest {data.digest[:19]}… "
+            f"differs from the recorded {lineage.dataset_digest[:19]}…"
+        )
+    return split_dataset(data, lineage.test_size, lineage.split_seed)
+
+
+def fit(lineage: Lineage, split: Split) -> Pipeline:
+    """The trial's Pipeline with its recorded seed, fitted on the whole development part."""
+    try:
+        config = config_from_params(lineage.params)
+        pipeline = pipeline_for(config, split.X_dev.shape[1])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ReleaseError(f"the recorded configuration cannot be rebuilt ({exc}): {lineage.params}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return pipeline.fit(split.X_dev, split.y_dev)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Test-part scores of a fitted Pipeline."""
+
+    metrics: dict[str, float]
+    report: dict[str, Any]
+    matrix: list[list[int]]
+    classes: list
+
+
+def score(pipeline: Pipeline, split: Split) -> Scores:
+    """Accuracy, macro F1, the per-class report and the confusion matrix on the held-out test part."""
+    predicted = pipeline.predict(split.X_test)
+    classes = sorted(split.y_test.unique().tolist())
+    metrics = {
+        "test_accuracy": float(accuracy_score(split.y_test, predicted)),
+        "test_f1": float(f1_score(split.y_test, predicted, average="macro")),
+    }
+    report = classification_report(split.y_test, predicted, labels=classes, output_dict=True, zero_division=0)
+    for cls in classes:
+        metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])
+    matrix = confusion_matrix(split.y_test, predicted, labels=classes).tolist()
+    return Scores(metrics, report, matrix, classes)
+
+
+def confusion_png(scores: Scores, path: Path, title: str) -> Path:
+    """Draw the test confusion matrix (rows: true class, columns: predicted) to a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4 + 0.4 * len(scores.classes), 3.5 + 0.4 * len(scores.classes)))
+    matrix = np.array(scores.matrix)
+    ax.imshow(matrix, cmap="Blues")
+    ticks = range(len(scores.classes))
+    ax.set_xticks(ticks, [str(c) for c in scores.classes], rotation=45, ha="right")
+    ax.set_yticks(ticks, [str(c) for c in scores.classes])
+    for i in ticks:
+        for j in ticks:
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:
+    """Rebuild the alias holder from its version's lineage; (identical?, verdict line)."""
+    import mlflow.sklearn
+
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        raise ReleaseError(f"model {model_name!r} has no version with alias {alias!r}: nothing to verify") from None
+    lineage = Lineage.from_tags(version.tags)
+    try:
+        split = rebuild_split(lineage)
+    except ReleaseError as exc:
+        return False, f"verify FAILED: {model_name} v{version.version} (@{alias}): {exc}"
+    rebuilt = fit(lineage, split).predict(split.X_test)
+    registered = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}").predict(split.X_test)
+    differ = int(np.sum(np.asarray(rebuilt) != np.asarray(registered)))
+    where = f"{model_name} v{version.version} (@{alias}) on {len(split.y_test)} test rows"
+    if differ:
+        return False, f"verify FAILED: {where}: {differ} prediction(s) of the rebuilt model differ"
+    return True, f"verify OK: {where}: rebuilt from its lineage, predictions identical"

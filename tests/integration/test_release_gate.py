@@ -1,0 +1,114 @@
+"""The alias gate, --force, rollback, completing a half-done release, and --verify on changed data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from release_helpers import BEST, GOOD, WEAK, git, make_repo, make_search, run_cli, snapshot, trial
+
+from search import publish
+from search.choice import ReleaseError
+from trainables.data import load_dataset
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server) -> MlflowClient:
+    return MlflowClient(mlflow_server)
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    return dict(client.get_registered_model(name).aliases)
+
+
+def test_gate_both_ways_force_previous_and_rollback(mlflow_server, client, tmp_path):
+    repo, commit = make_repo(tmp_path / "repo")
+    name, exp = "gate_model", "gate_exp"
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--model-name", name, "--repo", str(repo)]
+    base += ["--out", str(tmp_path / "out")]
+    good = make_search(client, exp, [trial(GOOD, 0.96)], commit)[0]
+    assert run_cli(*base)[0] == 0
+    assert aliases(client, name) == {"champion": "1"}
+
+    weak = make_search(client, exp, [trial(WEAK, 0.97)], commit)[0]
+    code, out, _ = run_cli(*base)
+    assert code == 0 and "@champion stays on v1" in out and "does not beat v1's 0.9667" in out
+    assert aliases(client, name) == {"champion": "1"}
+    assert client.get_model_version(name, "2").tags["promotion"] == "kept"
+
+    make_search(client, exp, [trial(BEST, 0.98)], commit)
+    code, out, _ = run_cli(*base)
+    assert code == 0 and "@champion -> v3: test_accuracy 1.0000 beats v1's 0.9667" in out
+    assert aliases(client, name) == {"champion": "3", "previous": "1"}
+    assert git(repo, "tag", "-l", "model-v*").split() == ["model-v1", "model-v2", "model-v3"]
+
+    code, out, _ = run_cli(*base, "--search-id", weak, "--force")
+    assert code == 0 and "--force: moved although" in out
+    assert aliases(client, name) == {"champion": "2", "previous": "3"}
+    assert client.get_model_version(name, "2").tags["forced"] == "true"
+    card = (tmp_path / "out" / "model_card_v2.json").read_text()
+    assert '"verdict": "forced"' in card
+
+    code, out, _ = run_cli(*base, "--rollback")
+    assert code == 0 and "rolled back gate_model@champion: v3 (was v2)" in out
+    assert aliases(client, name) == {"champion": "3", "previous": "2"}
+    code, out, _ = run_cli(*base, "--search-id", weak)  # a rolled-back version does not come back by itself
+    assert code == 0 and aliases(client, name) == {"champion": "3", "previous": "2"}
+    assert run_cli(*base, "--search-id", good)[0] == 0
+    assert len(client.search_model_versions(f"name = '{name}'")) == 3
+
+
+def test_half_done_release_is_completed_by_the_next(mlflow_server, client, tmp_path, monkeypatch):
+    repo, commit = make_repo(tmp_path / "repo")
+    name, exp = "halfway_model", "halfway_exp"
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--model-name", name, "--repo", str(repo)]
+    base += ["--out", str(tmp_path / "out")]
+    make_search(client, exp, [trial(GOOD, 0.96)], commit)
+
+    def crash(*args, **kwargs):
+        raise ReleaseError("simulated crash before the git tag")
+
+    monkeypatch.setattr(publish, "tag_commit", crash)
+    code, _, err = run_cli(*base)
+    assert code == 1 and "simulated crash" in err
+    version = client.get_model_version(name, "1")
+    assert "release_complete" not in version.tags and git(repo, "tag", "-l") == ""
+    assert client.get_run(version.run_id).info.status == "FAILED"
+    monkeypatch.undo()
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    code, out, err = run_cli(*base, "--push")
+    assert code == 0 and "no new version" in out and "pushed model-v1 to origin" in out, err
+    version = client.get_model_version(name, "1")
+    assert version.tags["release_complete"] == "true" and git(repo, "tag", "-l") == "model-v1"
+    assert git(remote, "rev-parse", "model-v1^{commit}") == commit
+    assert client.get_run(version.run_id).info.status == "FINISHED"
+    assert len(client.search_model_versions(f"name = '{name}'")) == 1
+    runs = client.search_runs([client.get_experiment_by_name(exp).experiment_id], "tags.run_type = 'release'")
+    assert len(runs) == 1
+
+
+def test_verify_fails_when_the_csv_changes(mlflow_server, client, tmp_path):
+    data = load_dataset("iris")
+    csv = tmp_path / "flowers.csv"
+    data.X.assign(species=data.y).to_csv(csv, index=False)
+    name, exp = "flowers_best_model", "flowers_exp"
+    make_search(client, exp, [trial(BEST, 0.98)], "unknown", dataset=str(csv), target="species")
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
+    code, out, err = run_cli(*base)
+    assert code == 0 and f"registered {name} v1" in out, err  # <dataset>_best_model from the CSV's stem
+    code, out, _ = run_cli(*base, "--verify", "--model-name", name)
+    assert code == 0 and out.startswith("verify OK")
+
+    frame = pd.read_csv(csv)
+    frame.loc[0, "sepal length (cm)"] += 0.1
+    frame.to_csv(csv, index=False)
+    code, out, _ = run_cli(*base, "--verify", "--model-name", name)
+    assert code == 1 and out.startswith("verify FAILED") and "changed since the search" in out
+    before = snapshot(client, name)
+    code, _, err = run_cli(*base)  # a release from changed data is refused before anything is written
+    assert code == 1 and "changed since the search" in err and snapshot(client, name) == before

@@ -1,0 +1,88 @@
+"""The release's git checks and tag in real git repositories made in tmp folders (no servers)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from search import git_tag
+from search.choice import ReleaseError
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path) -> tuple[Path, str]:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "t@example.invalid")
+    git(path, "config", "user.name", "T")
+    git(path, "config", "tag.gpgsign", "false")
+    (path / "a.txt").write_text("a\n")
+    git(path, "add", "a.txt")
+    git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "a")
+    return path, git(path, "rev-parse", "HEAD")
+
+
+def test_annotated_tag_on_the_given_commit_and_idempotent(repo):
+    path, commit = repo
+    (path / "b.txt").write_text("b\n")
+    git(path, "add", "b.txt")
+    git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "b")
+    check = git_tag.preflight(path, commit[:10], 4, allow_dirty=False)
+    assert (check.commit, check.tag, check.exists, check.dirty) == (commit, "model-v4", False, False)
+    text = git_tag.message("m", 4, "test_accuracy", 0.96666, "s1", "r1")
+    assert git_tag.create(check, text) is True and git_tag.create(check, text) is False
+    assert git_tag.is_annotated(path, "model-v4") and git_tag.tagged_commit(path, "model-v4") == commit
+    assert git(path, "tag", "-l", "--format=%(subject)", "model-v4") == "m version 4: test_accuracy=0.9667"
+    assert git_tag.preflight(path, commit, 4, allow_dirty=False).exists
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("dirty", "is dirty"),
+        ("taken", "already points at"),
+        ("unknown", "is not in"),
+        ("outside", "is not a git repository"),
+        ("remote", "remote 'origin' does not exist"),
+    ],
+)
+def test_refusals(repo, tmp_path, case, expected):
+    path, commit = repo
+    where, push = path, False
+    if case == "dirty":
+        (path / "a.txt").write_text("changed\n")
+    elif case == "taken":
+        (path / "c.txt").write_text("c\n")
+        git(path, "add", "c.txt")
+        git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "c")
+        git(path, "tag", "-a", "model-v1", "HEAD", "-m", "other")
+    elif case == "unknown":
+        commit = "0" * 40
+    elif case == "outside":
+        where = tmp_path / "plain"
+        where.mkdir()
+    elif case == "remote":
+        push = True
+    with pytest.raises(ReleaseError, match=expected):
+        git_tag.preflight(where, commit, 1, allow_dirty=False, push=push)
+
+
+def test_allow_dirty_and_push_to_a_bare_remote(repo, tmp_path):
+    path, commit = repo
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(path, "remote", "add", "origin", str(remote))
+    (path / "a.txt").write_text("changed\n")
+    check = git_tag.preflight(path, commit, 2, allow_dirty=True, push=True)
+    assert check.dirty
+    git_tag.create(check, "m version 2")
+    git_tag.push(check, "origin")
+    git_tag.push(check, "origin")  # again: nothing to do, no error
+    assert git(remote, "rev-parse", "model-v2^{commit}") == commit

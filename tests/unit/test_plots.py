@@ -1,0 +1,158 @@
+"""The report's figures and importance, from synthetic trial tables shaped like `search.runs_table` builds them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from search import plots, plots_params
+from search.importance import param_importance, rebuild_study
+from search.runs_table import outcome, row_dict
+
+FAMILIES = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
+FEATURES = ("basic", "subset", "squared", "pca")
+HYPER = {
+    "logistic_regression": lambda r: {
+        "C": repr(10 ** r.uniform(-3, 3)),
+        "class_weight": r.choice(["none", "balanced"]),
+    },
+    "random_forest": lambda r: {"n_estimators": str(r.integers(10, 300)), "max_features": r.choice(["sqrt", "log2"])},
+    "svm": lambda r: {"C": repr(10 ** r.uniform(-2, 3)), "gamma": repr(10 ** r.uniform(-4, 1)), "kernel": "rbf"},
+    "gradient_boosting": lambda r: {
+        "learning_rate": repr(10 ** r.uniform(-2, -0.3)),
+        "max_iter": str(r.integers(20, 300)),
+    },
+    "knn": lambda r: {"n_neighbors": str(r.integers(1, 30)), "weights": r.choice(["uniform", "distance"])},
+    "mlp": lambda r: {"n_layers": "1", "units_0": str(r.integers(8, 128)), "alpha": repr(10 ** r.uniform(-6, -1))},
+}
+
+
+def synthetic(n: int = 48, families=FAMILIES, features=FEATURES, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """n trials over the families and feature sets; every 11th failed (no metrics), every 13th stopped at fold 2."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        family = families[i % len(families)]
+        row = {"run_id": f"r{i}", "run_name": f"t{i}", "trial_index": i, "model": family, "status": "FINISHED",
+               "feature_set": features[i % len(features)], "seed": "0", "cv_folds": "5", "error": None}  # fmt: skip
+        row.update(HYPER.get(family, lambda r: {"depth": str(r.integers(1, 9))})(rng))
+        if i % 11 == 10:
+            row.update(status="FAILED", error="ValueError: boom")
+        else:
+            acc = round((0.93 + 0.04 * rng.random()) * 120) / 120
+            row.update(val_accuracy=acc, val_f1=acc - 0.004 * rng.random(), train_accuracy=min(1.0, acc + 0.02),
+                       train_f1=min(1.0, acc + 0.01), fit_time_s=10 ** rng.uniform(-3, -1),
+                       folds_done=2.0 if i % 13 == 12 else 5.0)  # fmt: skip
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["trial_index"] = frame["trial_index"].astype("Int64")
+    frame["outcome"] = [outcome(row_dict(r)) for _, r in frame.iterrows()]
+    fixed = {"run_id", "run_name", "trial_index", "model", "status", "feature_set", "seed", "cv_folds", "error"}
+    hyper = sorted({k for r in rows for k in r} - fixed - set(plots.LABELS) - {"folds_done", "outcome"})
+    return frame, hyper
+
+
+def decode(path) -> np.ndarray:
+    """The PNG's pixels, asserting it is a real picture rather than a blank canvas."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 600
+    assert (pixels < 250).any(axis=2).mean() > 0.02, "almost blank"
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
+    return pixels
+
+
+def all_figures(frame: pd.DataFrame, hyper: list[str]) -> dict:
+    importance = param_importance(rebuild_study(frame, hyper))
+    return {
+        "model_comparison": plots.model_comparison(frame),
+        "all_runs": plots.all_runs_comparison(frame),
+        "history": plots.optimization_history(frame),
+        "importance": plots_params.param_importance(importance),
+        "parallel": plots_params.parallel_coordinates(frame, hyper),
+    }
+
+
+@pytest.mark.parametrize(
+    "families, features",
+    [(FAMILIES, FEATURES), (("svm",), ("basic",)), (("knn", "extra_trees"), ("pca", "my_features"))],
+    ids=["six-families-four-sets", "one-of-each", "unknown-names"],
+)
+def test_every_figure_decodes_as_a_real_png(tmp_path, families, features):
+    frame, hyper = synthetic(30, families, features)
+    for name, fig in all_figures(frame, hyper).items():
+        decode(plots.save(fig, tmp_path / f"{name}.png"))
+
+
+def test_a_lone_complete_trial_still_gives_pictures(tmp_path):
+    frame, hyper = synthetic(11)
+    frame.loc[1:, ["status", "outcome"]] = ["FAILED", "failed"]
+    for name, fig in all_figures(frame, hyper).items():
+        decode(plots.save(fig, tmp_path / f"{name}.png"))
+
+
+def test_score_axis_is_zoomed_and_failed_trials_sit_in_their_own_strip():
+    frame, _ = synthetic(40)
+    fig = plots.all_runs_comparison(frame)
+    main, strip = fig.axes[0], fig.axes[1]
+    low, high = main.get_ylim()
+    assert 0.85 < low < 0.93 and 0.97 <= high < 1.01
+    n_failed = int((frame["outcome"] == "failed").sum())
+    assert sum(len(c.get_offsets()) for c in strip.collections) == n_failed
+    assert sum(len(c.get_offsets()) for c in main.collections) == len(frame) - n_failed
+
+
+def test_score_limits_keep_a_perfect_score_visible():
+    low, high = plots.score_limits([0.96, 1.0])
+    assert 0.9 < low < 0.96 and high > 1.0
+    assert plots.score_limits([]) == (0.0, 1.0)
+
+
+def test_family_styles_are_stable_across_subsets():
+    assert plots.family_styles(["svm"])["svm"] == plots.family_styles(FAMILIES)["svm"]
+    assert len({s for s in plots.family_styles([*FAMILIES, "extra"]).values()}) == 7
+
+
+def test_rebuilt_study_uses_the_space_distributions_and_conditional_names():
+    frame, hyper = synthetic(24)
+    study = rebuild_study(frame, hyper, choices={"model": list(FAMILIES)})
+    complete = frame["outcome"].eq("complete").sum()
+    assert len(study.trials) == complete
+    svm = next(t for t in study.trials if t.params["model"] == "svm")
+    assert svm.distributions["svm/C"] == FloatDistribution(1e-2, 1e3, log=True)
+    assert svm.distributions["model"] == CategoricalDistribution(list(FAMILIES))
+    assert not any(k.startswith("knn/") for k in svm.params)
+    assert study.best_value == frame.loc[frame["outcome"] == "complete", "val_accuracy"].max()
+
+
+def test_importance_names_its_method_and_conditional_params():
+    frame, hyper = synthetic(48)
+    importance = param_importance(rebuild_study(frame, hyper))
+    assert "PedAnova" in importance.method and importance.n_trials == frame["outcome"].eq("complete").sum()
+    assert abs(sum(importance.values.values()) - 1) < 1e-9
+    assert importance.conditional["svm/C"] == "svm" and "model" not in importance.conditional
+
+
+def test_importance_declines_with_too_few_or_tied_trials():
+    frame, hyper = synthetic(3)
+    assert param_importance(rebuild_study(frame, hyper)).values == {}
+    frame, hyper = synthetic(20)
+    frame["val_accuracy"] = 0.95
+    tied = param_importance(rebuild_study(frame, hyper))
+    assert tied.values == {} and "same" in tied.note
+
+
+def test_importing_the_report_modules_neither_loads_pyplot_nor_draws():
+    code = (
+        "import sys, search.report, search.plots, search.plots_params, search.report_md, search.importance;"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,0 +1,49 @@
+"""Which rule of the ranking separated the chosen trial from the runner-up, and the CLI's small helpers."""
+
+from __future__ import annotations
+
+from search.choice import deciding_rule
+from search.ranking import rank_trials
+from search.release import build_parser, default_model_name, gate_metric_for
+
+
+def row(val_accuracy, val_f1=0.9, fit_time_s=0.01, trial_index=0):
+    return {"val_accuracy": val_accuracy, "val_f1": val_f1, "fit_time_s": fit_time_s, "trial_index": trial_index}
+
+
+def test_each_rule_named():
+    assert deciding_rule(row(0.97), row(0.95), "val_accuracy") == "higher val_accuracy (0.97 vs 0.95)"
+    assert deciding_rule(row(0.95, 0.95), row(0.95, 0.94), "val_accuracy").startswith(
+        "tie on val_accuracy; higher val_f1"
+    )
+    rule = deciding_rule(row(0.95, fit_time_s=0.01), row(0.95, fit_time_s=0.02), "val_accuracy")
+    assert rule == "tie on val_accuracy, val_f1; lower fit_time_s (0.01 vs 0.02)"
+    rule = deciding_rule(row(0.95, trial_index=1), row(0.95, trial_index=4), "val_accuracy")
+    assert rule == "tie on val_accuracy, val_f1, fit_time_s; earlier trial (1 vs 4)"
+    assert deciding_rule(row(0.9), None, "val_accuracy") == "the only eligible trial"
+
+
+def test_rule_agrees_with_ranking():
+    rows = [row(0.95, trial_index=3), row(0.95, trial_index=1), row(0.9, trial_index=0)]
+    best, second = rank_trials(rows)[:2]
+    assert best["trial_index"] == 1 and "earlier trial (1 vs 3)" in deciding_rule(best, second, "val_accuracy")
+
+
+def test_val_f1_as_metric_does_not_repeat_itself():
+    assert deciding_rule(row(0.9, 0.95), row(0.95, 0.94), "val_f1") == "higher val_f1 (0.95 vs 0.94)"
+    rule = deciding_rule(row(0.9, 0.95, 0.01), row(0.9, 0.95, 0.02), "val_f1")
+    assert rule == "tie on val_f1; lower fit_time_s (0.01 vs 0.02)"  # val_accuracy is not a rule then
+
+
+def test_cli_defaults_and_names():
+    args = build_parser().parse_args([])
+    assert (args.experiment, args.metric, args.alias, args.remote) == (
+        "iris_classification",
+        "val_accuracy",
+        "champion",
+        "origin",
+    )
+    assert not (args.force or args.push or args.no_tag or args.allow_dirty or args.verify)
+    assert default_model_name("iris") == "iris_classification_best_model"
+    assert default_model_name("wine") == "wine_best_model"
+    assert gate_metric_for("val_accuracy") == "test_accuracy" and gate_metric_for("val_f1") == "test_f1"

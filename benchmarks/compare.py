@@ -1,0 +1,149 @@
+"""Side-by-side benchmark: this project's search against a plain Optuna loop and GridSearchCV, same space and seed.
+
+    python benchmarks/compare.py --dataset iris --trials 200 --repeats 3 --write BENCHMARKS.md
+    python benchmarks/compare.py --dataset digits --trials 40 --models random_forest,gradient_boosting,svm,mlp
+
+Each repetition runs every setup once, interleaved (A B C D E, A B C D E, ...), each in a fresh process, against one
+`mlflow server` started here. Setups (benchmarks/setups.py): `project` on a local Ray, `cluster` (the project's
+search on `cluster/local.py up --workers 2`), `loop` (plain sequential Optuna + MLflow), `grid` (GridSearchCV,
+n_jobs=2), `untracked` (the project's search without MLflow). Reports medians with min-max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from cluster.processes import free_port, stop_process_group, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[1]
+SETUPS = ("project", "cluster", "loop", "grid", "untracked")
+
+
+def start_mlflow(work: Path) -> tuple[subprocess.Popen, str]:
+    """A private tracking server for the whole benchmark."""
+    port = free_port()
+    command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(work)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    if not wait_for_http(f"{uri}/health", 90):
+        raise SystemExit("benchmark: the mlflow server did not start")
+    return server, uri
+
+
+def start_cluster(state_dir: Path) -> dict[str, str]:
+    """`cluster/local.py up --workers 2` on free ports; returns the variables a driver needs."""
+    ports = {f"--{name}-port": str(free_port()) for name in ("mlflow", "ray", "dashboard", "ray-client")}
+    command = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "up", "--workers", "2"]
+    subprocess.run([*command, *[x for kv in ports.items() for x in kv]], check=True, stdout=subprocess.DEVNULL)
+    state = json.loads((state_dir / "state.json").read_text())
+    from cluster.local import exports
+
+    return {k: v for k, v in exports(state).items() if k != "MLFLOW_TRACKING_URI"}
+
+
+def run_setup(setup: str, args, uri: str, storage: Path, cluster_env: dict[str, str]) -> dict:
+    """Run one setup in a fresh process and return its JSON line."""
+    name = "project" if setup == "cluster" else setup
+    command = [sys.executable, str(ROOT / "benchmarks/setups.py"), name, "--dataset", args.dataset]
+    command += ["--trials", str(args.trials), "--models", args.models, "--tracking-uri", uri, "--storage", str(storage)]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    if setup == "cluster":
+        env.update(cluster_env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=storage)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark: setup {setup} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def time_to_near(result: dict, target: float) -> float | None:
+    """Seconds from the setup's start until a trial scored within 0.005 of `target`."""
+    times = sorted(t for t, score in result["finished"] if score >= target - 0.005)
+    return times[0] - result["start"] if times else None
+
+
+def table(results: dict[str, list[dict]], trials: int) -> str:
+    """The Markdown table: medians with min-max over the repetitions."""
+    best = max(score for runs in results.values() for r in runs for _, score in r["finished"])
+
+    def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+        if not values:
+            return "n/a"
+        return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+    rows = [
+        "| setup | wall s | trials/s | best val_accuracy | s to within 0.005 of the best |",
+        "|---|---|---|---|---|",
+    ]
+    for setup, runs in results.items():
+        walls = [r["wall_s"] for r in runs]
+        bests = [max(s for _, s in r["finished"]) for r in runs]
+        near = [t for r in runs if (t := time_to_near(r, best)) is not None and setup != "grid"]
+        rate = trials / statistics.median(walls)
+        rows.append(f"| {setup} | {spread(walls)} | {rate:.2f} | {spread(bests, '{:.4f}')} | {spread(near)} |")
+    return "\n".join(rows)
+
+
+def write_section(path: Path, key: str, text: str) -> None:
+    """Replace (or append) the block between `<!-- compare:key -->` markers in `path`."""
+    begin, end = f"<!-- compare:{key} -->", f"<!-- /compare:{key} -->"
+    current = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{text}\n{end}"
+    if begin in current:
+        head, rest = current.split(begin, 1)
+        current = head + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    path.write_text(current)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="iris")
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default="logistic_regression,random_forest,svm,gradient_boosting,knn,mlp")
+    parser.add_argument("--setups", default=",".join(SETUPS))
+    parser.add_argument("--write", type=Path, help="put the table into this Markdown file (e.g. BENCHMARKS.md)")
+    args = parser.parse_args()
+    setups = args.setups.split(",")
+    work = Path(tempfile.mkdtemp(prefix="compare-"))
+    server, uri = start_mlflow(work / "mlflow")
+    cluster_env: dict[str, str] = {}
+    state_dir = work / "cluster"
+    try:
+        if "cluster" in setups:
+            cluster_env = start_cluster(state_dir)
+        results: dict[str, list[dict]] = {s: [] for s in setups}
+        for repeat in range(args.repeats):
+            for setup in setups:
+                storage = work / f"{setup}-{repeat}"
+                storage.mkdir()
+                result = run_setup(setup, args, uri, storage, cluster_env)
+                results[setup].append(result)
+                print(f"repeat {repeat + 1}/{args.repeats} {setup}: {result['wall_s']:.1f} s", flush=True)
+    finally:
+        if cluster_env:
+            subprocess.run([sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "down"])
+        stop_process_group(server.pid)
+    command = " ".join(["python", "benchmarks/compare.py", *sys.argv[1:]])
+    text = (
+        f"**{args.dataset}, {args.trials} trials, {args.repeats} repetitions interleaved** — `{command}`  \n"
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, median (min-max); wall time counts from the "
+        f"setup's first step, starting Ray included; 'within 0.005' counts from the same start.\n\n"
+        + table(results, args.trials)
+    )
+    print("\n" + text)
+    if args.write:
+        write_section(args.write, args.dataset, text)
+
+
+if __name__ == "__main__":
+    main()

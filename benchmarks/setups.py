@@ -1,0 +1,143 @@
+"""One benchmark setup, run in a fresh process; prints one JSON line: wall time, best score, when trials finished.
+
+    python benchmarks/setups.py project   --dataset iris --trials 200 --tracking-uri http://127.0.0.1:5000
+    python benchmarks/setups.py untracked | loop | grid  (same flags)
+
+- project:   `search.run.run_search` on RAY_ADDRESS if set (a cluster), else on a local Ray it starts;
+- untracked: the same Tuner with no MLflow callback, the price of tracking;
+- loop:      a plain sequential Optuna loop over the same space, each trial logged to MLflow (params, metrics);
+- grid:      scikit-learn's GridSearchCV(n_jobs=2) over as many configurations, drawn from the same space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import time
+from contextlib import redirect_stdout
+
+from trainables.features import FEATURE_SETS
+from trainables.models import MODEL_FAMILIES
+from trainables.space import SearchSpace
+
+
+def project(args) -> list[tuple[float, float]]:
+    """(finish time, val_accuracy) of every completed trial of a real search, read back from MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    from search.config import parse_args
+    from search.run import run_search
+
+    argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
+    argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
+    argv += ["--models", args.models, "--storage-path", args.storage]
+    with redirect_stdout(io.StringIO()):
+        outcome = run_search(parse_args(argv))
+    runs = MlflowClient(args.tracking_uri).search_runs(
+        [outcome.experiment_id], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'", max_results=10000
+    )
+    return [(r.info.end_time / 1000, r.data.metrics["val_accuracy"]) for r in runs if "val_accuracy" in r.data.metrics]
+
+
+def untracked(args) -> list[tuple[float, float]]:
+    """The project's Tuner with no tracking callback."""
+    from pathlib import Path
+
+    from search.config import parse_args
+    from search.connect import connect_ray
+    from search.run import PROJECT_ROOT, prepare
+    from search.tuning import build_tuner
+
+    config = parse_args(["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)])
+    config.models = args.models.split(",")
+    _, split = prepare(config)
+    connect_ray(os.environ.get("RAY_ADDRESS"), PROJECT_ROOT)
+    tuner = build_tuner(config, split, Path(args.storage) / "untracked", 2, callbacks=[])
+    with redirect_stdout(io.StringIO()):
+        results = tuner.fit()
+    return [(r.metrics["timestamp"], r.metrics["val_accuracy"]) for r in results if "val_accuracy" in r.metrics]
+
+
+def loop(args) -> list[tuple[float, float]]:
+    """What a user writes without this project: Optuna's loop, one trial at a time, each logged to MLflow."""
+    import mlflow
+    import optuna
+
+    from trainables.data import load_dataset, split_dataset
+    from trainables.space import flat_params
+    from trainables.trainable import cross_validate
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    split = split_dataset(load_dataset(args.dataset), 0.2, args.seed)
+    space = SearchSpace(args.models.split(","), list(FEATURE_SETS), args.seed, 5)
+    mlflow.set_tracking_uri(args.tracking_uri)
+    mlflow.set_experiment(f"bench-loop-{args.dataset}")
+    finished = []
+
+    def objective(trial: optuna.Trial) -> float:
+        constants = space(trial)
+        config = {**constants, "model": trial.params["model"], "feature_set": trial.params["feature_set"]}
+        config[config["model"]] = {k.split("/", 1)[1]: v for k, v in trial.params.items() if "/" in k}
+        metrics = cross_validate(config, split.X_dev, split.y_dev)
+        metrics.pop("confusion_matrix")
+        with mlflow.start_run(nested=True):
+            mlflow.log_params(flat_params(config))
+            mlflow.log_metrics(metrics)
+        finished.append((time.time(), metrics["val_accuracy"]))
+        return metrics["val_accuracy"]
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.seed))
+    with mlflow.start_run(run_name="plain-loop"):
+        study.optimize(objective, n_trials=args.trials)
+    return finished
+
+
+def grid(args) -> list[tuple[float, float]]:
+    """GridSearchCV(n_jobs=2) over as many configurations from the same space; no per-trial times."""
+    import optuna
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    from trainables.data import load_dataset, split_dataset
+    from trainables.trainable import pipeline_for
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    split = split_dataset(load_dataset(args.dataset), 0.2, args.seed)
+    space = SearchSpace(args.models.split(","), list(FEATURE_SETS), args.seed, 5)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    points = []
+    for _ in range(args.trials):
+        trial = study.ask()
+        constants = space(trial)
+        config = {**constants, "model": trial.params["model"], "feature_set": trial.params["feature_set"]}
+        config[config["model"]] = {k.split("/", 1)[1]: v for k, v in trial.params.items() if "/" in k}
+        steps = dict(pipeline_for(config, split.X_dev.shape[1]).steps)
+        points.append({"features": [steps["features"]], "scaler": [steps.get("scaler", "passthrough")],
+                       "model": [steps["model"]]})  # fmt: skip
+        study.tell(trial, 0.0)
+    template = Pipeline([("features", "passthrough"), ("scaler", "passthrough"), ("model", "passthrough")])
+    folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
+    search = GridSearchCV(template, points, cv=folds, n_jobs=2, scoring="accuracy").fit(split.X_dev, split.y_dev)
+    return [(time.time(), float(search.best_score_))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("setup", choices=("project", "untracked", "loop", "grid"))
+    parser.add_argument("--dataset", default="iris")
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    parser.add_argument("--storage", default="ray_results")
+    args = parser.parse_args()
+    start = time.time()
+    finished = globals()[args.setup](args)
+    wall = time.time() - start
+    print(json.dumps({"setup": args.setup, "wall_s": wall, "start": start, "finished": finished}))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ every trial tracked in MLflow as a child run of the search's parent run.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import uuid
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.config import SearchConfig, UsageError, parse_args
-from search.connect import check_tracking_uri, connect_ray
+from search.connect import check_tracking_uri, connect_ray, public_uri
 from search.ranking import rank_trials
 from trainables.data import DataError, Dataset, Split, load_dataset, split_dataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # fmt: skip
 
 
 @dataclass
@@ -84,6 +87,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.tuning import build_tuner, restore_tuner, trial_rows
 
     check_tracking_uri(config.tracking_uri)
+    for name, value in MLFLOW_HTTP.items():  # fail over to the tracker's own backoff instead of MLflow's minutes
+        os.environ.setdefault(name, value)
     parent = None
     if config.resume:
         parent = find_search(MlflowClient(config.tracking_uri), config.resume)
@@ -127,7 +132,15 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         tuner = restore_tuner(config, split, tune_path, callbacks=[tracker])
     status = "FAILED"
     try:
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+        except Exception:
+            if tracker.writer is not None and tracker.writer.lost:
+                raise TrackingLost(config.tracking_uri, search_id) from None
+            raise
+        tracker.record_missing(results)
+        if tracker.writer.lost:
+            raise TrackingLost(config.tracking_uri, search_id)
         rows = trial_rows(results, tracker.trials)
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         failed = sum(r["status"] != "FINISHED" for r in rows)
@@ -143,9 +156,20 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         raise SearchInterrupted(search_id) from None
     finally:
         tracker.close()
-        client.set_terminated(parent_id, status=status)
+        if not tracker.writer.lost:  # with the server gone, the parent stays RUNNING until --resume
+            client.set_terminated(parent_id, status=status)
         if started_ray:
             ray.shutdown()
+
+
+class TrackingLost(ConnectionError):
+    """The tracking server went away mid-search and did not come back in time."""
+
+    def __init__(self, uri: str, search_id: str):
+        super().__init__(
+            f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
+            f"every result: start the server again and run python search/run.py --resume {search_id}"
+        )
 
 
 class SearchInterrupted(Exception):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import queue
-import sys
 import tempfile
 import threading
 import time
@@ -29,26 +28,43 @@ TRIAL_METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_ti
 TRIAL_TAGS = ("node", "hostname")
 
 
+def run_name(config: dict) -> str:
+    """A trial's name, in Tune and in MLflow: `0007-svm-basic` (the order the searcher proposed it, what it tries)."""
+    return f"{int(config.get('trial_index', 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
+
+
 class BackgroundWriter:
     """One thread that runs queued writes in order, retrying each with backoff; `close` waits for all.
 
-    The default backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for
-    about a minute and a half; a write that still fails is kept in `failures` and reported, never raised.
+    The default backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for about a
+    minute and a half. A write that still fails marks the writer `lost`: later writes are dropped at once (a
+    resumed search records them again from Tune's state) and the tracker stops the search.
     """
 
     def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30)):
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._delays = delays
         self.failures: list[str] = []
-        self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
-        self._thread.start()
+        self.dropped = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lost(self) -> bool:
+        """True once a write failed after every retry."""
+        return bool(self.failures)
 
     def submit(self, write: Callable[[], None]) -> None:
-        """Queue a write."""
+        """Queue a write (starting the thread again after a `close`)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
+            self._thread.start()
         self._queue.put(write)
 
     def _loop(self) -> None:
         while (write := self._queue.get()) is not None:
+            if self.lost:
+                self.dropped += 1
+                continue
             for delay in (*self._delays, None):
                 try:
                     write()
@@ -56,13 +72,12 @@ class BackgroundWriter:
                 except Exception as exc:  # noqa: BLE001 - a lost write is reported, never raised into Tune
                     if delay is None:
                         self.failures.append(f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
-                        print(f"warning: an MLflow write failed after retries: {self.failures[-1]}", file=sys.stderr)
                     else:
                         time.sleep(delay)
 
     def close(self) -> None:
         """Write everything queued, then stop the thread."""
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
 
@@ -99,20 +114,31 @@ class TrialTracker(MLflowLoggerCallback):
                 self._ended.add(tags["trial_id"])
 
     def log_trial_start(self, trial) -> None:
-        trial_id = trial.trial_id
+        self._track_start(trial.trial_id, trial.config)
+
+    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+        self._last_result[trial.trial_id] = result
+
+    def log_trial_end(self, trial, failed: bool = False) -> None:
+        error = _first_error_line(trial) if failed else None
+        self._track_end(trial.trial_id, trial.config, self._last_result.pop(trial.trial_id, {}), error)
+
+    def _track_start(self, trial_id: str, config: dict, extra_tags: dict[str, str] | None = None) -> None:
         if trial_id in self._started:
             return
         self._started.add(trial_id)
         self._ended.discard(trial_id)
-        index = int(trial.config.get("trial_index", -1))
+        index = int(config.get("trial_index", -1))
+        name = run_name(config)
         tags = {
             **self.tags,
+            **(extra_tags or {}),
             "mlflow.parentRunId": self.parent_run_id,
             "run_type": "trial",
             "trial_id": trial_id,
             "trial_index": str(index),
         }
-        self.writer.submit(lambda: self._open(trial_id, str(trial), index, tags))
+        self.writer.submit(lambda: self._open(trial_id, name, index, tags))
 
     def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str]) -> None:
         if trial_id in self.trials:  # a resumed trial: its run exists, reopen it
@@ -121,24 +147,20 @@ class TrialTracker(MLflowLoggerCallback):
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self.trials[trial_id] = (run.info.run_id, index)
 
-    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        self._last_result[trial.trial_id] = result
-
-    def log_trial_end(self, trial, failed: bool = False) -> None:
-        trial_id = trial.trial_id
+    def _track_end(self, trial_id: str, config: dict, result: dict, error: str | None) -> None:
         if trial_id not in self._started or trial_id in self._ended:
             return
         self._ended.add(trial_id)
-        result = self._last_result.pop(trial_id, {})
-        params = flat_params(trial.config)
+        params = flat_params(config)
         metrics = {k: float(result[k]) for k in TRIAL_METRICS if k in result}
         tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
-        tags["outcome"] = outcome(result, trial.config, failed)
-        if failed:
-            tags["error"] = _first_error_line(trial)
-        matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and not failed else None
-        status = "FAILED" if failed else "FINISHED"
-        self.writer.submit(lambda: self._write(trial_id, str(trial), params, metrics, tags, matrix, status))
+        tags["outcome"] = outcome(result, config, error is not None)
+        if error is not None:
+            tags["error"] = error
+        matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and error is None else None
+        status = "FINISHED" if error is None else "FAILED"
+        name = run_name(config)
+        self.writer.submit(lambda: self._write(trial_id, name, params, metrics, tags, matrix, status))
 
     def _write(self, trial_id, name, params, metrics, tags, matrix, status) -> None:
         run_id = self.trials[trial_id][0]
@@ -156,8 +178,25 @@ class TrialTracker(MLflowLoggerCallback):
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status=status, end_time=now)
 
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        if self.writer is not None and self.writer.lost:
+            raise ConnectionError(f"the MLflow tracking server stopped answering: {self.writer.failures[0]}")
+
     def on_experiment_end(self, trials, **info) -> None:
         self.close()
+
+    def record_missing(self, results) -> int:
+        """Track the results Tune holds for trials that MLflow lacks (a resumed search whose tracking was lost)."""
+        missing = 0
+        for result in results:
+            metrics = result.metrics or {}
+            trial_id = metrics.get("trial_id")
+            if trial_id and trial_id not in self._ended and "folds_done" in metrics and not result.error:
+                missing += 1
+                self._track_start(trial_id, result.config, {"recorded_on_resume": "true"})
+                self._track_end(trial_id, result.config, metrics, None)
+        self.close()
+        return missing
 
     def close(self) -> None:
         """Close runs of trials that never ended (Ctrl-C, a driver error) as KILLED, then flush every write."""
@@ -165,8 +204,12 @@ class TrialTracker(MLflowLoggerCallback):
             return
         for trial_id in self._started - self._ended:
             self._ended.add(trial_id)
-            self.writer.submit(lambda t=trial_id: self.client.set_terminated(self.trials[t][0], status="KILLED"))
+            self.writer.submit(lambda t=trial_id: self._kill(t))
         self.writer.close()
+
+    def _kill(self, trial_id: str) -> None:
+        if trial_id in self.trials:
+            self.client.set_terminated(self.trials[trial_id][0], status="KILLED")
 
 
 def outcome(result: dict, config: dict, failed: bool) -> str:

@@ -12,7 +12,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SearchConfig, UsageError
-from search.tracking import TRIAL_METRICS
+from search.tracking import TRIAL_METRICS, run_name
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
@@ -22,8 +22,7 @@ REPORTED = ["val_accuracy", "val_f1", "fit_time_s"]
 
 def trial_name(trial) -> str:
     """Names trials `0007-svm-basic`: the order in which the searcher proposed them, then what they try."""
-    config = trial.config
-    return f"{config.get('trial_index', 0):04d}-{config.get('model')}-{config.get('feature_set')}"
+    return run_name(trial.config)
 
 
 def trial_dirname(trial) -> str:

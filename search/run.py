@@ -54,7 +54,21 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
             f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
             f"development part of {data.name}: lower --cv-folds"
         )
+    check_storage(Path(config.storage_path or "ray_results"))
     return data, split
+
+
+def check_storage(path: Path) -> None:
+    """Refuse a Tune storage path that cannot be written, before anything starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--storage-path {path} is not writable ({exc.strerror or exc}): choose a folder you can write"
+        ) from None
 
 
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:

@@ -55,3 +55,37 @@ def quiet_env(monkeypatch):
     for key in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS"):
         monkeypatch.delenv(key, raising=False)
     return os.environ
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault(what): a fault the system must survive, listed in the closing summary")
+    config.addinivalue_line("markers", "bad_input(what): a bad input that must be refused, listed in the summary")
+
+
+_LEDGER: dict[str, list[tuple[str, str]]] = {"fault": [], "bad_input": []}
+
+
+def pytest_runtest_logreport(report):
+    """Note the outcome of every test marked `fault` or `bad_input`."""
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        for kind, entries in _LEDGER.items():
+            for what in getattr(report, "user_properties", []):
+                if what[0] == kind:
+                    entries.append((what[1], report.outcome))
+
+
+def pytest_runtest_setup(item):
+    for kind in _LEDGER:
+        for mark in item.iter_markers(kind):
+            item.user_properties.append((kind, mark.args[0]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """End the output with the faults survived and the bad inputs tried."""
+    titles = {"fault": "faults survived", "bad_input": "bad inputs refused"}
+    for kind, entries in _LEDGER.items():
+        if entries:
+            ok = sum(outcome == "passed" for _, outcome in entries)
+            terminalreporter.write_sep("-", f"{titles[kind]}: {ok} of {len(entries)}")
+            for what, outcome in entries:
+                terminalreporter.write_line(f"  [{outcome}] {what}")

@@ -95,6 +95,7 @@ def test_verify_passes(shared, mlflow_server):
     assert code == 0 and stdout.startswith("verify OK")
 
 
+@pytest.mark.bad_input("release: dirty working tree")
 def test_refuses_dirty_tree_then_allow_dirty_records_it(shared, client, mlflow_server):
     repo = shared["repo"]
     search_id, _ = make_search(client, EXP, [trial(WEAK, 0.99)], shared["commit"])
@@ -113,6 +114,7 @@ def test_refuses_dirty_tree_then_allow_dirty_records_it(shared, client, mlflow_s
     assert version.tags["promotion"] == "kept"  # 0.8 does not beat 0.9667: the gate keeps the champion
 
 
+@pytest.mark.bad_input("release: tag taken by another commit, and outside a git repository")
 def test_refuses_taken_tag_and_outside_repo(shared, client, tmp_path):
     repo = shared["repo"]
     search_id, _ = make_search(client, EXP, [trial(GOOD, 0.97)], shared["commit"])
@@ -130,6 +132,7 @@ def test_refuses_taken_tag_and_outside_repo(shared, client, tmp_path):
     assert snapshot(client, MODEL)[:3] == before[:3]
 
 
+@pytest.mark.bad_input("release: unknown search, no finished trial, unknown experiment, unreachable server")
 def test_bad_inputs_one_line_nothing_written(shared, client, mlflow_server):
     failed_only = make_search(client, EXP, [{**trial(GOOD, 0.9), "status": "FAILED"}], shared["commit"])[0]
     before = snapshot(client, MODEL, shared["repo"])

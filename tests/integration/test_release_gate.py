@@ -60,6 +60,7 @@ def test_gate_both_ways_force_previous_and_rollback(mlflow_server, client, tmp_p
     assert len(client.search_model_versions(f"name = '{name}'")) == 3
 
 
+@pytest.mark.fault("release crashed half-way, completed by the next run")
 def test_half_done_release_is_completed_by_the_next(mlflow_server, client, tmp_path, monkeypatch):
     repo, commit = make_repo(tmp_path / "repo")
     name, exp = "halfway_model", "halfway_exp"
@@ -92,6 +93,7 @@ def test_half_done_release_is_completed_by_the_next(mlflow_server, client, tmp_p
     assert len(runs) == 1
 
 
+@pytest.mark.bad_input("release --verify: data changed since the search")
 def test_verify_fails_when_the_csv_changes(mlflow_server, client, tmp_path):
     data = load_dataset("iris")
     csv = tmp_path / "flowers.csv"

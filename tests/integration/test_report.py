@@ -167,6 +167,7 @@ def test_an_older_search_by_id_and_the_champion(mlflow_server, quiet_env, tmp_pa
     assert "| test_accuracy | 0.9333 |" in champion and "| test_f1 | 0.9300 |" in champion
 
 
+@pytest.mark.bad_input("report: search with no finished trial")
 def test_no_finished_trial_is_one_line_and_non_zero(mlflow_server, quiet_env, tmp_path):
     client = MlflowClient(mlflow_server)
     sid, _ = log_search(client, "it-report-none", [FAILED, FAILED])
@@ -176,6 +177,7 @@ def test_no_finished_trial_is_one_line_and_non_zero(mlflow_server, quiet_env, tm
     assert not (tmp_path / "experiment_report.md").exists()
 
 
+@pytest.mark.bad_input("report: unknown or empty experiment")
 @pytest.mark.parametrize("experiment", ["it-report-unknown", "it-report-empty"])
 def test_unknown_or_empty_experiment_is_one_line_and_non_zero(mlflow_server, quiet_env, tmp_path, experiment):
     client = MlflowClient(mlflow_server)

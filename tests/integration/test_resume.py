@@ -24,6 +24,7 @@ def trial_runs(client: MlflowClient, search_id: str):
     return client.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
 
 
+@pytest.mark.fault("SIGINT to the driver mid-search, then --resume")
 def test_interrupted_search_resumes_without_loss_or_duplicates(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     argv = [sys.executable, RUN, "--tracking-uri", mlflow_server, "--experiment", "it-resume", "--num-samples", "10"]

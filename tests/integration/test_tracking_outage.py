@@ -24,6 +24,7 @@ def start_server(port: int, data_dir: Path) -> subprocess.Popen:
     return server
 
 
+@pytest.mark.fault("mlflow server killed mid-search, back 10 s later")
 def test_search_survives_a_tracking_server_restart(tmp_path):
     port, data_dir = free_port(), tmp_path / "server"
     uri = f"http://127.0.0.1:{port}"

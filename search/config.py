@@ -82,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
     p.add_argument("--metric", choices=("val_accuracy", "val_f1"), default=d.metric, help="what the search maximises")
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
-    p.add_argument("--storage-path", help="Tune's results folder, seen by every node (default: ./ray_results)")
+    p.add_argument(
+        "--storage-path",
+        default=os.environ.get("TUNE_STORAGE_PATH"),
+        help="Tune's results folder, seen by every node (default: TUNE_STORAGE_PATH, else ./ray_results)",
+    )
     p.add_argument("--report", action="store_true", help="write the report (reports/) when the search ends")
     p.add_argument("--resume", metavar="SEARCH_ID", help="continue an interrupted search with its recorded settings")
     return p

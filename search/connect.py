@@ -97,7 +97,7 @@ def connect_ray(address: str | None, project_root: Path) -> bool:
     if address != "auto":
         check_ray_address(address)
     runtime_env = None
-    if not os.environ.get("RAY_JOB_ID"):  # inside `ray job submit` the code is already there
+    if not (os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")):  # not a submitted job
         runtime_env = {"working_dir": str(project_root), "excludes": CODE_EXCLUDES}
     ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     return True

@@ -1,0 +1,141 @@
+"""Start one Ray node, head or worker, as `ray start ... --block` so that this process stays the node.
+
+    python cluster/ray_node.py head --num-cpus 0 --memory 2g --dashboard-host 0.0.0.0
+    python cluster/ray_node.py worker --address ray-head:6379 --num-cpus 1 --memory 2g
+
+Token authentication is required: the node runs with RAY_AUTH_MODE=token and refuses to start without a token in
+RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names. The containers of compose.yaml, `cluster/local.py` and
+the tests all start their nodes through this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+
+
+class NodeError(RuntimeError):
+    """A node that cannot start, with a message that says why."""
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `2g`, `512m`, `300000000` (binary units)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)i?b?", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"size {text!r}: give bytes or a number with k, m or g (e.g. 2g)")
+    return int(float(match[1]) * UNITS[match[2]])
+
+
+def node_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The node's environment: token authentication on, usage stats and telemetry off; NodeError without a token."""
+    env = dict(os.environ if base is None else base)
+    env["RAY_AUTH_MODE"] = "token"
+    token_path = env.get("RAY_AUTH_TOKEN_PATH")
+    if not env.get("RAY_AUTH_TOKEN"):
+        if not token_path:
+            raise NodeError("no Ray token: set RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH to a file holding it")
+        path = Path(token_path)
+        if not path.is_file() or not path.read_text().strip():
+            raise NodeError(f"RAY_AUTH_TOKEN_PATH={token_path} is not a file holding a token")
+    for key, value in QUIET_ENV.items():
+        env.setdefault(key, value)
+    return env
+
+
+def node_command(args: argparse.Namespace) -> list[str]:
+    """The `ray start ... --block` command line for the node `args` describe."""
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    command = [ray_bin, "start", "--block", "--disable-usage-stats"]
+    if args.role == "head":
+        command += ["--head", "--port", str(args.port), "--include-dashboard", "true"]
+        command += ["--dashboard-host", args.dashboard_host, "--dashboard-port", str(args.dashboard_port)]
+        if args.ray_client_server_port is not None:
+            command += ["--ray-client-server-port", str(args.ray_client_server_port)]
+    else:
+        command += ["--address", args.address]
+    options = {
+        "--num-cpus": args.num_cpus,
+        "--memory": args.memory,
+        "--object-store-memory": args.object_store_memory,
+        "--node-ip-address": args.node_ip_address,
+        "--dashboard-agent-listen-port": args.dashboard_agent_listen_port,
+        "--temp-dir": args.temp_dir and str(Path(args.temp_dir).resolve()),
+        "--min-worker-port": args.min_worker_port,
+        "--max-worker-port": args.max_worker_port,
+    }
+    for flag, value in options.items():
+        if value is not None:
+            command += [flag, str(value)]
+    if args.labels:
+        command += ["--labels", args.labels]
+    return command
+
+
+def wait_for_tcp(address: str, timeout: float) -> bool:
+    """True once `host:port` accepts a connection, False after `timeout` seconds."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: `head` or `worker`, then the node's resources and ports."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    roles = parser.add_subparsers(dest="role", required=True)
+    head = roles.add_parser("head", help="the head: GCS, dashboard (with --num-cpus 0 it runs no trials)")
+    head.add_argument("--port", type=int, default=6379, help="GCS port workers and drivers join (default 6379)")
+    head.add_argument("--dashboard-host", default="127.0.0.1", help="0.0.0.0 inside a container, else loopback")
+    head.add_argument("--dashboard-port", type=int, default=8265)
+    head.add_argument("--ray-client-server-port", type=int, help="Ray Client port (ray://; Ray's default 10001)")
+    worker = roles.add_parser("worker", help="a worker node that joins a head")
+    worker.add_argument("--address", required=True, help="the head's GCS, host:port (e.g. ray-head:6379)")
+    worker.add_argument("--wait-for-head", type=float, default=120, help="seconds to wait for the head's GCS")
+    for sub in (head, worker):
+        sub.add_argument("--num-cpus", type=int, help="CPUs this node offers to trials (default: all the machine's)")
+        sub.add_argument("--memory", type=parse_size, help="memory for tasks and actors, e.g. 2g")
+        sub.add_argument("--object-store-memory", type=parse_size, help="object store size, e.g. 256m")
+        sub.add_argument("--node-ip-address", help="address other nodes reach this one at")
+        sub.add_argument("--dashboard-agent-listen-port", type=int, help="distinct per node on one host")
+        sub.add_argument("--temp-dir", help="this node's own temp dir (sessions, sockets, logs); keep it short")
+        sub.add_argument("--min-worker-port", type=int, help="with --max-worker-port; 0 and 0: random ports")
+        sub.add_argument("--max-worker-port", type=int)
+        sub.add_argument("--labels", help="node labels, e.g. role=worker")
+        sub.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the flags and replace this process with `ray start --block`."""
+    args = build_parser().parse_args(argv)
+    try:
+        env = node_env()
+        command = node_command(args)
+        if args.dry_run:
+            print(" ".join(command))
+            return
+        if args.role == "worker" and not wait_for_tcp(args.address, args.wait_for_head):
+            raise NodeError(f"the head at {args.address} did not answer within {args.wait_for_head:.0f} s")
+    except NodeError as exc:
+        sys.exit(f"ray_node: {exc}")
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The container engine the compose tests run on: a Docker-compatible engine that answers, or this machine's.
+
+    eval "$(python tests/compose/compose_engine.py up)"      # CI: start (or reuse) the engine, export DOCKER_HOST
+
+On a machine without a Docker engine, `up` runs the container-engine script (Podman behind a Docker API socket,
+docker-compose v1); set CONTAINER_ENGINE_SCRIPT to point at it when it is not in ../shared/tools/.
+Podman without systemd never runs healthchecks by itself: `HealthTicker` runs them while compose waits on them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class EngineUnavailable(RuntimeError):
+    """No container engine answers and none could be started."""
+
+
+def engine_scripts() -> list[Path]:
+    """Where the machine's container-engine script may be."""
+    candidates = [os.environ.get("CONTAINER_ENGINE_SCRIPT"), ROOT.parent / "shared" / "tools" / "container-engine"]
+    candidates.append("/work/shared/tools/container-engine")
+    return [Path(c) for c in candidates if c and Path(c).is_file()]
+
+
+def engine_answers(env: dict[str, str]) -> bool:
+    """True when `docker version` reaches a server with `env`."""
+    if not shutil.which("docker"):
+        return False
+    try:
+        result = subprocess.run(["docker", "version"], env=env, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0 and "Server" in result.stdout
+
+
+def engine_env(start: bool = True) -> dict[str, str]:
+    """The environment whose DOCKER_HOST reaches an engine; starts this machine's engine if none answers."""
+    env = dict(os.environ)
+    if engine_answers(env):
+        return env
+    problems = []
+    for script in engine_scripts() if start else []:
+        result = subprocess.run([str(script), "up"], capture_output=True, text=True, timeout=1800)
+        found = re.search(r"export DOCKER_HOST=(\S+)", result.stdout)
+        if result.returncode == 0 and found:
+            env["DOCKER_HOST"] = found[1]
+            if engine_answers(env):
+                return env
+        problems.append(f"{script} up: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+    raise EngineUnavailable("no container engine answers `docker version`, " + ("; ".join(problems) or "none found"))
+
+
+def compose_command(env: dict[str, str]) -> list[str]:
+    """`docker-compose` (v1) where installed, else `docker compose` (v2)."""
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    result = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True, text=True, timeout=30)
+    if result.returncode == 0:
+        return ["docker", "compose"]
+    raise EngineUnavailable("neither `docker-compose` nor `docker compose` is installed")
+
+
+def is_podman(env: dict[str, str]) -> bool:
+    """True when the engine behind DOCKER_HOST is Podman."""
+    result = subprocess.run(["docker", "version"], env=env, capture_output=True, text=True, timeout=30)
+    return "podman" in result.stdout.lower()
+
+
+class HealthTicker(threading.Thread):
+    """Runs `podman healthcheck run` on a compose project's containers every `interval` seconds until stopped."""
+
+    def __init__(self, project: str, interval: float = 3.0):
+        super().__init__(name=f"health-ticker-{project}", daemon=True)
+        self.project, self.interval = project, interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        label = f"label=com.docker.compose.project={self.project}"
+        while not self._stop_event.wait(self.interval):
+            listed = subprocess.run(
+                ["podman", "ps", "-q", "--filter", label], capture_output=True, text=True, timeout=60
+            )
+            for container in listed.stdout.split():
+                subprocess.run(["podman", "healthcheck", "run", container], capture_output=True, timeout=60)
+
+    def stop(self) -> None:
+        """Stop ticking and wait for the thread."""
+        self._stop_event.set()
+        self.join(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`up`: print the `export DOCKER_HOST=...` line for a shell to eval."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv != ["up"]:
+        print("usage: python tests/compose/compose_engine.py up", file=sys.stderr)
+        return 2
+    try:
+        env = engine_env()
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if env.get("DOCKER_HOST"):
+        print(f"export DOCKER_HOST={env['DOCKER_HOST']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,8 @@
 Each repetition runs every setup once, interleaved (A B C D E, A B C D E, ...), each in a fresh process, against one
 `mlflow server` started here. Setups (benchmarks/setups.py): `project` on a local Ray, `cluster` (the project's
 search on `cluster/local.py up --workers 2`), `loop` (plain sequential Optuna + MLflow), `grid` (GridSearchCV,
-n_jobs=2), `untracked` (the project's search without MLflow). Reports medians with min-max.
+n_jobs=2), `untracked` (the project's search without MLflow), `asha` (the project's search with
+`--scheduler asha`). Reports medians with min-max.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from cluster.processes import free_port, stop_process_group, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
-SETUPS = ("project", "cluster", "loop", "grid", "untracked")
+SETUPS = ("project", "cluster", "loop", "grid", "untracked")  # and "asha": the project's search with ASHA
 
 
 def start_mlflow(work: Path) -> tuple[subprocess.Popen, str]:
@@ -51,8 +52,9 @@ def start_cluster(state_dir: Path) -> dict[str, str]:
 
 def run_setup(setup: str, args, uri: str, storage: Path, cluster_env: dict[str, str]) -> dict:
     """Run one setup in a fresh process and return its JSON line."""
-    name = "project" if setup == "cluster" else setup
+    name = "project" if setup in ("cluster", "asha") else setup
     command = [sys.executable, str(ROOT / "benchmarks/setups.py"), name, "--dataset", args.dataset]
+    command += ["--scheduler", "asha" if setup == "asha" else "fifo"]
     command += ["--trials", str(args.trials), "--models", args.models, "--tracking-uri", uri, "--storage", str(storage)]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     if setup == "cluster":

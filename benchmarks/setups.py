@@ -3,7 +3,8 @@
     python benchmarks/setups.py project   --dataset iris --trials 200 --tracking-uri http://127.0.0.1:5000
     python benchmarks/setups.py untracked | loop | grid  (same flags)
 
-- project:   `search.run.run_search` on RAY_ADDRESS if set (a cluster), else on a local Ray it starts;
+- project:   `search.run.run_search` on RAY_ADDRESS if set (a cluster), else on a local Ray it starts
+             (`--scheduler asha`: with fold-level early stopping);
 - untracked: the same Tuner with no MLflow callback, the price of tracking;
 - loop:      a plain sequential Optuna loop over the same space, each trial logged to MLflow (params, metrics);
 - grid:      scikit-learn's GridSearchCV(n_jobs=2) over as many configurations, drawn from the same space.
@@ -32,13 +33,14 @@ def project(args) -> list[tuple[float, float]]:
 
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
-    argv += ["--models", args.models, "--storage-path", args.storage]
+    argv += ["--models", args.models, "--storage-path", args.storage, "--scheduler", args.scheduler]
     with redirect_stdout(io.StringIO()):
         outcome = run_search(parse_args(argv))
     runs = MlflowClient(args.tracking_uri).search_runs(
         [outcome.experiment_id], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'", max_results=10000
     )
-    return [(r.info.end_time / 1000, r.data.metrics["val_accuracy"]) for r in runs if "val_accuracy" in r.data.metrics]
+    done = [r for r in runs if r.data.tags.get("outcome") == "completed"]  # not ASHA's partial scores
+    return [(r.info.end_time / 1000, r.data.metrics["val_accuracy"]) for r in done]
 
 
 def untracked(args) -> list[tuple[float, float]]:
@@ -132,6 +134,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     parser.add_argument("--storage", default="ray_results")
+    parser.add_argument("--scheduler", default="fifo", help="for `project`: fifo or asha")
     args = parser.parse_args()
     start = time.time()
     finished = globals()[args.setup](args)

@@ -1,6 +1,11 @@
 """Start the MLflow tracking server: SQLite backend, artifacts stored and proxied by the server, one worker.
 
     python cluster/mlflow_server.py --host 127.0.0.1 --port 5000 --data-dir ./mlflow-server
+    MLFLOW_AUTH_ADMIN_PASSWORD=... python cluster/mlflow_server.py --basic-auth     # logins required
+
+With `--basic-auth` (or MLFLOW_BASIC_AUTH=true) the server runs MLflow's basic-auth app: every request needs a
+login. The admin is MLFLOW_TRACKING_USERNAME (default `admin`) with the password MLFLOW_AUTH_ADMIN_PASSWORD;
+clients send MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, as MLflow's clients do.
 
 The container of Dockerfile.mlflow, `cluster/local.py` and the test fixtures all start the server through this.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -44,6 +50,25 @@ def server_command(host: str, port: int, data_dir: Path, allowed_hosts: str | No
     ]
 
 
+def basic_auth(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """Write the basic-auth app's config under `data_dir`; returns the variables the server then needs."""
+    password = env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
+    if not password:
+        raise SystemExit("mlflow_server: --basic-auth needs MLFLOW_AUTH_ADMIN_PASSWORD (the admin's password)")
+    config = Path(data_dir).resolve() / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{config.parent / 'basic_auth.db'}\n"
+        f"admin_username = {env.get('MLFLOW_TRACKING_USERNAME', 'admin')}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": env.get("MLFLOW_FLASK_SERVER_SECRET_KEY") or secrets.token_hex(32),
+    }
+
+
 def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment the server runs with: telemetry and the job runner off."""
     env = dict(os.environ if base is None else base)
@@ -59,10 +84,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--data-dir", type=Path, default=Path("mlflow-server"), help="SQLite database and artifacts")
     parser.add_argument("--allowed-hosts", help="Host headers to accept, e.g. mlflow:5000,localhost:5000")
+    parser.add_argument(
+        "--basic-auth",
+        action="store_true",
+        default=os.environ.get("MLFLOW_BASIC_AUTH", "").lower() in ("1", "true", "yes"),
+        help="require logins (MLflow's basic-auth app); default: MLFLOW_BASIC_AUTH",
+    )
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     command = server_command(args.host, args.port, args.data_dir, args.allowed_hosts)
-    os.execvpe(command[0], command, server_env())
+    env = server_env()
+    if args.basic_auth:
+        env.update(basic_auth(args.data_dir, env))
+        command += ["--app-name", "basic-auth"]
+    os.execvpe(command[0], command, env)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             f"dataset {config.dataset} has changed since search {config.resume} started "
             f"({data.digest[:19]}… now, {parent.data.tags.get('dataset_digest', '?')[:19]}… then): it cannot resume"
         )
+    if config.tracking_uri.startswith(("http://", "https://")):  # logins refused here, before Ray starts
+        MlflowClient(config.tracking_uri).search_experiments(max_results=1)
     started_ray = connect_ray(config.address, PROJECT_ROOT)
     import ray
 
@@ -227,11 +229,17 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
+    from mlflow.exceptions import MlflowException
+
     try:
         config = parse_args(argv)
         outcome = run_search(config)
     except (UsageError, DataError, ConnectionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MlflowException as exc:
+        hint = " (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)" if "401" in str(exc) else ""
+        print(f"error: MLflow refused the request{hint}: {str(exc).strip().splitlines()[0][:300]}", file=sys.stderr)
         return 2
     except SearchInterrupted as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -241,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no trial finished; see the failed trials' `error` tag in MLflow", file=sys.stderr)
         return 1
     if config.report:
-        from mlflow.exceptions import MlflowException
-
         from search.report import write_report
         from search.runs_table import ReportError
 

@@ -105,6 +105,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._started: set[str] = set()
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
+        self._lost_attempts: dict[str, int] = {}
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
@@ -118,6 +119,18 @@ class TrialTracker(MLflowLoggerCallback):
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         self._last_result[trial.trial_id] = result
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        """A lost attempt (its worker died, or it raised) that Tune retries: counted on the trial's run."""
+        lost = self._lost_attempts[trial.trial_id] = self._lost_attempts.get(trial.trial_id, 0) + 1
+        self._last_result.pop(trial.trial_id, None)
+        if trial.trial_id in self._started:
+            error = _first_error_line(trial)
+            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error))
+
+    def _note_lost_attempt(self, trial_id: str, lost: int, error: str) -> None:
+        run_id = self.trials[trial_id][0]
+        self.client.log_batch(run_id, tags=[RunTag("lost_attempts", str(lost)), RunTag(f"lost_attempt_{lost}", error)])
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
         error = _first_error_line(trial) if failed else None
@@ -220,8 +233,8 @@ def outcome(result: dict, config: dict, failed: bool) -> str:
 
 
 def _first_error_line(trial) -> str:
-    try:
-        error = str(trial.get_error() or "")
+    try:  # the local error file is written before callbacks run; storage gets a copy later
+        error = Path(trial.error_file).read_text() if trial.error_file else str(trial.get_error() or "")
     except Exception:  # noqa: BLE001 - an unreadable error file still ends the run as failed
         error = ""
     lines = [line for line in str(error).splitlines() if line.strip()]

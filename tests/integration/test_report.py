@@ -177,8 +177,13 @@ def test_no_finished_trial_is_one_line_and_non_zero(mlflow_server, quiet_env, tm
     assert not (tmp_path / "experiment_report.md").exists()
 
 
-@pytest.mark.bad_input("report: unknown or empty experiment")
-@pytest.mark.parametrize("experiment", ["it-report-unknown", "it-report-empty"])
+@pytest.mark.parametrize(
+    "experiment",
+    [
+        pytest.param("it-report-unknown", marks=pytest.mark.bad_input("report: unknown experiment")),
+        pytest.param("it-report-empty", marks=pytest.mark.bad_input("report: empty experiment")),
+    ],
+)
 def test_unknown_or_empty_experiment_is_one_line_and_non_zero(mlflow_server, quiet_env, tmp_path, experiment):
     client = MlflowClient(mlflow_server)
     if experiment.endswith("empty") and client.get_experiment_by_name(experiment) is None:

@@ -181,3 +181,26 @@ def test_asha_stops_trials_after_a_fold_and_they_are_never_the_best(mlflow_serve
     assert parent.data.metrics["trials_stopped"] == len(stopped) == outcome.stopped
     best = client.get_run(parent.data.tags["best_trial_run_id"])
     assert best.data.tags["outcome"] == "completed"
+
+
+@pytest.mark.fault("trials that raise (k-NN asked for more neighbours than a fold has rows)")
+def test_failing_trials_are_tracked_as_failed_and_the_rest_complete(mlflow_server, ray_session, tmp_path):
+    rows = "\n".join(f"{i},{(i * 7) % 11},{'x' if i % 2 else 'z'}" for i in range(30))
+    data = csv(tmp_path, "a,b,kind\n" + rows)
+    extra = ["--experiment", "it-failing", "--dataset", data, "--target", "kind", "--models", "knn"]
+    extra += ["--feature-sets", "basic", "--num-samples", "6", "--cv-folds", "3", "--seed", "0"]
+    outcome = search(mlflow_server, tmp_path, *extra)
+    client = MlflowClient(mlflow_server)
+    runs = children(client, outcome)
+    fold_rows = 24 - 8  # 30 rows, 6 held out, 3 folds of the 24 left: 16 rows to fit on
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    done = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(runs) == 6 and failed and done
+    for run in failed:
+        assert int(run.data.params["n_neighbors"]) > fold_rows and run.data.tags["outcome"] == "failed"
+        assert "n_neighbors" in run.data.tags["error"] and "val_accuracy" not in run.data.metrics
+        assert run.data.tags["lost_attempts"] == "2"  # FailureConfig(max_failures=2) tried it twice more
+    for run in done:
+        assert int(run.data.params["n_neighbors"]) <= fold_rows and run.data.tags["outcome"] == "completed"
+    parent = client.get_run(outcome.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_failed"] == len(failed)

@@ -128,3 +128,14 @@ def test_one_image_for_head_and_workers_with_the_commit(services):
     dockerfile = (ROOT / "Dockerfile.ray").read_text()
     assert "ARG GIT_COMMIT" in dockerfile and "ENV GIT_COMMIT" in dockerfile
     assert services["mlflow"]["build"]["dockerfile"] == "Dockerfile.mlflow"
+
+
+def test_mlflow_logins_are_wired_from_the_env_file(services):
+    server = services["mlflow"]["environment"]
+    assert server["MLFLOW_BASIC_AUTH"].startswith("${MLFLOW_BASIC_AUTH")
+    assert server["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_AUTH_ADMIN_PASSWORD")
+    for name in ("ray-head", "ray-worker"):
+        env = services[name]["environment"]
+        assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_AUTH_ADMIN_PASSWORD")
+    example = (ROOT / ".env.example").read_text()
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD=\n" in example and "MLFLOW_BASIC_AUTH=false" in example

@@ -8,18 +8,19 @@ every trial tracked in MLflow as a child run of the search's parent run.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.config import SearchConfig, UsageError, parse_args
 from search.connect import check_tracking_uri, connect_ray, public_uri
 from search.ranking import rank_trials
 from trainables.data import DataError, Dataset, Split, load_dataset, split_dataset
+
+if TYPE_CHECKING:
+    from search.parent_run import SearchHome
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -37,11 +38,6 @@ class SearchOutcome:
     ranked: list[dict]
     failed: int
     stopped: int
-
-
-def default_experiment(data: Dataset) -> str:
-    """`iris_classification` for Iris, `<dataset>_classification` otherwise."""
-    return f"{data.name}_classification"
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -71,34 +67,15 @@ def check_storage(path: Path) -> None:
         ) from None
 
 
-def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
-    """The settings recorded as the parent run's params."""
-    return {
-        "dataset": config.dataset,
-        "target": config.target or "",
-        "models": ",".join(config.models),
-        "feature_sets": ",".join(config.feature_sets),
-        "num_samples": config.num_samples,
-        "max_concurrent": max_concurrent,
-        "seed": config.seed,
-        "cv_folds": config.cv_folds,
-        "test_size": config.test_size,
-        "split_seed": config.seed,
-        "metric": config.metric,
-        "scheduler": config.scheduler,
-        "n_dev_rows": len(split.y_dev),
-        "n_test_rows": len(split.y_test),
-    }
-
-
 def run_search(config: SearchConfig) -> SearchOutcome:
     """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
     from mlflow.tracking import MlflowClient
 
     from search.lineage import lineage_tags
+    from search.parent_run import reopen_search, start_search
     from search.resume import find_search, resumed_config
-    from search.tracking import TrialTracker, start_parent_run
-    from search.tuning import build_tuner, restore_tuner, trial_rows
+    from search.tracking import TrialTracker
+    from search.tuning import build_tuner, restore_tuner
 
     check_tracking_uri(config.tracking_uri)
     for name, value in MLFLOW_HTTP.items():  # fail over to the tracker's own backoff instead of MLflow's minutes
@@ -118,64 +95,65 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     started_ray = connect_ray(config.address, PROJECT_ROOT)
     import ray
 
-    client = MlflowClient(config.tracking_uri)
-    lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
-    if parent is None:
-        max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        search_id = uuid.uuid4().hex[:12]
-        experiment = config.experiment or default_experiment(data)
-        tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
-        tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
-        params = search_params(config, split, max_concurrent)
-        experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
-        settings = {"search_id": search_id, "settings": config.as_dict(), **lineage}
-        _log_json(client, parent_id, "search_config.json", settings)
-    else:
-        search_id, parent_id = config.resume, parent.info.run_id
-        experiment_id = parent.info.experiment_id
-        experiment = client.get_experiment(experiment_id).name
-        tune_path = Path(parent.data.tags["tune_path"])
-        client.update_run(parent_id, status="RUNNING")
-        client.set_tag(parent_id, "resumed", "true")
-    verb = "resuming" if parent else "search"
-    print(f"{verb} {search_id}: experiment {experiment!r}, parent run {parent_id}, tracking {config.tracking_uri}")
+    try:
+        client = MlflowClient(config.tracking_uri)
+        lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
+        if parent is None:
+            max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            home = start_search(client, config, data, split, lineage, max_concurrent)
+        else:
+            home = reopen_search(client, parent)
+        verb = "resuming" if parent else "search"
+        print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
+              f"tracking {public_uri(config.tracking_uri)}")  # fmt: skip
+        trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")}
+        trial_tags["search_id"] = home.search_id
+        tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
+        if parent is None:
+            tuner = build_tuner(config, split, home.tune_path, max_concurrent, callbacks=[tracker])
+        else:
+            tuner = restore_tuner(config, split, home.tune_path, callbacks=[tracker])
+        return _run(config, client, home, tuner, tracker)
+    finally:
+        if started_ray:
+            ray.shutdown()
 
-    trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")} | {"search_id": search_id}
-    tracker = TrialTracker(config.tracking_uri, experiment_id, parent_id, trial_tags, data.classes)
-    if parent is None:
-        tuner = build_tuner(config, split, tune_path, config.max_concurrent or max_concurrent, callbacks=[tracker])
-    else:
-        tuner = restore_tuner(config, split, tune_path, callbacks=[tracker])
+
+def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> SearchOutcome:
+    """Fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
+    from search.parent_run import finish_parent_run
+    from search.tuning import trial_rows
+
     status = "FAILED"
     try:
         try:
             results = tuner.fit()
         except Exception:
             if tracker.writer is not None and tracker.writer.lost:
-                raise TrackingLost(config.tracking_uri, search_id) from None
+                raise TrackingLost(config.tracking_uri, home.search_id) from None
             raise
         tracker.record_missing(results)
         if tracker.writer.lost:
-            raise TrackingLost(config.tracking_uri, search_id)
+            raise TrackingLost(config.tracking_uri, home.search_id)
         rows = trial_rows(results, tracker.trials)
+        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
+            raise KeyboardInterrupt  # Tune caught Ctrl-C, saved its state and returned early
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         failed = sum(r["status"] != "FINISHED" for r in rows)
         stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
-        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
-            raise KeyboardInterrupt  # Tune caught Ctrl-C, saved its state and returned early
         counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
-        _finish_parent(client, parent_id, ranked, counts)
+        finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
-        return SearchOutcome(search_id, experiment, experiment_id, parent_id, ranked, failed, stopped)
+        return SearchOutcome(
+            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped
+        )
     except KeyboardInterrupt:
         status = "KILLED"
-        raise SearchInterrupted(search_id) from None
+        raise SearchInterrupted(home.search_id) from None
     finally:
         tracker.close()
         if not tracker.writer.lost:  # with the server gone, the parent stays RUNNING until --resume
-            client.set_terminated(parent_id, status=status)
-        if started_ray:
-            ray.shutdown()
+            client.set_terminated(home.parent_run_id, status=status)
 
 
 class TrackingLost(ConnectionError):
@@ -196,23 +174,6 @@ class SearchInterrupted(Exception):
             f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
         )
         self.search_id = search_id
-
-
-def _finish_parent(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
-    from mlflow.entities import Metric
-
-    metrics = dict(counts)
-    if ranked:
-        metrics |= {"best_val_accuracy": ranked[0]["val_accuracy"], "best_val_f1": ranked[0]["val_f1"]}
-        client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
-    client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
-
-
-def _log_json(client, run_id: str, name: str, payload: dict) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_text(json.dumps(payload, indent=2, default=str))
-        client.log_artifact(run_id, str(path))
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:

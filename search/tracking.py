@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -239,16 +238,3 @@ def _first_error_line(trial) -> str:
         error = ""
     lines = [line for line in str(error).splitlines() if line.strip()]
     return (lines[-1] if lines else "trial failed")[:500]
-
-
-def start_parent_run(
-    client: MlflowClient, experiment: str, search_id: str, tags: dict[str, str], params: dict[str, Any]
-) -> tuple[str, str]:
-    """Create (or reuse) the experiment and the search's parent run; returns (experiment_id, run_id)."""
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
-    run = client.create_run(
-        experiment_id, run_name=f"search-{search_id}", tags={**tags, "search_id": search_id, "run_type": "search"}
-    )
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    return experiment_id, run.info.run_id

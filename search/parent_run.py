@@ -1,0 +1,103 @@
+"""The search's parent run in MLflow: start it (settings as params, lineage as tags), reopen it, finish it."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from search.config import SearchConfig
+from trainables.data import Dataset, Split
+
+
+def default_experiment(data: Dataset) -> str:
+    """`iris_classification` for Iris, `<dataset>_classification` otherwise."""
+    return f"{data.name}_classification"
+
+
+def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
+    """The settings recorded as the parent run's params."""
+    return {
+        "dataset": config.dataset,
+        "target": config.target or "",
+        "models": ",".join(config.models),
+        "feature_sets": ",".join(config.feature_sets),
+        "num_samples": config.num_samples,
+        "max_concurrent": max_concurrent,
+        "seed": config.seed,
+        "cv_folds": config.cv_folds,
+        "test_size": config.test_size,
+        "split_seed": config.seed,
+        "metric": config.metric,
+        "scheduler": config.scheduler,
+        "n_dev_rows": len(split.y_dev),
+        "n_test_rows": len(split.y_test),
+    }
+
+
+@dataclass
+class SearchHome:
+    """Where a search lives: its id, its MLflow experiment and parent run, its Tune folder."""
+
+    search_id: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    tune_path: Path
+
+
+def start_search(client, config: SearchConfig, data: Dataset, split: Split, lineage: dict, max_concurrent: int):
+    """A new search: its id, its parent run (settings as params, lineage as tags) and its Tune folder."""
+    search_id = uuid.uuid4().hex[:12]
+    experiment = config.experiment or default_experiment(data)
+    tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
+    tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    params = search_params(config, split, max_concurrent)
+    experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
+    log_json(client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage})
+    return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
+
+
+def reopen_search(client, parent) -> SearchHome:
+    """An interrupted search's home, its parent run set RUNNING again."""
+    client.update_run(parent.info.run_id, status="RUNNING")
+    client.set_tag(parent.info.run_id, "resumed", "true")
+    experiment = client.get_experiment(parent.info.experiment_id).name
+    tune_path = Path(parent.data.tags["tune_path"])
+    return SearchHome(
+        parent.data.tags["search_id"], experiment, parent.info.experiment_id, parent.info.run_id, tune_path
+    )
+
+
+def start_parent_run(
+    client: MlflowClient, experiment: str, search_id: str, tags: dict[str, str], params: dict[str, Any]
+) -> tuple[str, str]:
+    """Create (or reuse) the experiment and the search's parent run; returns (experiment_id, run_id)."""
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run = client.create_run(
+        experiment_id, run_name=f"search-{search_id}", tags={**tags, "search_id": search_id, "run_type": "search"}
+    )
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    return experiment_id, run.info.run_id
+
+
+def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
+    metrics = dict(counts)
+    if ranked:
+        metrics |= {"best_val_accuracy": ranked[0]["val_accuracy"], "best_val_f1": ranked[0]["val_f1"]}
+        client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
+    client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+
+
+def log_json(client, run_id: str, name: str, payload: dict) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        client.log_artifact(run_id, str(path))

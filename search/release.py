@@ -47,11 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_model_name(dataset: str) -> str:
-    """`iris_classification_best_model` for Iris, `<dataset>_best_model` otherwise."""
-    return "iris_classification_best_model" if dataset == "iris" else f"{dataset}_best_model"
-
-
 def gate_metric_for(metric: str) -> str:
     """The test-part metric the gate compares for a trial metric."""
     return "test_f1" if metric.endswith("f1") else "test_accuracy"
@@ -72,7 +67,7 @@ def release(args: argparse.Namespace, client) -> int:
     sid, trial = chosen.search_id, chosen.best
     lineage = lineage_of(chosen.search, trial)
     dataset = chosen.search.data.tags.get("dataset") or Path(lineage.dataset_source).stem
-    name = args.model_name or default_model_name(dataset)
+    name = args.model_name or registry.default_model_name(dataset)
     commit = trial.data.tags.get("git_commit") or chosen.search.data.tags.get("git_commit", "unknown")
     existing = registry.find_version(client, name, sid, trial.info.run_id)
     check = None
@@ -187,7 +182,7 @@ def _main(args: argparse.Namespace) -> int:
         from mlflow.exceptions import MlflowException
 
         from search.choice import check_reachable
-        from search.registry import rollback
+        from search.registry import default_model_name, rollback
         from search.retrain import verify
         from trainables.data import DataError
     except ImportError as exc:  # pragma: no cover - a broken install

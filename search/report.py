@@ -41,11 +41,6 @@ def connect(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def registered_name(dataset: str) -> str:
-    """The registered model a search's release goes to: `iris_classification_best_model` for Iris."""
-    return "iris_classification_best_model" if dataset == "iris" else f"{dataset}_best_model"
-
-
 def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     """The version behind alias `champion` with its test metrics (version tags, then its run), or None."""
     from mlflow.exceptions import MlflowException
@@ -128,7 +123,9 @@ def write_report(
     summary_table(search).to_csv(out / "model_summary.csv", index=False)
     importance = _figures(search, out)
     dataset = search.parent.data.tags.get("dataset") or Path(search.parent.data.params.get("dataset", "iris")).stem
-    name = model_name or registered_name(dataset)
+    from search.registry import default_model_name
+
+    name = model_name or default_model_name(dataset)
     champion = find_champion(client, name)
     source = public_uri(uri or client.tracking_uri)
     (out / FILES[0]).write_text(render(search, importance, champion, name, source), encoding="utf-8")

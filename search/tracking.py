@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -85,9 +86,10 @@ class TrialTracker(MLflowLoggerCallback):
     """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
 
     Every MLflow request goes through one background writer, so the driver's loop never waits on the server:
-    a trial costs one `create_run` at its start, and one `log_batch`, one artifact upload and one
-    `set_terminated` at its end. Runs are keyed by Tune's trial id; on a resumed search the runs already made
-    are found by their `trial_id` tag and reused, so a trial is never tracked twice.
+    a trial costs one `create_run` at its start, and one `log_batch`, one artifact upload (to the artifact URI
+    `create_run` returned) and one `set_terminated` at its end: four requests. Runs are keyed by Tune's trial id;
+    on a resumed search the runs already made are found by their `trial_id` tag and reused, so a trial is never
+    tracked twice.
     """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], classes: list):
@@ -105,11 +107,13 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
         self._lost_attempts: dict[str, int] = {}
+        self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
             tags = run.data.tags
             self.trials[tags["trial_id"]] = (run.info.run_id, int(tags.get("trial_index", -1)))
+            self._artifact_uris[tags["trial_id"]] = run.info.artifact_uri
             if run.info.status == "FINISHED":
                 self._ended.add(tags["trial_id"])
 
@@ -158,6 +162,7 @@ class TrialTracker(MLflowLoggerCallback):
             return
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self.trials[trial_id] = (run.info.run_id, index)
+        self._artifact_uris[trial_id] = run.info.artifact_uri
 
     def _track_end(self, trial_id: str, config: dict, result: dict, error: str | None) -> None:
         if trial_id not in self._started or trial_id in self._ended:
@@ -187,7 +192,8 @@ class TrialTracker(MLflowLoggerCallback):
             with tempfile.TemporaryDirectory() as tmp:
                 title = f"trial {name}: out-of-fold predictions"
                 path = save_confusion_matrix(matrix, self.classes, Path(tmp) / "confusion_matrix.png", title)
-                self.client.log_artifact(run_id, str(path))
+                repository = get_artifact_repository(self._artifact_uris[trial_id], tracking_uri=self.tracking_uri)
+                repository.log_artifact(str(path))
         self.client.set_terminated(run_id, status=status, end_time=now)
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from search.choice import deciding_rule
 from search.ranking import rank_trials
-from search.release import build_parser, default_model_name, gate_metric_for
+from search.registry import default_model_name
+from search.release import build_parser, gate_metric_for
 
 
 def row(val_accuracy, val_f1=0.9, fit_time_s=0.01, trial_index=0):

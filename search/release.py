@@ -58,8 +58,9 @@ def release(args: argparse.Namespace, client) -> int:
 
     from search import choice as ch
     from search import git_tag, registry
+    from search.figures import save_confusion_matrix
     from search.publish import Context, publish
-    from search.retrain import confusion_png, fit, lineage_of, rebuild_split, score
+    from search.retrain import fit, lineage_of, rebuild_split, score
 
     exp_id = ch.experiment_id(client, args.experiment)
     chosen = ch.choose(client, exp_id, args.search_id, args.metric)
@@ -101,7 +102,9 @@ def release(args: argparse.Namespace, client) -> int:
             mlflow.log_metrics(scores.metrics)
             mlflow.log_dict(scores.report, "test/classification_report.json")
             with tempfile.TemporaryDirectory() as tmp:
-                png = confusion_png(scores, Path(tmp) / "test_confusion_matrix.png", f"{name}: test part")
+                png = save_confusion_matrix(
+                    scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", f"{name}\ntest part"
+                )
                 mlflow.log_artifact(str(png), "test")
         version_tags = {
             **run_tags,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -127,31 +126,6 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
         metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])
     matrix = confusion_matrix(split.y_test, predicted, labels=classes).tolist()
     return Scores(metrics, report, matrix, classes)
-
-
-def confusion_png(scores: Scores, path: Path, title: str) -> Path:
-    """Draw the test confusion matrix (rows: true class, columns: predicted) to a PNG file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4 + 0.4 * len(scores.classes), 3.5 + 0.4 * len(scores.classes)))
-    matrix = np.array(scores.matrix)
-    ax.imshow(matrix, cmap="Blues")
-    ticks = range(len(scores.classes))
-    ax.set_xticks(ticks, [str(c) for c in scores.classes], rotation=45, ha="right")
-    ax.set_yticks(ticks, [str(c) for c in scores.classes])
-    for i in ticks:
-        for j in ticks:
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:

@@ -190,7 +190,7 @@ class TrialTracker(MLflowLoggerCallback):
         )
         if matrix is not None:
             with tempfile.TemporaryDirectory() as tmp:
-                title = f"trial {name}: out-of-fold predictions"
+                title = f"trial {name}\nout-of-fold predictions of {params.get('cv_folds', '?')}-fold CV"
                 path = save_confusion_matrix(matrix, self.classes, Path(tmp) / "confusion_matrix.png", title)
                 repository = get_artifact_repository(self._artifact_uris[trial_id], tracking_uri=self.tracking_uri)
                 repository.log_artifact(str(path))

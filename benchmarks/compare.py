@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--models", default="logistic_regression,random_forest,svm,gradient_boosting,knn,mlp")
     parser.add_argument("--setups", default=",".join(SETUPS))
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--raw", type=Path, help="also save every run's timings and scores as JSON here")
     args = parser.parse_args()
     setups = args.setups.split(",")
     work = Path(tempfile.mkdtemp(prefix="compare-"))
@@ -143,6 +144,8 @@ def main() -> None:
         + table(results, args.trials)
     )
     print("\n" + text)
+    if args.raw:
+        args.raw.write_text(json.dumps(results, indent=1))
     if args.write:
         write_section(args.write, args.dataset, text)
 

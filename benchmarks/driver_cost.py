@@ -3,13 +3,14 @@
     python benchmarks/driver_cost.py --sizes 100,500,2000 --write BENCHMARKS.md
 
 Each size is one real search (k-nearest neighbours on Iris, 2 folds: a trial is a few milliseconds of fitting)
-tracked in a private `mlflow server`. Driver CPU is this process's CPU time (Optuna sampling, Tune's bookkeeping,
-the tracking writer), divided by the number of trials.
+tracked in a private `mlflow server`, then the same Tuner without tracking. Driver CPU is this process's CPU time
+(Optuna sampling, Tune's bookkeeping, the tracking writer), divided by the number of trials.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import subprocess
 import sys
@@ -24,38 +25,58 @@ from cluster.processes import free_port, stop_process_group, wait_for_http
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def measure(work) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of `work()` on a Ray of its own, its printing silenced."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cpu, wall = time.process_time(), time.perf_counter()
+        with redirect_stdout(io.StringIO()):
+            work()
+        return time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        ray.shutdown()
+
+
+def bare_search(config, split, path: Path) -> None:
+    """The same Tuner with no tracking callback."""
+    from search.tuning import build_tuner
+
+    build_tuner(config, split, path, 2, callbacks=[]).fit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,500,2000")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
-    import ray
-
     from search.config import parse_args
-    from search.run import run_search
+    from search.run import prepare, run_search
 
     work = Path(tempfile.mkdtemp(prefix="driver-cost-"))
     port = free_port()
     command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(work)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
-    rows = ["| trials | wall s | wall ms per trial | driver CPU ms per trial |", "|---|---|---|---|"]
+    header = "| trials | tracked: wall s | ms a trial | driver CPU ms a trial | untracked: wall s | ms a trial |"
+    rows = [header + " driver CPU ms a trial | tracking adds |", "|---|---|---|---|---|---|---|---|"]
     try:
         assert wait_for_http(f"{uri}/health", 90), "mlflow server did not start"
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         for size in [int(n) for n in args.sizes.split(",")]:
             argv = ["--tracking-uri", uri, "--experiment", f"driver-cost-{size}", "--num-samples", str(size)]
             argv += ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--max-concurrent", "2"]
-            argv += ["--storage-path", str(work / f"tune-{size}")]
-            cpu, wall = time.process_time(), time.perf_counter()
-            with redirect_stdout(io.StringIO()):
-                run_search(parse_args(argv))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            rows.append(f"| {size} | {wall:.0f} | {1000 * wall / size:.0f} | {1000 * cpu / size:.0f} |")
+            config = parse_args([*argv, "--storage-path", str(work / f"tune-{size}")])
+            tracked = measure(functools.partial(run_search, config))
+            _, split = prepare(config)
+            untracked = measure(functools.partial(bare_search, config, split, work / f"bare-{size}" / "search"))
+            cells = [f"{tracked[0]:.0f}", f"{1000 * tracked[0] / size:.0f}", f"{1000 * tracked[1] / size:.0f}"]
+            cells += [f"{untracked[0]:.0f}", f"{1000 * untracked[0] / size:.0f}", f"{1000 * untracked[1] / size:.0f}"]
+            cells.append(f"{100 * (tracked[0] / untracked[0] - 1):+.0f}%")
+            rows.append(f"| {size} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     finally:
-        ray.shutdown()
         stop_process_group(server.pid)
     text = f"`python benchmarks/driver_cost.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(rows)
     print(text)

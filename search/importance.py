@@ -20,6 +20,7 @@ from optuna.trial import FixedTrial, TrialState, create_trial
 
 from search.runs_table import row_dict
 from trainables.models import MODEL_FAMILIES
+from trainables.space import parse_param
 
 MIN_TRIALS = 4
 
@@ -35,21 +36,10 @@ class Importance:
     conditional: dict[str, str] = field(default_factory=dict)  # param -> the model family it belongs to
 
 
-def _parse(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return {"None": None, "True": True, "False": False}.get(value, value)
-
-
 def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]:
     model = str(row["model"])
     params: dict[str, Any] = {"model": model, "feature_set": str(row["feature_set"])}
-    params.update({f"{model}/{k}": _parse(row[k]) for k in hyperparams if row.get(k) is not None})
+    params.update({f"{model}/{k}": parse_param(row[k]) for k in hyperparams if row.get(k) is not None})
     return params
 
 

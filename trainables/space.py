@@ -60,7 +60,7 @@ def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a trial config from the string params MLflow stored (the inverse of `flat_params`)."""
     model = params["model"]
     fixed = {"model", "feature_set", *CONSTANT_KEYS}
-    hyper = {k: _parse(v) for k, v in params.items() if k not in fixed}
+    hyper = {k: parse_param(v) for k, v in params.items() if k not in fixed}
     config: dict[str, Any] = {"model": model, "feature_set": params["feature_set"], model: hyper}
     for key in CONSTANT_KEYS:
         if key in params:
@@ -68,7 +68,10 @@ def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     return config
 
 
-def _parse(value: str) -> Any:
+def parse_param(value: Any) -> Any:
+    """A param as MLflow stores it (a string) back to its value: int, float, None, bool or the string itself."""
+    if not isinstance(value, str):
+        return value
     for cast in (int, float):
         try:
             return cast(value)

@@ -142,4 +142,5 @@ def test_search_in_compose_runs_on_several_workers_and_is_tracked(compose_projec
             assert response.read(8) == b"\x89PNG\r\n\x1a\n"
 
     actors = dashboard_get(f"{dashboard}/api/v0/actors?limit=1000&detail=1", token)["data"]["result"]["result"]
-    assert used <= {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"} <= workers
+    # The trial actors the dashboard still lists (it drops dead ones over time) ran on workers, never on the head.
+    assert {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"} <= workers

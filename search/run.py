@@ -209,16 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.ranked:
         print("error: no trial finished; see the failed trials' `error` tag in MLflow", file=sys.stderr)
         return 1
-    if config.report:
-        from search.report import write_report
-        from search.runs_table import ReportError
+    if config.report:  # the report's own command line, with its own one-line errors
+        from search import report
 
-        try:
-            path = write_report(config.tracking_uri, outcome.experiment, outcome.search_id)
-        except (ReportError, MlflowException) as exc:
-            print(f"error: report: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return 1
-        print(f"report: {path}")
+        where = ["--tracking-uri", config.tracking_uri, "--experiment", outcome.experiment]
+        return report.main([*where, "--search-id", outcome.search_id])
     return 0
 
 

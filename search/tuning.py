@@ -29,7 +29,7 @@ def trial_name(trial) -> str:
 
 def trial_dirname(trial) -> str:
     """A short folder name per trial (Tune's default spells out every hyperparameter)."""
-    return f"{trial.trial_id}"
+    return trial.trial_id
 
 
 def _driver_settings() -> None:

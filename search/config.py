@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import asdict, dataclass, field
 
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
+from trainables.space import SearchSpace
 
 SCHEDULERS = ("fifo", "asha")
 
@@ -37,6 +39,7 @@ class SearchConfig:
     storage_path: str | None = None
     report: bool = False
     resume: str | None = None
+    points_to_evaluate: list[dict] | None = None
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -89,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--report", action="store_true", help="write the report (reports/) when the search ends")
     p.add_argument("--resume", metavar="SEARCH_ID", help="continue an interrupted search with its recorded settings")
+    p.add_argument(
+        "--points-to-evaluate",
+        metavar="FILE.json",
+        help="configurations to try first, before the sampler's own: a JSON list of trials' params as MLflow shows "
+        'them, e.g. [{"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf", "gamma": 0.1}]',
+    )
     return p
 
 
@@ -96,10 +105,25 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     """Parse and check the command line; UsageError names a setting that cannot work."""
     args = build_parser().parse_args(argv)
     config = SearchConfig(**vars(args))
+    if config.points_to_evaluate is not None:
+        config.points_to_evaluate = read_points(config.points_to_evaluate)
     if config.dataset.endswith(".csv") or os.path.sep in config.dataset:
         config.dataset = os.path.abspath(config.dataset)  # recorded so that a release can reload it from anywhere
     validate(config)
     return config
+
+
+def read_points(path: str) -> list[dict]:
+    """The configurations a `--points-to-evaluate` file lists."""
+    try:
+        points = json.loads(open(path).read())
+    except OSError as exc:
+        raise UsageError(f"--points-to-evaluate {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--points-to-evaluate {path} is not JSON ({exc}): give a list of objects") from None
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise UsageError(f"--points-to-evaluate {path} must hold a JSON list of objects, one per configuration")
+    return points
 
 
 def validate(config: SearchConfig) -> None:
@@ -112,3 +136,9 @@ def validate(config: SearchConfig) -> None:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
     if not 0 < config.test_size < 1:
         raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
+    for number, point in enumerate(config.points_to_evaluate or [], 1):
+        try:
+            space.point(point)
+        except ValueError as exc:
+            raise UsageError(f"--points-to-evaluate, configuration {number}: {exc}") from None

@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from search.parent_run import SearchHome
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Fail over to the tracker's own backoff instead of MLflow's minutes of retries, and no "View run at" line (and the
+# `runs/get` behind it) each time a trial's run is closed.
 MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # fmt: skip
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}  # fmt: skip
 
 
 @dataclass
@@ -78,7 +80,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.tuning import build_tuner, restore_tuner
 
     check_tracking_uri(config.tracking_uri)
-    for name, value in MLFLOW_HTTP.items():  # fail over to the tracker's own backoff instead of MLflow's minutes
+    for name, value in MLFLOW_HTTP.items():
         os.environ.setdefault(name, value)
     parent = None
     if config.resume:

@@ -13,6 +13,7 @@ import queue
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,34 +35,40 @@ def run_name(config: dict) -> str:
 
 
 class BackgroundWriter:
-    """One thread that runs queued writes in order, retrying each with backoff; `close` waits for all.
+    """Threads ("lanes") that run queued writes, retrying each with backoff; `close` waits for all.
 
-    The default backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for about a
-    minute and a half. A write that still fails marks the writer `lost`: later writes are dropped at once (a
-    resumed search records them again from Tune's state) and the tracker stops the search.
+    Writes with the same `key` (one trial's) run in order on one lane; different trials' writes overlap on
+    `lanes` threads, so the tracking server works on one trial's request while the next one travels. The default
+    backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for about a minute and a
+    half. A write that still fails marks the writer `lost`: later writes are dropped at once (a resumed search
+    records them again from Tune's state) and the tracker stops the search.
     """
 
-    def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30)):
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+    def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30), lanes: int = 2):
+        self._queues: list[queue.Queue[Callable[[], None] | None]] = [queue.Queue() for _ in range(lanes)]
+        self._threads: list[threading.Thread | None] = [None] * lanes
         self._delays = delays
         self.failures: list[str] = []
         self.dropped = 0
-        self._thread: threading.Thread | None = None
 
     @property
     def lost(self) -> bool:
         """True once a write failed after every retry."""
         return bool(self.failures)
 
-    def submit(self, write: Callable[[], None]) -> None:
-        """Queue a write (starting the thread again after a `close`)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
-            self._thread.start()
-        self._queue.put(write)
+    def submit(self, write: Callable[[], None], key: str = "") -> None:
+        """Queue a write after the earlier writes with the same key (starting its lane again after a `close`)."""
+        lane = zlib.crc32(key.encode()) % len(self._queues)
+        thread = self._threads[lane]
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=self._loop, args=(self._queues[lane],), name=f"mlflow-writer-{lane}")
+            thread.daemon = True
+            thread.start()
+            self._threads[lane] = thread
+        self._queues[lane].put(write)
 
-    def _loop(self) -> None:
-        while (write := self._queue.get()) is not None:
+    def _loop(self, writes: queue.Queue) -> None:
+        while (write := writes.get()) is not None:
             if self.lost:
                 self.dropped += 1
                 continue
@@ -76,10 +83,11 @@ class BackgroundWriter:
                         time.sleep(delay)
 
     def close(self) -> None:
-        """Write everything queued, then stop the thread."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        """Write everything queued, then stop the threads."""
+        for writes, thread in zip(self._queues, self._threads, strict=True):
+            if thread is not None and thread.is_alive():
+                writes.put(None)
+                thread.join()
 
 
 class TrialTracker(MLflowLoggerCallback):
@@ -129,7 +137,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._last_result.pop(trial.trial_id, None)
         if trial.trial_id in self._started:
             error = _first_error_line(trial)
-            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error))
+            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error), trial.trial_id)
 
     def _note_lost_attempt(self, trial_id: str, lost: int, error: str) -> None:
         run_id = self.trials[trial_id][0]
@@ -154,7 +162,7 @@ class TrialTracker(MLflowLoggerCallback):
             "trial_id": trial_id,
             "trial_index": str(index),
         }
-        self.writer.submit(lambda: self._open(trial_id, name, index, tags))
+        self.writer.submit(lambda: self._open(trial_id, name, index, tags), trial_id)
 
     def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str]) -> None:
         if trial_id in self.trials:  # a resumed trial: its run exists, reopen it
@@ -177,7 +185,7 @@ class TrialTracker(MLflowLoggerCallback):
         matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and error is None else None
         status = "FINISHED" if error is None else "FAILED"
         name = run_name(config)
-        self.writer.submit(lambda: self._write(trial_id, name, params, metrics, tags, matrix, status))
+        self.writer.submit(lambda: self._write(trial_id, name, params, metrics, tags, matrix, status), trial_id)
 
     def _write(self, trial_id, name, params, metrics, tags, matrix, status) -> None:
         run_id = self.trials[trial_id][0]
@@ -222,7 +230,7 @@ class TrialTracker(MLflowLoggerCallback):
             return
         for trial_id in self._started - self._ended:
             self._ended.add(trial_id)
-            self.writer.submit(lambda t=trial_id: self._kill(t))
+            self.writer.submit(lambda t=trial_id: self._kill(t), trial_id)
         self.writer.close()
 
     def _kill(self, trial_id: str) -> None:

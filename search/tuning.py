@@ -63,8 +63,15 @@ def build_tuner(
     # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study,
     # and about 10 ms a trial on the driver where SQLite took about 100 ms.
     study = JournalStorage(JournalFileBackend(str(tune_path / "optuna-journal.log")))
+    points = [space.point(p) for p in config.points_to_evaluate or []]
     searcher = OptunaSearch(
-        space=space, metric=config.metric, mode="max", seed=config.seed, storage=study, study_name=tune_path.name
+        space=space,
+        metric=config.metric,
+        mode="max",
+        seed=config.seed,
+        storage=study,
+        study_name=tune_path.name,
+        points_to_evaluate=points or None,
     )
     scheduler = None
     if config.scheduler == "asha":

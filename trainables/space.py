@@ -8,6 +8,7 @@ and its flat form, the params of the trial's MLflow run, like
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,29 @@ class SearchSpace:
         trial.suggest_categorical("feature_set", self.feature_sets)
         MODEL_FAMILIES[model].suggest(trial, model)
         return {"seed": self.seed, "cv_folds": self.cv_folds, "trial_index": trial.number}
+
+    def point(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """A configuration to evaluate first, given in its flat form (a trial's MLflow params, values as numbers or
+        strings), in the searcher's names (`svm/C`). ValueError says what does not fit this space."""
+        model, feature_set = flat.get("model"), flat.get("feature_set")
+        if model not in self.models:
+            raise ValueError(f"model {model!r} is not one of the searched models ({','.join(self.models)})")
+        if feature_set not in self.feature_sets:
+            raise ValueError(f"feature set {feature_set!r} is not one of {','.join(self.feature_sets)}")
+        skip = {"model", "feature_set", "trial_index", *CONSTANT_KEYS}
+        named = {"model": model, "feature_set": feature_set}
+        named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
+        trial = optuna.trial.FixedTrial(named)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # FixedTrial only warns about a value out of range
+            try:
+                MODEL_FAMILIES[model].suggest(trial, model)
+            except (ValueError, UserWarning) as exc:
+                raise ValueError(f"{model}: {str(exc).split('. Please')[0]}") from None
+        extra = sorted(k.split("/", 1)[1] for k in named if "/" in k and k not in trial.params)
+        if extra:
+            raise ValueError(f"{model} has no hyperparameter {', '.join(extra)}")
+        return named
 
 
 def hyperparams_of(config: dict[str, Any]) -> Params:

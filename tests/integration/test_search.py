@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -33,11 +34,26 @@ def children(client, outcome):
     return sorted(runs, key=lambda r: int(r.data.tags["trial_index"]))
 
 
+POINTS = [
+    {"model": "knn", "feature_set": "pca", "n_neighbors": 7, "weights": "distance", "p": 1},
+    {"model": "logistic_regression", "feature_set": "squared", "C": 0.5, "class_weight": "balanced"},
+]
+
+
 @pytest.fixture(scope="module")
 def iris_search(mlflow_server, ray_session, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("iris")
+    (folder / "points.json").write_text(json.dumps(POINTS))
     extra = ["--experiment", "it-search", "--num-samples", "8", "--max-concurrent", "2", "--seed", "3"]
     extra += ["--models", "knn,logistic_regression,random_forest,mlp", "--cv-folds", "3"]
-    return search(mlflow_server, tmp_path_factory.mktemp("iris"), *extra)
+    return search(mlflow_server, folder, *extra, "--points-to-evaluate", str(folder / "points.json"))
+
+
+def test_points_to_evaluate_are_the_first_trials(mlflow_server, iris_search):
+    runs = children(MlflowClient(mlflow_server), iris_search)
+    for run, point in zip(runs[:2], POINTS, strict=True):
+        assert {k: run.data.params[k] for k in point} == {k: str(v) for k, v in point.items()}
+    assert len({(r.data.params["model"], r.data.params["feature_set"]) for r in runs[2:]}) > 1  # then TPE's own
 
 
 def test_parent_run_records_the_search(mlflow_server, iris_search):
@@ -149,6 +165,9 @@ BAD_INPUTS = [
     ("CSV without its target column", lambda t: ["--dataset", csv(t, TWO_CLASSES), "--target", "label"],
      "target column 'label' is not in"),
     ("--num-samples 0", lambda t: ["--num-samples", "0"], "at least 1 trial"),
+    ("a point to evaluate outside the space", lambda t: ["--models", "knn", "--points-to-evaluate",
+     csv(t, '[{"model": "knn", "feature_set": "basic", "n_neighbors": 0, "weights": "uniform", "p": 2}]')],
+     "configuration 1: knn: The value 0 of the parameter 'knn/n_neighbors' is out of the range"),
     ("unwritable storage path", lambda t: ["--storage-path", "/etc/hostname/results"], "is not writable"),
     ("tracking URI that does not answer", lambda t: ["--tracking-uri", f"http://127.0.0.1:{free_port()}"],
      "does not answer"),

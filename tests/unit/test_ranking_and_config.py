@@ -81,3 +81,34 @@ def test_outcome_of_a_trial():
     assert outcome({"folds_done": 5}, {"cv_folds": 5}, failed=False) == "completed"
     assert outcome({"folds_done": 2}, {"cv_folds": 5}, failed=False) == "stopped"
     assert outcome({}, {"cv_folds": 5}, failed=True) == "failed"
+
+
+def test_points_to_evaluate_are_read_and_checked(tmp_path):
+    good = tmp_path / "points.json"
+    good.write_text('[{"model": "knn", "feature_set": "basic", "n_neighbors": 3, "weights": "distance", "p": 2}]')
+    config = parse_args(["--models", "knn", "--points-to-evaluate", str(good)])
+    assert config.points_to_evaluate[0]["n_neighbors"] == 3 and config.as_dict()["points_to_evaluate"]
+    bad = tmp_path / "bad.json"
+    for text, message in [
+        ("{oops", "is not JSON"),
+        ('{"model": "knn"}', "a JSON list of objects"),
+        ('[{"model": "svm", "feature_set": "basic"}]', "configuration 1: model 'svm' is not one of"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=message):
+            parse_args(["--models", "knn", "--points-to-evaluate", str(bad)])
+    with pytest.raises(UsageError, match="No such file"):
+        parse_args(["--points-to-evaluate", str(tmp_path / "absent.json")])
+
+
+def test_writer_keeps_each_trials_writes_in_order_and_overlaps_different_trials():
+    import threading
+
+    writer, done = BackgroundWriter(delays=(0.01,)), []
+    released = threading.Event()
+    # trial a's first write waits for trial d's, on the other lane: one thread alone would time out
+    writer.submit(lambda: done.append(("a", 0 if released.wait(5) else -1)), key="a")
+    writer.submit(lambda: done.append(("a", 1)), key="a")
+    writer.submit(lambda: (done.append(("d", 0)), released.set()), key="d")
+    writer.close()
+    assert [n for k, n in done if k == "a"] == [0, 1] and ("d", 0) in done and writer.failures == []

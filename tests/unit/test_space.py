@@ -64,3 +64,30 @@ def test_params_round_trip_through_mlflow_strings():
         rebuilt = config_from_params(stored)
         expected = {k: v for k, v in config.items() if k != "trial_index"}
         assert rebuilt == expected
+
+
+def test_a_point_in_mlflow_params_form_becomes_the_searchers_names():
+    space = SearchSpace(["svm", "knn"], ["basic", "pca"], seed=0, cv_folds=3)
+    flat = {"model": "svm", "feature_set": "pca", "C": "2.5", "kernel": "rbf", "gamma": 0.1, "seed": "0"}
+    assert space.point(flat) == {"model": "svm", "feature_set": "pca", "svm/C": 2.5, "svm/kernel": "rbf",
+                                 "svm/gamma": 0.1}  # fmt: skip
+    sampled = sample_configs(space, 20, seed=4)
+    for config in sampled:  # every sampled trial, written as MLflow params, is a valid point
+        assert space.point(flat_params(config))["model"] == config["model"]
+
+
+@pytest.mark.parametrize(
+    "flat, message",
+    [
+        ({"model": "mlp", "feature_set": "basic"}, "not one of the searched models"),
+        ({"model": "knn", "feature_set": "squared", "n_neighbors": 3}, "feature set 'squared'"),
+        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf"}, "'svm/gamma' is not found"),
+        ({"model": "svm", "feature_set": "basic", "C": 1e9, "kernel": "rbf", "gamma": 0.1}, "out of the range"),
+        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "cubic", "gamma": 0.1}, "'cubic' not in"),
+        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf", "gamma": 0.1, "depth": 3}, "no hyper"),
+    ],
+)
+def test_a_point_that_does_not_fit_the_space_is_refused_by_name(flat, message):
+    space = SearchSpace(["svm", "knn"], ["basic", "pca"], seed=0, cv_folds=3)
+    with pytest.raises(ValueError, match=message):
+        space.point(flat)

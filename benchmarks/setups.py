@@ -8,6 +8,9 @@
 - untracked: the same Tuner with no MLflow callback, the price of tracking;
 - loop:      a plain sequential Optuna loop over the same space, each trial logged to MLflow (params, metrics);
 - grid:      scikit-learn's GridSearchCV(n_jobs=2) over as many configurations, drawn from the same space.
+
+With `--points FILE` (`compare.py --same-configs`) every setup evaluates exactly the configurations listed there,
+in that order: the same work for all, so wall times compare the machinery alone.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def project(args) -> list[tuple[float, float]]:
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
     argv += ["--models", args.models, "--storage-path", args.storage, "--scheduler", args.scheduler]
+    if args.points:
+        argv += ["--points-to-evaluate", args.points]
     with redirect_stdout(io.StringIO()):
         outcome = run_search(parse_args(argv))
     runs = MlflowClient(args.tracking_uri).search_runs(
@@ -47,13 +52,14 @@ def untracked(args) -> list[tuple[float, float]]:
     """The project's Tuner with no tracking callback."""
     from pathlib import Path
 
-    from search.config import parse_args
+    from search.config import parse_args, read_points
     from search.connect import connect_ray
     from search.run import PROJECT_ROOT, prepare
     from search.tuning import build_tuner
 
     config = parse_args(["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)])
     config.models = args.models.split(",")
+    config.points_to_evaluate = read_points(args.points) if args.points else None
     _, split = prepare(config)
     connect_ray(os.environ.get("RAY_ADDRESS"), PROJECT_ROOT)
     tuner = build_tuner(config, split, Path(args.storage) / "untracked", 2, callbacks=[])
@@ -67,6 +73,7 @@ def loop(args) -> list[tuple[float, float]]:
     import mlflow
     import optuna
 
+    from search.config import read_points
     from trainables.data import load_dataset, split_dataset
     from trainables.space import flat_params
     from trainables.trainable import cross_validate
@@ -76,13 +83,15 @@ def loop(args) -> list[tuple[float, float]]:
     space = SearchSpace(args.models.split(","), list(FEATURE_SETS), args.seed, 5)
     mlflow.set_tracking_uri(args.tracking_uri)
     mlflow.set_experiment(f"bench-loop-{args.dataset}")
-    finished = []
+    finished, work = [], []
 
     def objective(trial: optuna.Trial) -> float:
         constants = space(trial)
         config = {**constants, "model": trial.params["model"], "feature_set": trial.params["feature_set"]}
         config[config["model"]] = {k.split("/", 1)[1]: v for k, v in trial.params.items() if "/" in k}
+        start = time.perf_counter()
         metrics = cross_validate(config, split.X_dev, split.y_dev)
+        work.append(time.perf_counter() - start)
         metrics.pop("confusion_matrix")
         with mlflow.start_run(nested=True):
             mlflow.log_params(flat_params(config))
@@ -91,38 +100,51 @@ def loop(args) -> list[tuple[float, float]]:
         return metrics["val_accuracy"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=args.seed))
+    for point in read_points(args.points) if args.points else []:
+        study.enqueue_trial(space.point(point))
     with mlflow.start_run(run_name="plain-loop"):
         study.optimize(objective, n_trials=args.trials)
+    print(json.dumps({"work_s": sum(work)}))  # the cross-validation alone, one trial after another
     return finished
 
 
 def grid(args) -> list[tuple[float, float]]:
     """GridSearchCV(n_jobs=2) over as many configurations from the same space; no per-trial times."""
-    import optuna
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
 
+    from search.config import read_points
     from trainables.data import load_dataset, split_dataset
+    from trainables.space import config_from_params
     from trainables.trainable import pipeline_for
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     split = split_dataset(load_dataset(args.dataset), 0.2, args.seed)
-    space = SearchSpace(args.models.split(","), list(FEATURE_SETS), args.seed, 5)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=args.seed))
     points = []
-    for _ in range(args.trials):
-        trial = study.ask()
-        constants = space(trial)
-        config = {**constants, "model": trial.params["model"], "feature_set": trial.params["feature_set"]}
-        config[config["model"]] = {k.split("/", 1)[1]: v for k, v in trial.params.items() if "/" in k}
+    for flat in read_points(args.points) if args.points else draw_points(args.models, args.seed, args.trials):
+        config = config_from_params({**flat, "seed": args.seed, "cv_folds": 5})
         steps = dict(pipeline_for(config, split.X_dev.shape[1]).steps)
         points.append({"features": [steps["features"]], "scaler": [steps.get("scaler", "passthrough")],
                        "model": [steps["model"]]})  # fmt: skip
-        study.tell(trial, 0.0)
     template = Pipeline([("features", "passthrough"), ("scaler", "passthrough"), ("model", "passthrough")])
     folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
     search = GridSearchCV(template, points, cv=folds, n_jobs=2, scoring="accuracy").fit(split.X_dev, split.y_dev)
     return [(time.time(), float(search.best_score_))]
+
+
+def draw_points(models: str, seed: int, n: int) -> list[dict]:
+    """`n` configurations drawn at random (seeded) from the space, in the flat form of a trial's MLflow params."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = SearchSpace(models.split(","), list(FEATURE_SETS), seed, 5)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    points = []
+    for _ in range(n):
+        trial = study.ask()
+        space(trial)
+        points.append({k.split("/", 1)[-1]: v for k, v in trial.params.items()})
+        study.tell(trial, 0.0)
+    return points
 
 
 def main() -> None:
@@ -135,11 +157,16 @@ def main() -> None:
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     parser.add_argument("--storage", default="ray_results")
     parser.add_argument("--scheduler", default="fifo", help="for `project`: fifo or asha")
+    parser.add_argument("--points", help="a JSON file of configurations every setup evaluates, in order")
     args = parser.parse_args()
     start = time.time()
-    finished = globals()[args.setup](args)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        finished = globals()[args.setup](args)
     wall = time.time() - start
-    print(json.dumps({"setup": args.setup, "wall_s": wall, "start": start, "finished": finished}))
+    extra = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith('{"work_s"')]
+    line = {"setup": args.setup, "wall_s": wall, "start": start, "finished": finished, **(extra[-1] if extra else {})}
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

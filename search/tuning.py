@@ -13,6 +13,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from search.actor_reuse import keep_starting_actors
 from search.config import SearchConfig, UsageError
 from search.tracking import TRIAL_METRICS, run_name
 from trainables.data import Split
@@ -33,9 +34,11 @@ def trial_dirname(trial) -> str:
 
 
 def _driver_settings() -> None:
-    """Tune's classic reporter (it honours the chosen columns; the newer output ignores them), and none of Tune's
-    own per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment state
-    holds what `--resume` needs, and the files cost the driver about 35 ms a trial."""
+    """Trial actors that stay (search/actor_reuse.py), Tune's classic reporter (it honours the chosen columns; the
+    newer output ignores them), and none of Tune's own per-trial result files (result.json, progress.csv): MLflow
+    holds every trial, Tune's experiment state holds what `--resume` needs, and the files cost the driver about
+    35 ms a trial."""
+    keep_starting_actors()
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Without those files the ResultGrid warns once per trial that it has no metrics history; the last result,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -121,6 +123,23 @@ def test_one_seed_one_at_a_time_gives_the_same_trials(mlflow_server, ray_session
     first, second = search(mlflow_server, tmp_path / "a", *extra), search(mlflow_server, tmp_path / "b", *extra)
     assert first.search_id != second.search_id
     assert trials(first) == trials(second) and len(trials(first)) == 5
+
+
+def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
+    """Trials far shorter than an actor's start-up keep both slots busy, each on an actor of its own: Tune alone
+    kills the second actor while it starts, again and again, in about half of such searches."""
+    from collections import Counter
+
+    from search.run import prepare
+    from search.tuning import build_tuner
+
+    argv = ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--num-samples", "60"]
+    config = parse_args([*argv, "--max-concurrent", "2", "--storage-path", str(tmp_path)])
+    _, split = prepare(config)
+    with contextlib.redirect_stdout(io.StringIO()):
+        results = build_tuner(config, split, tmp_path / "short", 2, callbacks=[]).fit()
+    pids = Counter(result.metrics["pid"] for result in results)
+    assert len(results) == 60 and len(pids) == 2 and min(pids.values()) >= 15, pids
 
 
 def run_cli(cwd, *args, timeout=60):

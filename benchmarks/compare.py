@@ -168,7 +168,7 @@ def main() -> None:
         + (" Every setup evaluated the same configurations, in the same order." if args.same_configs else "")
         + "\n\n"
         + table(results, args.trials)
-        + bound(results)
+        + (bound(results) if args.same_configs else "")
     )
     print("\n" + text)
     if args.raw:

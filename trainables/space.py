@@ -8,6 +8,7 @@ and its flat form, the params of the trial's MLflow run, like
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -60,7 +61,10 @@ class SearchSpace:
             try:
                 MODEL_FAMILIES[model].suggest(trial, model)
             except (ValueError, UserWarning) as exc:
-                raise ValueError(f"{model}: {str(exc).split('. Please')[0]}") from None
+                missing = re.match(r"The value of the parameter '[^/']+/([^']+)' is not found", str(exc))
+                if missing:
+                    raise ValueError(f"{model} needs a value for {missing[1]}: give every hyperparameter") from None
+                raise ValueError(f"{model}: {exc}") from None
         extra = sorted(k.split("/", 1)[1] for k in named if "/" in k and k not in trial.params)
         if extra:
             raise ValueError(f"{model} has no hyperparameter {', '.join(extra)}")

@@ -81,7 +81,7 @@ def test_a_point_in_mlflow_params_form_becomes_the_searchers_names():
     [
         ({"model": "mlp", "feature_set": "basic"}, "not one of the searched models"),
         ({"model": "knn", "feature_set": "squared", "n_neighbors": 3}, "feature set 'squared'"),
-        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf"}, "'svm/gamma' is not found"),
+        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf"}, "svm needs a value for gamma"),
         ({"model": "svm", "feature_set": "basic", "C": 1e9, "kernel": "rbf", "gamma": 0.1}, "out of the range"),
         ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "cubic", "gamma": 0.1}, "'cubic' not in"),
         ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf", "gamma": 0.1, "depth": 3}, "no hyper"),

@@ -98,11 +98,20 @@ class HealthTicker(threading.Thread):
         self.join(timeout=30)
 
 
+def engine_down() -> None:
+    """Stop this machine's container-engine API service (a fresh one starts on the next `up`)."""
+    for script in engine_scripts()[:1]:
+        subprocess.run([str(script), "down"], capture_output=True, text=True, timeout=300)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`up`: print the `export DOCKER_HOST=...` line for a shell to eval."""
+    """`up`: print the `export DOCKER_HOST=...` line for a shell to eval; `down`: stop the engine's API service."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["down"]:
+        engine_down()
+        return 0
     if argv != ["up"]:
-        print("usage: python tests/compose/compose_engine.py up", file=sys.stderr)
+        print("usage: python tests/compose/compose_engine.py up|down", file=sys.stderr)
         return 2
     try:
         env = engine_env()

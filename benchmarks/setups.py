@@ -53,14 +53,14 @@ def untracked(args) -> list[tuple[float, float]]:
     """The project's Tuner with no tracking callback."""
     from pathlib import Path
 
-    from search.config import parse_args, read_points
+    from search.config import parse_args
     from search.connect import connect_ray
     from search.run import PROJECT_ROOT, prepare
     from search.tuning import build_tuner
 
-    config = parse_args(["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)])
-    config.models = args.models.split(",")
-    config.points_to_evaluate = read_points(args.points) if args.points else None
+    argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]
+    argv += ["--models", args.models] + (["--points-to-evaluate", args.points] if args.points else [])
+    config = parse_args(argv)
     _, split = prepare(config)
     connect_ray(os.environ.get("RAY_ADDRESS"), PROJECT_ROOT)
     tuner = build_tuner(config, split, Path(args.storage) / "untracked", 2, callbacks=[])
@@ -105,7 +105,7 @@ def loop(args) -> list[tuple[float, float]]:
         study.enqueue_trial(space.point(point))
     with mlflow.start_run(run_name="plain-loop"):
         study.optimize(objective, n_trials=args.trials)
-    print(json.dumps({"work_s": sum(work)}))  # the cross-validation alone, one trial after another
+    args.work_s = sum(work)  # the cross-validation alone, one trial after another
     return finished
 
 
@@ -161,12 +161,12 @@ def main() -> None:
     parser.add_argument("--points", help="a JSON file of configurations every setup evaluates, in order")
     args = parser.parse_args()
     start = time.time()
-    out = io.StringIO()
-    with redirect_stdout(out):
+    with redirect_stdout(io.StringIO()):  # only the JSON line below goes to stdout
         finished = globals()[args.setup](args)
     wall = getattr(args, "end", time.time()) - start
-    extra = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith('{"work_s"')]
-    line = {"setup": args.setup, "wall_s": wall, "start": start, "finished": finished, **(extra[-1] if extra else {})}
+    line = {"setup": args.setup, "wall_s": wall, "start": start, "finished": finished}
+    if hasattr(args, "work_s"):
+        line["work_s"] = args.work_s
     print(json.dumps(line))
 
 

@@ -41,7 +41,7 @@ def measure(work) -> tuple[float, float]:
 
 def bare_search(config, split, path: Path) -> None:
     """The same Tuner with no tracking callback."""
-    from search.tuning import build_tuner
+    from search.searching.tuning import build_tuner
 
     build_tuner(config, split, path, 2, callbacks=[]).fit()
 
@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
-    from search.config import parse_args
     from search.run import prepare, run_search
+    from search.searching.config import parse_args
 
     work = Path(tempfile.mkdtemp(prefix="driver-cost-"))
     port = free_port()

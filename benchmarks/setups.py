@@ -31,8 +31,8 @@ def project(args) -> list[tuple[float, float]]:
     """(finish time, val_accuracy) of every completed trial of a real search, read back from MLflow."""
     from mlflow.tracking import MlflowClient
 
-    from search.config import parse_args
     from search.run import run_search
+    from search.searching.config import parse_args
 
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
@@ -53,10 +53,10 @@ def untracked(args) -> list[tuple[float, float]]:
     """The project's Tuner with no tracking callback."""
     from pathlib import Path
 
-    from search.config import parse_args
-    from search.connect import connect_ray
+    from search.common.connect import connect_ray
     from search.run import PROJECT_ROOT, prepare
-    from search.tuning import build_tuner
+    from search.searching.config import parse_args
+    from search.searching.tuning import build_tuner
 
     argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]
     argv += ["--models", args.models] + (["--points-to-evaluate", args.points] if args.points else [])
@@ -74,7 +74,7 @@ def loop(args) -> list[tuple[float, float]]:
     import mlflow
     import optuna
 
-    from search.config import read_points
+    from search.searching.config import read_points
     from trainables.data import load_dataset, split_dataset
     from trainables.space import flat_params
     from trainables.trainable import cross_validate
@@ -114,7 +114,7 @@ def grid(args) -> list[tuple[float, float]]:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import Pipeline
 
-    from search.config import read_points
+    from search.searching.config import read_points
     from trainables.data import load_dataset, split_dataset
     from trainables.space import config_from_params
     from trainables.trainable import pipeline_for

@@ -57,8 +57,8 @@ def project_search(uri: str, trials: int, seed: int, storage: Path) -> float:
     import io
     from contextlib import redirect_stdout
 
-    from search.config import parse_args
     from search.run import run_search
+    from search.searching.config import parse_args
 
     argv = ["--tracking-uri", uri, "--experiment", "bench-project", "--num-samples", str(trials)]
     argv += ["--max-concurrent", "2", "--seed", str(seed), "--storage-path", str(storage)]

@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.choice import ReleaseError  # noqa: E402
+from search.releasing.choice import ReleaseError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
     p.add_argument("--experiment", default="iris_classification")
     p.add_argument("--search-id", help="default: the experiment's latest FINISHED search")
-    p.add_argument("--metric", default="val_accuracy", help="trial metric to rank by (tie-break: search.ranking)")
+    p.add_argument("--metric", default="val_accuracy", help="trial metric to rank by (ties: search/common/ranking.py)")
     p.add_argument("--model-name", help="default: iris_classification_best_model for Iris, <dataset>_best_model")
     p.add_argument("--alias", default="champion")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")
@@ -56,11 +56,11 @@ def release(args: argparse.Namespace, client) -> int:
     """Choose, check, retrain, register, gate, tag and document one release."""
     import mlflow
 
-    from search import choice as ch
-    from search import git_tag, registry
-    from search.figures import save_confusion_matrix
-    from search.publish import Context, publish
-    from search.retrain import fit, lineage_of, rebuild_split, score
+    from search.common.figures import save_confusion_matrix
+    from search.releasing import choice as ch
+    from search.releasing import git_tag, registry
+    from search.releasing.publish import Context, publish
+    from search.releasing.retrain import fit, lineage_of, rebuild_split, score
 
     exp_id = ch.experiment_id(client, args.experiment)
     chosen = ch.choose(client, exp_id, args.search_id, args.metric)
@@ -184,9 +184,9 @@ def _main(args: argparse.Namespace) -> int:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        from search.choice import check_reachable
-        from search.registry import default_model_name, rollback
-        from search.retrain import verify
+        from search.releasing.choice import check_reachable
+        from search.releasing.registry import default_model_name, rollback
+        from search.releasing.retrain import verify
         from trainables.data import DataError
     except ImportError as exc:  # pragma: no cover - a broken install
         print(f"release: cannot import the project's dependencies: {exc}", file=sys.stderr)

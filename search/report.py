@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.connect import check_tracking_uri, public_uri
+from search.common.connect import check_tracking_uri, public_uri
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-    from search.runs_table import SearchRuns
+    from search.common.runs_table import SearchRuns
 
 DEFAULT_EXPERIMENT = "iris_classification"
 FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "all_runs_comparison.png",
@@ -32,7 +32,7 @@ def connect(uri: str) -> MlflowClient:
     """A client for `uri`; `ReportError` when it cannot be read."""
     from mlflow.tracking import MlflowClient
 
-    from search.runs_table import ReportError
+    from search.common.runs_table import ReportError
 
     try:
         check_tracking_uri(uri, timeout=4.0, must_exist=True)
@@ -71,8 +71,8 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
 
 
 def _figures(search: SearchRuns, out: Path):
-    from search import plots, plots_params
-    from search.importance import param_importance, rebuild_study
+    from search.reporting import plots, plots_params
+    from search.reporting.importance import param_importance, rebuild_study
 
     frame, metric = search.trials, search.metric
     params = search.parent.data.params
@@ -108,8 +108,8 @@ def write_report(
     """
     from mlflow.tracking import MlflowClient
 
-    from search.report_md import render
-    from search.runs_table import ReportError, load_search, summary_table
+    from search.common.runs_table import ReportError, load_search, summary_table
+    from search.reporting.report_md import render
 
     uri = client_or_uri if isinstance(client_or_uri, str) else None
     client = client_or_uri if isinstance(client_or_uri, MlflowClient) else connect(uri or default_uri())
@@ -123,7 +123,7 @@ def write_report(
     summary_table(search).to_csv(out / "model_summary.csv", index=False)
     importance = _figures(search, out)
     dataset = search.parent.data.tags.get("dataset") or Path(search.parent.data.params.get("dataset", "iris")).stem
-    from search.registry import default_model_name
+    from search.releasing.registry import default_model_name
 
     name = model_name or default_model_name(dataset)
     champion = find_champion(client, name)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from mlflow.exceptions import MlflowException
 
-    from search.runs_table import ReportError
+    from search.common.runs_table import ReportError
 
     try:
         path = write_report(uri, args.experiment, args.search_id, args.out,

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.config import SearchConfig, UsageError, parse_args
-from search.connect import check_tracking_uri, connect_ray, public_uri
-from search.ranking import rank_trials
+from search.common.connect import check_tracking_uri, connect_ray, public_uri
+from search.common.ranking import rank_trials
+from search.searching.config import SearchConfig, UsageError, parse_args
 from trainables.data import DataError, Dataset, Split, load_dataset, split_dataset
 
 if TYPE_CHECKING:
-    from search.parent_run import SearchHome
+    from search.searching.parent_run import SearchHome
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Fail over to the tracker's own backoff instead of MLflow's minutes of retries, and no "View run at" line (and the
@@ -73,11 +73,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
     from mlflow.tracking import MlflowClient
 
-    from search.lineage import lineage_tags
-    from search.parent_run import reopen_search, start_search
-    from search.resume import find_search, resumed_config
-    from search.tracking import TrialTracker
-    from search.tuning import build_tuner, restore_tuner
+    from search.common.lineage import lineage_tags
+    from search.searching.parent_run import reopen_search, start_search
+    from search.searching.resume import find_search, resumed_config
+    from search.searching.tracking import TrialTracker
+    from search.searching.tuning import build_tuner, restore_tuner
 
     check_tracking_uri(config.tracking_uri)
     for name, value in MLFLOW_HTTP.items():
@@ -123,8 +123,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 
 def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> SearchOutcome:
     """Fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
-    from search.parent_run import finish_parent_run
-    from search.tuning import trial_rows
+    from search.searching.parent_run import finish_parent_run
+    from search.searching.tuning import trial_rows
 
     status = "FAILED"
     try:

@@ -7,8 +7,8 @@ import pytest
 from mlflow import MlflowClient
 from release_helpers import BEST, GOOD, WEAK, git, make_repo, make_search, run_cli, snapshot, trial
 
-from search import publish
-from search.choice import ReleaseError
+from search.releasing import publish
+from search.releasing.choice import ReleaseError
 from trainables.data import load_dataset
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from search import report
+from search.common.runs_table import load_search
 from search.run import main as run_main
-from search.runs_table import load_search
 
 pytestmark = pytest.mark.integration
 FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "all_runs_comparison.png",

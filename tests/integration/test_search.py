@@ -13,9 +13,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cluster.processes import free_port
-from search.config import parse_args
-from search.ranking import rank_trials
+from search.common.ranking import rank_trials
 from search.run import run_search
+from search.searching.config import parse_args
 from trainables.data import load_dataset, split_dataset
 from trainables.space import config_from_params
 from trainables.trainable import cross_validate
@@ -131,7 +131,7 @@ def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
     from collections import Counter
 
     from search.run import prepare
-    from search.tuning import build_tuner
+    from search.searching.tuning import build_tuner
 
     argv = ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--num-samples", "60"]
     config = parse_args([*argv, "--max-concurrent", "2", "--storage-path", str(tmp_path)])

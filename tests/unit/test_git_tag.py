@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from search import git_tag
-from search.choice import ReleaseError
+from search.releasing import git_tag
+from search.releasing.choice import ReleaseError
 
 
 def git(repo: Path, *args: str) -> str:

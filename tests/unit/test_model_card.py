@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from search.model_card import build_card, iso, release_info, render_markdown, write
+from search.releasing.model_card import build_card, iso, release_info, render_markdown, write
 
 
 def card() -> dict:

@@ -1,4 +1,4 @@
-"""The report's figures and importance, from synthetic trial tables shaped like `search.runs_table` builds them."""
+"""The report's figures and importance, from synthetic trial tables shaped like `search.common.runs_table`'s."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from search import plots, plots_params
-from search.importance import param_importance, rebuild_study
-from search.runs_table import outcome, row_dict
+from search.common.runs_table import outcome, row_dict
+from search.reporting import plots, plots_params
+from search.reporting.importance import param_importance, rebuild_study
 
 FAMILIES = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
 FEATURES = ("basic", "subset", "squared", "pca")
@@ -152,7 +152,8 @@ def test_importance_declines_with_too_few_or_tied_trials():
 
 def test_importing_the_report_modules_neither_loads_pyplot_nor_draws():
     code = (
-        "import sys, search.report, search.plots, search.plots_params, search.report_md, search.importance;"
+        "import sys, search.report, search.reporting.plots, search.reporting.plots_params, search.reporting.report_md;"
+        "import search.reporting.importance;"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from search.config import UsageError, parse_args
-from search.ranking import rank_trials
-from search.tracking import BackgroundWriter, outcome
+from search.common.ranking import rank_trials
+from search.searching.config import UsageError, parse_args
+from search.searching.tracking import BackgroundWriter, outcome
 
 
 def row(i, acc, f1, fit, **extra):

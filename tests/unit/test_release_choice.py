@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from search.choice import deciding_rule
-from search.ranking import rank_trials
-from search.registry import default_model_name
+from search.common.ranking import rank_trials
 from search.release import build_parser, gate_metric_for
+from search.releasing.choice import deciding_rule
+from search.releasing.registry import default_model_name
 
 
 def row(val_accuracy, val_f1=0.9, fit_time_s=0.01, trial_index=0):

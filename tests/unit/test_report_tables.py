@@ -11,9 +11,9 @@ import pytest
 
 from cluster.processes import free_port
 from search import report
-from search.connect import public_uri
-from search.report_md import cell, table
-from search.runs_table import best_per, outcome, ranked, row_dict
+from search.common.connect import public_uri
+from search.common.runs_table import best_per, outcome, ranked, row_dict
+from search.reporting.report_md import cell, table
 
 
 def row(**kw) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from search.config import SearchConfig, UsageError
+from search.searching.config import SearchConfig, UsageError
 
 
 def find_search(client: MlflowClient, search_id: str) -> Run:

@@ -13,9 +13,9 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from search.actor_reuse import keep_starting_actors
-from search.config import SearchConfig, UsageError
-from search.tracking import TRIAL_METRICS, run_name
+from search.common.compat import keep_starting_actors
+from search.searching.config import SearchConfig, UsageError
+from search.searching.tracking import TRIAL_METRICS, run_name
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
@@ -34,7 +34,7 @@ def trial_dirname(trial) -> str:
 
 
 def _driver_settings() -> None:
-    """Trial actors that stay (search/actor_reuse.py), Tune's classic reporter (it honours the chosen columns; the
+    """Trial actors that stay (search/common/compat.py), Tune's classic reporter (it honours the chosen columns; the
     newer output ignores them), and none of Tune's own per-trial result files (result.json, progress.csv): MLflow
     holds every trial, Tune's experiment state holds what `--resume` needs, and the files cost the driver about
     35 ms a trial."""

@@ -12,7 +12,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
-from search.config import SearchConfig
+from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split
 
 

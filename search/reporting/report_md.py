@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from search.importance import Importance
-from search.ranking import TIE_BREAK, rank_trials
-from search.runs_table import SearchRuns, best_per, ranked
+from search.common.ranking import TIE_BREAK, rank_trials
+from search.common.runs_table import SearchRuns, best_per, ranked
+from search.reporting.importance import Importance
 
 SETTINGS = ("dataset", "target", "models", "feature_sets", "num_samples", "max_concurrent", "seed", "cv_folds",
             "test_size", "split_seed", "metric", "scheduler", "n_dev_rows", "n_test_rows")  # fmt: skip
@@ -115,7 +115,7 @@ def _best(search: SearchRuns) -> list[str]:
     best = top[0]
     ties = sum(1 for r in top if r[search.metric] == best[search.metric])
     lines = ["## Best trial overall", ""]
-    lines.append(f"Ranked with `search.ranking.rank_trials`, the release's rule: higher `{search.metric}`, then "
+    lines.append(f"Ranked with `search.common.ranking.rank_trials`, the release's rule: higher `{search.metric}`, then "
                  f"{TIE_BREAK}; only trials that ran every fold are eligible.")  # fmt: skip
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."

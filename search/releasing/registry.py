@@ -17,7 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
-from search.choice import ReleaseError
+from search.releasing.choice import ReleaseError
 
 REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
 SAME_TEST_PART = ("dataset_digest", "split_seed", "test_size")

@@ -12,11 +12,11 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from search import git_tag, registry
-from search.choice import Choice
-from search.model_card import build_card, iso, release_info, write
-from search.ranking import TIE_BREAK
-from search.retrain import Lineage, Scores
+from search.common.ranking import TIE_BREAK
+from search.releasing import git_tag, registry
+from search.releasing.choice import Choice
+from search.releasing.model_card import build_card, iso, release_info, write
+from search.releasing.retrain import Lineage, Scores
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from search.importance import Importance
-from search.plots import FAMILY_ORDER, LABELS, _empty, family_styles, new_figure, ordered
-from search.runs_table import ranked, row_dict
+from search.common.runs_table import ranked, row_dict
+from search.reporting.importance import Importance
+from search.reporting.plots import FAMILY_ORDER, LABELS, _empty, family_styles, new_figure, ordered
 
 SHARED = "#555555"
 

@@ -22,7 +22,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-from search.figures import save_confusion_matrix
+from search.common.figures import save_confusion_matrix
 from trainables.space import flat_params
 
 TRIAL_METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s", "folds_done")

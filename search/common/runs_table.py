@@ -11,7 +11,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from search.ranking import eligible, rank_trials
+from search.common.ranking import eligible, rank_trials
 
 METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s", "folds_done")
 TAGS = ("trial_id", "node", "hostname", "error")
@@ -101,7 +101,7 @@ def _none_if_nan(value: Any) -> Any:
 
 
 def row_dict(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
-    """A trial row as a plain dict with missing values as None (what `search.ranking` expects)."""
+    """A trial row as a plain dict with missing values as None (what `search.common.ranking` expects)."""
     return {k: _none_if_nan(v) for k, v in dict(row).items()}
 
 
@@ -143,7 +143,7 @@ def load_search(client: MlflowClient, experiment: str, search_id: str | None = N
 
 
 def ranked(frame: pd.DataFrame, metric: str = "val_accuracy") -> list[dict[str, Any]]:
-    """Complete trials, best first, by `search.ranking.rank_trials` (the release's rule)."""
+    """Complete trials, best first, by `search.common.ranking.rank_trials` (the release's rule)."""
     rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "complete"]
     return list(rank_trials(rows, metric))
 

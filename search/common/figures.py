@@ -1,4 +1,4 @@
-"""Small figures the driver logs with runs (the report's plots live in `search/plots.py`).
+"""Small figures the driver logs with runs (the report's plots live in `search/reporting/plots.py`).
 
 The confusion matrix is drawn for every trial on the driver while the search runs, so it is drawn with Pillow
 (a few milliseconds) rather than matplotlib (about 80 ms, most of it text layout), in matplotlib's own font and

@@ -1,6 +1,6 @@
 """The report's score figures: best trial per model family, every trial by feature set, the optimisation history.
 
-Every function takes the trial table of `search.runs_table` (one row per trial, column `outcome`) and returns a
+Every function takes the trial table of `search.common.runs_table` (one row per trial, column `outcome`) and returns a
 matplotlib `Figure` built with the object-oriented API (no pyplot state); `save` writes it as a PNG.
 Failed trials have no score: they are drawn as crosses in a strip of their own, never as zeros.
 """
@@ -16,8 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from search.ranking import rank_trials
-from search.runs_table import ranked
+from search.common.ranking import rank_trials
+from search.common.runs_table import ranked
 
 FAMILY_ORDER = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
 FEATURE_ORDER = ("basic", "subset", "squared", "pca")

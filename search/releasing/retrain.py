@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 
-from search.choice import ReleaseError
+from search.releasing.choice import ReleaseError
 from trainables.data import DataError, Split, load_dataset, split_dataset
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for

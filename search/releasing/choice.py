@@ -1,6 +1,6 @@
 """Which trial a release is made from: the search (by id, or the latest finished one) and its best trial.
 
-The ranking is `search.ranking.rank_trials`; this module only reads MLflow and says why the winner won.
+The ranking is `search.common.ranking.rank_trials`; this module only reads MLflow and says why the winner won.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from search.connect import check_tracking_uri
-from search.ranking import TIE_BREAK, rank_trials
+from search.common.connect import check_tracking_uri
+from search.common.ranking import TIE_BREAK, rank_trials
 
 
 class ReleaseError(RuntimeError):

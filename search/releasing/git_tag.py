@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.choice import ReleaseError
+from search.releasing.choice import ReleaseError
 
 
 def tag_name(version: int | str) -> str:

@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
-    from search.run import prepare, run_search
     from search.searching.config import parse_args
+    from search.searching.driver import prepare, run_search
 
     work = Path(tempfile.mkdtemp(prefix="driver-cost-"))
     port = free_port()

@@ -3,7 +3,7 @@
     python benchmarks/setups.py project   --dataset iris --trials 200 --tracking-uri http://127.0.0.1:5000
     python benchmarks/setups.py untracked | loop | grid  (same flags)
 
-- project:   `search.run.run_search` on RAY_ADDRESS if set (a cluster), else on a local Ray it starts
+- project:   `search.searching.driver.run_search` on RAY_ADDRESS if set (a cluster), else on a local Ray it starts
              (`--scheduler asha`: with fold-level early stopping);
 - untracked: the same Tuner with no MLflow callback, the price of tracking;
 - loop:      a plain sequential Optuna loop over the same space, each trial logged to MLflow (params, metrics);
@@ -31,8 +31,8 @@ def project(args) -> list[tuple[float, float]]:
     """(finish time, val_accuracy) of every completed trial of a real search, read back from MLflow."""
     from mlflow.tracking import MlflowClient
 
-    from search.run import run_search
     from search.searching.config import parse_args
+    from search.searching.driver import run_search
 
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
@@ -54,8 +54,8 @@ def untracked(args) -> list[tuple[float, float]]:
     from pathlib import Path
 
     from search.common.connect import connect_ray
-    from search.run import PROJECT_ROOT, prepare
     from search.searching.config import parse_args
+    from search.searching.driver import PROJECT_ROOT, prepare
     from search.searching.tuning import build_tuner
 
     argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]

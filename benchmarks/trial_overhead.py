@@ -2,7 +2,8 @@
 
 Both run the same space, seed and number of trials against the same `mlflow server`, interleaved A B A B:
 - naive:   Tune's defaults (a fresh worker process per trial) and Ray's stock MLflowLoggerCallback;
-- project: `search.run.run_search` (reused workers, data shipped once, one batched write per trial, off the loop).
+- project: `search.searching.driver.run_search` (reused workers, data shipped once, one batched write per trial,
+  off the loop).
 
     python benchmarks/trial_overhead.py --trials 20 --repeats 2
 """
@@ -57,8 +58,8 @@ def project_search(uri: str, trials: int, seed: int, storage: Path) -> float:
     import io
     from contextlib import redirect_stdout
 
-    from search.run import run_search
     from search.searching.config import parse_args
+    from search.searching.driver import run_search
 
     argv = ["--tracking-uri", uri, "--experiment", "bench-project", "--num-samples", str(trials)]
     argv += ["--max-concurrent", "2", "--seed", str(seed), "--storage-path", str(storage)]

@@ -1,24 +1,31 @@
 """Write a search's report from MLflow alone: Markdown, figures and a per-trial CSV, also logged to its parent run.
 
-python search/report.py [--experiment iris_classification] [--search-id ID] [--tracking-uri URI] [--out reports/]
+    python search/report.py                  # the latest search of any experiment, into reports/<search_id>/
+    python search/report.py [--experiment NAME] [--search-id ID] [--tracking-uri URI] [--out DIR]
+
+Exit codes: 0 written, 1 nothing to report, 2 bad input or a server that does not answer, 130 interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.common.connect import check_tracking_uri, public_uri
+if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from search.common import contract  # noqa: E402
+from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
+from search.common.connect import check_tracking_uri, public_uri  # noqa: E402
+from search.common.errors import Unreachable, run_command  # noqa: E402
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from search.common.runs_table import SearchRuns
 
-DEFAULT_EXPERIMENT = "iris_classification"
 FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "all_runs_comparison.png",
          "optimization_history.png", "param_importance.png", "parallel_coordinates.png")  # fmt: skip
 
@@ -29,15 +36,13 @@ def default_uri() -> str:
 
 
 def connect(uri: str) -> MlflowClient:
-    """A client for `uri`; `ReportError` when it cannot be read."""
+    """A client for `uri`; `Unreachable` when it cannot be read."""
     from mlflow.tracking import MlflowClient
-
-    from search.common.runs_table import ReportError
 
     try:
         check_tracking_uri(uri, timeout=4.0, must_exist=True)
     except ConnectionError as exc:
-        raise ReportError(str(exc)) from None
+        raise Unreachable(str(exc)) from None
     return MlflowClient(tracking_uri=uri)
 
 
@@ -46,7 +51,7 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        version = client.get_model_version_by_alias(name, "champion")
+        version = client.get_model_version_by_alias(name, contract.ALIAS)
     except MlflowException:
         return None
     found: dict[str, Any] = {"version": version.version, "run_id": version.run_id, "metrics": {}}
@@ -93,18 +98,19 @@ def _figures(search: SearchRuns, out: Path):
 
 def write_report(
     client_or_uri: MlflowClient | str | None = None,
-    experiment: str = DEFAULT_EXPERIMENT,
+    experiment: str | None = None,
     search_id: str | None = None,
-    out: Path | str = Path("reports"),
+    out: Path | str | None = None,
     *,
     model_name: str | None = None,
     log_to_run: bool = True,
 ) -> Path:
-    """Write the report of `search_id` (default: the experiment's latest search) into `out`; return the .md path.
+    """Write the report of `search_id` (default: the latest search, of `experiment` or of any experiment) into
+    `out` (default: `reports/<search_id>/`, so no report replaces another's); return the .md path.
 
     Logs the files under `report/` of the search's parent run unless `log_to_run` is False.
-    Raises `ReportError` (one-line message) for an unknown experiment or search, a search without a complete
-    trial, or an unreachable tracking server.
+    Raises a one-line CommandError for an unknown experiment or search, a search without a completed trial, or an
+    unreachable tracking server.
     """
     from mlflow.tracking import MlflowClient
 
@@ -114,18 +120,17 @@ def write_report(
     uri = client_or_uri if isinstance(client_or_uri, str) else None
     client = client_or_uri if isinstance(client_or_uri, MlflowClient) else connect(uri or default_uri())
     search = load_search(client, experiment, search_id)
+    experiment = contract.experiment_of(client, search.parent)
     counts = search.trials["outcome"].value_counts().to_dict() if len(search.trials) else {}
-    if not counts.get("complete"):
+    if not counts.get(contract.COMPLETED):
         what = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no trial runs"
         raise ReportError(f"search {search.search_id!r} of experiment {experiment!r} has no finished trial ({what})")
-    out = Path(out)
+    print(f"report of search {search.search_id} (experiment {experiment!r})")
+    out = Path(out) if out is not None else Path("reports") / search.search_id
     out.mkdir(parents=True, exist_ok=True)
     summary_table(search).to_csv(out / "model_summary.csv", index=False)
     importance = _figures(search, out)
-    dataset = search.parent.data.tags.get("dataset") or Path(search.parent.data.params.get("dataset", "iris")).stem
-    from search.releasing.registry import default_model_name
-
-    name = model_name or default_model_name(dataset)
+    name = model_name or contract.model_name(experiment)
     champion = find_champion(client, name)
     source = public_uri(uri or client.tracking_uri)
     (out / FILES[0]).write_text(render(search, importance, champion, name, source), encoding="utf-8")
@@ -136,40 +141,28 @@ def write_report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit code (0 written, 1 nothing to report or MLflow error)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
-    parser.add_argument("--search-id", help="search to report on (default: the experiment's latest search)")
+    """Parse, write the report, and turn every error into one line and an exit code."""
+    return run_command("report", lambda: _report(build_parser().parse_args(argv)))
+
+
+def build_parser() -> OneLineParser:
+    """The command-line flags."""
+    parser = OneLineParser("report", description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", help="MLflow experiment (default: that of the latest search)")
+    parser.add_argument("--search-id", help="search to report on (default: the latest search)")
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
-    parser.add_argument(
-        "--out", type=Path, default=Path("reports"), help="folder for the report files (default: reports/)"
-    )
-    parser.add_argument(
-        "--model-name",
-        help="registered model whose champion to show "
-        "(default: iris_classification_best_model for Iris, else <dataset>_best_model)",
-    )
+    parser.add_argument("--out", type=Path, help="folder for the report files (default: reports/<search_id>/)")
+    parser.add_argument("--model-name", help="model whose champion to show (default: <experiment>_best_model)")
     parser.add_argument("--no-log-to-run", action="store_true", help="do not log the files to the parent run")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _report(args) -> int:
     uri = args.tracking_uri or default_uri()
-    try:  # before the slow imports: a dead server is one line within seconds
-        check_tracking_uri(uri, timeout=4.0, must_exist=True)
-    except ConnectionError as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 1
-    from mlflow.exceptions import MlflowException
-
-    from search.common.runs_table import ReportError
-
-    try:
+    connect(uri)  # before the slow imports: a dead server is one line within seconds
+    with quiet_mlflow():
         path = write_report(uri, args.experiment, args.search_id, args.out,
                             model_name=args.model_name, log_to_run=not args.no_log_to_run)  # fmt: skip
-    except ReportError as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 1
-    except MlflowException as exc:
-        print(f"report: MLflow error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
-        return 1
     print(f"report written to {path}")
     return 0
 

@@ -8,20 +8,21 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from search.common import contract as c
+from search.common.errors import CommandError
 from search.common.ranking import eligible, rank_trials
 
-METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s", "folds_done")
-TAGS = ("trial_id", "node", "hostname", "error")
-LEAD = ("trial_index", "run_id", "run_name", "status", "outcome", "model", "feature_set")
-CONSTANTS = ("seed", "cv_folds")
-OUTCOMES = ("complete", "stopped", "failed", "unfinished", "no_result")
+METRICS = c.TRIAL_METRICS
+TAGS = (c.TRIAL_ID, *c.NODE_TAGS, "error")
+LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, "model", "feature_set")
+CONSTANTS = c.TRIAL_CONSTANTS
+OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", "trial_index", "start_time", "outcome", *TAGS, *METRICS}
 
 
-class ReportError(RuntimeError):
+class ReportError(CommandError):
     """A search that cannot be reported on, with a one-line reason."""
 
 
@@ -43,26 +44,6 @@ class SearchRuns:
     def metric(self) -> str:
         """The metric the search ranked by (param `metric`, default `val_accuracy`)."""
         return self.parent.data.params.get("metric") or "val_accuracy"
-
-
-def find_parent(client: MlflowClient, experiment: str, search_id: str | None = None) -> Run:
-    """The parent run of `search_id` in `experiment` (a name, or an id), or of the experiment's latest search."""
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None and experiment.isdigit():  # an experiment id works too
-        try:
-            exp = client.get_experiment(experiment)
-        except MlflowException:
-            exp = None
-    if exp is None:
-        raise ReportError(f"experiment {experiment!r} does not exist at this tracking URI")
-    query = "tags.run_type = 'search'"
-    if search_id:
-        query += f" and tags.search_id = '{search_id}'"
-    runs = client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        what = f"search {search_id!r}" if search_id else "any search (no run with tag run_type=search)"
-        raise ReportError(f"experiment {experiment!r} has no {what}")
-    return runs[0]
 
 
 def _all_runs(client: MlflowClient, experiment_id: str, query: str) -> list[Run]:
@@ -106,24 +87,27 @@ def row_dict(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
 
 
 def outcome(row: dict[str, Any]) -> str:
-    """complete (ran every fold), stopped (cut short), failed, unfinished (still RUNNING) or no_result."""
+    """completed (ran every fold), stopped (cut short), failed, unfinished (still RUNNING) or no_result."""
     status = row.get("status")
     if status == "FAILED":
-        return "failed"
+        return c.FAILED
     if status == "KILLED":
-        return "stopped"
+        return c.STOPPED
     if status != "FINISHED":
-        return "unfinished"
+        return c.UNFINISHED
     if eligible(row):
-        return "complete"
-    return "stopped" if row.get("val_accuracy") is not None else "no_result"
+        return c.COMPLETED
+    return c.STOPPED if row.get("val_accuracy") is not None else c.NO_RESULT
 
 
-def load_search(client: MlflowClient, experiment: str, search_id: str | None = None) -> SearchRuns:
-    """The parent run and trial table of a search; trials ordered by `trial_index`, then start time."""
-    parent = find_parent(client, experiment, search_id)
+def load_search(client: MlflowClient, experiment: str | None = None, search_id: str | None = None) -> SearchRuns:
+    """The parent run and trial table of a search (the latest one, in any experiment unless `experiment` is given);
+    trials ordered by `trial_index`, then start time."""
+    parent = c.find_search(client, search_id, experiment)
     sid = parent.data.tags.get("search_id", "")
-    runs = _all_runs(client, parent.info.experiment_id, f"tags.search_id = '{sid}' and tags.run_type = 'trial'")
+    runs = _all_runs(
+        client, parent.info.experiment_id, f"tags.{c.SEARCH_ID} = '{sid}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
+    )
     rows = [_row(r) for r in runs if r.data.tags.get("mlflow.parentRunId", parent.info.run_id) == parent.info.run_id]
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -144,12 +128,12 @@ def load_search(client: MlflowClient, experiment: str, search_id: str | None = N
 
 def ranked(frame: pd.DataFrame, metric: str = "val_accuracy") -> list[dict[str, Any]]:
     """Complete trials, best first, by `search.common.ranking.rank_trials` (the release's rule)."""
-    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "complete"]
+    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == c.COMPLETED]
     return list(rank_trials(rows, metric))
 
 
 def best_per(frame: pd.DataFrame, column: str, metric: str = "val_accuracy") -> dict[str, dict[str, Any] | None]:
-    """The best complete trial of each value of `column` (None for a value with no complete trial)."""
+    """The best completed trial of each value of `column` (None for a value with no completed trial)."""
     best: dict[str, dict[str, Any] | None] = {}
     for value, group in frame.groupby(column, sort=False, dropna=True):
         top = ranked(group, metric)

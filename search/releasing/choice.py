@@ -12,11 +12,13 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from search.common import contract as c
 from search.common.connect import check_tracking_uri
+from search.common.errors import CommandError, Unreachable
 from search.common.ranking import TIE_BREAK, rank_trials
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(CommandError):
     """A refusal or failure of the release, with a one-line message for the user."""
 
 
@@ -42,35 +44,13 @@ def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
     try:
         check_tracking_uri(tracking_uri, timeout, must_exist=True)
     except ConnectionError as exc:
-        raise ReleaseError(str(exc)) from None
-
-
-def experiment_id(client: MlflowClient, name: str) -> str:
-    """The id of experiment `name`, or a clear error."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        raise ReleaseError(f"experiment {name!r} does not exist on this tracking server: run a search first")
-    return experiment.experiment_id
-
-
-def find_search(client: MlflowClient, exp_id: str, search_id: str | None) -> Run:
-    """The search's parent run: by id (any status) or the latest FINISHED one of the experiment."""
-    filters = ["tags.run_type = 'search'"]
-    if search_id:
-        filters.append(f"tags.search_id = '{search_id}'")
-    else:
-        filters.append("attributes.status = 'FINISHED'")
-    runs = client.search_runs([exp_id], " and ".join(filters), order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        if search_id:
-            raise ReleaseError(f"unknown search id {search_id!r}: no search run with that tag in this experiment")
-        raise ReleaseError("no finished search in this experiment: run search/run.py first or pass --search-id")
-    return runs[0]
+        raise Unreachable(str(exc)) from None
 
 
 def trial_rows(client: MlflowClient, exp_id: str, search_id: str) -> list[dict[str, Any]]:
     """The FINISHED trial runs of a search as rows for `rank_trials` (metrics, cv_folds, trial_index, run)."""
-    query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial' and attributes.status = 'FINISHED'"
+    query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
+    query += " and attributes.status = 'FINISHED'"
     runs = client.search_runs([exp_id], query, max_results=50000)
     rows = []
     for run in runs:
@@ -100,11 +80,14 @@ def deciding_rule(best: dict[str, Any], other: dict[str, Any] | None, metric: st
     return "identical on every rule; kept the order MLflow returned"
 
 
-def choose(client: MlflowClient, exp_id: str, search_id: str | None, metric: str) -> Choice:
-    """The best trial of the search by `metric` and the stated tie-break, with its runner-up."""
-    search = find_search(client, exp_id, search_id)
-    sid = search.data.tags["search_id"]
-    rows = trial_rows(client, exp_id, sid)
+def choose(client: MlflowClient, experiment: str | None, search_id: str | None, metric: str) -> Choice:
+    """The best trial of a search by `metric` and the stated tie-break, with its runner-up.
+
+    The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None).
+    """
+    search = c.find_search(client, search_id, experiment, finished=True)
+    sid = search.data.tags[c.SEARCH_ID]
+    rows = trial_rows(client, search.info.experiment_id, sid)
     ranked = rank_trials(rows, metric)
     if not ranked:
         raise ReleaseError(f"search {sid} has no finished trial with a {metric} score: nothing to release")

@@ -1,4 +1,4 @@
-"""The release's git tag: annotated `model-v<N>` on the commit that trained the model, checked before anything else.
+"""The release's git tag: annotated `<model>-v<N>` on the commit that trained the model, checked before anything else.
 
 `preflight` refuses (outside a repository, dirty tree, unknown commit, tag taken by another commit, missing remote)
 before the release writes anything; `create` and `push` are safe to repeat.
@@ -10,12 +10,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from search.common import contract
 from search.releasing.choice import ReleaseError
 
 
-def tag_name(version: int | str) -> str:
-    """The tag of model version `version`."""
-    return f"model-v{version}"
+def tag_name(model: str, version: int | str) -> str:
+    """The tag of version `version` of registered model `model` (the contract's rule)."""
+    return contract.git_tag_name(model, version)
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -52,7 +53,13 @@ class Preflight:
 
 
 def preflight(
-    repo: Path, commit: str, version: int | str, allow_dirty: bool, push: bool = False, remote: str = "origin"
+    repo: Path,
+    commit: str,
+    model: str,
+    version: int | str,
+    allow_dirty: bool,
+    push: bool = False,
+    remote: str = "origin",
 ) -> Preflight:
     """Every refusal, checked before the release registers anything."""
     repo = Path(repo)
@@ -66,7 +73,7 @@ def preflight(
     if not commit or commit == "unknown" or found.returncode != 0:
         raise ReleaseError(f"the training commit {commit!r} is not in {repo.resolve()}: fetch it, or --no-tag")
     full = found.stdout.strip()
-    tag = tag_name(version)
+    tag = tag_name(model, version)
     points = tagged_commit(repo, tag)
     if points is not None and points != full:
         raise ReleaseError(f"tag {tag} already points at {points[:12]}, not the training commit {full[:12]}")

@@ -114,16 +114,16 @@ def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | 
         "source_run_id": card["lineage"].get("trial_run_id"),
         "git_commit": card["lineage"].get("git_commit"),
         "git_tag": card.get("git_tag"),
-        "model_card": f"model_card_v{card['version']}.json",
+        "model_card": "model_card.json",
         "serve": f'mlflow models serve -m "models:/{name}@{alias}" --env-manager local -h 127.0.0.1 -p 5001',
     }
 
 
 def write(out_dir: Path, card: dict[str, Any], info: dict[str, Any]) -> list[Path]:
-    """Write the card (JSON, Markdown) and the release info under `out_dir`; the paths written."""
+    """Write the card (JSON, Markdown) and the release info into `out_dir` (one folder per model version, so no
+    release overwrites another's); the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"model_card_v{card['version']}"
-    paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md", out_dir / "model_release_info.json"]
+    paths = [out_dir / "model_card.json", out_dir / "model_card.md", out_dir / "model_release_info.json"]
     paths[0].write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     paths[1].write_text(render_markdown(card))
     paths[2].write_text(json.dumps(info, indent=2) + "\n")

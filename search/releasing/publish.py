@@ -5,9 +5,8 @@ Each step is safe to repeat, so a release that stopped half-way is completed by 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -17,6 +16,9 @@ from search.releasing import git_tag, registry
 from search.releasing.choice import Choice
 from search.releasing.model_card import build_card, iso, release_info, write
 from search.releasing.retrain import Lineage, Scores
+
+if TYPE_CHECKING:
+    from search.releasing.flow import ReleaseSettings
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Context:
     rows: tuple[int, int]
 
 
-def promote_if_better(args: argparse.Namespace, client: MlflowClient, ctx: Context) -> dict[str, Any]:
+def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> dict[str, Any]:
     """Apply the alias gate; record the decision on the version; the card's `promotion` section."""
     name, version = ctx.name, client.get_model_version(ctx.name, ctx.version.version)
     current = registry.holder(client, name, args.alias)
@@ -70,7 +72,7 @@ def promote_if_better(args: argparse.Namespace, client: MlflowClient, ctx: Conte
     }
 
 
-def tag_commit(args: argparse.Namespace, client: MlflowClient, ctx: Context) -> str | None:
+def tag_commit(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> str | None:
     """Create (and push) the annotated tag on the training commit; its name, or None with --no-tag."""
     if ctx.check is None:
         return None
@@ -132,18 +134,16 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
     )
 
 
-def publish(args: argparse.Namespace, client: MlflowClient, ctx: Context) -> None:
+def publish(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> None:
     """Gate, tag, write and log the card and release info, then mark the release complete."""
-    import mlflow
-
     promotion = promote_if_better(args, client, ctx)
     tag = tag_commit(args, client, ctx)
     card = card_for(ctx, promotion, tag)
     holds = registry.holder(client, ctx.name, args.alias)
     info = release_info(card, ctx.run_id, holds.version if holds else None)
-    paths = write(args.out, card, info)
+    paths = write(args.out / ctx.name / f"v{ctx.version.version}", card, info)
     for path in paths:
-        mlflow.log_artifact(str(path), "release")
+        client.log_artifact(ctx.run_id, str(path), "release")
     registry.record(client, ctx.name, ctx.version.version, {"release_complete": "true"})
     client.set_tag(ctx.run_id, "release_status", "complete")
     print(f"model card: {paths[0]} and {paths[1].name}; release info: {paths[2]}")

@@ -23,11 +23,6 @@ REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "sci
 SAME_TEST_PART = ("dataset_digest", "split_seed", "test_size")
 
 
-def default_model_name(dataset: str) -> str:
-    """`iris_classification_best_model` for Iris, `<dataset>_best_model` otherwise."""
-    return "iris_classification_best_model" if dataset == "iris" else f"{dataset}_best_model"
-
-
 def pinned_requirements() -> list[str]:
     """`package==version` for what loading the model needs, from the installed versions."""
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]

@@ -78,9 +78,20 @@ def _distributions(trials: list[dict[str, Any]], choices: dict[str, list[str]]) 
         dists[key] = CategoricalDistribution(list(dict.fromkeys([*choices.get(key, []), *observed[key]])))
     for name, values in observed.items():
         dist = dists.get(name)
-        if dist is None or not all(dist._contains(dist.to_internal_repr(v)) for v in values):
+        if dist is None or not all(_within(dist, v) for v in values):
             dists[name] = _inferred(values)
     return dists
+
+
+def _within(dist: BaseDistribution, value: Any) -> bool:
+    """Whether `value` is one `dist` can take (through the distributions' public attributes)."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    low, high = getattr(dist, "low", None), getattr(dist, "high", None)
+    try:
+        return low is not None and low <= float(value) <= high
+    except (TypeError, ValueError):
+        return False
 
 
 def _fit(dist: BaseDistribution, value: Any) -> Any:
@@ -92,8 +103,8 @@ def _fit(dist: BaseDistribution, value: Any) -> Any:
 def rebuild_study(
     frame: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", choices: dict | None = None
 ) -> optuna.Study:
-    """An in-memory Optuna study (maximising `metric`) holding the complete trials of `frame`."""
-    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "complete"]
+    """An in-memory Optuna study (maximising `metric`) holding the completed trials of `frame`."""
+    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "completed"]
     trials = [_trial_params(r, hyperparams) for r in rows]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -124,12 +135,12 @@ def param_importance(study: optuna.Study) -> Importance:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     n = len(complete)
     if n < MIN_TRIALS:
-        return Importance({}, n, "none", f"{n} complete trial(s): importance needs at least {MIN_TRIALS}")
+        return Importance({}, n, "none", f"{n} completed trial(s): importance needs at least {MIN_TRIALS}")
     quantile = min(0.5, max(0.1, 5 / n))
-    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} complete trials)"
+    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} completed trials)"
     conditional = {p: p.split("/", 1)[0] for t in complete for p in t.params if "/" in p}
     if len({t.value for t in complete}) == 1:
-        return Importance({}, n, method, "every complete trial scored the same: no parameter separated them")
+        return Importance({}, n, method, "every completed trial scored the same: no parameter separated them")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = optuna.importance.get_param_importances(

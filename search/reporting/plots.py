@@ -119,7 +119,7 @@ def model_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figu
         row = best[family]
         if row is None:
             counts = trials[trials["model"] == family]["outcome"].value_counts().to_dict()
-            text = "no complete trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
+            text = "no completed trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
             ax.text(lo + 0.02 * (hi - lo), y, text, va="center", color="dimgray", style="italic")
             continue
         acc, f1 = row["val_accuracy"], row["val_f1"]
@@ -128,8 +128,8 @@ def model_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figu
         ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label="val_f1 (macro)" if y == 0 else None)
         ax.annotate(f"acc {acc:.3f} | F1 {f1:.3f}", (max(acc, f1), y), xytext=(12, 0), textcoords="offset points",
                     va="center", fontsize=9)  # fmt: skip
-    n_by = trials.groupby("model")["outcome"].apply(lambda s: int((s == "complete").sum()))
-    ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} complete)" for f in families])
+    n_by = trials.groupby("model")["outcome"].apply(lambda s: int((s == "completed").sum()))
+    ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} completed)" for f in families])
     ax.set_ylim(len(families) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel(f"score of the family's best trial ({CV_NOTE}; axis zoomed)")
@@ -157,7 +157,7 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> F
     styles, x = family_styles(families), _slots(trials, groups, families)
     failed = trials["outcome"].isin(["failed", "no_result"]) | trials[metric].isna()
     ax, strip = _main_and_failed(fig, int(failed.sum()))
-    done = trials["outcome"] == "complete"
+    done = trials["outcome"] == "completed"
     for family in families:
         color, marker = styles[family]
         mine = trials["model"] == family
@@ -204,13 +204,13 @@ def optimization_history(trials: pd.DataFrame, metric: str = "val_accuracy") -> 
         color, marker = styles[family]
         mine = frame["model"] == family
         for filled in (True, False):
-            sel = mine & ~failed & ((frame["outcome"] == "complete") == filled)
+            sel = mine & ~failed & ((frame["outcome"] == "completed") == filled)
             ax.scatter(frame.loc[sel, "x"], frame.loc[sel, metric], s=40, marker=marker, edgecolors=color,
                        facecolors=color if filled else "none", linewidths=1.2, alpha=0.85, zorder=3)  # fmt: skip
         if strip is not None:
             bad = mine & failed
             strip.scatter(frame.loc[bad, "x"], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=40)
-    done = frame[frame["outcome"] == "complete"].sort_values("x")
+    done = frame[frame["outcome"] == "completed"].sort_values("x")
     if not done.empty:
         best = done[metric].cummax()
         xs = [*done["x"], frame["x"].max()]
@@ -221,7 +221,7 @@ def optimization_history(trials: pd.DataFrame, metric: str = "val_accuracy") -> 
     bottom = strip if strip is not None else ax
     bottom.set_xlabel("trial (tag trial_index: the order the searcher proposed it)")
     bottom.xaxis.get_major_locator().set_params(integer=True)
-    extra = [Line2D([], [], color="black", linewidth=1.6, label="best so far (complete trials)")]
+    extra = [Line2D([], [], color="black", linewidth=1.6, label="best so far (completed trials)")]
     if (frame["outcome"] == "stopped").any():
         extra.append(Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped"))
     _legend(ax, styles, families, extra)

@@ -110,7 +110,7 @@ def parallel_coordinates(
     fig = new_figure(11, 9)
     best = ranked(trials, metric)[:top]
     if not best:
-        return _empty(fig, "Parallel coordinates of the best trials", "no complete trial")
+        return _empty(fig, "Parallel coordinates of the best trials", "no completed trial")
     upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1])
     ax = upper.add_subplot()
     shared = ["feature_set", "model", "fit_time_s", "train_accuracy", "val_f1", metric]
@@ -127,7 +127,7 @@ def parallel_coordinates(
     ax2 = lower.add_subplot()
     if len(mine) < 2 or not params:
         ax2.set_axis_off()
-        ax2.text(0.5, 0.5, f"{family}: {len(mine)} complete trial(s), too few to compare", ha="center",
+        ax2.text(0.5, 0.5, f"{family}: {len(mine)} completed trial(s), too few to compare", ha="center",
                  transform=ax2.transAxes)  # fmt: skip
         return fig
     scores = pd.DataFrame(mine)[metric].astype(float)
@@ -136,5 +136,5 @@ def parallel_coordinates(
     _parallel(ax2, pd.DataFrame(mine)[[*params, metric]], [cmap(norm(s)) for s in scores],
               [3.5] + [1.4] * (len(mine) - 1))  # fmt: skip
     lower.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax2, label=LABELS.get(metric, metric), shrink=0.8)
-    ax2.set_title(f"Hyperparameters of all {len(mine)} complete {family} trials (the best family); thick: best")
+    ax2.set_title(f"Hyperparameters of all {len(mine)} completed {family} trials (the best family); thick: best")
     return fig

@@ -35,7 +35,7 @@ FIGURES = {
     "results of the running ones are back.",
     "param_importance.png": "",  # written from the Importance
     "parallel_coordinates.png": "Top: the best trials, one line each, across feature set, model family, fit time and "
-    "scores (thick: the best trial). Bottom: every complete trial of the best model family across its own "
+    "scores (thick: the best trial). Bottom: every completed trial of the best model family across its own "
     "hyperparameters, coloured by score; numeric axes spanning more than a factor of 20 are logarithmic.",
 }
 
@@ -77,15 +77,15 @@ def _best_table(search: SearchRuns, column: str, label: str) -> str:
     for value in order + [v for v, b in bests.items() if b is None]:
         best = bests[value]
         counts = frame[frame[column] == value]["outcome"].value_counts()
-        size = f"{counts.get('complete', 0)} / {counts.get('stopped', 0)} / {counts.get('failed', 0)}"
+        size = f"{counts.get('completed', 0)} / {counts.get('stopped', 0)} / {counts.get('failed', 0)}"
         if best is None:
-            rows.append([value, size, "no complete trial", None, None, None, None])
+            rows.append([value, size, "no completed trial", None, None, None, None])
             continue
         other = "feature_set" if column == "model" else "model"
         rows.append([value, size, f"`{best['run_name']}` (#{best['trial_index']})", best[other],
                      best["val_accuracy"], best["val_f1"], _params(best, search.hyperparams)])  # fmt: skip
     other_label = "feature set" if column == "model" else "model"
-    headers = [label, "complete / stopped / failed", "best trial", other_label, "val_accuracy", "val_f1", "params"]
+    headers = [label, "completed / stopped / failed", "best trial", other_label, "val_accuracy", "val_f1", "params"]
     return table(headers, rows)
 
 
@@ -101,7 +101,7 @@ def _settings(search: SearchRuns) -> list[str]:
     counts = search.trials["outcome"].value_counts()
     n = len(search.trials)
     size = (
-        f"**{n} trial runs**: {counts.get('complete', 0)} complete, {counts.get('stopped', 0)} stopped early, "
+        f"**{n} trial runs**: {counts.get('completed', 0)} completed, {counts.get('stopped', 0)} stopped early, "
         f"{counts.get('failed', 0)} failed"
     )
     size += "".join(f", {counts[k]} {k.replace('_', ' ')}" for k in ("unfinished", "no_result") if counts.get(k))
@@ -132,7 +132,7 @@ def _best(search: SearchRuns) -> list[str]:
 
 def _problems(search: SearchRuns) -> list[str]:
     frame = search.trials
-    bad = frame[frame["outcome"] != "complete"]
+    bad = frame[frame["outcome"] != "completed"]
     lines = ["## Failed, stopped and unfinished trials", ""]
     if bad.empty:
         return [*lines, "None: every trial ran every fold.", ""]
@@ -163,7 +163,7 @@ def _figures(importance: Importance) -> list[str]:
     lines = ["## Figures", ""]
     texts = dict(FIGURES)
     texts["param_importance.png"] = (
-        f"How much each choice mattered for reaching the best scores: {importance.method}, on the complete trials "
+        f"How much each choice mattered for reaching the best scores: {importance.method}, on the completed trials "
         "rebuilt as an Optuna study with the search space's distributions. Conditional parameters (`C [svm]`) "
         "exist only in their family's trials and are judged among those (conditional PED-ANOVA). "
         + (importance.note or "With few trials the estimate is rough.")

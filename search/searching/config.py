@@ -7,15 +7,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from search.common.cli import OneLineParser
+from search.common.errors import UsageError
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
 from trainables.space import SearchSpace
 
 SCHEDULERS = ("fifo", "asha")
-
-
-class UsageError(ValueError):
-    """Settings that cannot work, with a message that says what to do."""
 
 
 @dataclass
@@ -59,8 +57,8 @@ def _choices(kind: str, known: dict) -> callable:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `search/run.py` command line."""
-    p = argparse.ArgumentParser(
-        prog="search/run.py",
+    p = OneLineParser(
+        "run",
         description="Hyperparameter search over model family x feature set x hyperparameters on Ray Tune + Optuna, "
         "every trial tracked in MLflow.",
     )
@@ -73,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MLFLOW_TRACKING_URI", d.tracking_uri),
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
     )
-    p.add_argument("--experiment", help="MLflow experiment (default: iris_classification, or <dataset>_classification)")
+    p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
     p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
     p.add_argument("--target", help="label column of a CSV dataset")
     p.add_argument("--models", type=_choices("model", MODEL_FAMILIES), default=d.models, help="comma-separated")
@@ -90,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("TUNE_STORAGE_PATH"),
         help="Tune's results folder, seen by every node (default: TUNE_STORAGE_PATH, else ./ray_results)",
     )
-    p.add_argument("--report", action="store_true", help="write the report (reports/) when the search ends")
+    p.add_argument("--report", action="store_true", help="write the report (reports/<search_id>/) at the end")
     p.add_argument("--resume", metavar="SEARCH_ID", help="continue an interrupted search with its recorded settings")
     p.add_argument(
         "--points-to-evaluate",

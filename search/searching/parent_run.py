@@ -12,13 +12,14 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from search.common import contract as c
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split
 
 
 def default_experiment(data: Dataset) -> str:
-    """`iris_classification` for Iris, `<dataset>_classification` otherwise."""
-    return f"{data.name}_classification"
+    """The contract's experiment name for the dataset (`iris_classification` for Iris)."""
+    return c.experiment_name(data.name)
 
 
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
@@ -83,7 +84,9 @@ def start_parent_run(
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     run = client.create_run(
-        experiment_id, run_name=f"search-{search_id}", tags={**tags, "search_id": search_id, "run_type": "search"}
+        experiment_id,
+        run_name=c.search_run_name(search_id),
+        tags={**tags, c.SEARCH_ID: search_id, c.RUN_TYPE: c.SEARCH_RUN},
     )
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return experiment_id, run.info.run_id

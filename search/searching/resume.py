@@ -7,18 +7,13 @@ from dataclasses import replace
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from search.searching.config import SearchConfig, UsageError
+from search.common import contract as c
+from search.searching.config import SearchConfig
 
 
 def find_search(client: MlflowClient, search_id: str) -> Run:
     """The parent run of search `search_id`, in whichever experiment holds it."""
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(
-        experiments, filter_string=f"tags.search_id = '{search_id}' and tags.run_type = 'search'", max_results=2
-    )
-    if not runs:
-        raise UsageError(f"no search {search_id!r} in MLflow at {client.tracking_uri}: check the id or --tracking-uri")
-    return runs[0]
+    return c.find_search(client, search_id)
 
 
 def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:

@@ -22,16 +22,11 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
+from search.common import contract as c
+from search.common.contract import TRIAL_METRICS
+from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
 from trainables.space import flat_params
-
-TRIAL_METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s", "folds_done")
-TRIAL_TAGS = ("node", "hostname")
-
-
-def run_name(config: dict) -> str:
-    """A trial's name, in Tune and in MLflow: `0007-svm-basic` (the order the searcher proposed it, what it tries)."""
-    return f"{int(config.get('trial_index', 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
 
 
 class BackgroundWriter:
@@ -157,10 +152,10 @@ class TrialTracker(MLflowLoggerCallback):
         tags = {
             **self.tags,
             **(extra_tags or {}),
-            "mlflow.parentRunId": self.parent_run_id,
-            "run_type": "trial",
-            "trial_id": trial_id,
-            "trial_index": str(index),
+            c.PARENT_RUN_ID: self.parent_run_id,
+            c.RUN_TYPE: c.TRIAL_RUN,
+            c.TRIAL_ID: trial_id,
+            c.TRIAL_INDEX: str(index),
         }
         self.writer.submit(lambda: self._open(trial_id, name, index, tags), trial_id)
 
@@ -178,8 +173,8 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended.add(trial_id)
         params = flat_params(config)
         metrics = {k: float(result[k]) for k in TRIAL_METRICS if k in result}
-        tags = {k: str(result[k]) for k in TRIAL_TAGS if k in result}
-        tags["outcome"] = outcome(result, config, error is not None)
+        tags = {k: str(result[k]) for k in c.NODE_TAGS if k in result}
+        tags[c.OUTCOME] = outcome(result, config, error is not None)
         if error is not None:
             tags["error"] = error
         matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and error is None else None
@@ -204,8 +199,13 @@ class TrialTracker(MLflowLoggerCallback):
                 repository.log_artifact(str(path))
         self.client.set_terminated(run_id, status=status, end_time=now)
 
+    @property
+    def lost(self) -> bool:
+        """True once a write to the tracking server failed after every retry (False before the Tuner set us up)."""
+        return self.writer is not None and self.writer.lost
+
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
-        if self.writer is not None and self.writer.lost:
+        if self.lost:
             raise ConnectionError(f"the MLflow tracking server stopped answering: {self.writer.failures[0]}")
 
     def on_experiment_end(self, trials, **info) -> None:
@@ -241,8 +241,8 @@ class TrialTracker(MLflowLoggerCallback):
 def outcome(result: dict, config: dict, failed: bool) -> str:
     """`completed` (every fold ran), `stopped` (the scheduler stopped it early) or `failed`."""
     if failed or "folds_done" not in result:
-        return "failed"
-    return "completed" if int(result["folds_done"]) >= int(config.get("cv_folds", 0)) else "stopped"
+        return c.FAILED
+    return c.COMPLETED if int(result["folds_done"]) >= int(config.get("cv_folds", 0)) else c.STOPPED
 
 
 def _first_error_line(trial) -> str:

@@ -13,9 +13,11 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from search.common.compat import keep_starting_actors
-from search.searching.config import SearchConfig, UsageError
-from search.searching.tracking import TRIAL_METRICS, run_name
+from search.common.compat import keep_starting_actors, set_restored_callbacks
+from search.common.contract import TRIAL_METRICS
+from search.common.contract import trial_run_name as run_name
+from search.common.errors import UsageError
+from search.searching.config import SearchConfig
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
@@ -118,7 +120,7 @@ def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, callbacks
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _driver_settings()
     tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split), resume_unfinished=True)
-    tuner._local_tuner.get_run_config().callbacks = callbacks  # fresh trackers: the pickled ones hold no client
+    set_restored_callbacks(tuner, callbacks)  # fresh trackers: the pickled ones hold no client
     return tuner
 
 

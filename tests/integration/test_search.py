@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from cluster.processes import free_port
 from search.common.ranking import rank_trials
-from search.run import run_search
 from search.searching.config import parse_args
+from search.searching.driver import run_search
 from trainables.data import load_dataset, split_dataset
 from trainables.space import config_from_params
 from trainables.trainable import cross_validate
@@ -130,7 +130,7 @@ def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
     kills the second actor while it starts, again and again, in about half of such searches."""
     from collections import Counter
 
-    from search.run import prepare
+    from search.searching.driver import prepare
     from search.searching.tuning import build_tuner
 
     argv = ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--num-samples", "60"]

@@ -10,6 +10,8 @@ import pytest
 from search.releasing import git_tag
 from search.releasing.choice import ReleaseError
 
+MODEL = "m"  # the registered model the tags name
+
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
@@ -34,13 +36,13 @@ def test_annotated_tag_on_the_given_commit_and_idempotent(repo):
     (path / "b.txt").write_text("b\n")
     git(path, "add", "b.txt")
     git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "b")
-    check = git_tag.preflight(path, commit[:10], 4, allow_dirty=False)
-    assert (check.commit, check.tag, check.exists, check.dirty) == (commit, "model-v4", False, False)
+    check = git_tag.preflight(path, commit[:10], MODEL, 4, allow_dirty=False)
+    assert (check.commit, check.tag, check.exists, check.dirty) == (commit, "m-v4", False, False)
     text = git_tag.message("m", 4, "test_accuracy", 0.96666, "s1", "r1")
     assert git_tag.create(check, text) is True and git_tag.create(check, text) is False
-    assert git_tag.is_annotated(path, "model-v4") and git_tag.tagged_commit(path, "model-v4") == commit
-    assert git(path, "tag", "-l", "--format=%(subject)", "model-v4") == "m version 4: test_accuracy=0.9667"
-    assert git_tag.preflight(path, commit, 4, allow_dirty=False).exists
+    assert git_tag.is_annotated(path, "m-v4") and git_tag.tagged_commit(path, "m-v4") == commit
+    assert git(path, "tag", "-l", "--format=%(subject)", "m-v4") == "m version 4: test_accuracy=0.9667"
+    assert git_tag.preflight(path, commit, MODEL, 4, allow_dirty=False).exists
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,7 @@ def test_refusals(repo, tmp_path, case, expected):
         (path / "c.txt").write_text("c\n")
         git(path, "add", "c.txt")
         git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "c")
-        git(path, "tag", "-a", "model-v1", "HEAD", "-m", "other")
+        git(path, "tag", "-a", "m-v1", "HEAD", "-m", "other")
     elif case == "unknown":
         commit = "0" * 40
     elif case == "outside":
@@ -71,7 +73,7 @@ def test_refusals(repo, tmp_path, case, expected):
     elif case == "remote":
         push = True
     with pytest.raises(ReleaseError, match=expected):
-        git_tag.preflight(where, commit, 1, allow_dirty=False, push=push)
+        git_tag.preflight(where, commit, MODEL, 1, allow_dirty=False, push=push)
 
 
 def test_allow_dirty_and_push_to_a_bare_remote(repo, tmp_path):
@@ -80,9 +82,9 @@ def test_allow_dirty_and_push_to_a_bare_remote(repo, tmp_path):
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     git(path, "remote", "add", "origin", str(remote))
     (path / "a.txt").write_text("changed\n")
-    check = git_tag.preflight(path, commit, 2, allow_dirty=True, push=True)
+    check = git_tag.preflight(path, commit, MODEL, 2, allow_dirty=True, push=True)
     assert check.dirty
     git_tag.create(check, "m version 2")
     git_tag.push(check, "origin")
     git_tag.push(check, "origin")  # again: nothing to do, no error
-    assert git(remote, "rev-parse", "model-v2^{commit}") == commit
+    assert git(remote, "rev-parse", "m-v2^{commit}") == commit

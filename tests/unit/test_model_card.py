@@ -67,6 +67,6 @@ def test_release_info_and_files(tmp_path):
     assert info["test_metrics"] == {"test_accuracy": 0.9667, "test_f1": 0.9666}
     assert "--env-manager local" in info["serve"] and "127.0.0.1" in info["serve"]
     paths = write(tmp_path / "releases", c, info)
-    assert [p.name for p in paths] == ["model_card_v3.json", "model_card_v3.md", "model_release_info.json"]
+    assert [p.name for p in paths] == ["model_card.json", "model_card.md", "model_release_info.json"]
     assert json.loads(paths[0].read_text()) == c
     assert json.loads(paths[2].read_text())["source_run_id"] == "t1"

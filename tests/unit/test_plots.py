@@ -124,19 +124,19 @@ def test_family_styles_are_stable_across_subsets():
 def test_rebuilt_study_uses_the_space_distributions_and_conditional_names():
     frame, hyper = synthetic(24)
     study = rebuild_study(frame, hyper, choices={"model": list(FAMILIES)})
-    complete = frame["outcome"].eq("complete").sum()
+    complete = frame["outcome"].eq("completed").sum()
     assert len(study.trials) == complete
     svm = next(t for t in study.trials if t.params["model"] == "svm")
     assert svm.distributions["svm/C"] == FloatDistribution(1e-2, 1e3, log=True)
     assert svm.distributions["model"] == CategoricalDistribution(list(FAMILIES))
     assert not any(k.startswith("knn/") for k in svm.params)
-    assert study.best_value == frame.loc[frame["outcome"] == "complete", "val_accuracy"].max()
+    assert study.best_value == frame.loc[frame["outcome"] == "completed", "val_accuracy"].max()
 
 
 def test_importance_names_its_method_and_conditional_params():
     frame, hyper = synthetic(48)
     importance = param_importance(rebuild_study(frame, hyper))
-    assert "PedAnova" in importance.method and importance.n_trials == frame["outcome"].eq("complete").sum()
+    assert "PedAnova" in importance.method and importance.n_trials == frame["outcome"].eq("completed").sum()
     assert abs(sum(importance.values.values()) - 1) < 1e-9
     assert importance.conditional["svm/C"] == "svm" and "model" not in importance.conditional
 

@@ -2,8 +2,9 @@
 
 import pytest
 
+from search.common.errors import UsageError
 from search.common.ranking import rank_trials
-from search.searching.config import UsageError, parse_args
+from search.searching.config import parse_args
 from search.searching.tracking import BackgroundWriter, outcome
 
 
@@ -48,10 +49,13 @@ def test_settings_that_cannot_work_are_refused(argv, message):
         parse_args(argv)
 
 
-def test_unknown_model_is_an_argument_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        parse_args(["--models", "knn,xgboost"])
-    assert exit_info.value.code == 2 and "unknown model ['xgboost']" in capsys.readouterr().err
+def test_unknown_model_is_one_line_and_exit_2(capsys):
+    from search.run import main
+
+    assert main(["--models", "knn,xgboost"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown model ['xgboost']: choose from logistic_regression" in err
+    assert "usage:" not in err
 
 
 def test_writer_retries_then_writes_everything_in_order():

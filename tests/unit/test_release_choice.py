@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from search.common import contract
+from search.common.errors import UsageError
 from search.common.ranking import rank_trials
-from search.release import build_parser, gate_metric_for
+from search.release import build_parser
 from search.releasing.choice import deciding_rule
-from search.releasing.registry import default_model_name
+from search.releasing.flow import gate_metric_for
 
 
 def row(val_accuracy, val_f1=0.9, fit_time_s=0.01, trial_index=0):
@@ -38,13 +42,15 @@ def test_val_f1_as_metric_does_not_repeat_itself():
 
 def test_cli_defaults_and_names():
     args = build_parser().parse_args([])
-    assert (args.experiment, args.metric, args.alias, args.remote) == (
-        "iris_classification",
-        "val_accuracy",
-        "champion",
-        "origin",
-    )
+    assert (args.experiment, args.metric, args.alias, args.remote) == (None, "val_accuracy", "champion", "origin")
     assert not (args.force or args.push or args.no_tag or args.allow_dirty or args.verify)
-    assert default_model_name("iris") == "iris_classification_best_model"
-    assert default_model_name("wine") == "wine_best_model"
+    # one naming rule for every dataset
+    assert contract.model_name(contract.experiment_name("iris")) == "iris_classification_best_model"
+    assert contract.model_name(contract.experiment_name("wine")) == "wine_classification_best_model"
+    assert contract.git_tag_name("wine_classification_best_model", 3) == "wine_classification_best_model-v3"
     assert gate_metric_for("val_accuracy") == "test_accuracy" and gate_metric_for("val_f1") == "test_f1"
+
+
+def test_a_bad_flag_is_one_usage_error_without_the_usage_block():
+    with pytest.raises(UsageError, match=r"unrecognized arguments: --colour \(see --help\)"):
+        build_parser().parse_args(["--colour"])

@@ -24,7 +24,7 @@ def row(**kw) -> dict:
 @pytest.mark.parametrize(
     "kw, expected",
     [
-        ({}, "complete"),
+        ({}, "completed"),
         ({"folds_done": 2.0}, "stopped"),
         ({"status": "KILLED"}, "stopped"),
         ({"status": "FAILED", "val_accuracy": None}, "failed"),

@@ -1,0 +1,103 @@
+"""The errors of the three commands and the one table that turns them into exit codes.
+
+| exit | meaning |
+| --- | --- |
+| 0 | done |
+| 1 | nothing to do, or the work failed |
+| 2 | bad input, or a server that does not answer |
+| 130 | interrupted (Ctrl-C); the work can be continued or redone |
+
+Every command prints a refusal or a failure as one line, `<command>: <what happened and what to do>`, on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+DONE, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
+
+
+class CommandError(Exception):
+    """A refusal or failure with a one-line message for the user and the exit code it maps to."""
+
+    exit_code = FAILED
+
+
+class UsageError(CommandError, ValueError):
+    """Bad input: settings, flags or files that cannot work; the message says what to do."""
+
+    exit_code = BAD_INPUT
+
+
+class Unreachable(CommandError, ConnectionError):
+    """A server (MLflow, Ray) that does not answer or refuses the credentials."""
+
+    exit_code = BAD_INPUT
+
+
+class NotFound(UsageError):
+    """What the user named (a search id, an experiment, a model) is not in the tracking store."""
+
+
+class NothingToDo(CommandError):
+    """Nothing to act on: no search yet, no finished trial, no holder of the alias."""
+
+
+class WorkFailed(CommandError):
+    """The work started and failed; rerunning completes what it left."""
+
+
+class Interrupted(CommandError):
+    """Stopped by Ctrl-C or a signal; the message says how to continue."""
+
+    exit_code = INTERRUPTED
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code for any exception a command lets out (the table above)."""
+    from mlflow.exceptions import MlflowException
+
+    from trainables.data import DataError
+
+    if isinstance(exc, CommandError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(exc, DataError | ConnectionError):
+        return BAD_INPUT
+    if isinstance(exc, MlflowException) and _refused_login(exc):
+        return BAD_INPUT
+    return FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception as one line a user can act on."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, MlflowException):
+        hint = " (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)" if _refused_login(exc) else ""
+        return f"MLflow refused the request{hint}: {_first(str(exc.message))}"
+    if isinstance(exc, CommandError | ValueError | ConnectionError):
+        return _first(str(exc))
+    return f"failed ({exc.__class__.__name__}: {_first(str(exc))})"
+
+
+def run_command(name: str, work: Callable[[], int]) -> int:
+    """Run a command's work; any exception becomes one line on stderr and its exit code, never a traceback."""
+    try:
+        return work()
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors become exit codes
+        print(f"{name}: {one_line(exc)}", file=sys.stderr)
+        return exit_code_of(exc)
+
+
+def _refused_login(exc: BaseException) -> bool:
+    text = str(exc)
+    return "401" in text or "403" in text or "Unauthorized" in text
+
+
+def _first(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]

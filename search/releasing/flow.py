@@ -1,0 +1,195 @@
+"""A release as a short sequence of named steps: choose, plan, retrain, record, register, publish.
+
+Every refusal (bad search, changed data, dirty tree, taken tag) comes before anything is written; a rerun for
+the same search finds its version, run and tag instead of adding new ones, and completes what a failed run left.
+All MLflow calls go through one `MlflowClient`; only logging the Pipeline needs MLflow's active run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities.model_registry import ModelVersion
+
+from search.common import contract as c
+from search.common.figures import save_confusion_matrix
+from search.releasing import choice as ch
+from search.releasing import git_tag, registry
+from search.releasing.publish import Context, publish
+from search.releasing.retrain import Lineage, Scores, fit, lineage_of, rebuild_split, score
+
+
+@dataclass
+class ReleaseSettings:
+    """What `search/release.py` was asked to do."""
+
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None  # None: the latest finished search of any experiment
+    search_id: str | None = None
+    metric: str = "val_accuracy"
+    model_name: str | None = None  # None: the contract's `<experiment>_best_model`
+    alias: str = c.ALIAS
+    previous_alias: str = c.PREVIOUS_ALIAS
+    force: bool = False
+    out: Path = field(default_factory=lambda: Path("releases"))
+    repo: Path = field(default_factory=Path.cwd)
+    no_tag: bool = False
+    allow_dirty: bool = False
+    push: bool = False
+    remote: str = "origin"
+
+
+@dataclass
+class Plan:
+    """What the release will make, decided before anything is written."""
+
+    chosen: ch.Choice
+    experiment: str
+    lineage: Lineage
+    model_name: str
+    commit: str
+    existing: ModelVersion | None
+    check: git_tag.Preflight | None
+
+
+def gate_metric_for(metric: str) -> str:
+    """The test-part metric the gate compares for a trial metric."""
+    return "test_f1" if metric.endswith("f1") else "test_accuracy"
+
+
+def release(settings: ReleaseSettings, client: MlflowClient) -> int:
+    """Choose, check, retrain, register, gate, tag and document one release; 0 when done."""
+    plan = plan_release(settings, client)
+    split = rebuild_split(plan.lineage)
+    pipeline = fit(plan.lineage, split)
+    scores = score(pipeline, split)
+    run_id = release_run(client, plan)
+    record_run(client, run_id, plan, pipeline, split.X_dev.head(5), scores)
+    version = register_version(settings, client, plan, run_id, scores)
+    check = plan.check
+    if check is not None and check.tag != git_tag.tag_name(plan.model_name, version.version):
+        check = _preflight(settings, plan.commit, plan.model_name, version.version)
+    rows = (len(split.y_dev), len(split.y_test))
+    gate = gate_metric_for(settings.metric)
+    publish(
+        settings,
+        client,
+        Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows),
+    )
+    return 0
+
+
+def plan_release(settings: ReleaseSettings, client: MlflowClient) -> Plan:
+    """The search and its best trial, the model's name, and every check that can refuse before anything is written."""
+    chosen = ch.choose(client, settings.experiment, settings.search_id, settings.metric)
+    experiment = c.experiment_of(client, chosen.search)
+    print(f"releasing from experiment {experiment!r}")
+    print(ch.describe(chosen))
+    trial = chosen.best
+    lineage = lineage_of(chosen.search, trial)
+    name = settings.model_name or c.model_name(experiment)
+    commit = trial.data.tags.get("git_commit") or chosen.search.data.tags.get("git_commit", "unknown")
+    existing = registry.find_version(client, name, chosen.search_id, trial.info.run_id)
+    check = None
+    if not settings.no_tag:
+        number = existing.version if existing else registry.next_version(client, name)
+        check = _preflight(settings, commit, name, number)
+    return Plan(chosen, experiment, lineage, name, commit, existing, check)
+
+
+def _preflight(settings: ReleaseSettings, commit: str, name: str, version: int | str) -> git_tag.Preflight:
+    s = settings
+    return git_tag.preflight(s.repo, commit, name, version, s.allow_dirty, s.push, s.remote)
+
+
+def run_tags(plan: Plan) -> dict[str, str]:
+    """The release run's tags: what it was made from."""
+    search = plan.chosen.search
+    return {
+        c.RUN_TYPE: c.RELEASE_RUN,
+        c.SEARCH_ID: plan.chosen.search_id,
+        "source_run_id": plan.chosen.best.info.run_id,
+        "git_commit": plan.commit,
+        "dataset": search.data.tags.get("dataset") or Path(plan.lineage.dataset_source).stem,
+        "search_git_dirty": search.data.tags.get("git_dirty", "unknown"),
+        **plan.lineage.as_tags(),
+    }
+
+
+def release_run(client: MlflowClient, plan: Plan) -> str:
+    """The release run: the registered version's, one an earlier attempt left, or a new one."""
+    if plan.existing is not None:
+        return plan.existing.run_id
+    sid, trial_run = plan.chosen.search_id, plan.chosen.best.info.run_id
+    query = f"tags.{c.RUN_TYPE} = '{c.RELEASE_RUN}' and tags.{c.SEARCH_ID} = '{sid}'"
+    query += f" and tags.source_run_id = '{trial_run}'"
+    runs = client.search_runs([plan.chosen.search.info.experiment_id], query, order_by=["attributes.start_time DESC"])
+    runs.sort(key=lambda r: "model_uri" not in r.data.tags)  # prefer one whose model was logged
+    if runs:
+        return runs[0].info.run_id
+    experiment_id = plan.chosen.search.info.experiment_id
+    return client.create_run(experiment_id, run_name=f"release-{sid}", tags=run_tags(plan)).info.run_id
+
+
+def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, example, scores: Scores) -> None:
+    """Tags, params, the logged Pipeline and the test scores on the release run (what is there already is kept)."""
+    import mlflow
+
+    current = client.get_run(run_id)
+    logged = current.data.params
+    params = [Param(k, str(v)) for k, v in plan.lineage.params.items() if k not in logged]
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in run_tags(plan).items()], params=params)
+    if not current.data.tags.get("model_uri"):
+        with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
+            model_uri = registry.log_pipeline(pipeline, example)
+        client.set_tag(run_id, "model_uri", model_uri)
+    if "test_accuracy" not in current.data.metrics:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
+        client.log_dict(run_id, scores.report, "test/classification_report.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            title = f"{plan.model_name}\ntest part"
+            png = save_confusion_matrix(scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", title)
+            client.log_artifact(run_id, str(png), "test")
+
+
+def register_version(
+    settings: ReleaseSettings, client: MlflowClient, plan: Plan, run_id: str, scores: Scores
+) -> ModelVersion:
+    """Register the logged Pipeline as a new version, or find the one an earlier run registered."""
+    name = plan.model_name
+    tags = {
+        **run_tags(plan),
+        "release_run_id": run_id,
+        **{k: f"{v:.6g}" for k, v in scores.metrics.items() if "." not in k},
+    }
+    if settings.allow_dirty and plan.check is not None and plan.check.dirty:
+        tags["released_from_dirty_tree"] = "true"
+    if plan.existing is None:
+        model_uri = client.get_run(run_id).data.tags["model_uri"]
+        version = registry.register(client, name, model_uri, run_id, tags)
+        print(f"registered {name} v{version.version} from release run {run_id}")
+        return version
+    dirty = {k: v for k, v in tags.items() if k == "released_from_dirty_tree"}
+    registry.record(client, name, plan.existing.version, dirty)
+    print(f"found {name} v{plan.existing.version}, already registered for this search and trial: no new version")
+    return plan.existing
+
+
+def target_model(settings: ReleaseSettings, client: MlflowClient) -> str:
+    """The registered model `--verify` and `--rollback` act on: `--model-name`, else that of `--experiment`, else
+    that of the latest search's experiment (said on stdout)."""
+    if settings.model_name:
+        return settings.model_name
+    experiment = settings.experiment
+    if experiment is None:
+        latest = c.find_search(client, settings.search_id)
+        experiment = c.experiment_of(client, latest)
+    name = c.model_name(experiment)
+    print(f"model {name} (experiment {experiment!r})")
+    return name

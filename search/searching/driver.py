@@ -1,0 +1,197 @@
+"""The search itself: check the settings against the data, start the parent run, fit the Tuner, record the end.
+
+`run_search` is what `search/run.py` calls; benchmarks and tests call it too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from search.common.connect import check_tracking_uri, connect_ray, public_uri
+from search.common.errors import Interrupted, Unreachable, UsageError
+from search.common.ranking import rank_trials
+from search.searching.config import SearchConfig
+from trainables.data import Dataset, Split, load_dataset, split_dataset
+
+if TYPE_CHECKING:
+    from search.searching.parent_run import SearchHome
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Fail over to the tracker's own backoff instead of MLflow's minutes of retries, and no "View run at" line (and the
+# `runs/get` behind it) each time a trial's run is closed.
+MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}  # fmt: skip
+
+
+@dataclass
+class SearchOutcome:
+    """What a finished search left behind."""
+
+    search_id: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    ranked: list[dict]
+    failed: int
+    stopped: int
+
+
+def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
+    """Load and split the data, and check the settings against it, before anything starts."""
+    data = load_dataset(config.dataset, config.target)
+    split = split_dataset(data, config.test_size, config.seed)
+    smallest = int(split.y_dev.value_counts().min())
+    if config.cv_folds > smallest:
+        raise UsageError(
+            f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
+            f"development part of {data.name}: lower --cv-folds"
+        )
+    check_storage(Path(config.storage_path or "ray_results"))
+    return data, split
+
+
+def check_storage(path: Path) -> None:
+    """Refuse a Tune storage path that cannot be written, before anything starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--storage-path {path} is not writable ({exc.strerror or exc}): choose a folder you can write"
+        ) from None
+
+
+def run_search(config: SearchConfig) -> SearchOutcome:
+    """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
+    from mlflow.tracking import MlflowClient
+
+    from search.common.lineage import lineage_tags
+    from search.searching.parent_run import reopen_search, start_search
+    from search.searching.resume import find_search, resumed_config
+    from search.searching.tracking import TrialTracker
+    from search.searching.tuning import build_tuner, restore_tuner
+
+    check_tracking_uri(config.tracking_uri)
+    for name, value in MLFLOW_HTTP.items():
+        os.environ.setdefault(name, value)
+    parent = None
+    if config.resume:
+        parent = find_search(MlflowClient(config.tracking_uri), config.resume)
+        config = resumed_config(parent, config)
+    data, split = prepare(config)
+    if parent is not None and parent.data.tags.get("dataset_digest") != data.digest:
+        raise UsageError(
+            f"dataset {config.dataset} has changed since search {config.resume} started "
+            f"({data.digest[:19]}… now, {parent.data.tags.get('dataset_digest', '?')[:19]}… then): it cannot resume"
+        )
+    if config.tracking_uri.startswith(("http://", "https://")):  # logins refused here, before Ray starts
+        MlflowClient(config.tracking_uri).search_experiments(max_results=1)
+    started_ray = connect_ray(config.address, PROJECT_ROOT)
+    import ray
+
+    try:
+        client = MlflowClient(config.tracking_uri)
+        lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
+        if parent is None:
+            max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            home = start_search(client, config, data, split, lineage, max_concurrent)
+        else:
+            home = reopen_search(client, parent)
+        verb = "resuming" if parent else "search"
+        print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
+              f"tracking {public_uri(config.tracking_uri)}")  # fmt: skip
+        trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")}
+        trial_tags["search_id"] = home.search_id
+        tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
+        if parent is None:
+            tuner = build_tuner(config, split, home.tune_path, max_concurrent, callbacks=[tracker])
+        else:
+            tuner = restore_tuner(config, split, home.tune_path, callbacks=[tracker])
+        return _run(config, client, home, tuner, tracker)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> SearchOutcome:
+    """Fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
+    from search.searching.parent_run import finish_parent_run
+    from search.searching.tuning import trial_rows
+
+    status = "FAILED"
+    try:
+        try:
+            results = tuner.fit()
+        except Exception:
+            if tracker.lost:
+                raise TrackingLost(config.tracking_uri, home.search_id) from None
+            raise
+        tracker.record_missing(results)
+        if tracker.lost:
+            raise TrackingLost(config.tracking_uri, home.search_id)
+        rows = trial_rows(results, tracker.trials)
+        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
+            status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
+            raise SearchInterrupted(home.search_id)
+        ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
+        failed = sum(r["status"] != "FINISHED" for r in rows)
+        stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
+        counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
+        finish_parent_run(client, home.parent_run_id, ranked, counts)
+        status = "FINISHED" if ranked else "FAILED"
+        return SearchOutcome(
+            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped
+        )
+    except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
+        status = "KILLED"
+        raise SearchInterrupted(home.search_id) from None
+    finally:
+        tracker.close()
+        if not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
+            client.set_terminated(home.parent_run_id, status=status)
+
+
+class TrackingLost(Unreachable):
+    """The tracking server went away mid-search and did not come back in time."""
+
+    def __init__(self, uri: str, search_id: str):
+        super().__init__(
+            f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
+            f"every result: start the server again and run python search/run.py --resume {search_id}"
+        )
+
+
+class SearchInterrupted(Interrupted):
+    """The search stopped before its last trial; `--resume <search_id>` continues it."""
+
+    def __init__(self, search_id: str):
+        super().__init__(
+            f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
+        )
+        self.search_id = search_id
+
+
+def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
+    """The best trials as a table, and the search id to release or report."""
+    print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
+    print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {'val_accuracy':>12} {'val_f1':>7} {'fit_s':>7}  run_id")
+    for row in outcome.ranked[:top]:
+        print(
+            f"{row['trial_index']:>5}  {row['model']:<20} {row['feature_set']:<11} {row['val_accuracy']:>12.4f} "
+            f"{row['val_f1']:>7.4f} {row['fit_time_s']:>7.3f}  {row['run_id']}"
+        )
+    print(f"\nsearch_id: {outcome.search_id}")
+
+
+def print_next_steps(outcome: SearchOutcome, tracking_uri: str) -> None:
+    """How to look at the search, release its best trial and report it."""
+    where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
+    ui = "mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1" if not where else public_uri(tracking_uri)
+    print(f"look:    {ui}  (experiment {outcome.experiment!r}, run search-{outcome.search_id})")
+    print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
+    print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")

@@ -40,6 +40,8 @@ PARENT_RUN_ID = "mlflow.parentRunId"
 TRIAL_ID = "trial_id"
 TRIAL_INDEX = "trial_index"
 OUTCOME = "outcome"
+CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
 LINEAGE_TAGS = ("git_commit", "dataset", "dataset_digest")  # on every trial run, from the search's lineage
 NODE_TAGS = ("node", "hostname")  # where a trial ran, from its result
 

@@ -139,6 +139,7 @@ def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> Sear
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise SearchInterrupted(home.search_id)
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
+        tracker.draw_matrices(best_of_each_family(ranked))
         failed = sum(r["status"] != "FINISHED" for r in rows)
         stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
         counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
@@ -154,6 +155,15 @@ def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> Sear
         tracker.close()
         if not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
             client.set_terminated(home.parent_run_id, status=status)
+
+
+def best_of_each_family(ranked: list[dict]) -> list[str]:
+    """The trial ids of the best completed trial of each model family (ranked best first)."""
+    best: dict[str, str] = {}
+    for row in ranked:
+        if row["folds_done"] >= int(row.get("cv_folds") or 0):
+            best.setdefault(row["model"], row["trial_id"])
+    return list(best.values())
 
 
 class TrackingLost(Unreachable):

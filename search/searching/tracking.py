@@ -2,8 +2,8 @@
 
 Ray's stock `MLflowLoggerCallback` sends one request per metric on the driver's loop and writes flat runs.
 `TrialTracker` keeps its interface but creates each trial's run under the search's parent run, keeps the
-trial's last result, and at trial end hands one batch (params, metrics, tags), the confusion matrix and the
-final status to a background writer, so the driver goes on scheduling trials while it is written.
+trial's last result, and at trial end hands one batch (params, metrics, tags, the confusion matrix's numbers) and
+the final status to a background writer, so the driver goes on scheduling trials while it is written.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
 from trainables.space import flat_params
+
+MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
 
 
 class BackgroundWriter:
@@ -89,8 +91,10 @@ class TrialTracker(MLflowLoggerCallback):
     """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
 
     Every MLflow request goes through one background writer, so the driver's loop never waits on the server:
-    a trial costs one `create_run` at its start, and one `log_batch`, one artifact upload (to the artifact URI
-    `create_run` returned) and one `set_terminated` at its end: four requests. Runs are keyed by Tune's trial id;
+    a trial costs one `create_run` at its start, and one `log_batch` and one `set_terminated` at its end: three
+    requests. The confusion matrix's figure is drawn at the end of the search for the trials people open
+    (`draw_matrices`: the best of each model family), one upload each, to the artifact URI `create_run` returned.
+    Runs are keyed by Tune's trial id;
     on a resumed search the runs already made are found by their `trial_id` tag and reused, so a trial is never
     tracked twice.
     """
@@ -111,6 +115,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._last_result: dict[str, dict] = {}
         self._lost_attempts: dict[str, int] = {}
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
+        self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
@@ -177,12 +182,15 @@ class TrialTracker(MLflowLoggerCallback):
         tags[c.OUTCOME] = outcome(result, config, error is not None)
         if error is not None:
             tags["error"] = error
-        matrix = json.loads(result["confusion_matrix"]) if "confusion_matrix" in result and error is None else None
+        matrix = result.get("confusion_matrix") if error is None else None
+        if matrix is not None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
+            self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get("cv_folds", "?"))
+            if len(matrix) <= MAX_TAG:
+                tags[c.CONFUSION_MATRIX] = matrix
         status = "FINISHED" if error is None else "FAILED"
-        name = run_name(config)
-        self.writer.submit(lambda: self._write(trial_id, name, params, metrics, tags, matrix, status), trial_id)
+        self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, status), trial_id)
 
-    def _write(self, trial_id, name, params, metrics, tags, matrix, status) -> None:
+    def _write(self, trial_id, params, metrics, tags, status) -> None:
         run_id = self.trials[trial_id][0]
         now = int(time.time() * 1000)
         self.client.log_batch(
@@ -191,13 +199,21 @@ class TrialTracker(MLflowLoggerCallback):
             params=[Param(k, str(v)) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
-        if matrix is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                title = f"trial {name}\nout-of-fold predictions of {params.get('cv_folds', '?')}-fold CV"
-                path = save_confusion_matrix(matrix, self.classes, Path(tmp) / "confusion_matrix.png", title)
-                repository = get_artifact_repository(self._artifact_uris[trial_id], tracking_uri=self.tracking_uri)
-                repository.log_artifact(str(path))
         self.client.set_terminated(run_id, status=status, end_time=now)
+
+    def draw_matrices(self, trial_ids: list[str]) -> None:
+        """Draw and upload the confusion matrix figure of these trials (the best of each model family, say)."""
+        for trial_id in trial_ids:
+            if trial_id in self._matrices and trial_id in self.trials:
+                self.writer.submit(lambda t=trial_id: self._upload_matrix(t), trial_id)
+
+    def _upload_matrix(self, trial_id: str) -> None:
+        matrix, name, folds = self._matrices[trial_id]
+        with tempfile.TemporaryDirectory() as tmp:
+            title = f"trial {name}\nout-of-fold predictions of {folds}-fold CV"
+            path = save_confusion_matrix(matrix, self.classes, Path(tmp) / c.CONFUSION_MATRIX_PNG, title)
+            uri = self._artifact_uris.get(trial_id) or self.client.get_run(self.trials[trial_id][0]).info.artifact_uri
+            get_artifact_repository(uri, tracking_uri=self.tracking_uri).log_artifact(str(path))
 
     @property
     def lost(self) -> bool:

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
@@ -18,6 +17,7 @@ from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.searching.config import SearchConfig
+from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
@@ -65,9 +65,9 @@ def build_tuner(
     """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     tune_path.mkdir(parents=True, exist_ok=True)
-    # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study,
-    # and about 10 ms a trial on the driver where SQLite took about 100 ms.
-    study = JournalStorage(JournalFileBackend(str(tune_path / "optuna-journal.log")))
+    # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study and
+    # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
+    study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
     points = [space.point(p) for p in config.points_to_evaluate or []]
     searcher = OptunaSearch(
         space=space,

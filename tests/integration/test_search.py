@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cluster.processes import free_port
+from search.common import contract
 from search.common.ranking import rank_trials
 from search.searching.config import parse_args
 from search.searching.driver import run_search
@@ -85,7 +86,17 @@ def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iri
         assert params["seed"] == "3" and params["cv_folds"] == "3"
         assert {"val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s"} <= set(metrics)
         assert 0.5 < metrics["val_accuracy"] <= 1 and metrics["folds_done"] == 3
-        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["confusion_matrix.png"]
+        matrix = json.loads(tags[contract.CONFUSION_MATRIX])  # the numbers on every run: 3 folds cover every row
+        assert len(matrix) == 3 and sum(map(sum, matrix)) == 120
+    # The figure goes to the trial people open: the best of each model family, and only there.
+    rows = [{**r.data.metrics, "cv_folds": 3, "trial_index": int(r.data.tags["trial_index"]), "run": r} for r in runs]
+    best = {}
+    for row in rank_trials(rows):  # the ranking rule, unit-tested on its own
+        best.setdefault(row["run"].data.params["model"], row["run"].info.run_id)
+    drawn = {r.info.run_id for r in runs if client.list_artifacts(r.info.run_id)}
+    assert drawn == set(best.values())
+    for run_id in drawn:
+        assert [a.path for a in client.list_artifacts(run_id)] == [contract.CONFUSION_MATRIX_PNG]
 
 
 def test_recorded_metrics_are_reproduced_from_the_recorded_params(mlflow_server, iris_search):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -51,7 +52,7 @@ def test_search_survives_a_tracking_server_restart(tmp_path):
         trials = [r for r in runs if r.data.tags["run_type"] == "trial"]
         assert Counter(int(r.data.tags["trial_index"]) for r in trials) == Counter(range(14))
         assert all(r.info.status == "FINISHED" and "val_accuracy" in r.data.metrics for r in trials)
-        assert all([a.path for a in client.list_artifacts(r.info.run_id)] == ["confusion_matrix.png"] for r in trials)
+        assert all(len(json.loads(r.data.tags["confusion_matrix"])) == 3 for r in trials)  # the numbers, on every run
         parent = next(r for r in runs if r.data.tags["run_type"] == "search")
         assert parent.info.status == "FINISHED" and parent.data.metrics["trials_finished"] == 14
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import urllib.error
@@ -91,6 +92,10 @@ def connect_ray(address: str | None, project_root: Path) -> bool:
 
     if ray.is_initialized():
         return False
+    # Said on every start, though the project sets token auth up itself (docs/cluster.md), and the working_dir's
+    # packaging lines: nothing a user can act on.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    logging.getLogger("ray._private.runtime_env").setLevel(logging.ERROR)
     if address in (None, "", "local"):
         ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
         return True

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,24 +110,24 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         trial_tags["search_id"] = home.search_id
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         if parent is None:
-            tuner = build_tuner(config, split, home.tune_path, max_concurrent, callbacks=[tracker])
+            make_tuner = functools.partial(build_tuner, config, split, home.tune_path, max_concurrent, [tracker])
         else:
-            tuner = restore_tuner(config, split, home.tune_path, callbacks=[tracker])
-        return _run(config, client, home, tuner, tracker)
+            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker])
+        return _run(config, client, home, make_tuner, tracker)
     finally:
         if started_ray:
             ray.shutdown()
 
 
-def _run(config: SearchConfig, client, home: SearchHome, tuner, tracker) -> SearchOutcome:
-    """Fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
+def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) -> SearchOutcome:
+    """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
     from search.searching.parent_run import finish_parent_run
     from search.searching.tuning import trial_rows
 
     status = "FAILED"
     try:
         try:
-            results = tuner.fit()
+            results = make_tuner().fit()
         except Exception:
             if tracker.lost:
                 raise TrackingLost(config.tracking_uri, home.search_id) from None

@@ -253,3 +253,23 @@ def test_failing_trials_are_tracked_as_failed_and_the_rest_complete(mlflow_serve
         assert int(run.data.params["n_neighbors"]) <= fold_rows and run.data.tags["outcome"] == "completed"
     parent = client.get_run(outcome.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["trials_failed"] == len(failed)
+
+
+@pytest.mark.fault("the Tuner fails before Tune has set up its callbacks")
+def test_a_failure_before_tunes_setup_is_one_line_and_closes_the_parent(
+    mlflow_server, ray_session, tmp_path, monkeypatch, capsys
+):
+    from search.run import main
+    from search.searching import tuning
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no Tuner today\nsecond line")
+
+    monkeypatch.setattr(tuning, "build_tuner", broken)
+    argv = ["--tracking-uri", mlflow_server, "--experiment", "it-broken", "--num-samples", "2"]
+    assert main([*argv, "--storage-path", str(tmp_path / "ray_results")]) == 1
+    err = capsys.readouterr().err
+    assert err == "run: failed (RuntimeError: no Tuner today)\n"  # one line, no traceback
+    client = MlflowClient(mlflow_server)
+    parent = contract.find_search(client, experiment="it-broken")
+    assert parent.info.status == "FAILED"

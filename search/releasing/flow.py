@@ -69,18 +69,20 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     pipeline = fit(plan.lineage, split)
     scores = score(pipeline, split)
     run_id = release_run(client, plan)
-    record_run(client, run_id, plan, pipeline, split.X_dev.head(5), scores)
-    version = register_version(settings, client, plan, run_id, scores)
-    check = plan.check
-    if check is not None and check.tag != git_tag.tag_name(plan.model_name, version.version):
-        check = _preflight(settings, plan.commit, plan.model_name, version.version)
-    rows = (len(split.y_dev), len(split.y_test))
-    gate = gate_metric_for(settings.metric)
-    publish(
-        settings,
-        client,
-        Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows),
-    )
+    try:
+        record_run(client, run_id, plan, pipeline, split.X_dev.head(5), scores)
+        version = register_version(settings, client, plan, run_id, scores)
+        check = plan.check
+        if check is not None and check.tag != git_tag.tag_name(plan.model_name, version.version):
+            check = _preflight(settings, plan.commit, plan.model_name, version.version)
+        rows = (len(split.y_dev), len(split.y_test))
+        gate = gate_metric_for(settings.metric)
+        context = Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows)
+        publish(settings, client, context)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")  # the next run completes it
+        raise
+    client.set_terminated(run_id, status="FINISHED")
     return 0
 
 

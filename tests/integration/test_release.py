@@ -48,7 +48,7 @@ def test_choice_states_tie_break_and_runner_up(shared, client):
 
 def test_card_fields_match_mlflow(shared, client):
     version = client.get_model_version_by_alias(MODEL, "champion")
-    card = json.loads((shared["out"] / f"model_card_v{version.version}.json").read_text())
+    card = json.loads((shared["out"] / MODEL / f"v{version.version}" / "model_card.json").read_text())
     release_run = client.get_run(version.run_id)
     trial_run = client.get_run(shared["runs"][1])
     assert (card["model_name"], card["version"], card["run_id"]) == (MODEL, version.version, version.run_id)
@@ -63,18 +63,18 @@ def test_card_fields_match_mlflow(shared, client):
     assert lineage["dataset_digest"] == trial_run.data.tags["dataset_digest"] == version.tags["dataset_digest"]
     assert (lineage["search_id"], lineage["trial_run_id"]) == (shared["search_id"], shared["runs"][1])
     assert card["created_at"].endswith("Z") and card["intended_use"] and card["limitations"]
-    markdown = (shared["out"] / f"model_card_v{version.version}.md").read_text()
+    markdown = (shared["out"] / MODEL / f"v{version.version}" / "model_card.md").read_text()
     assert f"# Model card: {MODEL} v{version.version}" in markdown
-    info = json.loads((shared["out"] / "model_release_info.json").read_text())
-    assert info["alias_uri"] == f"models:/{MODEL}@champion" and info["git_tag"] == f"model-v{version.version}"
+    info = json.loads((shared["out"] / MODEL / f"v{version.version}" / "model_release_info.json").read_text())
+    assert info["alias_uri"] == f"models:/{MODEL}@champion" and info["git_tag"] == f"{MODEL}-v{version.version}"
     logged = {f.path for f in client.list_artifacts(version.run_id, "release")}
-    assert f"release/model_card_v{version.version}.json" in logged
+    assert "release/model_card.json" in logged
     assert "test/test_confusion_matrix.png" in {f.path for f in client.list_artifacts(version.run_id, "test")}
 
 
 def test_tag_is_annotated_on_training_commit(shared, client):
     version = client.get_model_version_by_alias(MODEL, "champion")
-    tag = f"model-v{version.version}"
+    tag = f"{MODEL}-v{version.version}"
     repo = shared["repo"]
     assert git(repo, "cat-file", "-t", tag) == "tag"
     assert git(repo, "rev-parse", f"{tag}^{{commit}}") == shared["commit"] != git(repo, "rev-parse", "HEAD")
@@ -119,14 +119,14 @@ def test_refuses_taken_tag_and_outside_repo(shared, client, tmp_path):
     repo = shared["repo"]
     search_id, _ = make_search(client, EXP, [trial(GOOD, 0.97)], shared["commit"])
     taken = max(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")) + 1
-    git(repo, "tag", "-a", f"model-v{taken}", "HEAD", "-m", "someone else's")
+    git(repo, "tag", "-a", f"{MODEL}-v{taken}", "HEAD", "-m", "someone else's")
     before = snapshot(client, MODEL, repo)
     try:
         code, _, stderr = run_cli(*shared["base"], "--search-id", search_id)
-        assert code == 1 and f"tag model-v{taken} already points at" in stderr
+        assert code == 1 and f"tag {MODEL}-v{taken} already points at" in stderr
         assert snapshot(client, MODEL, repo) == before
     finally:
-        git(repo, "tag", "-d", f"model-v{taken}")
+        git(repo, "tag", "-d", f"{MODEL}-v{taken}")
     code, _, stderr = run_cli(*shared["base"], "--search-id", search_id, "--repo", str(tmp_path))
     assert code == 1 and "is not a git repository" in stderr
     assert snapshot(client, MODEL)[:3] == before[:3]
@@ -136,14 +136,14 @@ def test_refuses_taken_tag_and_outside_repo(shared, client, tmp_path):
 def test_bad_inputs_one_line_nothing_written(shared, client, mlflow_server):
     failed_only = make_search(client, EXP, [{**trial(GOOD, 0.9), "status": "FAILED"}], shared["commit"])[0]
     before = snapshot(client, MODEL, shared["repo"])
-    cases = {
-        "unknown search id": ["--search-id", "nope"],
-        "no finished trial": ["--search-id", failed_only],
-        "does not exist": ["--experiment", "no_such_experiment"],
+    cases = {  # the message, the exit code of README's table, the flags
+        f"no search 'nope' in experiment {EXP!r}": (2, ["--search-id", "nope"]),
+        "no finished trial": (1, ["--search-id", failed_only]),
+        "experiment 'no_such_experiment' does not exist": (2, ["--experiment", "no_such_experiment"]),
     }
-    for expected, extra in cases.items():
+    for expected, (exit_code, extra) in cases.items():
         code, _, stderr = run_cli(*shared["base"], *extra)
-        assert code == 1 and expected in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert code == exit_code and expected in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert snapshot(client, MODEL, shared["repo"]) == before
     dead = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run(
@@ -152,4 +152,4 @@ def test_bad_inputs_one_line_nothing_written(shared, client, mlflow_server):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1 and "does not answer" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "does not answer" in done.stderr and "Traceback" not in done.stderr

@@ -42,13 +42,13 @@ def test_gate_both_ways_force_previous_and_rollback(mlflow_server, client, tmp_p
     code, out, _ = run_cli(*base)
     assert code == 0 and "@champion -> v3: test_accuracy 1.0000 beats v1's 0.9667" in out
     assert aliases(client, name) == {"champion": "3", "previous": "1"}
-    assert git(repo, "tag", "-l", "model-v*").split() == ["model-v1", "model-v2", "model-v3"]
+    assert git(repo, "tag", "-l", f"{name}-v*").split() == [f"{name}-v1", f"{name}-v2", f"{name}-v3"]
 
     code, out, _ = run_cli(*base, "--search-id", weak, "--force")
     assert code == 0 and "--force: moved although" in out
     assert aliases(client, name) == {"champion": "2", "previous": "3"}
     assert client.get_model_version(name, "2").tags["forced"] == "true"
-    card = (tmp_path / "out" / "model_card_v2.json").read_text()
+    card = (tmp_path / "out" / name / "v2" / "model_card.json").read_text()
     assert '"verdict": "forced"' in card
 
     code, out, _ = run_cli(*base, "--rollback")
@@ -83,10 +83,10 @@ def test_half_done_release_is_completed_by_the_next(mlflow_server, client, tmp_p
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "remote", "add", "origin", str(remote))
     code, out, err = run_cli(*base, "--push")
-    assert code == 0 and "no new version" in out and "pushed model-v1 to origin" in out, err
+    assert code == 0 and "no new version" in out and f"pushed {name}-v1 to origin" in out, err
     version = client.get_model_version(name, "1")
-    assert version.tags["release_complete"] == "true" and git(repo, "tag", "-l") == "model-v1"
-    assert git(remote, "rev-parse", "model-v1^{commit}") == commit
+    assert version.tags["release_complete"] == "true" and git(repo, "tag", "-l") == f"{name}-v1"
+    assert git(remote, "rev-parse", f"{name}-v1^{{commit}}") == commit
     assert client.get_run(version.run_id).info.status == "FINISHED"
     assert len(client.search_model_versions(f"name = '{name}'")) == 1
     runs = client.search_runs([client.get_experiment_by_name(exp).experiment_id], "tags.run_type = 'release'")
@@ -98,11 +98,11 @@ def test_verify_fails_when_the_csv_changes(mlflow_server, client, tmp_path):
     data = load_dataset("iris")
     csv = tmp_path / "flowers.csv"
     data.X.assign(species=data.y).to_csv(csv, index=False)
-    name, exp = "flowers_best_model", "flowers_exp"
+    name, exp = "flowers_exp_best_model", "flowers_exp"
     make_search(client, exp, [trial(BEST, 0.98)], "unknown", dataset=str(csv), target="species")
     base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
     code, out, err = run_cli(*base)
-    assert code == 0 and f"registered {name} v1" in out, err  # <dataset>_best_model from the CSV's stem
+    assert code == 0 and f"registered {name} v1" in out, err  # <experiment>_best_model
     code, out, _ = run_cli(*base, "--verify", "--model-name", name)
     assert code == 0 and out.startswith("verify OK")
 

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-dirty", action="store_true", help="tag although the working tree is dirty (recorded)")
     p.add_argument("--push", action="store_true", help="push the tag to --remote")
     p.add_argument("--remote", default="origin")
+    p.add_argument("--max-predict-ms", type=float, help="serving budget: release the best trial within it")
+    p.add_argument("--max-model-mb", type=float, help="serving budget on the serialised model's size")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--verify", action="store_true", help="only verify the alias holder against its lineage")
     mode.add_argument("--rollback", action="store_true", help="only move the alias back to --previous-alias")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
@@ -16,6 +16,9 @@ from search.common import contract as c
 from search.common.connect import check_tracking_uri
 from search.common.errors import CommandError, Unreachable
 from search.common.ranking import TIE_BREAK, rank_trials
+
+if TYPE_CHECKING:
+    from search.releasing.budget import Budget
 
 
 class ReleaseError(CommandError):
@@ -58,6 +61,7 @@ def trial_rows(client: MlflowClient, exp_id: str, search_id: str) -> list[dict[s
         row["cv_folds"] = run.data.params.get("cv_folds")
         row["trial_index"] = run.data.tags.get("trial_index")
         row["run"] = run
+        row["run_name"] = run.info.run_name
         rows.append(row)
     return rows
 
@@ -80,14 +84,23 @@ def deciding_rule(best: dict[str, Any], other: dict[str, Any] | None, metric: st
     return "identical on every rule; kept the order MLflow returned"
 
 
-def choose(client: MlflowClient, experiment: str | None, search_id: str | None, metric: str) -> Choice:
+def choose(
+    client: MlflowClient, experiment: str | None, search_id: str | None, metric: str, budget: Budget | None = None
+) -> Choice:
     """The best trial of a search by `metric` and the stated tie-break, with its runner-up.
 
-    The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None).
+    The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None). With
+    a serving `budget`, only the trials within it compete, and a line says which trials it ruled out.
     """
     search = c.find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
     rows = trial_rows(client, search.info.experiment_id, sid)
+    if budget is not None and budget.active:
+        from search.releasing.budget import choose_within
+
+        within = choose_within(rows, budget, metric)
+        print(within.ruled_out_line())
+        rows = within.within
     ranked = rank_trials(rows, metric)
     if not ranked:
         raise ReleaseError(f"search {sid} has no finished trial with a {metric} score: nothing to release")

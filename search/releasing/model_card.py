@@ -82,6 +82,8 @@ def render_markdown(card: dict[str, Any]) -> str:
         for cls, row in per_class.items():
             cells = [f"{row.get(k, 0):.4f}" for k in ("precision", "recall", "f1-score")]
             lines.append(f"| {cls} | {' | '.join(cells)} | {int(row.get('support', 0))} |")
+    if card.get("serving"):
+        lines += ["", "## Serving cost (measured on the test part)", "", *_table(card["serving"])]
     lines += ["", "## Cross-validated metrics of the trial (development part)", "", *_table(card["metrics"])]
     lines += ["", "## Parameters", "", *_table(card["parameters"])]
     lines += ["", "## Lineage", "", *_table(card["lineage"])]

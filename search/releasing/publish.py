@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
+from search.common import contract
 from search.common.ranking import TIE_BREAK
 from search.releasing import git_tag, registry
 from search.releasing.choice import Choice
@@ -92,7 +93,8 @@ def tag_commit(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> str
 def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[str, Any]:
     """The model card of this release."""
     search, trial, scores, lin = ctx.chosen.search, ctx.chosen.best, ctx.scores, ctx.lineage
-    test_metrics: dict[str, Any] = {k: v for k, v in scores.metrics.items() if "." not in k}
+    serving = {k: scores.metrics[k] for k in contract.COSTS if k in scores.metrics}
+    test_metrics: dict[str, Any] = {k: v for k, v in scores.metrics.items() if "." not in k and k not in serving}
     test_metrics["per_class"] = {str(c): scores.report[str(c)] for c in scores.classes}
     test_metrics["confusion_matrix"] = {"classes": [str(c) for c in scores.classes], "matrix": scores.matrix}
     lineage = {
@@ -119,7 +121,7 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         "runner_up": runner.info.run_id if runner else None,
         "eligible_trials": ctx.chosen.n_eligible,
     }
-    return build_card(
+    card = build_card(
         model_name=ctx.name,
         version=ctx.version.version,
         created_at=iso(ctx.version.creation_timestamp),
@@ -132,6 +134,8 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         promotion=promotion,
         git_tag=tag,
     )
+    card["serving"] = {**serving, "measured_on": "the test part, 1,000 rows cycled; median of 5 timings"}
+    return card
 
 
 def publish(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -114,3 +116,29 @@ def test_verify_fails_when_the_csv_changes(mlflow_server, client, tmp_path):
     before = snapshot(client, name)
     code, _, err = run_cli(*base)  # a release from changed data is refused before anything is written
     assert code == 1 and "changed since the search" in err and snapshot(client, name) == before
+
+
+def costly(params: dict, val_accuracy: float, predict_ms: float, model_bytes: float) -> dict:
+    spec = trial(params, val_accuracy)
+    spec["metrics"].update({"predict_ms": predict_ms, "model_bytes": model_bytes})
+    return spec
+
+
+@pytest.mark.bad_input("release: a serving budget that no trial fits")
+def test_a_serving_budget_picks_the_best_trial_within_it(mlflow_server, client, tmp_path):
+    name, exp = "budget_exp_best_model", "budget_exp"
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
+    trials = [costly(BEST, 0.99, 9.0, 2e6), costly(GOOD, 0.96, 1.5, 4e4), costly(WEAK, 0.90, 0.5, 1e3)]
+    search_id, runs = make_search(client, exp, trials, "unknown")
+    before = snapshot(client, name)
+    code, _, err = run_cli(*base, "--max-predict-ms", "0.1")  # rules out every trial
+    assert code == 1 and err.count("\n") == 1 and "no trial fits the budget predict_ms <= 0.1 ms" in err
+    assert snapshot(client, name) == before
+    code, out, err = run_cli(*base, "--max-predict-ms", "2", "--max-model-mb", "0.5")
+    assert code == 0, err
+    assert "ruled out 1 of 3 completed trials" in out and "9 ms > 2 ms" in out
+    version = client.get_model_version_by_alias(name, "champion")
+    assert version.tags["source_run_id"] == runs[1]  # the best within budget, not the best-scoring trial
+    card = json.loads((tmp_path / "out" / name / "v1" / "model_card.json").read_text())
+    assert card["serving"]["predict_ms"] > 0 and card["serving"]["model_bytes"] > 0
+    assert float(version.tags["model_bytes"]) == pytest.approx(card["serving"]["model_bytes"], rel=1e-5)

@@ -1,0 +1,200 @@
+"""Several objectives (a score against a serving cost): their specs, the Pareto front of a trial table, its table.
+
+`--objectives val_accuracy,predict_ms`: scores (any metric starting with `val_` or `train_`) are maximised, the
+costs `predict_ms`, `model_bytes` and `fit_time_s` minimised. Only trials that ran every fold (outcome `completed`)
+count: a trial ASHA stopped reached the study with partial values, and a failed one has none. A trial dominates
+another when it is at least as good on every objective and better on one, so duplicates of a front point are on
+the front too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from search.common import contract
+from search.common.errors import UsageError
+from search.common.ranking import eligible
+from search.common.runs_table import row_dict
+
+SCORE_PREFIXES = ("val_", "train_")
+COSTS = {"predict_ms": "ms", "model_bytes": "bytes", "fit_time_s": "s"}
+COST_MEANING = {
+    "predict_ms": "median ms to predict 1,000 rows",
+    "model_bytes": "fitted Pipeline, pickled",
+    "fit_time_s": "mean fit time of one fold",
+}
+COMPLETED = (contract.COMPLETED,)
+Rows = pd.DataFrame | Sequence[Mapping[str, Any]]
+
+
+class ObjectiveError(UsageError):
+    """An `--objectives` value that cannot work, with a one-line message."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One trial metric and whether a search wants it high (`max`) or low (`min`)."""
+
+    name: str
+    mode: str
+
+    @property
+    def direction(self) -> str:
+        """`higher is better` or `lower is better`."""
+        return "higher is better" if self.mode == "max" else "lower is better"
+
+    @property
+    def unit(self) -> str:
+        """The metric's unit (empty for a score)."""
+        return COSTS.get(self.name, "")
+
+    def label(self) -> str:
+        """`predict_ms (ms, lower is better)`: the name, unit and direction, for a column or an axis."""
+        inside = f"{self.unit}, {self.direction}" if self.unit else self.direction
+        return f"{self.name} ({inside})"
+
+
+def objective(name: str) -> Objective:
+    """The objective of metric `name`; ObjectiveError names the known ones for an unknown metric."""
+    if name.startswith(SCORE_PREFIXES) and len(name) > 4:
+        return Objective(name, "max")
+    if name in COSTS:
+        return Objective(name, "min")
+    raise ObjectiveError(
+        f"unknown objective {name!r} in --objectives: give scores val_*/train_* (maximised, e.g. val_accuracy, "
+        f"val_f1) or costs {', '.join(COSTS)} (minimised), comma-separated, e.g. val_accuracy,predict_ms"
+    )
+
+
+def parse_objectives(text: str) -> list[Objective]:
+    """`val_accuracy,predict_ms` as objectives: two or more distinct metrics, the first one the scheduler's."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    objectives = [objective(n) for n in names]
+    if len(set(names)) != len(names):
+        raise ObjectiveError(f"--objectives {text!r} names a metric twice: give each metric once")
+    if len(objectives) < 2:
+        raise ObjectiveError(f"--objectives {text!r} needs two or more metrics, e.g. val_accuracy,predict_ms")
+    return objectives
+
+
+def searcher_args(objectives: Sequence[Objective], seed: int) -> dict[str, Any]:
+    """OptunaSearch's `metric`, `mode` (lists) and `sampler` for several objectives.
+
+    TPESampler: Optuna's multi-objective TPE, the sampler OptunaSearch builds by default for one objective, so both
+    kinds of search sample alike. It proposes from its model after 10 trials and handles the define-by-run
+    conditional space (each family's own hyperparameters); NSGAIISampler's first generation is 50 random trials
+    (more than most searches here run) and its crossover covers only parameters every trial shares.
+    The seed goes to the sampler: OptunaSearch ignores its own `seed` (with a warning) once a sampler is given.
+    """
+    from optuna.samplers import TPESampler
+
+    return {
+        "metric": [o.name for o in objectives],
+        "mode": [o.mode for o in objectives],
+        "sampler": TPESampler(seed=seed),
+    }
+
+
+def is_completed(row: Mapping[str, Any]) -> bool:
+    """A trial that ran every fold: outcome `completed` (the trial table's `complete` counts too); a row without an
+    outcome counts when it ran every fold and has a score (`search.ranking.eligible`)."""
+    if "outcome" in row:
+        return row["outcome"] in COMPLETED
+    return eligible(row)
+
+
+def records(trials: Rows) -> list[Mapping[str, Any]]:
+    """Rows as dicts, missing values (NaN) as None, as `search.ranking` expects them."""
+    if isinstance(trials, pd.DataFrame):
+        return [row_dict(r) for r in trials.to_dict("records")]
+    return list(trials)
+
+
+def _value(row: Mapping[str, Any], name: str) -> float:
+    try:
+        value = float(row.get(name))
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def _gains(rows: list[Mapping[str, Any]], objectives: Sequence[Objective]) -> np.ndarray:
+    """Objective values with minimised ones negated: higher is better in every column."""
+    values = np.array([[_value(r, o.name) for o in objectives] for r in rows], dtype=float).reshape(len(rows), -1)
+    signs = np.array([1.0 if o.mode == "max" else -1.0 for o in objectives])
+    return values * signs
+
+
+def pareto_mask(trials: Rows, objectives: Sequence[Objective]) -> list[bool]:
+    """For each row: True when it is a completed trial with every objective recorded that no other such trial
+    dominates. Rows ASHA stopped, failed or unfinished are never on the front."""
+    rows = records(trials)
+    gains = _gains(rows, objectives)
+    counted = np.array([is_completed(r) for r in rows], dtype=bool) & ~np.isnan(gains).any(axis=1)
+    pool = gains[counted]
+    mask = np.zeros(len(rows), dtype=bool)
+    for i in np.flatnonzero(counted):
+        ge = (pool >= gains[i]).all(axis=1)
+        gt = (pool > gains[i]).any(axis=1)
+        mask[i] = not (ge & gt).any()
+    return mask.tolist()
+
+
+def dominates(a: Mapping[str, Any], b: Mapping[str, Any], objectives: Sequence[Objective]) -> bool:
+    """Whether trial `a` is at least as good as `b` on every objective and better on one."""
+    ga, gb = _gains([a, b], objectives)
+    return bool((ga >= gb).all() and (ga > gb).any())
+
+
+def front(trials: Rows, objectives: Sequence[Objective]) -> list[dict[str, Any]]:
+    """The front's rows as dicts, best first on the first objective (then on the next ones, then trial order)."""
+    rows = records(trials)
+    chosen = [dict(r) for r, on in zip(rows, pareto_mask(rows, objectives), strict=True) if on]
+
+    def key(row: Mapping[str, Any]) -> tuple[float, ...]:
+        gains = _gains([row], objectives)[0]
+        return (*(-gains), _value(row, "trial_index"))
+
+    return sorted(chosen, key=key)
+
+
+def _fmt(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+    if math.isnan(number):
+        return ""
+    if number.is_integer() and abs(number) >= 1000:
+        return f"{int(number):,}"
+    return f"{number:.4g}"
+
+
+def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objective], markdown: bool = False) -> str:
+    """The front as a table (console text, or Markdown for the report and the parent run)."""
+    head = ["trial", "model", "feature set", *[o.label() for o in objectives]]
+    body = [
+        [
+            str(r.get("run_name") or r.get("trial_index") or r.get("run_id") or "?"),
+            str(r.get("model") or ""),
+            str(r.get("feature_set") or ""),
+            *[_fmt(r.get(o.name)) for o in objectives],
+        ]
+        for r in rows
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(objectives)) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
+    widths = [max(len(c) for c in col) for col in zip(head, *body, strict=True)]
+    right = [False] * 3 + [True] * len(objectives)
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in body)]).rstrip()

@@ -1,0 +1,142 @@
+"""A release under a serving budget: which trials fit `--max-predict-ms` / `--max-model-mb`, which the budget ruled
+out, and the best of those that fit by the release's own ranking (`search.common.ranking.rank_trials`).
+
+Candidates are the completed trials, or the Pareto front's when the search had several objectives. A trial that
+does not record a budgeted metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.common.pareto import Objective, Rows, front, is_completed, records
+from search.common.ranking import rank_trials
+from search.releasing.choice import ReleaseError
+
+MB = 1_000_000
+
+
+class BudgetError(ReleaseError):
+    """A budget that cannot be met or read, with a one-line message."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The serving budget of a release; None means no limit on that cost."""
+
+    max_predict_ms: float | None = None
+    max_model_mb: float | None = None
+
+    def __post_init__(self) -> None:
+        for flag, value in (("--max-predict-ms", self.max_predict_ms), ("--max-model-mb", self.max_model_mb)):
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise BudgetError(f"{flag} is {value}: give a positive number")
+
+    @property
+    def active(self) -> bool:
+        """Whether any limit is set."""
+        return self.max_predict_ms is not None or self.max_model_mb is not None
+
+    def limits(self) -> list[tuple[str, float]]:
+        """(trial metric, its upper limit in the metric's own unit) per set limit."""
+        out = []
+        if self.max_predict_ms is not None:
+            out.append(("predict_ms", float(self.max_predict_ms)))
+        if self.max_model_mb is not None:
+            out.append(("model_bytes", float(self.max_model_mb) * MB))
+        return out
+
+    def describe(self) -> str:
+        """`predict_ms <= 2 ms, model <= 0.5 MB`."""
+        parts = []
+        if self.max_predict_ms is not None:
+            parts.append(f"predict_ms <= {self.max_predict_ms:g} ms")
+        if self.max_model_mb is not None:
+            parts.append(f"model <= {self.max_model_mb:g} MB")
+        return ", ".join(parts) or "no budget"
+
+    def excess(self, row: Mapping[str, Any]) -> str | None:
+        """Why `row` breaks the budget (`predict_ms 3.1 ms > 2 ms`), or None when it fits."""
+        reasons = []
+        for name, limit in self.limits():
+            value = _number(row.get(name))
+            if math.isnan(value):
+                reasons.append(f"no {name} recorded")
+            elif value > limit:
+                reasons.append(f"{_cost(name, value)} > {_cost(name, limit)}")
+        return "; ".join(reasons) or None
+
+
+@dataclass
+class BudgetChoice:
+    """The best trial within budget, every candidate within it (best first) and those it ruled out (best first)."""
+
+    best: dict[str, Any]
+    within: list[dict[str, Any]]
+    ruled_out: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    pool: str = "completed trials"
+    budget: Budget = field(default_factory=Budget)
+
+    def ruled_out_line(self, limit: int = 5) -> str:
+        """One line: how many trials the budget ruled out and the best of them with the reason."""
+        if not self.ruled_out:
+            return f"budget {self.budget.describe()}: ruled out none of the {len(self.within)} {self.pool}"
+        shown = ", ".join(f"{_name(r)} ({why})" for r, why in self.ruled_out[:limit])
+        more = f" and {len(self.ruled_out) - limit} more" if len(self.ruled_out) > limit else ""
+        n = len(self.ruled_out) + len(self.within)
+        return f"budget {self.budget.describe()} ruled out {len(self.ruled_out)} of {n} {self.pool}: {shown}{more}"
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _cost(name: str, value: float) -> str:
+    if name == "model_bytes":
+        return f"{value / MB:.3g} MB"
+    return f"{value:.3g} ms" if name == "predict_ms" else f"{name} {value:.3g}"
+
+
+def _name(row: Mapping[str, Any]) -> str:
+    return str(row.get("run_name") or f"trial {row.get('trial_index')}")
+
+
+def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The trials a release may pick from and what they are: the front's with objectives, else the completed ones."""
+    if objectives:
+        return front(trials, objectives), "trials on the Pareto front"
+    return [dict(r) for r in records(trials) if is_completed(r)], "completed trials"
+
+
+def choose_within(
+    trials: Rows, budget: Budget, metric: str = "val_accuracy", objectives: Sequence[Objective] | None = None
+) -> BudgetChoice:
+    """The best candidate within `budget` by `metric` and the release's tie-break; BudgetError when none fits."""
+    pool, what = candidates(trials, objectives)
+    ranked = [dict(r) for r in rank_trials(pool, metric)]
+    within = [r for r in ranked if budget.excess(r) is None]
+    ruled_out = [(r, budget.excess(r) or "") for r in ranked if budget.excess(r) is not None]
+    if not ranked:
+        raise BudgetError(f"no {what} with a {metric} score: nothing to release")
+    if not within:
+        raise BudgetError(
+            f"no trial fits the budget {budget.describe()}: all {len(ranked)} {what} break it, the cheapest "
+            f"being {_cheapest(ranked, budget)}; raise --max-predict-ms / --max-model-mb or search cheaper models"
+        )
+    return BudgetChoice(within[0], within, ruled_out, what, budget)
+
+
+def _cheapest(rows: list[dict[str, Any]], budget: Budget) -> str:
+    name, _ = budget.limits()[0]
+    known = [r for r in rows if not math.isnan(_number(r.get(name)))]
+    if not known:
+        return f"none (no trial records {name})"
+    row = min(known, key=lambda r: _number(r.get(name)))
+    costs = ", ".join(_cost(n, _number(row.get(n))) for n, _ in budget.limits() if not math.isnan(_number(row.get(n))))
+    return f"{_name(row)} ({costs})"

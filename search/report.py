@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from search.common.runs_table import SearchRuns
 
 FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "all_runs_comparison.png",
-         "optimization_history.png", "param_importance.png", "parallel_coordinates.png")  # fmt: skip
+         "optimization_history.png", "param_importance.png", "parallel_coordinates.png",
+         "pareto_front.png")  # fmt: skip
 
 
 def default_uri() -> str:
@@ -75,8 +76,10 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     return found
 
 
-def _figures(search: SearchRuns, out: Path):
+def _figures(search: SearchRuns, out: Path, released: str | None):
+    from search.common.pareto import parse_objectives
     from search.reporting import plots, plots_params
+    from search.reporting.front_plot import front_figure
     from search.reporting.importance import param_importance, rebuild_study
 
     frame, metric = search.trials, search.metric
@@ -90,6 +93,7 @@ def _figures(search: SearchRuns, out: Path):
         "optimization_history.png": plots.optimization_history(frame, metric),
         "param_importance.png": plots_params.param_importance(importance),
         "parallel_coordinates.png": plots_params.parallel_coordinates(frame, search.hyperparams, metric),
+        "pareto_front.png": front_figure(frame, parse_objectives(f"{metric},predict_ms"), released=released),
     }
     for name, fig in figures.items():
         plots.save(fig, out / name)
@@ -129,9 +133,10 @@ def write_report(
     out = Path(out) if out is not None else Path("reports") / search.search_id
     out.mkdir(parents=True, exist_ok=True)
     summary_table(search).to_csv(out / "model_summary.csv", index=False)
-    importance = _figures(search, out)
     name = model_name or contract.model_name(experiment)
     champion = find_champion(client, name)
+    mine = champion is not None and champion.get("search_id") == search.search_id
+    importance = _figures(search, out, champion["source_run_id"] if mine else None)
     source = public_uri(uri or client.tracking_uri)
     (out / FILES[0]).write_text(render(search, importance, champion, name, source), encoding="utf-8")
     if log_to_run:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from search.common import contract
 from search.common.ranking import TIE_BREAK, rank_trials
 from search.common.runs_table import SearchRuns, best_per, ranked
 from search.reporting.importance import Importance
@@ -15,13 +16,16 @@ SETTINGS = ("dataset", "target", "models", "feature_sets", "num_samples", "max_c
             "test_size", "split_seed", "metric", "scheduler", "n_dev_rows", "n_test_rows")  # fmt: skip
 MAX_ROWS = 50
 VERSIONS = ("python", "ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy")
-SCORES = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s")
+SCORES = (*contract.SCORES, *contract.COSTS)
 TITLES = {
     "model_comparison.png": "Model comparison",
     "all_runs_comparison.png": "All trials",
     "optimization_history.png": "Optimisation history",
     "param_importance.png": "Parameter importance",
     "parallel_coordinates.png": "Parallel coordinates of the best trials",
+    "pareto_front.png": "Accuracy against serving cost: each completed trial's score and the median milliseconds "
+    "its Pipeline took to predict 1,000 rows; the step line joins the trials no other trial beats on both, the "
+    "ringed one is the released champion when it came from this search.",
 }
 FIGURES = {
     "model_comparison.png": "The best trial of each model family (ranked by the rule above): its validation accuracy "

@@ -24,7 +24,8 @@ from search.run import main as run_main
 
 pytestmark = pytest.mark.integration
 FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "all_runs_comparison.png",
-         "optimization_history.png", "param_importance.png", "parallel_coordinates.png", "pareto_front.png")  # fmt: skip
+         "optimization_history.png", "param_importance.png", "parallel_coordinates.png",
+         "pareto_front.png")  # fmt: skip
 METRICS = {"val_accuracy": 0.95, "val_f1": 0.949, "train_accuracy": 0.98, "train_f1": 0.979, "fit_time_s": 0.012}
 
 

@@ -176,6 +176,9 @@ def up(args: argparse.Namespace) -> None:
             flag = "--" + name.replace("_", "-") + "-port"
             raise ClusterError(f"port {port} ({flag}) is taken on 127.0.0.1: free it or choose another {flag}")
 
+    # Ray's Prometheus endpoints of the dashboard and the autoscaler have fixed ports (44227, 44217) unless these
+    # variables say otherwise: free ones, so that two clusters on one machine do not fight over them.
+    ports["dashboard_metrics"], ports["autoscaler_metrics"] = free_port(), free_port()
     for sub in ("logs", "mlflow"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     token_path = state_dir / "token"
@@ -199,6 +202,8 @@ def up(args: argparse.Namespace) -> None:
     # No drain on SIGTERM: `down` would otherwise wait Ray's 30 s drain for Serve proxies this cluster never runs.
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+    env["DASHBOARD_METRIC_PORT"] = str(ports["dashboard_metrics"])
+    env["AUTOSCALER_METRIC_PORT"] = str(ports["autoscaler_metrics"])
     env.pop("RAY_AUTH_TOKEN", None)
     env.pop("RAY_ADDRESS", None)
     python = sys.executable

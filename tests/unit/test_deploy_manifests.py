@@ -106,6 +106,8 @@ def test_ray_cluster_runs_the_pinned_ray_in_the_project_image():
         assert args.num_cpus <= float(limits["cpu"]), "the node offers more CPUs than its container has"
         memory = args.memory + (args.object_store_memory or 0)
         assert memory <= ray_node.parse_size(limits["memory"].replace("Gi", "g").replace("Mi", "m"))
+        for probe in (container["readinessProbe"], container["livenessProbe"]):  # on the node's agent, no token
+            assert probe["httpGet"] == {"path": "/api/healthz", "port": args.dashboard_agent_listen_port}
         if role == "worker":
             head_port = ray_node.build_parser().parse_args(head["command"][2:]).port
             assert args.address == f"$(FQ_RAY_IP):{head_port}", "workers must join the head's Service"

@@ -1,8 +1,11 @@
-"""A whole cluster as local processes on loopback: an MLflow server, a Ray head with its dashboard, N Ray workers.
+"""A whole cluster as local processes: an MLflow server, a Ray head with its dashboard, N Ray worker nodes.
 
     python cluster/local.py up --workers 2      # prints the variables to export
     python cluster/local.py status
-    python cluster/local.py down                # stops what `up` started, by process group, and nothing else
+    python cluster/local.py down                # stops what `up` started, by PID, and nothing else
+
+MLflow and the dashboard listen on 127.0.0.1; Ray's other servers listen beyond loopback whatever `ray start` is
+told (README, "What listens where"), guarded by the token.
 
 Every node is its own `ray start` (cluster/ray_node.py) with its own CPUs, memory, temp dir and agent port; all
 share one token generated for this cluster and kept in the state dir (default .cluster/, git-ignored).

@@ -1,8 +1,11 @@
-"""A whole cluster as local processes on loopback: an MLflow server, a Ray head with its dashboard, N Ray workers.
+"""A whole cluster as local processes: an MLflow server, a Ray head with its dashboard, N Ray worker nodes.
 
     python cluster/local.py up --workers 2      # prints the variables to export
     python cluster/local.py status
-    python cluster/local.py down                # stops what `up` started, by process group, and nothing else
+    python cluster/local.py down                # stops what `up` started, by PID, and nothing else
+
+MLflow and the dashboard listen on 127.0.0.1; Ray's other servers listen beyond loopback whatever `ray start` is
+told (README, "What listens where"), guarded by the token.
 
 Every node is its own `ray start` (cluster/ray_node.py) with its own CPUs, memory, temp dir and agent port; all
 share one token generated for this cluster and kept in the state dir (default .cluster/, git-ignored).
@@ -26,12 +29,12 @@ if __package__ in (None, ""):  # run as a script: make `cluster` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.processes import (  # noqa: E402
+    family,
     free_port,
-    group_members,
     port_is_free,
     process_alive,
     processes_mentioning,
-    stop_pids,
+    stop_processes,
     wait_for_http,
 )
 from cluster.ray_node import parse_size  # noqa: E402
@@ -89,11 +92,9 @@ def write_state(state_dir: Path, state: dict) -> None:
 
 
 def live_pids(state: dict) -> list[int]:
-    """PIDs still alive in the process groups the state records, and in the cluster's Ray temp dir."""
-    pids = {p for proc in state.get("processes", []) for p in group_members(proc["pid"])}
-    if state.get("ray_temp_root"):
-        pids |= set(processes_mentioning(state["ray_temp_root"]))
-    return sorted(pids)
+    """PIDs still alive of the processes the state records (their trees and groups) and in its Ray temp dir."""
+    temp_root = state.get("ray_temp_root")
+    return family([p["pid"] for p in state.get("processes", [])], processes_mentioning(temp_root) if temp_root else [])
 
 
 def exports(state: dict) -> dict[str, str]:
@@ -110,14 +111,18 @@ def exports(state: dict) -> dict[str, str]:
 # ---------------------------------------------------------------- up
 
 
-def _start(state: dict, state_dir: Path, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """Start `command` in its own session (its PID is its process group), logging to logs/<name>.log."""
+def _start(
+    state: dict, state_dir: Path, name: str, command: list[str], env: dict[str, str], **ports: int
+) -> subprocess.Popen:
+    """Start `command` in its own session (its PID is its process group), logging to logs/<name>.log; `ports`
+    (e.g. the node's dashboard agent port) are recorded with it."""
     log_path = state_dir / "logs" / f"{name}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
-    state["processes"].append({"name": name, "pid": process.pid, "log": str(log_path), "command": command})
+    entry = {"name": name, "pid": process.pid, "log": str(log_path), "command": command}
+    state["processes"].append({**entry, "ports": ports} if ports else entry)
     write_state(state_dir, state)
     return process
 
@@ -174,6 +179,9 @@ def up(args: argparse.Namespace) -> None:
             flag = "--" + name.replace("_", "-") + "-port"
             raise ClusterError(f"port {port} ({flag}) is taken on 127.0.0.1: free it or choose another {flag}")
 
+    # Ray's Prometheus endpoints of the dashboard and the autoscaler have fixed ports (44227, 44217) unless these
+    # variables say otherwise: free ones, so that two clusters on one machine do not fight over them.
+    ports["dashboard_metrics"], ports["autoscaler_metrics"] = free_port(), free_port()
     for sub in ("logs", "mlflow"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     token_path = state_dir / "token"
@@ -194,7 +202,11 @@ def up(args: argparse.Namespace) -> None:
         "processes": [],
     }
     write_state(state_dir, state)
+    # No drain on SIGTERM: `down` would otherwise wait Ray's 30 s drain for Serve proxies this cluster never runs.
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+    env["DASHBOARD_METRIC_PORT"] = str(ports["dashboard_metrics"])
+    env["AUTOSCALER_METRIC_PORT"] = str(ports["autoscaler_metrics"])
     env.pop("RAY_AUTH_TOKEN", None)
     env.pop("RAY_ADDRESS", None)
     python = sys.executable
@@ -210,8 +222,10 @@ def up(args: argparse.Namespace) -> None:
             + ["--port", str(ports["mlflow"]), "--data-dir", str(state_dir / "mlflow")],
             env,
         )
+        # No --node-ip-address: `ray start` turns 127.0.0.1 into the machine's address whatever it is given, so
+        # Ray's own servers listen beyond loopback (README, "What listens where"); the token guards them.
         node_flags = ["--object-store-memory", str(args.object_store_memory), "--min-worker-port", "0"]
-        node_flags += ["--max-worker-port", "0", "--node-ip-address", "127.0.0.1"]
+        node_flags += ["--max-worker-port", "0"]
         processes["ray-head"] = _start(
             state,
             state_dir,
@@ -219,9 +233,10 @@ def up(args: argparse.Namespace) -> None:
             [python, str(ROOT / "cluster" / "ray_node.py"), "head", "--port", str(ports["ray"])]
             + ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(ports["dashboard"])]
             + ["--ray-client-server-port", str(ports["ray_client"]), "--num-cpus", str(args.head_cpus)]
-            + ["--memory", "1g", "--dashboard-agent-listen-port", str(free_port())]
+            + ["--memory", "1g", "--dashboard-agent-listen-port", str(agent_port := free_port())]
             + ["--temp-dir", os.path.join(temp_root, "head"), *node_flags],
             env,
+            dashboard_agent=agent_port,
         )
         _wait("the Ray head", lambda: alive_nodes(dashboard, token), processes, state, deadline)
         for i in range(1, args.workers + 1):
@@ -231,9 +246,11 @@ def up(args: argparse.Namespace) -> None:
                 f"ray-worker-{i}",
                 [python, str(ROOT / "cluster" / "ray_node.py"), "worker", "--address", f"127.0.0.1:{ports['ray']}"]
                 + ["--num-cpus", str(args.cpus_per_worker), "--memory", str(args.memory_per_worker)]
-                + ["--dashboard-agent-listen-port", str(free_port()), "--labels", f"role=worker,worker={i}"]
+                + ["--dashboard-agent-listen-port", str(agent_port := free_port())]
+                + ["--labels", f"role=worker,worker={i}"]
                 + ["--temp-dir", os.path.join(temp_root, f"worker-{i}"), *node_flags],
                 env,
+                dashboard_agent=agent_port,
             )
         expected = args.workers + 1
         all_joined = lambda: len(alive_nodes(dashboard, token)) >= expected  # noqa: E731
@@ -241,7 +258,7 @@ def up(args: argparse.Namespace) -> None:
         mlflow_up = lambda: wait_for_http(f"{exports(state)['MLFLOW_TRACKING_URI']}/health", timeout=1)  # noqa: E731
         _wait("the MLflow server", mlflow_up, processes, state, deadline)
     except BaseException:
-        stop_pids([p["pid"] for p in state["processes"]], processes_mentioning(temp_root))
+        stop_processes([p["pid"] for p in state["processes"]], processes_mentioning(temp_root))
         shutil.rmtree(temp_root, ignore_errors=True)
         (state_dir / STATE_FILE).unlink(missing_ok=True)
         token_path.unlink(missing_ok=True)
@@ -302,9 +319,9 @@ def down(args: argparse.Namespace) -> None:
         return
     pgids = [p["pid"] for p in reversed(state["processes"])]
     temp_root = state.get("ray_temp_root") or ""
-    left = stop_pids(pgids, processes_mentioning(temp_root) if temp_root else [])
-    if temp_root:
-        left += stop_pids([], processes_mentioning(temp_root))
+    left = stop_processes(pgids, processes_mentioning(temp_root) if temp_root else [])
+    if temp_root:  # anything its nodes started that escaped their trees meanwhile
+        left += stop_processes([], processes_mentioning(temp_root), timeout=5)
     if left:
         raise ClusterError(f"processes {left} did not stop; state kept in {state_dir}")
     if temp_root:

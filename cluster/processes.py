@@ -1,13 +1,33 @@
-"""Small process and network helpers shared by `cluster/local.py` and the tests: ports, health checks, stopping."""
+"""Process and network helpers shared by `cluster/local.py`, the tests and the benchmarks (psutil underneath).
+
+Process trees and groups, one way to stop them (terminate the leaders, wait, kill what is left), free ports,
+the sockets a set of processes listens on, and an HTTP health check.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening TCP socket: who holds it and where it listens."""
+
+    pid: int
+    name: str
+    cmdline: str
+    ip: str
+    port: int
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,107 +59,117 @@ def wait_for_http(url: str, timeout: float, headers: dict[str, str] | None = Non
     return False
 
 
-def stop_process_group(pid: int, timeout: float = 15.0) -> None:
-    """SIGTERM the process group led by `pid`, then SIGKILL what is left after `timeout` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            try:  # reap it if it is our child
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.2)
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session, ...; None when gone."""
+def _running(process: psutil.Process) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except GONE:
+        return False
 
 
 def process_alive(pid: int) -> bool:
     """True while `pid` runs; a zombie counts as gone."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
+    try:
+        return _running(psutil.Process(pid))
+    except GONE:
+        return False
 
 
 def group_members(pgid: int) -> list[int]:
-    """PIDs of the live processes in process group `pgid` (Linux /proc)."""
+    """PIDs of the live processes in process group `pgid`."""
     members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-                members.append(int(entry))
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and _running(process):
+                members.append(process.pid)
+        except (ProcessLookupError, *GONE):
+            pass
     return members
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its live descendants (empty when `pid` is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [p.pid for p in [root, *root.children(recursive=True)] if _running(p)]
+    except GONE:
+        return []
 
 
 def processes_mentioning(text: str) -> list[int]:
     """PIDs of live processes whose command line contains `text` (e.g. a cluster's own temp dir)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                if text.encode() in cmdline.read() and process_alive(int(entry)):
-                    found.append(int(entry))
-        except OSError:
-            pass
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.pid != os.getpid() and any(text in arg for arg in cmdline) and _running(process):
+            found.append(process.pid)
     return found
 
 
-def stop_pids(pgids: list[int], extra_pids: list[int] = (), timeout: float = 30.0) -> list[int]:
-    """Stop the process groups led by `pgids`, and the processes `extra_pids`; returns the PIDs still alive.
-
-    First SIGTERM to each leader only, which lets `ray start --block` and `mlflow server` stop their own children
-    in order (signalling a whole Ray group at once makes its shutdown hang); then SIGTERM to what is left of the
-    groups after `timeout` seconds, then SIGKILL.
-    """
-
-    def alive() -> list[int]:
-        return sorted({p for g in pgids for p in group_members(g)} | {p for p in extra_pids if process_alive(p)})
-
-    def wait(seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while (left := alive()) and time.monotonic() < deadline:
-            for pid in left:
-                try:  # reap it if it is our child
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            time.sleep(0.2)
-        return not alive()
-
-    for pid in pgids:
+def _handles(pids: Iterable[int]) -> list[psutil.Process]:
+    handles = []
+    for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            handles.append(psutil.Process(pid))
+        except GONE:
             pass
-    if wait(timeout):
-        return []
-    for sig, seconds in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        for pgid in pgids:
+    return handles
+
+
+def family(leaders: Iterable[int], extra_pids: Iterable[int] = ()) -> list[int]:
+    """The live processes of `leaders`: their trees and their process groups, and `extra_pids` still alive."""
+    pids = {p for leader in leaders for p in (*process_tree(leader), *group_members(leader))}
+    return sorted(pids | {p for p in extra_pids if process_alive(p)})
+
+
+def stop_processes(leaders: Iterable[int], extra_pids: Iterable[int] = (), timeout: float = 30.0) -> list[int]:
+    """Stop `leaders` with everything they started, and `extra_pids`; returns the PIDs still alive (normally none).
+
+    The one stop algorithm: SIGTERM to the leaders (and to extra PIDs outside their trees and groups), so that
+    `ray start --block`, `mlflow server` and the like stop their own children in order (signalling a whole Ray
+    node at once makes its shutdown hang); wait up to `timeout` seconds for all of them; SIGKILL what is left.
+    """
+    leaders, extra_pids = list(leaders), list(extra_pids)
+    own = family(leaders)
+    targets = _handles(family(leaders, extra_pids))
+    first = {*leaders, *(set(extra_pids) - set(own))}  # a leader's own children are its to stop
+    for process in targets:
+        if process.pid in first:
             try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
+                process.terminate()
+            except GONE:
                 pass
-        for pid in extra_pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        if wait(seconds):
-            return []
-    return alive()
+    _, left = psutil.wait_procs(targets, timeout=timeout)
+    left += _handles(p for p in family(leaders) if p not in {t.pid for t in targets})  # started meanwhile
+    for process in left:
+        try:
+            process.kill()
+        except GONE:
+            pass
+    _, left = psutil.wait_procs(left, timeout=5)
+    return sorted(p.pid for p in left if _running(p))
+
+
+def stop_pids(pgids: list[int], extra_pids: Iterable[int] = (), timeout: float = 30.0) -> list[int]:
+    """Stop the processes started as group leaders `pgids` (see `stop_processes`); returns the PIDs still alive."""
+    return stop_processes(pgids, extra_pids, timeout)
+
+
+def stop_process_group(pid: int, timeout: float = 15.0) -> None:
+    """Stop the process started as group leader `pid` and everything it started (see `stop_processes`)."""
+    stop_processes([pid], timeout=timeout)
+
+
+def listening_sockets(pids: Iterable[int]) -> list[Listener]:
+    """The TCP sockets in LISTEN state held by `pids` (processes that are gone are skipped)."""
+    found = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            name, cmdline = process.name(), " ".join(process.cmdline())
+            connections = process.net_connections(kind="tcp")
+        except GONE:
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN:
+                found.append(Listener(pid, name, cmdline, conn.laddr.ip, conn.laddr.port))
+    return found

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.processes import free_port, group_members, process_alive, processes_mentioning, stop_pids
+from cluster.local import live_pids
+from cluster.processes import free_port, process_alive, stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = [sys.executable, str(ROOT / "cluster" / "local.py")]
@@ -44,12 +45,6 @@ def dashboard_get(url: str, token: str | None) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
         return json.load(response)
-
-
-def cluster_pids(state: dict) -> set[int]:
-    """Every live process of the cluster: its process groups and whatever runs in its Ray temp dir."""
-    pids = {p for proc in state["processes"] for p in group_members(proc["pid"])}
-    return pids | set(processes_mentioning(state["ray_temp_root"]))
 
 
 def test_ray_node_refuses_to_start_without_a_token():
@@ -186,7 +181,7 @@ def test_local_cluster_runs_a_search_on_two_workers_and_stops_cleanly(tmp_path):
         assert used <= trial_nodes <= workers
 
         # `down` stops every process of the cluster and nothing else.
-        pids = cluster_pids(state)
+        pids = live_pids(state)  # process trees and groups, and whatever runs in its Ray temp dir
         assert len(pids) >= 8, pids
         down = local(state_dir, "down", timeout=120)
         assert down.returncode == 0, down.stderr
@@ -198,4 +193,4 @@ def test_local_cluster_runs_a_search_on_two_workers_and_stops_cleanly(tmp_path):
             local(state_dir, "down", timeout=120)
         if state_path.exists():
             state = json.loads(state_path.read_text())
-            stop_pids([p["pid"] for p in state["processes"]], processes_mentioning(state["ray_temp_root"]))
+            stop_processes([p["pid"] for p in state["processes"]], live_pids(state))

@@ -1,0 +1,262 @@
+"""What listens where, said truly: a local cluster (`cluster/local.py up`) with a driver and a trial-like actor
+running; every TCP socket its processes listen on is covered by one row of README's "What listens where" table,
+with that row's bind address, and a row that says `token` refuses a request without the token."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from test_local_cluster import clean_env, dashboard_get, local
+
+from cluster.local import live_pids
+from cluster.processes import Listener, free_port, listening_sockets, process_tree, stop_processes
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDS = {"127.0.0.1": "127.0.0.1", "all interfaces": "all interfaces", "the machine's address": "machine"}
+STATE_PORTS = {
+    "--mlflow-port": "mlflow",
+    "--ray-port": "ray",
+    "--dashboard-port": "dashboard",
+    "--ray-client-port": "ray_client",
+    "DASHBOARD_METRIC_PORT": "dashboard_metrics",
+    "AUTOSCALER_METRIC_PORT": "autoscaler_metrics",
+}
+SESSION_PORTS = {  # `ray start` flag -> the file each node's session dir records the port in
+    "--dashboard-agent-listen-port": "dashboard_agent_listen_port",
+    "--dashboard-agent-grpc-port": "metrics_agent_port",
+    "--metrics-export-port": "metrics_export_port",
+    "--runtime-env-agent-port": "runtime_env_agent_port",
+}
+RANDOM_PORTS = {"--node-manager-port", "--object-manager-port", "--min-worker-port", "--max-worker-port", "random"}
+# Harmless calls (reads, or empty requests) on each of Ray's gRPC services; without a token each must be refused.
+GRPC_PROBES = [
+    "/ray.rpc.NodeInfoGcsService/GetAllNodeInfo",
+    "/ray.rpc.NodeManagerService/GetNodeStats",
+    "/ray.rpc.ObjectManagerService/Pull",
+    "/ray.rpc.ReporterService/HealthCheck",
+    "/ray.rpc.CoreWorkerService/GetCoreWorkerStats",
+    "/ray.rpc.RayletDriver/ClusterInfo",
+]
+DRIVER = """
+import sys, ray
+ray.init(log_to_driver=False)
+@ray.remote(num_cpus=1)
+class Trial:
+    def ping(self):
+        return "pong"
+trial = Trial.remote()
+print(ray.get(trial.ping.remote()), flush=True)
+sys.stdin.readline()
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: which processes and ports it covers, where they bind, what guards them."""
+
+    listener: str
+    processes: tuple[str, ...]
+    ports: tuple[str, ...]
+    protocol: str
+    binds: frozenset[str]
+    guard: str
+
+
+def listening_table(path: Path) -> list[Row]:
+    """The table under the heading `What listens where` in `path`."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"#+ What listens where", line))
+    end = next((i for i, line in enumerate(lines[start:]) if line.startswith("|")), 0)
+    table = []
+    for line in lines[start + end :]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip("|").split("|")])
+    header, rows = table[0], table[2:]
+    assert header == ["listener", "process", "port", "protocol", "binds to", "guarded by"], header
+    parsed = []
+    for listener, process, port, protocol, binds, guard in rows:
+        named = port.split(" (")[0]  # what follows in brackets is the default, for readers
+        ports = tuple(re.findall(r"`([^`]+)`", named)) or (named,)
+        for key in ports:
+            assert key in STATE_PORTS or key in SESSION_PORTS or key in RANDOM_PORTS, f"{path}: unknown port {key}"
+        assert all(b.strip() in BINDS for b in binds.split(",")), f"{path}: unknown bind address in {binds!r}"
+        assert protocol in ("HTTP", "gRPC") and guard.split(":")[0] in ("token", "none"), (protocol, guard)
+        bind_set = frozenset(BINDS[b.strip()] for b in binds.split(","))
+        processes = tuple(re.findall(r"`([^`]+)`", process))
+        parsed.append(Row(listener, processes, ports, protocol, bind_set, guard.split(":")[0]))
+    return parsed
+
+
+def test_readme_and_docs_give_the_same_table():
+    readme = listening_table(ROOT / "README.md")
+    assert len(readme) >= 10
+    assert listening_table(ROOT / "docs" / "cluster.md") == readme
+
+
+def session_ports(temp_root: str) -> dict[str, set[int]]:
+    """Ports each node's session dir records, by `ray start` flag."""
+    found: dict[str, set[int]] = defaultdict(set)
+    for flag, name in SESSION_PORTS.items():
+        for path in Path(temp_root).glob(f"*/session_latest/{name}_*"):
+            found[flag].add(int(path.read_text().strip()))
+    return found
+
+
+def lineage(pid: int) -> list[str]:
+    """The process `pid` and its ancestors, each as its name and the start of its command line."""
+    process = psutil.Process(pid)
+    return [f"{p.name()} {' '.join(p.cmdline()[:3])}" for p in (process, *process.parents())]
+
+
+def resolve(rows: list[Row], texts: list[str], port: int, known: dict[str, set[int]]) -> Row:
+    """The one row covering a socket on `port` held by the process `texts` describe (itself first, then the
+    nearest ancestor a row names: a server's worker processes belong to the server)."""
+    for text in texts:
+        if candidates := [r for r in rows if any(p in text for p in r.processes)]:
+            break
+    assert candidates, f"no row of README's table names the process of port {port}: {texts}"
+    best = max(max(len(p) for p in r.processes if p in text) for r in candidates)
+    candidates = [r for r in candidates if any(len(p) == best and p in text for p in r.processes)]
+    exact = [r for r in candidates if any(port in known.get(k, ()) for k in r.ports)]
+    chosen = exact or [r for r in candidates if all(k in RANDOM_PORTS for k in r.ports)]
+    assert len(chosen) == 1, f"port {port} of {text[:120]!r}: rows {[r.listener for r in chosen]}"
+    return chosen[0]
+
+
+def categories(ips: set[str], node_ip: str) -> frozenset[str]:
+    """The table's words for the addresses a port is bound to."""
+    words = set()
+    for ip in ips:
+        ip = ip.removeprefix("::ffff:")
+        if ip in ("127.0.0.1", "::1"):
+            words.add("127.0.0.1")
+        elif ip in ("0.0.0.0", "::"):
+            words.add("all interfaces")
+        elif ip == node_ip:
+            words.add("machine")
+        else:
+            raise AssertionError(f"unexpected bind address {ip}")
+    return frozenset(words)
+
+
+def refused_without_token(protocol: str, host: str, port: int) -> bool:
+    """True when the server refuses a request that carries no token; False when it answers it."""
+    if protocol == "HTTP":
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/api/v0/nodes", timeout=10):
+                return False
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401
+    refused = False
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        for method in GRPC_PROBES:
+            try:
+                channel.unary_unary(method)(b"", timeout=10)
+                return False
+            except grpc.RpcError as exc:
+                refused |= exc.code() == grpc.StatusCode.UNAUTHENTICATED
+    return refused
+
+
+def answers_without_token(host: str, port: int) -> bool:
+    """True when an HTTP server answers `GET /` without credentials."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as response:
+            return response.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+def snapshot(state: dict, driver_pid: int) -> list[Listener]:
+    """The listening sockets of the cluster's processes and of the driver (named `(driver)`)."""
+    driver = [Listener(x.pid, "(driver)", "", x.ip, x.port) for x in listening_sockets(process_tree(driver_pid))]
+    return listening_sockets(live_pids(state)) + driver
+
+
+@pytest.mark.integration
+def test_every_listening_socket_is_in_readme_with_its_bind_address(tmp_path):
+    rows = listening_table(ROOT / "README.md")
+    state_dir = tmp_path / "state"
+    ports = {name: free_port() for name in ("mlflow", "ray", "dashboard", "ray-client")}
+    up = local(state_dir, "up", "--workers", "1", *[f"--{name}-port={port}" for name, port in ports.items()])
+    state_path = state_dir / "state.json"
+    driver = None
+    try:
+        assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
+        state = json.loads(state_path.read_text())
+        exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
+        (tmp_path / "driver.py").write_text(DRIVER)
+        driver = subprocess.Popen(
+            [sys.executable, str(tmp_path / "driver.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**clean_env(), **exports},
+        )
+        assert driver.stdout.readline().strip() == "pong", "the driver's actor did not run"
+
+        token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        nodes = dashboard_get(f"http://127.0.0.1:{ports['dashboard']}/api/v0/nodes", token)["data"]["result"]
+        node_ips = {n["node_ip"] for n in nodes["result"]}
+        assert len(node_ips) == 1, node_ips
+        node_ip = node_ips.pop()
+        known = {flag: {state["ports"][key]} for flag, key in STATE_PORTS.items()} | session_ports(
+            state["ray_temp_root"]
+        )
+        assert known["--dashboard-agent-listen-port"] == {p["ports"]["dashboard_agent"] for p in state["processes"][1:]}
+        expected = {p for flag in (*STATE_PORTS, *SESSION_PORTS) for p in known[flag]}
+
+        deadline = time.monotonic() + 60  # agents open some ports a moment after their node joins
+        while True:
+            listeners = snapshot(state, driver.pid)
+            missing = expected - {x.port for x in listeners}
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert not missing, f"ports recorded by the cluster but not listening: {missing}"
+
+        by_socket: dict[tuple[int, int], list[Listener]] = defaultdict(list)
+        for listener in listeners:
+            by_socket[listener.pid, listener.port].append(listener)
+        seen: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for (pid, port), group in sorted(by_socket.items()):
+            texts = ["(driver)"] if group[0].name == "(driver)" else lineage(pid)
+            row = resolve(rows, texts, port, known)
+            bound = categories({x.ip for x in group}, node_ip)
+            assert bound == row.binds, f"{row.listener} (pid {pid}, port {port}) binds to {sorted(bound)}"
+            host = "127.0.0.1" if bound & {"127.0.0.1", "all interfaces"} else node_ip
+            seen[row.listener].append((host, port))
+        assert set(seen) == {r.listener for r in rows}, (
+            f"rows with no socket: {set(r.listener for r in rows) - set(seen)}"
+        )
+
+        for row in rows:  # what the table says guards each listener
+            for host, port in seen[row.listener]:
+                if row.guard == "token":
+                    assert refused_without_token(row.protocol, host, port), f"{row.listener} :{port} answered"
+                else:
+                    assert answers_without_token(host, port), f"{row.listener} :{port} did not answer"
+    finally:
+        if driver is not None:
+            driver.stdin.close()
+            stop_processes([driver.pid], timeout=15)
+        if state_path.exists():
+            down = local(state_dir, "down", timeout=120)
+            assert down.returncode == 0, down.stderr
+        if state_path.exists():
+            state = json.loads(state_path.read_text())
+            stop_processes([p["pid"] for p in state["processes"]], live_pids(state))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKERS = 3  # ray-worker containers of the shared cluster
 SEARCH_LINE = re.compile(r"^(?:search|resuming) (\w+): experiment '([^']+)', parent run (\w+)", re.M)
 
 
@@ -85,6 +86,14 @@ class Project:
             ["docker", "inspect", container], env=self.env, capture_output=True, text=True, check=True
         )
         return json.loads(inspected.stdout)[0]["Mounts"]
+
+
+def stop_exec_leftovers(project: str) -> None:
+    """Podman leaves the conmon of a finished `exec` waiting on its removed container: stop it, by PID."""
+    from cluster.processes import processes_mentioning, stop_pids
+
+    for separator in ("_", "-"):
+        stop_pids([], processes_mentioning(f"-n\0{project}{separator}"), timeout=10)
 
 
 def tail(result: subprocess.CompletedProcess, chars: int = 3000) -> str:

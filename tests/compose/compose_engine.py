@@ -48,7 +48,8 @@ def engine_env(start: bool = True) -> dict[str, str]:
         return env
     problems = []
     for script in engine_scripts() if start else []:
-        result = subprocess.run([str(script), "up"], capture_output=True, text=True, timeout=1800)
+        # From the repository's root, whose compose.yaml names postgres:15: the script builds its stand-in.
+        result = subprocess.run([str(script), "up"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
         found = re.search(r"export DOCKER_HOST=(\S+)", result.stdout)
         if result.returncode == 0 and found:
             env["DOCKER_HOST"] = found[1]

@@ -7,18 +7,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from cluster_harness import Cluster, Project, clean_copy, git_commit, parse_secrets, tail
+from cluster_harness import (
+    WORKERS,
+    Cluster,
+    Project,
+    clean_copy,
+    git_commit,
+    parse_secrets,
+    stop_exec_leftovers,
+    tail,
+)
 from compose_engine import EngineUnavailable, compose_command, engine_env
 
-from cluster.processes import free_port, processes_mentioning, stop_pids
-
-WORKERS = 3
-
-
-def stop_exec_leftovers(project: str) -> None:
-    """Podman leaves the conmon of a finished `exec` waiting on its removed container: stop it, by PID."""
-    stop_pids([], processes_mentioning(f"-n\0{project}_"), timeout=10)
-    stop_pids([], processes_mentioning(f"-n\0{project}-"), timeout=10)
+from cluster.processes import free_port
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,7 @@ import time
 from collections import Counter
 
 import pytest
-from cluster_harness import SEARCH_LINE, tail
-from conftest import WORKERS
+from cluster_harness import SEARCH_LINE, WORKERS, tail
 
 pytestmark = pytest.mark.compose
 
@@ -52,7 +51,8 @@ def test_search_survives_a_killed_worker_container(cluster):
     driver, search_id = start_search(cluster, experiment, samples)
     try:
         # A worker that has run trials of this search (a container's hostname is its ID's first 12 characters).
-        victim = sorted({t.data.tags["hostname"] for t in cluster.trials(experiment, search_id)})[0]
+        ran = cluster.trials(experiment, search_id)
+        victim = sorted({t.data.tags["hostname"] for t in ran if "hostname" in t.data.tags})[0]
         killed = subprocess.run(["docker", "kill", victim], env=cluster.project.env, capture_output=True, text=True)
         assert killed.returncode == 0, tail(killed)
         finish(cluster, driver, experiment, search_id, samples)

@@ -45,6 +45,8 @@ def engine_env(start: bool = True) -> dict[str, str]:
     """The environment whose DOCKER_HOST reaches an engine; starts this machine's engine if none answers."""
     env = dict(os.environ)
     if engine_answers(env):
+        if "podman" in subprocess.run(["docker", "version"], env=env, capture_output=True, text=True).stdout.lower():
+            env.setdefault("DOCKER_BUILDKIT", "0")  # Podman's API has no BuildKit (it would pull its own image)
         return env
     problems = []
     for script in engine_scripts() if start else []:

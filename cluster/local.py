@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--ray-port", type=int, default=6379, help="the head's GCS port (RAY_ADDRESS)")
     up.add_argument("--dashboard-port", type=int, default=8265)
     up.add_argument("--ray-client-port", type=int, default=10001, help="Ray Client server port (ray://)")
+    up.add_argument("--backend-store-uri", help="MLflow's backend store (default: SQLite in the state dir)")
     up.add_argument("--timeout", type=float, default=180, help="seconds to wait for everything to be up")
     status = commands.add_parser("status", help="say what is up")
     down = commands.add_parser("down", help="stop everything `up` started")
@@ -219,7 +220,8 @@ def up(args: argparse.Namespace) -> None:
             state_dir,
             "mlflow",
             [python, str(ROOT / "cluster" / "mlflow_server.py"), "--host", "127.0.0.1"]
-            + ["--port", str(ports["mlflow"]), "--data-dir", str(state_dir / "mlflow")],
+            + ["--port", str(ports["mlflow"]), "--data-dir", str(state_dir / "mlflow")]
+            + (["--backend-store-uri", args.backend_store_uri] if args.backend_store_uri else []),
             env,
         )
         # No --node-ip-address: `ray start` turns 127.0.0.1 into the machine's address whatever it is given, so

@@ -1,11 +1,16 @@
-"""Start the MLflow tracking server: SQLite backend, artifacts stored and proxied by the server, one worker.
+"""Start the MLflow tracking server: a backend store (SQLite by default), artifacts stored and proxied by the server.
 
     python cluster/mlflow_server.py --host 127.0.0.1 --port 5000 --data-dir ./mlflow-server
     MLFLOW_AUTH_ADMIN_PASSWORD=... python cluster/mlflow_server.py --basic-auth     # logins required
+    python cluster/mlflow_server.py --backend-store-uri postgresql://mlflow@db:5432/mlflow --workers 2
+
+The backend store is `sqlite:///<data-dir>/mlflow.db` unless `--backend-store-uri` (or MLFLOW_BACKEND_STORE_URI)
+names another; a PostgreSQL password comes from libpq's own PGPASSWORD or PGPASSFILE, never from the command line.
 
 With `--basic-auth` (or MLFLOW_BASIC_AUTH=true) the server runs MLflow's basic-auth app: every request needs a
 login. The admin is MLFLOW_TRACKING_USERNAME (default `admin`) with the password MLFLOW_AUTH_ADMIN_PASSWORD;
-clients send MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, as MLflow's clients do.
+clients send MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, as MLflow's clients do. Each secret may come
+from a file instead: MLFLOW_AUTH_ADMIN_PASSWORD_FILE, MLFLOW_FLASK_SERVER_SECRET_KEY_FILE (compose's secrets volume).
 
 The container of Dockerfile.mlflow, `cluster/local.py` and the test fixtures all start the server through this.
 """
@@ -26,8 +31,19 @@ QUIET_ENV = {
 }
 
 
-def server_command(host: str, port: int, data_dir: Path, allowed_hosts: str | None = None) -> list[str]:
-    """The `mlflow server` command line for a server keeping its runs and artifacts under `data_dir`."""
+FILE_SECRETS = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
+
+
+def server_command(
+    host: str,
+    port: int,
+    data_dir: Path,
+    allowed_hosts: str | None = None,
+    backend_store_uri: str | None = None,
+    workers: int = 1,
+) -> list[str]:
+    """The `mlflow server` command line: runs in `backend_store_uri` (default SQLite in `data_dir`), artifacts in
+    `data_dir`, served by `workers` server processes."""
     data_dir = Path(data_dir).resolve()
     mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     hosts = allowed_hosts or f"localhost:{port},127.0.0.1:{port},localhost,127.0.0.1"
@@ -39,9 +55,9 @@ def server_command(host: str, port: int, data_dir: Path, allowed_hosts: str | No
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--backend-store-uri",
-        f"sqlite:///{data_dir / 'mlflow.db'}",
+        backend_store_uri or f"sqlite:///{data_dir / 'mlflow.db'}",
         "--artifacts-destination",
         str(data_dir / "artifacts"),
         "--serve-artifacts",
@@ -70,10 +86,17 @@ def basic_auth(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment the server runs with: telemetry and the job runner off."""
+    """The environment the server runs with: telemetry and the job runner off, secrets given as files read."""
     env = dict(os.environ if base is None else base)
     for key, value in QUIET_ENV.items():
         env.setdefault(key, value)
+    for name in FILE_SECRETS:
+        path = env.get(f"{name}_FILE")
+        if path and not env.get(name):
+            try:
+                env[name] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise SystemExit(f"mlflow_server: {name}_FILE={path}: {exc.strerror or exc}") from None
     return env
 
 
@@ -82,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--data-dir", type=Path, default=Path("mlflow-server"), help="SQLite database and artifacts")
+    parser.add_argument("--data-dir", type=Path, default=Path("mlflow-server"), help="artifacts (and the SQLite store)")
     parser.add_argument("--allowed-hosts", help="Host headers to accept, e.g. mlflow:5000,localhost:5000")
     parser.add_argument(
         "--basic-auth",
@@ -90,9 +113,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("MLFLOW_BASIC_AUTH", "").lower() in ("1", "true", "yes"),
         help="require logins (MLflow's basic-auth app); default: MLFLOW_BASIC_AUTH",
     )
+    parser.add_argument(
+        "--backend-store-uri",
+        default=os.environ.get("MLFLOW_BACKEND_STORE_URI") or None,
+        help="where runs are kept, e.g. postgresql://user@host:5432/db (default: MLFLOW_BACKEND_STORE_URI, "
+        "else SQLite in --data-dir)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: give 1 or more")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    command = server_command(args.host, args.port, args.data_dir, args.allowed_hosts)
+    command = server_command(
+        args.host, args.port, args.data_dir, args.allowed_hosts, args.backend_store_uri, args.workers
+    )
     env = server_env()
     if args.basic_auth:
         env.update(basic_auth(args.data_dir, env))

@@ -4,8 +4,10 @@
     python cluster/ray_node.py worker --address ray-head:6379 --num-cpus 1 --memory 2g
 
 Token authentication is required: the node runs with RAY_AUTH_MODE=token and refuses to start without a token in
-RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names. The containers of compose.yaml, `cluster/local.py` and
-the tests all start their nodes through this.
+RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names. With MLFLOW_TRACKING_PASSWORD_FILE the MLflow login is
+written to ~/.mlflow/credentials, where MLflow's clients in every process of the container (`docker compose exec`,
+Ray jobs) find it. A worker that cannot join (head unreachable, token refused) says so in one line and exits 1.
+The containers of compose.yaml and compose.workers.yaml, `cluster/local.py` and the tests start their nodes here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +53,24 @@ def node_env(base: dict[str, str] | None = None) -> dict[str, str]:
     for key, value in QUIET_ENV.items():
         env.setdefault(key, value)
     return env
+
+
+def install_mlflow_credentials(env: dict[str, str], home: Path | None = None) -> Path | None:
+    """Write MLflow's credentials file from MLFLOW_TRACKING_PASSWORD_FILE (and MLFLOW_TRACKING_USERNAME); its path."""
+    source = env.get("MLFLOW_TRACKING_PASSWORD_FILE")
+    if not source:
+        return None
+    try:
+        password = Path(source).read_text().strip()
+    except OSError as exc:
+        raise NodeError(f"MLFLOW_TRACKING_PASSWORD_FILE={source}: {exc.strerror or exc}") from None
+    target = (home or Path.home()) / ".mlflow" / "credentials"
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        username = env.get("MLFLOW_TRACKING_USERNAME", "admin")
+        handle.write(f"[mlflow]\nmlflow_tracking_username = {username}\nmlflow_tracking_password = {password}\n")
+    return target
 
 
 def node_command(args: argparse.Namespace) -> list[str]:
@@ -94,6 +116,44 @@ def wait_for_tcp(address: str, timeout: float) -> bool:
             time.sleep(1)
 
 
+JOINED = "Ray runtime started"  # what `ray start` prints once the node is part of the cluster
+
+
+def join_failure(output: str, address: str) -> str:
+    """One line saying why `ray start` could not join the head at `address`, from what it printed."""
+    if "InvalidAuthToken" in output or "AuthenticationError" in output:
+        return f"the head at {address} refused this node's token: give it the cluster's token (RAY_AUTH_TOKEN)"
+    if "Failed to connect to GCS" in output:
+        return f"could not reach the Ray head's GCS at {address}: check RAY_HEAD_ADDRESS and the firewall"
+    last = [line for line in output.splitlines() if line.strip()][-1:] or ["no output"]
+    return f"ray start could not join {address}: {last[0].strip()[:300]}"
+
+
+def supervise_worker(command: list[str], env: dict[str, str], address: str) -> int:
+    """Run a worker's `ray start --block`: its output held back until the node joins (then passed through), one
+    line instead of a traceback when it cannot join, SIGTERM and SIGINT passed on; returns its exit code."""
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda sig, _frame: child.send_signal(sig))
+    held, joined = [], False
+    assert child.stdout is not None
+    for line in child.stdout:
+        if joined:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            continue
+        held.append(line)
+        if JOINED in line:
+            joined = True
+            sys.stdout.write("".join(held))
+            sys.stdout.flush()
+    code = child.wait()
+    if not joined and code != 0:
+        print(f"ray_node: {join_failure(''.join(held), address)}", file=sys.stderr, flush=True)
+        return 1
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: `head` or `worker`, then the node's resources and ports."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--ray-client-server-port", type=int, help="Ray Client port (ray://; Ray's default 10001)")
     worker = roles.add_parser("worker", help="a worker node that joins a head")
     worker.add_argument("--address", required=True, help="the head's GCS, host:port (e.g. ray-head:6379)")
-    worker.add_argument("--wait-for-head", type=float, default=120, help="seconds to wait for the head's GCS")
+    worker.add_argument("--wait-for-head", type=float, default=45, help="seconds to wait for the head's GCS")
     for sub in (head, worker):
         sub.add_argument("--num-cpus", type=int, help="CPUs this node offers to trials (default: all the machine's)")
         sub.add_argument("--memory", type=parse_size, help="memory for tasks and actors, e.g. 2g")
@@ -129,11 +189,17 @@ def main(argv: list[str] | None = None) -> None:
         if args.dry_run:
             print(" ".join(command))
             return
+        install_mlflow_credentials(env)
         if args.role == "worker" and not wait_for_tcp(args.address, args.wait_for_head):
-            raise NodeError(f"the head at {args.address} did not answer within {args.wait_for_head:.0f} s")
+            raise NodeError(
+                f"could not reach the Ray head at {args.address} within {args.wait_for_head:.0f} s: "
+                "check the address (RAY_HEAD_ADDRESS) and that its port is open"
+            )
     except NodeError as exc:
         sys.exit(f"ray_node: {exc}")
     sys.stdout.flush()
+    if args.role == "worker":
+        sys.exit(supervise_worker(command, env, args.address))
     os.execvpe(command[0], command, env)
 
 

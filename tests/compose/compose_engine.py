@@ -3,8 +3,8 @@
     eval "$(python tests/compose/compose_engine.py up)"      # CI: start (or reuse) the engine, export DOCKER_HOST
 
 On a machine without a Docker engine, `up` runs the container-engine script (Podman behind a Docker API socket,
-docker-compose v1); set CONTAINER_ENGINE_SCRIPT to point at it when it is not in ../shared/tools/.
-Podman without systemd never runs healthchecks by itself: `HealthTicker` runs them while compose waits on them.
+`docker compose` v2 and docker-compose v1, healthchecks run by the script); set CONTAINER_ENGINE_SCRIPT to point
+at it when it is not in ../shared/tools/.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +45,17 @@ def engine_env(start: bool = True) -> dict[str, str]:
     """The environment whose DOCKER_HOST reaches an engine; starts this machine's engine if none answers."""
     env = dict(os.environ)
     if engine_answers(env):
+        if "podman" in subprocess.run(["docker", "version"], env=env, capture_output=True, text=True).stdout.lower():
+            env.setdefault("DOCKER_BUILDKIT", "0")  # Podman's API has no BuildKit (it would pull its own image)
         return env
     problems = []
     for script in engine_scripts() if start else []:
-        result = subprocess.run([str(script), "up"], capture_output=True, text=True, timeout=1800)
+        # From the repository's root, whose compose.yaml names postgres:15: the script builds its stand-in.
+        result = subprocess.run([str(script), "up"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
         found = re.search(r"export DOCKER_HOST=(\S+)", result.stdout)
         if result.returncode == 0 and found:
             env["DOCKER_HOST"] = found[1]
+            env["DOCKER_BUILDKIT"] = "0" if "DOCKER_BUILDKIT=0" in result.stdout else env.get("DOCKER_BUILDKIT", "1")
             if engine_answers(env):
                 return env
         problems.append(f"{script} up: exit {result.returncode}: {result.stderr.strip()[-300:]}")
@@ -60,42 +63,13 @@ def engine_env(start: bool = True) -> dict[str, str]:
 
 
 def compose_command(env: dict[str, str]) -> list[str]:
-    """`docker-compose` (v1) where installed, else `docker compose` (v2)."""
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
+    """`docker compose` (v2, what users type) where installed, else `docker-compose` (v1)."""
     result = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True, text=True, timeout=30)
     if result.returncode == 0:
         return ["docker", "compose"]
-    raise EngineUnavailable("neither `docker-compose` nor `docker compose` is installed")
-
-
-def is_podman(env: dict[str, str]) -> bool:
-    """True when the engine behind DOCKER_HOST is Podman."""
-    result = subprocess.run(["docker", "version"], env=env, capture_output=True, text=True, timeout=30)
-    return "podman" in result.stdout.lower()
-
-
-class HealthTicker(threading.Thread):
-    """Runs `podman healthcheck run` on a compose project's containers every `interval` seconds until stopped."""
-
-    def __init__(self, project: str, interval: float = 3.0):
-        super().__init__(name=f"health-ticker-{project}", daemon=True)
-        self.project, self.interval = project, interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        label = f"label=com.docker.compose.project={self.project}"
-        while not self._stop_event.wait(self.interval):
-            listed = subprocess.run(
-                ["podman", "ps", "-q", "--filter", label], capture_output=True, text=True, timeout=60
-            )
-            for container in listed.stdout.split():
-                subprocess.run(["podman", "healthcheck", "run", container], capture_output=True, timeout=60)
-
-    def stop(self) -> None:
-        """Stop ticking and wait for the thread."""
-        self._stop_event.set()
-        self.join(timeout=30)
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise EngineUnavailable("neither `docker compose` nor `docker-compose` is installed")
 
 
 def engine_down() -> None:
@@ -118,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except EngineUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if env.get("DOCKER_HOST"):
-        print(f"export DOCKER_HOST={env['DOCKER_HOST']}")
+    for name in ("DOCKER_HOST", "DOCKER_BUILDKIT"):
+        if env.get(name):
+            print(f"export {name}={env[name]}")
     return 0
 
 

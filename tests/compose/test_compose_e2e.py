@@ -1,146 +1,95 @@
-"""compose.yaml end to end, as the README tells a user: build, start a head, three workers and MLflow, run a
-search in the head with `exec`, then check through the published ports that every trial is tracked with its
-artifacts and that the trials ran on at least two worker containers; `down -v` always."""
+"""compose.yaml end to end, as README tells a user, from a clean copy with no .env (the `cluster` fixture ran
+`docker compose up -d --build --scale ray-worker=3` there): the logins are on, a search through
+`docker compose exec ray-head` tracks every trial with its artifact in the PostgreSQL-backed MLflow, on at least two
+worker containers, never on the head; the secrets are kept when the `secrets` service runs again and appear in
+no compose configuration."""
 
 from __future__ import annotations
 
+import base64
 import json
-import re
-import secrets
-import subprocess
-import time
 import urllib.error
 import urllib.request
-import uuid
-from pathlib import Path
 
 import pytest
-from compose_engine import EngineUnavailable, HealthTicker, compose_command, engine_env, is_podman
 
-from cluster.processes import free_port, processes_mentioning, stop_pids
-
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = 3
 pytestmark = pytest.mark.compose
+SAMPLES = 6
 
 
-def dashboard_get(url: str, token: str | None) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def get(url: str, auth: tuple[str, str] | None = None) -> bytes:
+    headers = {}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
-        return json.load(response)
+        return response.read()
 
 
-def alive_nodes(dashboard: str, token: str) -> list[dict]:
-    try:
-        nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
-    except (OSError, ValueError, KeyError):
-        return []
-    return [n for n in nodes if n["state"] == "ALIVE"]
-
-
-def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
-@pytest.fixture(scope="module")
-def compose_project():
-    """The compose project up with 3 workers; yields (compose runner, ports, token); `down -v` at the end."""
-    try:
-        env = engine_env()
-        compose = compose_command(env)
-    except EngineUnavailable as exc:
-        pytest.skip(f"no container engine can be started: {exc}")
-    project = f"tse2e{uuid.uuid4().hex[:8]}"
-    token = secrets.token_hex(32)
-    ports = {"mlflow": free_port(), "dashboard": free_port()}
-    env.update(
-        RAY_AUTH_TOKEN=token,
-        MLFLOW_PORT=str(ports["mlflow"]),
-        RAY_DASHBOARD_PORT=str(ports["dashboard"]),
-        GIT_COMMIT=git_commit(),
-    )
-
-    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*compose, "-p", project, "-f", str(ROOT / "compose.yaml"), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    ticker = HealthTicker(project) if is_podman(env) else None
-    try:
-        built = run("build", timeout=1800)
-        assert built.returncode == 0, f"build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
-        if ticker:
-            ticker.start()
-        started = run("up", "-d", "--scale", f"ray-worker={WORKERS}", timeout=600)
-        assert started.returncode == 0, f"up failed:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-        dashboard = f"http://127.0.0.1:{ports['dashboard']}"
-        deadline = time.monotonic() + 180
-        while len(alive_nodes(dashboard, token)) < WORKERS + 1:
-            assert time.monotonic() < deadline, f"{WORKERS} workers did not join:\n{run('logs', '--tail=50').stdout}"
-            time.sleep(2)
-        yield run, ports, token, env
-    finally:
-        if ticker:
-            ticker.stop()
-        run("down", "-v", "--remove-orphans", timeout=300)
-        # Podman leaves the conmon of a finished `exec` waiting on its removed container: stop it, by PID.
-        stop_pids([], processes_mentioning(f"-n\0{project}_"), timeout=10)
-
-
-def test_search_in_compose_runs_on_several_workers_and_is_tracked(compose_project):
-    run, ports, token, env = compose_project
-    dashboard = f"http://127.0.0.1:{ports['dashboard']}"
-    tracking = f"http://127.0.0.1:{ports['mlflow']}"
-
+def test_logins_are_required_by_mlflow_and_the_dashboard(cluster):
+    api = f"{cluster.tracking}/api/2.0/mlflow/experiments/search?max_results=1"
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        get(api)
+    assert anonymous.value.code == 401, "MLflow must refuse an anonymous request"
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        get(api, ("admin", "not-the-password"))
+    assert wrong.value.code == 401
+    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    assert "experiments" in json.loads(get(api, login))
     with pytest.raises(urllib.error.HTTPError) as refused:
-        dashboard_get(f"{dashboard}/api/v0/nodes", None)
+        cluster.dashboard_get("/api/v0/nodes", None)
     assert refused.value.code == 401, "the dashboard must require the token"
-    nodes = alive_nodes(dashboard, token)
+
+
+def test_search_in_compose_runs_on_several_workers_and_is_tracked_in_postgres(cluster):
+    nodes = cluster.alive_nodes()
     workers = {n["node_id"] for n in nodes if not n["is_head_node"]}
-    assert len(workers) == WORKERS
+    assert len(workers) >= 3
 
-    search = run(
-        "exec",
-        "-T",
-        "ray-head",
-        "python",
-        "search/run.py",
-        "--num-samples",
-        "6",
-        "--dataset",
-        "digits",
-        "--models",
-        "random_forest,svm,logistic_regression",
-        "--experiment",
-        "compose_e2e",
-        timeout=900,
-    )
-    assert search.returncode == 0, f"search failed:\n{search.stdout[-3000:]}\n{search.stderr[-3000:]}"
-    search_id = re.search(r"^search_id: (\w+)$", search.stdout, re.M)[1]
+    search_id, parent_id = cluster.search("compose_e2e", SAMPLES)
 
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking)  # the MLflow REST API through the published port
-    experiment = client.get_experiment_by_name("compose_e2e")
-    query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial'"
-    trials = client.search_runs([experiment.experiment_id], query)
-    assert len(trials) == 6 and all(t.info.status == "FINISHED" for t in trials)
-    assert {t.data.tags["git_commit"] for t in trials} == {env["GIT_COMMIT"]}
+    trials = cluster.trials("compose_e2e", search_id)
+    assert len(trials) == SAMPLES and all(t.info.status == "FINISHED" for t in trials)
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {parent_id}
+    assert {t.data.tags["git_commit"] for t in trials} == {cluster.project.env["GIT_COMMIT"]}
     used = {t.data.tags["node"] for t in trials}
     assert used <= workers, "trials must run on the worker containers, not on the head"
     assert len(used) >= 2 and len({t.data.tags["hostname"] for t in trials}) >= 2, f"one worker ran all: {used}"
+
+    client = cluster.mlflow_client()
+    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"])
     for trial in trials:
         assert [a.path for a in client.list_artifacts(trial.info.run_id)] == ["confusion_matrix.png"]
-        url = f"{tracking}/get-artifact?path=confusion_matrix.png&run_uuid={trial.info.run_id}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert response.read(8) == b"\x89PNG\r\n\x1a\n"
+        url = f"{cluster.tracking}/get-artifact?path=confusion_matrix.png&run_uuid={trial.info.run_id}"
+        assert get(url, login)[:8] == b"\x89PNG\r\n\x1a\n"
+        with pytest.raises(urllib.error.HTTPError):
+            get(url)  # artifacts too need the login
 
-    actors = dashboard_get(f"{dashboard}/api/v0/actors?limit=1000&detail=1", token)["data"]["result"]["result"]
-    # The trial actors the dashboard still lists (it drops dead ones over time) ran on workers, never on the head.
-    assert {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"} <= workers
+    # The runs are rows of the PostgreSQL store itself, artifacts in the server's own volume.
+    ids = "','".join(t.info.run_id for t in trials)
+    assert cluster.psql(f"select count(*) from runs where run_uuid in ('{ids}') and status = 'FINISHED'") == str(
+        SAMPLES
+    )
+    stored = cluster.project.run("exec", "-T", "mlflow", "find", "/data/artifacts", "-name", "*.png", check=True)
+    assert sum(t.info.run_id in stored.stdout for t in trials) == SAMPLES
+
+
+def test_workers_mount_nothing_but_the_secrets_and_tune_storage_is_the_heads(cluster):
+    for service, allowed in (("ray-worker", {"/secrets"}), ("ray-head", {"/secrets", "/ray_results"})):
+        names = cluster.project.containers(service)
+        assert names, f"no {service} container runs"
+        for name in names:
+            mounts = cluster.project.mounts(name)
+            destinations = {m["Destination"] for m in mounts}
+            assert destinations <= allowed, f"{name} mounts {destinations}"
+            secrets = [m for m in mounts if m["Destination"] == "/secrets"]
+            assert secrets and not secrets[0]["RW"], f"{name}: the secrets volume must be read-only"
+
+
+def test_secrets_are_kept_across_restarts_and_never_in_the_repository(cluster):
+    again = cluster.project.run("run", "--rm", "-T", "secrets", check=True)
+    assert "kept the existing ones" in again.stdout
+    shown = cluster.project.run("exec", "-T", "ray-head", "python", "cluster/credentials.py", "show", check=True)
+    assert cluster.token in shown.stdout and cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"] in shown.stdout
+    config = cluster.project.run("config", check=True).stdout
+    for value in (cluster.token, cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]):
+        assert value not in config, "a secret must not reach compose's configuration (environment, commands)"

@@ -1,0 +1,184 @@
+"""A compose project driven as README tells a user: `docker compose ...` in a clean copy of the repository (its
+tracked files only, so no `.env`), searches through `docker compose exec`, checks through the published ports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = 3  # ray-worker containers of the shared cluster
+SEARCH_LINE = re.compile(r"^(?:search|resuming) (\w+): experiment '([^']+)', parent run (\w+)", re.M)
+
+
+def clean_copy(target: Path) -> Path:
+    """The repository's tracked files (as they are in the work tree) copied to `target`: a fresh clone, no .env."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+@dataclass
+class Project:
+    """One compose project: its folder, name, files, environment and the compose command."""
+
+    folder: Path
+    name: str
+    compose: list[str]
+    env: dict[str, str]
+    files: list[str] = field(default_factory=lambda: ["compose.yaml"])
+
+    def run(self, *args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
+        """`docker compose -p NAME -f FILE... ARGS` in the project's folder."""
+        files = [x for f in self.files for x in ("-f", f)]
+        result = subprocess.run(
+            [*self.compose, "-p", self.name, *files, *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check:
+            assert result.returncode == 0, f"{' '.join(args)}: exit {result.returncode}\n{tail(result)}"
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        """`docker compose ... ARGS` started in the background, output piped."""
+        files = [x for f in self.files for x in ("-f", f)]
+        return subprocess.Popen(
+            [*self.compose, "-p", self.name, *files, *args],
+            cwd=self.folder,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def containers(self, service: str) -> list[str]:
+        """Names of the service's running containers."""
+        listed = self.run("ps", "-q", service, check=True).stdout.split()
+        if not listed:
+            return []
+        inspected = subprocess.run(
+            ["docker", "inspect", *listed], env=self.env, capture_output=True, text=True, check=True
+        )
+        return [c["Name"].lstrip("/") for c in json.loads(inspected.stdout) if c["State"]["Running"]]
+
+    def mounts(self, container: str) -> list[dict]:
+        """The container's mounts, as `docker inspect` gives them."""
+        inspected = subprocess.run(
+            ["docker", "inspect", container], env=self.env, capture_output=True, text=True, check=True
+        )
+        return json.loads(inspected.stdout)[0]["Mounts"]
+
+
+def stop_exec_leftovers(project: str) -> None:
+    """Podman leaves the conmon of a finished `exec` waiting on its removed container: stop it, by PID."""
+    from cluster.processes import processes_mentioning, stop_pids
+
+    for separator in ("_", "-"):
+        stop_pids([], processes_mentioning(f"-n\0{project}{separator}"), timeout=10)
+
+
+def tail(result: subprocess.CompletedProcess, chars: int = 3000) -> str:
+    return f"{result.stdout[-chars:]}\n{result.stderr[-chars:]}"
+
+
+@dataclass
+class Cluster:
+    """The shared compose cluster: the project, its published ports and the generated credentials."""
+
+    project: Project
+    mlflow_port: int
+    dashboard_port: int
+    secrets: dict[str, str]
+
+    @property
+    def tracking(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def token(self) -> str:
+        return self.secrets["RAY_AUTH_TOKEN"]
+
+    def mlflow_client(self):
+        """An MlflowClient through the published port, logged in with the generated admin password."""
+        import os
+
+        from mlflow.tracking import MlflowClient
+
+        os.environ["MLFLOW_TRACKING_USERNAME"] = self.secrets["MLFLOW_TRACKING_USERNAME"]
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = self.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]
+        return MlflowClient(self.tracking)
+
+    def search_argv(self, experiment: str, samples: int, *extra: str) -> list[str]:
+        """`exec -T ray-head python search/run.py ...` on the digits data."""
+        argv = ["exec", "-T", "ray-head", "python", "search/run.py", "--experiment", experiment]
+        argv += ["--num-samples", str(samples), "--dataset", "digits", "--cv-folds", "3"]
+        return [*argv, "--models", "random_forest,svm,logistic_regression", *extra]
+
+    def search(self, experiment: str, samples: int, *extra: str, timeout: float = 900) -> tuple[str, str]:
+        """Run a search in the head; (search id, parent run id)."""
+        result = self.project.run(*self.search_argv(experiment, samples, *extra), timeout=timeout)
+        assert result.returncode == 0, f"search failed:\n{tail(result)}"
+        found = SEARCH_LINE.search(result.stdout)
+        assert found, result.stdout[-2000:]
+        return found[1], found[3]
+
+    def dashboard_get(self, path: str, token: str | None) -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.dashboard}{path}", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def alive_nodes(self) -> list[dict]:
+        try:
+            nodes = self.dashboard_get("/api/v0/nodes?limit=100", self.token)["data"]["result"]["result"]
+        except (OSError, ValueError, KeyError):
+            return []
+        return [n for n in nodes if n["state"] == "ALIVE"]
+
+    def wait_for_nodes(self, count: int, timeout: float = 240) -> list[dict]:
+        """The alive nodes once there are `count` of them."""
+        deadline = time.monotonic() + timeout
+        while len(nodes := self.alive_nodes()) < count:
+            assert time.monotonic() < deadline, f"{len(nodes)} of {count} Ray nodes alive"
+            time.sleep(2)
+        return nodes
+
+    def trials(self, experiment: str, search_id: str) -> list:
+        """The trial runs of one search, read through the published port."""
+        client = self.mlflow_client()
+        found = client.get_experiment_by_name(experiment)
+        query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial'"
+        return client.search_runs([found.experiment_id], query, max_results=1000) if found else []
+
+    def psql(self, sql: str) -> str:
+        """One query in the PostgreSQL tracking store, as the compose user, rows as text."""
+        argv = ["exec", "-T", "postgres", "psql", "-U", "mlflow", "-d", "mlflow", "-At", "-c", sql]
+        return self.project.run(*argv, check=True).stdout.strip()
+
+
+def parse_secrets(text: str) -> dict[str, str]:
+    """`NAME=value` lines of `cluster/credentials.py show`."""
+    return dict(re.findall(r"^(\w+)=(\S+)$", text, re.M))

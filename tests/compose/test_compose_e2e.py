@@ -57,7 +57,10 @@ def test_search_in_compose_runs_on_several_workers_and_is_tracked_in_postgres(cl
 
     client = cluster.mlflow_client()
     login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"])
-    for trial in trials:
+    drawn = [t for t in trials if client.list_artifacts(t.info.run_id)]  # the best trial of each model family
+    assert drawn and len(drawn) <= len({t.data.params["model"] for t in trials})
+    assert all("confusion_matrix" in t.data.tags for t in trials)  # the numbers on every run
+    for trial in drawn:
         assert [a.path for a in client.list_artifacts(trial.info.run_id)] == ["confusion_matrix.png"]
         url = f"{cluster.tracking}/get-artifact?path=confusion_matrix.png&run_uuid={trial.info.run_id}"
         assert get(url, login)[:8] == b"\x89PNG\r\n\x1a\n"
@@ -70,7 +73,7 @@ def test_search_in_compose_runs_on_several_workers_and_is_tracked_in_postgres(cl
         SAMPLES
     )
     stored = cluster.project.run("exec", "-T", "mlflow", "find", "/data/artifacts", "-name", "*.png", check=True)
-    assert sum(t.info.run_id in stored.stdout for t in trials) == SAMPLES
+    assert sum(t.info.run_id in stored.stdout for t in trials) == len(drawn)
 
 
 def test_workers_mount_nothing_but_the_secrets_and_tune_storage_is_the_heads(cluster):

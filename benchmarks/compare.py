@@ -26,21 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cluster.processes import free_port, stop_process_group, wait_for_http
+from cluster.private_mlflow import start_mlflow
+from cluster.processes import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUPS = ("project", "cluster", "loop", "grid", "untracked")  # and "asha": the project's search with ASHA
-
-
-def start_mlflow(work: Path) -> tuple[subprocess.Popen, str]:
-    """A private tracking server for the whole benchmark."""
-    port = free_port()
-    command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(work)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    if not wait_for_http(f"{uri}/health", 90):
-        raise SystemExit("benchmark: the mlflow server did not start")
-    return server, uri
 
 
 def start_cluster(state_dir: Path) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from benchmarks.compare import write_section
-from cluster.processes import free_port, stop_process_group, wait_for_http
+from cluster.private_mlflow import private_mlflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,28 +45,29 @@ def bare_search(config, split, path: Path) -> None:
     build_tuner(config, split, path, 2, callbacks=[]).fit()
 
 
+def search_config(uri: str, size: int, storage: Path):
+    """The settings of a search of `size` trivial trials: k-nearest neighbours on Iris, 2 folds, 2 at a time."""
+    from search.searching.config import parse_args
+
+    argv = ["--tracking-uri", uri, "--experiment", f"driver-cost-{size}", "--num-samples", str(size)]
+    argv += ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--max-concurrent", "2"]
+    return parse_args([*argv, "--storage-path", str(storage)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,500,2000")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
 
-    from search.searching.config import parse_args
     from search.searching.driver import prepare, run_search
 
     work = Path(tempfile.mkdtemp(prefix="driver-cost-"))
-    port = free_port()
-    command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(work)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
     header = "| trials | tracked: wall s | ms a trial | driver CPU ms a trial | untracked: wall s | ms a trial |"
     rows = [header + " driver CPU ms a trial | tracking adds |", "|---|---|---|---|---|---|---|---|"]
-    try:
-        assert wait_for_http(f"{uri}/health", 90), "mlflow server did not start"
+    with private_mlflow(work / "mlflow") as uri:
         for size in [int(n) for n in args.sizes.split(",")]:
-            argv = ["--tracking-uri", uri, "--experiment", f"driver-cost-{size}", "--num-samples", str(size)]
-            argv += ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--max-concurrent", "2"]
-            config = parse_args([*argv, "--storage-path", str(work / f"tune-{size}")])
+            config = search_config(uri, size, work / f"tune-{size}")
             tracked = measure(functools.partial(run_search, config))
             _, split = prepare(config)
             untracked = measure(functools.partial(bare_search, config, split, work / f"bare-{size}" / "search"))
@@ -76,8 +76,6 @@ def main() -> None:
             cells.append(f"{100 * (tracked[0] / untracked[0] - 1):+.0f}%")
             rows.append(f"| {size} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
-    finally:
-        stop_process_group(server.pid)
     text = f"`python benchmarks/driver_cost.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(rows)
     print(text)
     if args.write:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,26 +75,12 @@ def main() -> None:
 
     import ray
 
-    from cluster.processes import free_port, stop_process_group, wait_for_http
+    from cluster.private_mlflow import start_mlflow
+    from cluster.processes import stop_process_group
 
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "cluster/mlflow_server.py"),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(work / "mlflow"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
+    server, uri = start_mlflow(work / "mlflow")
     try:
-        assert wait_for_http(f"{uri}/health", 90), "mlflow server did not start"
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         timings: dict[str, list[float]] = {"naive": [], "project": []}
         for i in range(args.repeats):

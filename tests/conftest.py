@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from cluster.processes import free_port, stop_process_group, wait_for_http
+from cluster.private_mlflow import private_mlflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """A real `mlflow server` on a free loopback port, started by `cluster/mlflow_server.py`; yields its URI."""
-    data_dir = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "cluster" / "mlflow_server.py"), "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_for_http(f"{uri}/health", timeout=90):
-            raise RuntimeError(f"mlflow server did not come up: {(data_dir / 'server.log').read_text()[-2000:]}")
+    """A real `mlflow server` on a free loopback port (`cluster/private_mlflow.py`); yields its URI."""
+    with private_mlflow(tmp_path_factory.mktemp("mlflow-server")) as uri:
         yield uri
-    finally:
-        stop_process_group(process.pid)
-        log.close()
 
 
 @pytest.fixture(scope="session")

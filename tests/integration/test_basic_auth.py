@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster.processes import free_port, stop_process_group, wait_for_http
+from cluster.private_mlflow import start_mlflow
+from cluster.processes import free_port, stop_process_group
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,16 +23,8 @@ def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(tmp_
     uri = f"http://127.0.0.1:{port}"
     secret = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": "a-test-password-7f3c"}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_"))} | secret
-    command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(tmp_path)]
-    server = subprocess.Popen(
-        [*command, "--basic-auth"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server, _ = start_mlflow(tmp_path / "server", port, ("--basic-auth",), env)
     try:
-        assert wait_for_http(f"{uri}/health", 90), "mlflow server with basic auth did not start"
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10)
         assert refused.value.code == 401

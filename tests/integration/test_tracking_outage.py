@@ -12,17 +12,15 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cluster.processes import free_port, stop_process_group, wait_for_http
+from cluster.private_mlflow import start_mlflow
+from cluster.processes import free_port, stop_process_group
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_server(port: int, data_dir: Path) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "cluster/mlflow_server.py"), "--port", str(port), "--data-dir", str(data_dir)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert wait_for_http(f"http://127.0.0.1:{port}/health", 90), "mlflow server did not start"
-    return server
+    return start_mlflow(data_dir, port)[0]
 
 
 @pytest.mark.fault("mlflow server killed mid-search, back 10 s later")

@@ -40,6 +40,7 @@ PARENT_RUN_ID = "mlflow.parentRunId"
 TRIAL_ID = "trial_id"
 TRIAL_INDEX = "trial_index"
 OUTCOME = "outcome"
+PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search with several --objectives
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
 LINEAGE_TAGS = ("git_commit", "dataset", "dataset_digest")  # on every trial run, from the search's lineage
@@ -75,6 +76,7 @@ SEARCH_PARAMS = (
     "split_seed",
     "metric",
     "scheduler",
+    "objectives",
     "points_to_evaluate",
     "n_dev_rows",
     "n_test_rows",

@@ -15,7 +15,7 @@ from search.common.errors import CommandError
 from search.common.ranking import eligible, rank_trials
 
 METRICS = c.TRIAL_METRICS
-TAGS = (c.TRIAL_ID, *c.NODE_TAGS, "error")
+TAGS = (c.TRIAL_ID, *c.NODE_TAGS, "error", c.PARETO_FRONT)
 LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, "model", "feature_set")
 CONSTANTS = c.TRIAL_CONSTANTS
 OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)

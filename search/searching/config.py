@@ -31,6 +31,7 @@ class SearchConfig:
     test_size: float = 0.2
     metric: str = "val_accuracy"
     scheduler: str = "fifo"
+    objectives: str | None = None  # e.g. "val_accuracy,predict_ms": a multi-objective search
     address: str | None = None
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str | None = None
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("val_accuracy", "val_f1"), default=d.metric, help="what the search maximises")
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
     p.add_argument(
+        "--objectives",
+        help="several objectives, e.g. val_accuracy,predict_ms: scores maximised, predict_ms, model_bytes and "
+        "fit_time_s minimised; the search ends by tagging its Pareto front",
+    )
+    p.add_argument(
         "--storage-path",
         default=os.environ.get("TUNE_STORAGE_PATH"),
         help="Tune's results folder, seen by every node (default: TUNE_STORAGE_PATH, else ./ray_results)",
@@ -134,6 +140,10 @@ def validate(config: SearchConfig) -> None:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
     if not 0 < config.test_size < 1:
         raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")
+    if config.objectives:
+        from search.common.pareto import parse_objectives
+
+        parse_objectives(config.objectives)
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     for number, point in enumerate(config.points_to_evaluate or [], 1):
         try:

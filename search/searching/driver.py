@@ -141,6 +141,8 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
             raise SearchInterrupted(home.search_id)
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         tracker.draw_matrices(best_of_each_family(ranked))
+        if config.objectives:
+            mark_front(config, client, home, tracker, rows)
         failed = sum(r["status"] != "FINISHED" for r in rows)
         stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
         counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
@@ -156,6 +158,30 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         tracker.close()
         if not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
             client.set_terminated(home.parent_run_id, status=status)
+
+
+def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[dict]) -> list[dict]:
+    """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
+    parent run (`pareto_front.md`)."""
+    from search.common import contract
+    from search.common.pareto import front, front_table, parse_objectives
+
+    objectives = parse_objectives(config.objectives)
+    done = [{**r, contract.OUTCOME: _outcome(r, config)} for r in rows]
+    on_front = front(done, objectives)
+    tracker.tag_runs([r["trial_id"] for r in on_front], {contract.PARETO_FRONT: "true"})
+    print(f"\nPareto front of search {home.search_id} ({len(on_front)} of {len(rows)} trials):")
+    print(front_table(on_front, objectives))
+    client.log_text(home.parent_run_id, front_table(on_front, objectives, markdown=True) + "\n", "pareto_front.md")
+    return on_front
+
+
+def _outcome(row: dict, config: SearchConfig) -> str:
+    from search.common import contract
+
+    if row["status"] != "FINISHED":
+        return contract.FAILED
+    return contract.COMPLETED if row["folds_done"] >= config.cv_folds else contract.STOPPED
 
 
 def best_of_each_family(ranked: list[dict]) -> list[str]:

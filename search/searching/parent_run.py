@@ -37,6 +37,7 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
         "split_seed": config.seed,
         "metric": config.metric,
         "scheduler": config.scheduler,
+        "objectives": config.objectives or "",
         "points_to_evaluate": len(config.points_to_evaluate or []),
         "n_dev_rows": len(split.y_dev),
         "n_test_rows": len(split.y_test),

@@ -32,5 +32,6 @@ def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:
         test_size=float(p["test_size"]),
         metric=p["metric"],
         scheduler=p["scheduler"],
+        objectives=p.get("objectives") or None,
         experiment=None,
     )

@@ -207,6 +207,13 @@ class TrialTracker(MLflowLoggerCallback):
             if trial_id in self._matrices and trial_id in self.trials:
                 self.writer.submit(lambda t=trial_id: self._upload_matrix(t), trial_id)
 
+    def tag_runs(self, trial_ids: list[str], tags: dict[str, str]) -> None:
+        """Set `tags` on these trials' runs (through the writer, after their other writes)."""
+        batch = [RunTag(k, v) for k, v in tags.items()]
+        for trial_id in trial_ids:
+            if trial_id in self.trials:
+                self.writer.submit(lambda t=trial_id: self.client.log_batch(self.trials[t][0], tags=batch), trial_id)
+
     def _upload_matrix(self, trial_id: str) -> None:
         matrix, name, folds = self._matrices[trial_id]
         with tempfile.TemporaryDirectory() as tmp:

@@ -16,6 +16,7 @@ from search.common.compat import keep_starting_actors, set_restored_callbacks
 from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
+from search.common.pareto import parse_objectives, searcher_args
 from search.searching.config import SearchConfig
 from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
@@ -69,19 +70,26 @@ def build_tuner(
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
     points = [space.point(p) for p in config.points_to_evaluate or []]
+    objectives = parse_objectives(config.objectives) if config.objectives else None
+    # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
+    goal = searcher_args(objectives, config.seed) if objectives else {"metric": config.metric, "mode": "max"}
     searcher = OptunaSearch(
         space=space,
-        metric=config.metric,
-        mode="max",
-        seed=config.seed,
+        **goal,
+        seed=None if objectives else config.seed,
         storage=study,
         study_name=tune_path.name,
         points_to_evaluate=points or None,
     )
     scheduler = None
-    if config.scheduler == "asha":
+    if config.scheduler == "asha":  # ASHA stops trials on the first objective
+        first = objectives[0] if objectives else None
         scheduler = ASHAScheduler(
-            time_attr="training_iteration", metric=config.metric, mode="max", max_t=config.cv_folds, grace_period=1
+            time_attr="training_iteration",
+            metric=first.name if first else config.metric,
+            mode=first.mode if first else "max",
+            max_t=config.cv_folds,
+            grace_period=1,
         )
     reporter = tune.CLIReporter(
         parameter_columns=["model", "feature_set"],

@@ -273,3 +273,20 @@ def test_a_failure_before_tunes_setup_is_one_line_and_closes_the_parent(
     client = MlflowClient(mlflow_server)
     parent = contract.find_search(client, experiment="it-broken")
     assert parent.info.status == "FAILED"
+
+
+def test_two_objectives_tag_a_pareto_front(mlflow_server, ray_session, tmp_path):
+    from search.common.pareto import dominates, parse_objectives
+
+    extra = ["--experiment", "it-front", "--num-samples", "10", "--seed", "5", "--cv-folds", "3"]
+    extra += ["--models", "knn,logistic_regression,random_forest", "--objectives", "val_accuracy,predict_ms"]
+    outcome = search(mlflow_server, tmp_path, *extra)
+    runs = children(MlflowClient(mlflow_server), outcome)
+    done = [r for r in runs if r.data.tags["outcome"] == contract.COMPLETED]
+    rows = [dict(r.data.metrics) for r in done]
+    on = [row for row, r in zip(rows, done, strict=True) if r.data.tags.get(contract.PARETO_FRONT) == "true"]
+    off = [row for row, r in zip(rows, done, strict=True) if r.data.tags.get(contract.PARETO_FRONT) != "true"]
+    objectives = parse_objectives("val_accuracy,predict_ms")
+    assert on, "the front is never empty"
+    assert not any(dominates(a, b, objectives) for a in rows for b in on)  # nothing beats a front trial
+    assert all(any(dominates(a, b, objectives) for a in on) for b in off)  # a front trial beats every other one

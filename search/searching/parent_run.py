@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
@@ -83,7 +84,15 @@ def start_parent_run(
 ) -> tuple[str, str]:
     """Create (or reuse) the experiment and the search's parent run; returns (experiment_id, run_id)."""
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+    else:
+        try:
+            experiment_id = client.create_experiment(experiment)
+        except MlflowException as exc:  # another driver created it a moment ago
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment_id = client.get_experiment_by_name(experiment).experiment_id
     run = client.create_run(
         experiment_id,
         run_name=c.search_run_name(search_id),

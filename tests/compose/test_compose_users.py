@@ -16,10 +16,7 @@ SEARCHES, SAMPLES = 3, 6
 
 
 def test_three_searches_at_once_each_keep_their_own_trials(cluster):
-    experiment = "compose_three_users"
-    # The experiment exists, as it does when several users share one: the driver's get-or-create of a new
-    # experiment is not atomic, and two drivers creating the same one at the same moment race (one is refused).
-    cluster.mlflow_client().create_experiment(experiment)
+    experiment = "compose_three_users"  # new: the three drivers race to create it, and all three must go on
     drivers = [cluster.project.popen(*cluster.search_argv(experiment, SAMPLES, "--seed", str(s))) for s in range(3)]
     outputs = []
     for driver in drivers:

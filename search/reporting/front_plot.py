@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
 from search.common.pareto import COST_MEANING, Objective, Rows, front, is_completed, records
 from search.reporting.plots import (
@@ -57,6 +57,7 @@ def _style_axis(ax: Axes, which: str, objective: Objective, values: list[float])
         (ax.set_xscale if which == "x" else ax.set_yscale)("log")
         axis.set_major_locator(LogLocator(base=10))
         axis.set_minor_formatter(NullFormatter())
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 10, 100: not 10^1, 10^2
     elif not objective.unit:
         (ax.set_xlim if which == "x" else ax.set_ylim)(*score_limits(values))
     elif min(values) >= 0:  # a linear cost axis starts at zero: the cheap corner has room, costs compare as ratios
@@ -105,7 +106,8 @@ def front_figure(
         ax.scatter([rx], [ry], s=260, facecolors="none", edgecolors=RELEASED, linewidths=2.4, zorder=5)
         name = chosen[0].get("run_name") or f"trial {chosen[0].get('trial_index')}"
         ax.annotate(f"released: {name}", (rx, ry), xytext=(14, -18), textcoords="offset points", color=RELEASED,
-                    fontsize=9, fontweight="bold", zorder=6)  # fmt: skip
+                    fontsize=9, fontweight="bold", zorder=6,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0})  # fmt: skip
         handles.append(Line2D([], [], color=RELEASED, marker="o", markerfacecolor="none", markersize=13,
                               markeredgewidth=2.2, linestyle="", label="released trial"))  # fmt: skip
     _style_axis(ax, "x", x_obj, x.tolist())

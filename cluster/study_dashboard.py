@@ -1,0 +1,124 @@
+"""Serve optuna-dashboard on 127.0.0.1 for a search's Optuna study journal, while the search runs or after it.
+
+    python cluster/study_dashboard.py [--storage-path DIR] [--search-id ID | JOURNAL] [--port 8080]
+
+A search keeps its study in `<storage path>/search-<id>/optuna-journal.log` beside Tune's state; without an id or a
+journal the latest written search under the storage path is served. Errors end in one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+JOURNAL = "optuna-journal.log"
+HOST = "127.0.0.1"
+
+
+class DashboardError(Exception):
+    """A problem the user can fix, said in one line."""
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Where the search's state lives, which search (or journal file) to show, and the port."""
+
+    storage_path: Path
+    search_id: str | None
+    journal: Path | None
+    port: int
+
+
+class ThreadedServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # one line per request would drown the URL
+        pass
+
+
+def find_journal(settings: DashboardSettings) -> Path:
+    """The journal to serve: the one given, the one of `--search-id`, or the latest written under the storage path."""
+    if settings.journal is not None:
+        if not settings.journal.is_file():
+            raise DashboardError(f"no journal file at {settings.journal}: give a search's {JOURNAL}")
+        return settings.journal
+    if settings.search_id is not None:
+        path = settings.storage_path / f"search-{settings.search_id}" / JOURNAL
+        if not path.is_file():
+            raise DashboardError(
+                f"no journal for search {settings.search_id} under {settings.storage_path}: check the id, or pass "
+                "the --storage-path the search ran with"
+            )
+        return path
+    found = sorted(settings.storage_path.glob(f"search-*/{JOURNAL}"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise DashboardError(
+            f"no search journal under {settings.storage_path}: run a search first, or pass its --storage-path"
+        )
+    return found[-1]
+
+
+def open_server(journal: Path, port: int) -> ThreadedServer:
+    """optuna-dashboard over the journal, bound to 127.0.0.1:port (not yet serving)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna_dashboard import wsgi
+
+    app = wsgi(JournalStorage(JournalFileBackend(str(journal))))
+    try:
+        return make_server(HOST, port, app, server_class=ThreadedServer, handler_class=QuietHandler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise DashboardError(f"port {port} on {HOST} is taken: choose another with --port") from None
+        raise DashboardError(f"cannot listen on {HOST}:{port} ({exc.strerror or exc}): choose another --port") from None
+
+
+def parse_args(argv: list[str] | None = None) -> DashboardSettings:
+    """Command-line arguments as settings."""
+    parser = argparse.ArgumentParser(description="Live view of a search's Optuna study (optuna-dashboard).")
+    parser.add_argument("journal", nargs="?", type=Path, help=f"a search's {JOURNAL} (instead of --search-id)")
+    parser.add_argument(
+        "--storage-path",
+        type=Path,
+        default=Path(os.environ.get("TUNE_STORAGE_PATH") or "ray_results"),
+        help="the search's --storage-path (default: TUNE_STORAGE_PATH, else ./ray_results)",
+    )
+    parser.add_argument("--search-id", help="the search to show (default: the latest under --storage-path)")
+    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    args = parser.parse_args(argv)
+    if args.journal is not None and args.search_id is not None:
+        parser.error("give either --search-id or a journal file, not both")
+    if not 0 < args.port < 65536:
+        parser.error(f"--port {args.port} is not a port number: use 1-65535")
+    return DashboardSettings(args.storage_path.resolve(), args.search_id, args.journal, args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Find the journal, serve it until interrupted; 2 with one line on a problem the user can fix."""
+    settings = parse_args(argv)
+    try:
+        journal = find_journal(settings)
+        server = open_server(journal, settings.port)
+    except DashboardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"optuna-dashboard for {journal} at http://{HOST}:{settings.port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,11 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-JOURNAL = "optuna-journal.log"
+if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from search.searching.journal import STUDY_JOURNAL as JOURNAL  # noqa: E402 - the file the search writes
+
 HOST = "127.0.0.1"
 
 

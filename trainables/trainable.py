@@ -75,10 +75,13 @@ def time_to_predict(pipeline, X_val: pd.DataFrame, rows: int = 1000) -> float:
 
 
 def serialised_size(pipeline) -> int:
-    """Bytes of the fitted Pipeline serialised as the release logs it (cloudpickle)."""
+    """Bytes of the fitted Pipeline serialised as the release logs it: MLflow's sklearn flavour writes `model.pkl`
+    with cloudpickle at pickle's default protocol."""
+    import pickle
+
     import cloudpickle
 
-    return len(cloudpickle.dumps(pipeline))
+    return len(cloudpickle.dumps(pipeline, protocol=pickle.DEFAULT_PROTOCOL))
 
 
 def where_am_i() -> dict[str, str]:

@@ -24,11 +24,11 @@ WRITER = textwrap.dedent(
     import sys, time
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from search.searching.journal import DriverJournal
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     journal = sys.argv[1]
-    storage = JournalStorage(JournalFileBackend(journal))
+    storage = JournalStorage(DriverJournal(str(journal)))  # as the search writes it
     study = optuna.create_study(
         storage=storage, study_name="search-abc123", direction="maximize", sampler=optuna.samplers.TPESampler(seed=0)
     )

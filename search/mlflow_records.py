@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
@@ -54,7 +54,8 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: st
     with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
         warnings.simplefilter("ignore")
         dataset = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or "target", name=name)
-    entity = dataset._to_mlflow_entity()
+    fields = dataset.to_dict()
+    entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
     return DataPart(entity_input, name, entity.digest, context)
 

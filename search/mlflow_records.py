@@ -1,0 +1,159 @@
+"""Records that MLflow's own UI understands: experiment kind, dataset inputs, source tags, proposal-ordered runs.
+
+MLflow 3.17's UI opens an experiment without `mlflow.experimentKind` on its GenAI overview; with
+`custom_model_development` it opens the training runs table. The table's Dataset column shows a run's dataset
+inputs and its Source column the `mlflow.source.*` tags. Every function here takes an `MlflowClient` and ids:
+no fluent active run, except `evaluate_classifier`, whose MLflow API needs one and gets it only inside the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
+
+EXPERIMENT_KIND = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"  # the 3.17 UI's ExperimentKind.CUSTOM_MODEL_DEVELOPMENT
+
+
+def mark_training_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Tag the experiment as model training, so the UI opens it on the training runs table."""
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, TRAINING_KIND)
+
+
+@dataclass(frozen=True)
+class DataPart:
+    """One part of the search's data as an MLflow dataset: its name, digest and the run context it was used in."""
+
+    dataset: DatasetInput
+    name: str
+    digest: str
+    context: str
+
+
+def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: str = "") -> DataPart:
+    """An MLflow dataset input for features `X` with labels `y`, e.g. `data_part(X_dev, y_dev, "iris-dev", "train")`.
+
+    `source` is where the data came from when MLflow can resolve it (a CSV's path or URL); a bundled dataset gives
+    none, and MLflow records the code that built it.
+
+    The digest is MLflow's own (computed once here from the frame); build it once per search and hand the same
+    `DataPart` to every run, so a trial only sends it, never recomputes it.
+    """
+    import mlflow.data
+
+    frame = X.copy()
+    frame[y.name or "target"] = y.to_numpy()
+    with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
+        warnings.simplefilter("ignore")
+        dataset = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or "target", name=name)
+    fields = dataset.to_dict()
+    entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
+    entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
+    return DataPart(entity_input, name, entity.digest, context)
+
+
+def log_data(client: MlflowClient, run_id: str, parts: list[DataPart]) -> None:
+    """Log the parts as the run's dataset inputs (one request; logging the same part again adds nothing)."""
+    client.log_inputs(run_id, datasets=[part.dataset for part in parts])
+
+
+def source_tags(entrypoint: str | Path, commit: str, kind: str = "LOCAL") -> dict[str, str]:
+    """MLflow's source tags for a run started by `entrypoint` at `commit` (`kind`: LOCAL, JOB, PROJECT ...)."""
+    tags = {MLFLOW_SOURCE_NAME: str(entrypoint), MLFLOW_SOURCE_TYPE: kind}
+    if commit and commit != "unknown":
+        tags[MLFLOW_GIT_COMMIT] = commit
+    return tags
+
+
+def proposal_start_time(search_start_ms: int, trial_index: int, now_ms: int | None = None) -> int:
+    """A trial run's start time: when it really started, but never before a trial the searcher proposed earlier.
+
+    Trials start in about the order they are proposed, but the tracker's writer creates their runs out of order.
+    The start time is the later of the real one and `search_start_ms + trial_index` (one millisecond per index),
+    so sorting by "Created" follows the proposal order whenever trials start in it, and each time stays within a
+    few milliseconds of the truth.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return max(now_ms, search_start_ms + trial_index)
+
+
+def create_trial_run(
+    client: MlflowClient,
+    experiment_id: str,
+    name: str,
+    tags: dict[str, str],
+    start_time: int,
+    parts: list[DataPart] | None = None,
+) -> str:
+    """Create a trial's run with its start time and tags, and reference the search's data; the run id."""
+    run = client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=name)
+    if parts:
+        log_data(client, run.info.run_id, parts)
+    return run.info.run_id
+
+
+def evaluate_classifier(
+    tracking_uri: str,
+    run_id: str,
+    model_uri: str,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    dataset_name: str = "test",
+) -> dict[str, float]:
+    """MLflow's classifier evaluation of `model_uri` on the test part, logged to the release run `run_id`.
+
+    Logs metrics (`accuracy_score`, `f1_score`, `roc_auc` ...), the confusion matrix, ROC and precision-recall
+    curves, and links the metrics to the logged model behind the registered version (its `models:/m-...` id).
+    Returns the metrics.
+    """
+    import mlflow
+    import mlflow.models
+
+    frame = X_test.copy()
+    label = y_test.name or "target"
+    frame[label] = y_test.to_numpy()
+    mlflow.set_tracking_uri(tracking_uri)
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id != run_id:
+        raise ValueError(f"another MLflow run ({active.info.run_id}) is active: end it before evaluating {run_id}")
+    quiet = ("mlflow.models.evaluation", "mlflow.models.evaluation.default_evaluator", "mlflow.pyfunc")
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = mlflow.data.from_pandas(frame, targets=label, name=dataset_name)
+            if active is None:
+                with mlflow.start_run(run_id=run_id):
+                    result = _evaluate(model_uri, data)
+            else:
+                result = _evaluate(model_uri, data)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    return {k: float(v) for k, v in result.metrics.items()}
+
+
+def _evaluate(model_uri: str, data):
+    import mlflow.models
+
+    return mlflow.models.evaluate(
+        model_uri,
+        data,
+        model_type="classifier",
+        evaluator_config={"log_model_explainability": False, "log_explainer": False},
+    )
+
+
+def link_evaluation(client: MlflowClient, name: str, version: str, run_id: str) -> None:
+    """Name the run holding the evaluation on the registered version (tag `evaluation_run_id`)."""
+    client.set_model_version_tag(name, version, "evaluation_run_id", run_id)

@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
+from search.common import mlflow_records as mr
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split
 
@@ -62,9 +63,15 @@ def start_search(client, config: SearchConfig, data: Dataset, split: Split, line
     experiment = config.experiment or default_experiment(data)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
     tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    tags |= mr.source_tags("search/run.py", lineage.get("git_commit", "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
     log_json(client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage})
+    # The UI's Dataset column and run page: the development and test parts, with their digests.
+    source = config.dataset if config.dataset.endswith(".csv") else ""
+    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
+    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
+    mr.log_data(client, parent_id, parts)
     return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
 
 
@@ -88,7 +95,7 @@ def start_parent_run(
         experiment_id = found.experiment_id
     else:
         try:
-            experiment_id = client.create_experiment(experiment)
+            experiment_id = client.create_experiment(experiment, tags={mr.EXPERIMENT_KIND: mr.TRAINING_KIND})
         except MlflowException as exc:  # another driver created it a moment ago
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise

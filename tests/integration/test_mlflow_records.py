@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from search import mlflow_records as mr
+from search.common import mlflow_records as mr
 from trainables.data import load_dataset, split_dataset
 
 

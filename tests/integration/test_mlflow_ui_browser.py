@@ -1,6 +1,6 @@
 """MLflow's own UI, rendered by headless Chromium, shows a search as a training experiment with its data.
 
-A real `mlflow server` holds a parent run and a few trial runs recorded through `search.mlflow_records`; Chromium
+A real `mlflow server` holds a parent run and a few trial runs recorded through `search.common.mlflow_records`; Chromium
 loads the experiment's runs page and the rendered DOM must show the training runs table, the parent run's name,
 its Source (`mlflow.source.name`) and the dataset's name. A screenshot is left beside the DOM in the test's
 temporary folder.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search import mlflow_records as mr
+from search.common import mlflow_records as mr
 from trainables.data import load_dataset, split_dataset
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -167,7 +167,7 @@ def run_cli(cwd, *args, timeout=60):
 
 def refused(result, seconds, message):
     """One clear line on stderr naming the problem, exit code 2, within seconds, no traceback."""
-    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("run: ")]
     return (
         result.returncode == 2
         and len(errors) == 1

@@ -93,8 +93,11 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
         "optimization_history.png": plots.optimization_history(frame, metric),
         "param_importance.png": plots_params.param_importance(importance),
         "parallel_coordinates.png": plots_params.parallel_coordinates(frame, search.hyperparams, metric),
-        "pareto_front.png": front_figure(frame, parse_objectives(f"{metric},predict_ms"), released=released),
     }
+    costs = frame.loc[frame["outcome"] == contract.COMPLETED, "predict_ms"] if "predict_ms" in frame else []
+    if len(costs) and costs.notna().any():  # trials that recorded their serving cost
+        objectives = parse_objectives(f"{metric},predict_ms")
+        figures["pareto_front.png"] = front_figure(frame, objectives, released=released)
     for name, fig in figures.items():
         plots.save(fig, out / name)
     return importance
@@ -138,10 +141,12 @@ def write_report(
     mine = champion is not None and champion.get("search_id") == search.search_id
     importance = _figures(search, out, champion["source_run_id"] if mine else None)
     source = public_uri(uri or client.tracking_uri)
-    (out / FILES[0]).write_text(render(search, importance, champion, name, source), encoding="utf-8")
+    drawn = {f for f in FILES if (out / f).exists()}
+    (out / FILES[0]).write_text(render(search, importance, champion, name, source, drawn), encoding="utf-8")
     if log_to_run:
         for file in FILES:
-            client.log_artifact(search.parent.info.run_id, str(out / file), "report")
+            if (out / file).exists():
+                client.log_artifact(search.parent.info.run_id, str(out / file), "report")
     return out / FILES[0]
 
 

@@ -23,9 +23,7 @@ TITLES = {
     "optimization_history.png": "Optimisation history",
     "param_importance.png": "Parameter importance",
     "parallel_coordinates.png": "Parallel coordinates of the best trials",
-    "pareto_front.png": "Accuracy against serving cost: each completed trial's score and the median milliseconds "
-    "its Pipeline took to predict 1,000 rows; the step line joins the trials no other trial beats on both, the "
-    "ringed one is the released champion when it came from this search.",
+    "pareto_front.png": "Accuracy against serving cost",
 }
 FIGURES = {
     "model_comparison.png": "The best trial of each model family (ranked by the rule above): its validation accuracy "
@@ -41,6 +39,9 @@ FIGURES = {
     "parallel_coordinates.png": "Top: the best trials, one line each, across feature set, model family, fit time and "
     "scores (thick: the best trial). Bottom: every completed trial of the best model family across its own "
     "hyperparameters, coloured by score; numeric axes spanning more than a factor of 20 are logarithmic.",
+    "pareto_front.png": "Accuracy against serving cost: each completed trial's score and the median milliseconds "
+    "its Pipeline took to predict 1,000 rows; the step line joins the trials no other trial beats on both, the "
+    "ringed one is the released champion when it came from this search.",
 }
 
 
@@ -163,7 +164,7 @@ def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> lis
     return [*lines, ""]
 
 
-def _figures(importance: Importance) -> list[str]:
+def _figures(importance: Importance, drawn: set[str]) -> list[str]:
     lines = ["## Figures", ""]
     texts = dict(FIGURES)
     texts["param_importance.png"] = (
@@ -178,13 +179,23 @@ def _figures(importance: Importance) -> list[str]:
             ", ".join(f"`{name}`" for name in zero) + "."
         )
     for name, text in texts.items():
+        if name not in drawn:  # a figure with nothing to show is left out
+            continue
         title = TITLES[name]
         lines += [f"### {title}", "", text, "", f"![{title}]({name})", ""]
     return lines
 
 
-def render(search: SearchRuns, importance: Importance, champion: dict | None, model_name: str, source: str) -> str:
-    """The whole report as Markdown; `source` says where it was read from (tracking URI without credentials)."""
+def render(
+    search: SearchRuns,
+    importance: Importance,
+    champion: dict | None,
+    model_name: str,
+    source: str,
+    drawn: set[str] | None = None,
+) -> str:
+    """The whole report as Markdown; `source` says where it was read from (tracking URI without credentials);
+    `drawn` names the figures written (default: all of them)."""
     sid, exp = search.search_id, search.parent.info.experiment_id
     lines = [f"# Search `{sid}`", ""]
     lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "
@@ -193,5 +204,9 @@ def render(search: SearchRuns, importance: Importance, champion: dict | None, mo
     lines += _settings(search) + _best(search)
     lines += ["## Best trial per model family", "", _best_table(search, "model", "model family"), ""]
     lines += ["## Best trial per feature set", "", _best_table(search, "feature_set", "feature set"), ""]
-    lines += _problems(search) + _champion(champion, model_name, sid) + _figures(importance)
+    lines += (
+        _problems(search)
+        + _champion(champion, model_name, sid)
+        + _figures(importance, set(FIGURES) if drawn is None else drawn)
+    )
     return "\n".join(lines)

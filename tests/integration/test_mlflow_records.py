@@ -89,7 +89,7 @@ def test_classifier_evaluation_of_a_registered_version(mlflow_server, quiet_env,
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from search import registry
+    from search.releasing import registry
 
     client = MlflowClient(mlflow_server)
     mlflow.set_tracking_uri(mlflow_server)

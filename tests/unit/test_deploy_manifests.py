@@ -114,7 +114,7 @@ def test_ray_cluster_runs_the_pinned_ray_in_the_project_image():
 
 
 def test_ray_job_runs_a_search_on_that_cluster():
-    from search.config import build_parser
+    from search.searching.config import build_parser
 
     (job,) = by_kind("RayJob")
     (cluster,) = by_kind("RayCluster")
@@ -122,7 +122,7 @@ def test_ray_job_runs_a_search_on_that_cluster():
     assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
     argv = shlex.split(job["spec"]["entrypoint"])
     assert argv[:2] == ["python", "/app/search/run.py"], argv
-    build_parser().parse_args(argv[2:])  # exits on a flag search/run.py does not know
+    build_parser().parse_args(argv[2:])  # raises UsageError on a flag search/run.py does not know
     assert_flags_exist(argv[2:], build_parser().format_help())
 
 

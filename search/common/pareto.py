@@ -103,14 +103,14 @@ def searcher_args(objectives: Sequence[Objective], seed: int) -> dict[str, Any]:
 
 def is_completed(row: Mapping[str, Any]) -> bool:
     """A trial that ran every fold: outcome `completed` (the trial table's `complete` counts too); a row without an
-    outcome counts when it ran every fold and has a score (`search.ranking.eligible`)."""
+    outcome counts when it ran every fold and has a score (`search.common.ranking.eligible`)."""
     if "outcome" in row:
         return row["outcome"] in COMPLETED
     return eligible(row)
 
 
 def records(trials: Rows) -> list[Mapping[str, Any]]:
-    """Rows as dicts, missing values (NaN) as None, as `search.ranking` expects them."""
+    """Rows as dicts, missing values (NaN) as None, as `search.common.ranking` expects them."""
     if isinstance(trials, pd.DataFrame):
         return [row_dict(r) for r in trials.to_dict("records")]
     return list(trials)

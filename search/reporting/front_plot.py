@@ -1,8 +1,7 @@
 """The report's Pareto figure: a score against a serving cost over every completed trial, the front as a step line.
 
 Trials are coloured and shaped by model family as in `search.reporting.plots`. Only completed trials are drawn (a
-trial ASHA
-stopped has partial scores, a failed one none); how many were left out is said under the title. An axis whose
+trial ASHA stopped has partial scores, a failed one none); how many were left out is said under the title. An axis whose
 values span more than two decades is logarithmic, with decade ticks only, and says so in its label.
 """
 

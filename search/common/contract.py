@@ -15,6 +15,9 @@ from search.common.errors import NotFound, NothingToDo
 # Experiments, registered models, aliases and git tags: one rule for every dataset.
 ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
+# A registered version's tag `promotion`: what the release's alias gate decided for it.
+PROMOTED, KEPT, FORCED, OVER_BUDGET, HOLDS = "promoted", "kept", "forced", "over_budget", "holds"
+PROMOTION_VERDICTS = (PROMOTED, KEPT, FORCED, OVER_BUDGET)  # HOLDS is said, never recorded
 
 
 def experiment_name(dataset: str) -> str:

@@ -14,6 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 from search.common import contract
 from search.common.ranking import TIE_BREAK
 from search.releasing import git_tag, registry
+from search.releasing.budget import Budget
 from search.releasing.choice import Choice
 from search.releasing.model_card import build_card, iso, release_info, write
 from search.releasing.retrain import Lineage, Scores
@@ -42,16 +43,20 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
     name, version = ctx.name, client.get_model_version(ctx.name, ctx.version.version)
     current = registry.holder(client, name, args.alias)
     score = ctx.scores.metrics[ctx.gate_metric]
-    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force)
+    budget = Budget(args.max_predict_ms, args.max_model_mb)
+    over = budget.excess(ctx.scores.metrics) if budget.active else None
+    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over)
     if decision.move:
         registry.promote(client, name, args.alias, args.previous_alias, version, current)
-    if decision.verdict == "holds":
-        verdict = version.tags.get("promotion", "promoted")
+    if decision.verdict == contract.HOLDS:
+        verdict = version.tags.get("promotion", contract.PROMOTED)
         reason = version.tags.get("promotion_reason", decision.reason)
     else:
         verdict, reason = decision.verdict, decision.reason
         tags = {"promotion": verdict, "promotion_reason": reason, "promotion_alias": args.alias}
-        if verdict == "forced":
+        if budget.active:
+            tags["serving_budget"] = budget.describe()
+        if verdict == contract.FORCED:
             tags["forced"] = "true"
         registry.record(client, name, version.version, tags)
     if decision.move:
@@ -59,8 +64,10 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
             f"; @{args.previous_alias} -> v{current.version}" if current and current.version != version.version else ""
         )
         print(f"@{args.alias} -> v{version.version}: {decision.reason}{was}")
-    elif decision.verdict == "holds":
+    elif decision.verdict == contract.HOLDS:
         print(f"@{args.alias} already on v{version.version}")
+    elif current is None:
+        print(f"@{args.alias} not set: {decision.reason}")
     else:
         print(f"@{args.alias} stays on v{current.version}: {decision.reason}")
     holds = registry.holder(client, name, args.alias)

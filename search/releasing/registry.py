@@ -1,8 +1,9 @@
 """The model registry side of a release: log the Pipeline, find or register its version, the alias gate, rollback.
 
 A version is identified by its tags `search_id` + `source_run_id`, so a rerun finds it instead of adding one.
-The alias moves only to a version whose test score beats the holder's on the same test part (or with --force);
-the former holder keeps the `previous` alias.
+The alias moves only to a version whose test score beats the holder's on the same test part (or with --force),
+and never to one whose serving cost, measured at release, breaks the release's budget; the former holder keeps the
+`previous` alias.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
+from search.common import contract as c
 from search.releasing.choice import ReleaseError
 
 REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
@@ -79,18 +81,28 @@ class Decision:
     """Whether the alias moves to the new version, and why."""
 
     move: bool
-    verdict: str  # promoted, kept, forced, holds
+    verdict: str  # one of contract.PROMOTION_VERDICTS, or contract.HOLDS
     reason: str
 
 
 def gate(
-    client: MlflowClient, new: ModelVersion, score: float, metric: str, current: ModelVersion | None, force: bool
+    client: MlflowClient,
+    new: ModelVersion,
+    score: float,
+    metric: str,
+    current: ModelVersion | None,
+    force: bool,
+    over_budget: str | None = None,
 ) -> Decision:
-    """Move the alias only when the new version beats the holder's `metric` on the same test part."""
+    """Move the alias only when the new version beats the holder's `metric` on the same test part and its measured
+    serving cost is within budget (`over_budget`: why it is not; --force does not lift a budget)."""
+    if over_budget:
+        stays = f"v{current.version} keeps it" if current is not None else "no version gets it"
+        return Decision(False, c.OVER_BUDGET, f"measured at release, {over_budget}: {stays}")
     if current is None:
-        return Decision(True, "promoted", "no version held the alias")
+        return Decision(True, c.PROMOTED, "no version held the alias")
     if current.version == new.version:
-        return Decision(False, "holds", f"v{new.version} already holds the alias")
+        return Decision(False, c.HOLDS, f"v{new.version} already holds the alias")
     same = all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART)
     if new.tags.get("rolled_back") == "true":
         why = f"v{new.version} was rolled back from the alias"
@@ -99,12 +111,12 @@ def gate(
     else:
         theirs = _holder_score(client, current, metric)
         if theirs is not None and score > theirs:
-            return Decision(True, "promoted", f"{metric} {score:.4f} beats v{current.version}'s {theirs:.4f}")
+            return Decision(True, c.PROMOTED, f"{metric} {score:.4f} beats v{current.version}'s {theirs:.4f}")
         shown = "unknown" if theirs is None else f"{theirs:.4f}"
         why = f"{metric} {score:.4f} does not beat v{current.version}'s {shown} on the same test part"
     if force:
-        return Decision(True, "forced", f"--force: moved although {why}")
-    return Decision(False, "kept", f"{why}; alias stays (--force moves it)")
+        return Decision(True, c.FORCED, f"--force: moved although {why}")
+    return Decision(False, c.KEPT, f"{why}; alias stays (--force moves it)")
 
 
 def _holder_score(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:

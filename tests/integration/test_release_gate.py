@@ -128,17 +128,35 @@ def costly(params: dict, val_accuracy: float, predict_ms: float, model_bytes: fl
 def test_a_serving_budget_picks_the_best_trial_within_it(mlflow_server, client, tmp_path):
     name, exp = "budget_exp_best_model", "budget_exp"
     base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
-    trials = [costly(BEST, 0.99, 9.0, 2e6), costly(GOOD, 0.96, 1.5, 4e4), costly(WEAK, 0.90, 0.5, 1e3)]
+    trials = [costly(BEST, 0.99, 90.0, 2e6), costly(GOOD, 0.96, 15.0, 4e4), costly(WEAK, 0.90, 5.0, 1e3)]
     search_id, runs = make_search(client, exp, trials, "unknown")
     before = snapshot(client, name)
     code, _, err = run_cli(*base, "--max-predict-ms", "0.1")  # rules out every trial
     assert code == 1 and err.count("\n") == 1 and "no trial fits the budget predict_ms <= 0.1 ms" in err
     assert snapshot(client, name) == before
-    code, out, err = run_cli(*base, "--max-predict-ms", "2", "--max-model-mb", "0.5")
+    code, out, err = run_cli(*base, "--max-predict-ms", "50", "--max-model-mb", "0.5")
     assert code == 0, err
-    assert "ruled out 1 of 3 completed trials" in out and "9 ms > 2 ms" in out
+    assert "ruled out 1 of 3 completed trials" in out and "90 ms > 50 ms" in out
     version = client.get_model_version_by_alias(name, "champion")
     assert version.tags["source_run_id"] == runs[1]  # the best within budget, not the best-scoring trial
     card = json.loads((tmp_path / "out" / name / "v1" / "model_card.json").read_text())
     assert card["serving"]["predict_ms"] > 0 and card["serving"]["model_bytes"] > 0
     assert float(version.tags["model_bytes"]) == pytest.approx(card["serving"]["model_bytes"], rel=1e-5)
+
+
+def test_the_gate_refuses_a_champion_whose_measured_cost_breaks_the_budget(mlflow_server, client, tmp_path):
+    name, exp = "budget_gate_exp_best_model", "budget_gate_exp"
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
+    # The search recorded an impossibly low cost, so the trial fits the budget; the release measures the truth.
+    make_search(client, exp, [costly(GOOD, 0.96, 1e-6, 1e3)], "unknown")
+    code, out, err = run_cli(*base, "--max-predict-ms", "0.0001", "--force")
+    assert code == 0, err
+    assert "registered budget_gate_exp_best_model v1" in out and "@champion not set" in out
+    assert "measured at release, " in out and " ms > 0.0001 ms: no version gets it" in out
+    assert aliases(client, name) == {}  # --force does not lift a budget
+    version = client.get_model_version(name, "1")
+    assert version.tags["promotion"] == "over_budget" and version.tags["serving_budget"] == "predict_ms <= 0.0001 ms"
+    assert float(version.tags["predict_ms"]) > 0.0001  # what the gate measured, on the version
+
+    code, out, err = run_cli(*base)  # without a budget the same version may take the alias
+    assert code == 0 and aliases(client, name) == {"champion": "1"}, out + err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract
 from search.common.errors import UsageError
@@ -10,6 +11,7 @@ from search.common.ranking import rank_trials
 from search.release import build_parser
 from search.releasing.choice import deciding_rule
 from search.releasing.flow import gate_metric_for
+from search.releasing.registry import gate
 
 
 def row(val_accuracy, val_f1=0.9, fit_time_s=0.01, trial_index=0):
@@ -54,3 +56,14 @@ def test_cli_defaults_and_names():
 def test_a_bad_flag_is_one_usage_error_without_the_usage_block():
     with pytest.raises(UsageError, match=r"unrecognized arguments: --colour \(see --help\)"):
         build_parser().parse_args(["--colour"])
+
+
+def test_the_gate_refuses_over_budget_before_any_score_and_despite_force():
+    new = ModelVersion("m", "2", 0, tags={})
+    held = ModelVersion("m", "1", 0, tags={})
+    decision = gate(None, new, 1.0, "test_accuracy", held, True, "predict_ms 3 ms > 2 ms")
+    assert not decision.move and decision.verdict == contract.OVER_BUDGET
+    assert "predict_ms 3 ms > 2 ms" in decision.reason and "v1 keeps it" in decision.reason
+    first = gate(None, new, 1.0, "test_accuracy", None, False, "model 2 MB > 1 MB")
+    assert not first.move and "no version gets it" in first.reason
+    assert gate(None, new, 1.0, "test_accuracy", None, False, None).move

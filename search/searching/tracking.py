@@ -26,6 +26,7 @@ from search.common import contract as c
 from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
+from search.common.mlflow_records import proposal_start_time
 from trainables.space import flat_params
 
 MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
@@ -116,6 +117,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._lost_attempts: dict[str, int] = {}
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
+        self._search_start_ms = int(time.time() * 1000)  # trial runs' start times follow the proposal order from it
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
@@ -162,13 +164,14 @@ class TrialTracker(MLflowLoggerCallback):
             c.TRIAL_ID: trial_id,
             c.TRIAL_INDEX: str(index),
         }
-        self.writer.submit(lambda: self._open(trial_id, name, index, tags), trial_id)
+        start = proposal_start_time(self._search_start_ms, max(index, 0))  # now, on the driver, not the writer's now
+        self.writer.submit(lambda: self._open(trial_id, name, index, tags, start), trial_id)
 
-    def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str]) -> None:
+    def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str], start: int) -> None:
         if trial_id in self.trials:  # a resumed trial: its run exists, reopen it
             self.client.update_run(self.trials[trial_id][0], status="RUNNING")
             return
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        run = self.client.create_run(self.experiment_id, start_time=start, run_name=name, tags=tags)
         self.trials[trial_id] = (run.info.run_id, index)
         self._artifact_uris[trial_id] = run.info.artifact_uri
 

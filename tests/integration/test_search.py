@@ -77,6 +77,8 @@ def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iri
     client = MlflowClient(mlflow_server)
     runs = children(client, iris_search)
     assert [int(r.data.tags["trial_index"]) for r in runs] == list(range(8))
+    by_created = sorted(runs, key=lambda r: r.info.start_time)  # the UI's "Created" order is the proposal order
+    assert [int(r.data.tags["trial_index"]) for r in by_created] == list(range(8))
     for run in runs:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
         assert run.info.status == "FINISHED"

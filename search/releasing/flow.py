@@ -1,4 +1,4 @@
-"""A release as a short sequence of named steps: choose, plan, retrain, record, register, publish.
+"""A release as a short sequence of named steps: choose, plan, retrain, record, register, evaluate, publish.
 
 Every refusal (bad search, changed data, dirty tree, taken tag) comes before anything is written; a rerun for
 the same search finds its version, run and tag instead of adding new ones, and completes what a failed run left.
@@ -17,6 +17,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract as c
+from search.common import mlflow_records as mr
 from search.common.figures import save_confusion_matrix
 from search.releasing import choice as ch
 from search.releasing import git_tag, registry
@@ -74,8 +75,9 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     scores.metrics.update(serving_cost(pipeline, split.X_test))
     run_id = release_run(client, plan)
     try:
-        record_run(client, run_id, plan, pipeline, split.X_dev.head(5), scores)
+        record_run(client, run_id, plan, pipeline, split, scores)
         version = register_version(settings, client, plan, run_id, scores)
+        evaluate(settings, client, run_id, plan, version, split)
         check = plan.check
         if check is not None and check.tag != git_tag.tag_name(plan.model_name, version.version):
             check = _preflight(settings, plan.commit, plan.model_name, version.version)
@@ -154,17 +156,20 @@ def release_run(client: MlflowClient, plan: Plan) -> str:
     return client.create_run(experiment_id, run_name=f"release-{sid}", tags=run_tags(plan)).info.run_id
 
 
-def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, example, scores: Scores) -> None:
-    """Tags, params, the logged Pipeline and the test scores on the release run (what is there already is kept)."""
+def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, scores: Scores) -> None:
+    """Tags, params, the training part, the logged Pipeline and the test scores on the release run (what is there
+    already is kept)."""
     import mlflow
 
     current = client.get_run(run_id)
+    if not current.data.tags.get("model_uri"):  # the training part as an MLflow dataset: the UI's Dataset column
+        mr.log_data(client, run_id, [_data_part(plan, split.X_dev, split.y_dev, "development", "training")])
     logged = current.data.params
     params = [Param(k, str(v)) for k, v in plan.lineage.params.items() if k not in logged]
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in run_tags(plan).items()], params=params)
     if not current.data.tags.get("model_uri"):
         with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
-            model_uri = registry.log_pipeline(pipeline, example)
+            model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5))
         client.set_tag(run_id, "model_uri", model_uri)
     if "test_accuracy" not in current.data.metrics:
         now = int(time.time() * 1000)
@@ -174,6 +179,24 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, example,
             title = f"{plan.model_name}\ntest part"
             png = save_confusion_matrix(scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", title)
             client.log_artifact(run_id, str(png), "test")
+
+
+def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
+    source = plan.lineage.dataset_source
+    name = f"{run_tags(plan)['dataset']}-{part}"
+    return mr.data_part(X, y, name, context, source if source.endswith(".csv") else "")
+
+
+def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:
+    """MLflow's classifier evaluation of the logged model on the test part (metrics, confusion matrix, ROC and
+    precision-recall curves) on the release run, once; the registered version names that run."""
+    run = client.get_run(run_id)
+    if "accuracy_score" not in run.data.metrics:
+        print("evaluating the model on the test part with mlflow.models.evaluate ...", flush=True)
+        model_uri, name = run.data.tags["model_uri"], f"{run_tags(plan)['dataset']}-test"
+        mr.evaluate_classifier(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name)
+    if version.tags.get("evaluation_run_id") != run_id:
+        mr.link_evaluation(client, plan.model_name, version.version, run_id)
 
 
 def register_version(

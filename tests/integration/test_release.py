@@ -72,6 +72,17 @@ def test_card_fields_match_mlflow(shared, client):
     assert "test/test_confusion_matrix.png" in {f.path for f in client.list_artifacts(version.run_id, "test")}
 
 
+def test_release_run_holds_mlflows_evaluation_and_its_data(shared, client):
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    run = client.get_run(version.run_id)
+    assert version.tags["evaluation_run_id"] == run.info.run_id
+    # mlflow.models.evaluate scored the same model on the same test part as the release's own scoring
+    assert run.data.metrics["accuracy_score"] == pytest.approx(run.data.metrics["test_accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"roc_curve_plot.png", "precision_recall_curve_plot.png"} <= artifacts, sorted(artifacts)
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"iris-development", "iris-test"}
+
+
 def test_tag_is_annotated_on_training_commit(shared, client):
     version = client.get_model_version_by_alias(MODEL, "champion")
     tag = f"{MODEL}-v{version.version}"

@@ -38,7 +38,7 @@ def _search(config: SearchConfig) -> int:
 
         where = ["--tracking-uri", config.tracking_uri, "--experiment", outcome.experiment]
         return report.main([*where, "--search-id", outcome.search_id])
-    print_next_steps(outcome, config.tracking_uri)
+    print_next_steps(outcome, config.tracking_uri, config.storage_path)
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -83,6 +85,28 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
         ) from None
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class PlainText(logging.Filter):
+    """Strip ANSI colour codes from a record: Ray colours its start-up line whatever the output is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = ANSI.sub("", str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(ANSI.sub("", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def plain_ray_logs(stream=None) -> None:
+    """Ray's driver-side log lines without colour codes when `stream` (stderr) is not a terminal."""
+    if (stream or sys.stderr).isatty():
+        return
+    logger = logging.getLogger("ray._private.worker")
+    if not any(isinstance(f, PlainText) for f in logger.filters):
+        logger.addFilter(PlainText())
+
+
 def connect_ray(address: str | None, project_root: Path) -> bool:
     """Connect to the cluster at `address`, or start a private local Ray; True when this call started Ray.
 
@@ -96,8 +120,12 @@ def connect_ray(address: str | None, project_root: Path) -> bool:
     # packaging lines: nothing a user can act on.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     logging.getLogger("ray._private.runtime_env").setLevel(logging.ERROR)
+    plain_ray_logs()
     if address in (None, "", "local"):
-        ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
+        # Workers import the project from this clone whether or not it is installed (`pip install -e .`).
+        path = os.pathsep.join(p for p in (str(project_root), os.environ.get("PYTHONPATH", "")) if p)
+        ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
         return True
     if address != "auto":
         check_ray_address(address)

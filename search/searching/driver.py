@@ -225,10 +225,17 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     print(f"\nsearch_id: {outcome.search_id}")
 
 
-def print_next_steps(outcome: SearchOutcome, tracking_uri: str) -> None:
-    """How to look at the search, release its best trial and report it."""
+def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
+    """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it."""
     where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
-    ui = "mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1" if not where else public_uri(tracking_uri)
-    print(f"look:    {ui}  (experiment {outcome.experiment!r}, run search-{outcome.search_id})")
+    page = f"#/experiments/{outcome.experiment_id}/runs"
+    if tracking_uri.startswith(("http://", "https://")):
+        print(f"look:    {public_uri(tracking_uri).rstrip('/')}/{page}")
+    else:
+        print(
+            f"look:    mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
+        )
+    storage = f" --storage-path {storage_path}" if storage_path else ""
+    print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
     print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
     print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import optuna
 from optuna.storages import JournalStorage
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -69,6 +70,7 @@ def build_tuner(
     # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study and
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created": the search's first line names it
     points = [space.point(p) for p in config.points_to_evaluate or []]
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.

@@ -1,6 +1,9 @@
 """Serve optuna-dashboard on 127.0.0.1 for a search's Optuna study journal, while the search runs or after it.
 
-    python cluster/study_dashboard.py [--storage-path DIR] [--search-id ID | JOURNAL] [--port 8080]
+    python cluster/study_dashboard.py [--storage-path DIR] [--search-id ID | JOURNAL] [--port 8080] [--wait]
+
+It listens on 127.0.0.1; `--host 0.0.0.0` is for a container whose port is published on the host's loopback
+(compose's `study-dashboard` service). `--wait` waits for a first search instead of refusing.
 
 A search keeps its study in `<storage path>/search-<id>/optuna-journal.log` beside Tune's state; without an id or a
 journal the latest written search under the storage path is served. Errors end in one line and exit code 2.
@@ -12,6 +15,7 @@ import argparse
 import errno
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -37,6 +41,8 @@ class DashboardSettings:
     search_id: str | None
     journal: Path | None
     port: int
+    host: str = HOST
+    wait: bool = False
 
 
 class ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -70,19 +76,34 @@ def find_journal(settings: DashboardSettings) -> Path:
     return found[-1]
 
 
-def open_server(journal: Path, port: int) -> ThreadedServer:
-    """optuna-dashboard over the journal, bound to 127.0.0.1:port (not yet serving)."""
+def wait_for_journal(settings: DashboardSettings, every_s: float = 2.0) -> Path:
+    """`find_journal`, retried until a search writes its journal (Ctrl-C stops waiting)."""
+    said = False
+    while True:
+        try:
+            return find_journal(settings)
+        except DashboardError as exc:
+            if not settings.wait:
+                raise
+            if not said:
+                print(f"waiting: {exc}", flush=True)
+                said = True
+            time.sleep(every_s)
+
+
+def open_server(journal: Path, port: int, host: str = HOST) -> ThreadedServer:
+    """optuna-dashboard over the journal, bound to host:port (not yet serving)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from optuna_dashboard import wsgi
 
     app = wsgi(JournalStorage(JournalFileBackend(str(journal))))
     try:
-        return make_server(HOST, port, app, server_class=ThreadedServer, handler_class=QuietHandler)
+        return make_server(host, port, app, server_class=ThreadedServer, handler_class=QuietHandler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise DashboardError(f"port {port} on {HOST} is taken: choose another with --port") from None
-        raise DashboardError(f"cannot listen on {HOST}:{port} ({exc.strerror or exc}): choose another --port") from None
+            raise DashboardError(f"port {port} on {host} is taken: choose another with --port") from None
+        raise DashboardError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
 def parse_args(argv: list[str] | None = None) -> DashboardSettings:
@@ -97,24 +118,28 @@ def parse_args(argv: list[str] | None = None) -> DashboardSettings:
     )
     parser.add_argument("--search-id", help="the search to show (default: the latest under --storage-path)")
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    parser.add_argument("--host", default=HOST, help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
+    parser.add_argument("--wait", action="store_true", help="wait for a first search instead of refusing")
     args = parser.parse_args(argv)
     if args.journal is not None and args.search_id is not None:
         parser.error("give either --search-id or a journal file, not both")
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a port number: use 1-65535")
-    return DashboardSettings(args.storage_path.resolve(), args.search_id, args.journal, args.port)
+    return DashboardSettings(args.storage_path.resolve(), args.search_id, args.journal, args.port, args.host, args.wait)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Find the journal, serve it until interrupted; 2 with one line on a problem the user can fix."""
     settings = parse_args(argv)
     try:
-        journal = find_journal(settings)
-        server = open_server(journal, settings.port)
+        journal = wait_for_journal(settings)
+        server = open_server(journal, settings.port, settings.host)
     except DashboardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"optuna-dashboard for {journal} at http://{HOST}:{settings.port}/ (Ctrl-C stops it)", flush=True)
+    except KeyboardInterrupt:
+        return 130
+    print(f"optuna-dashboard for {journal} at http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -74,16 +74,14 @@ def test_dashboard_lists_the_trials_of_a_running_study(tmp_path):
     journal = tmp_path / "search-abc123" / "optuna-journal.log"
     journal.parent.mkdir()
     (tmp_path / "writer.py").write_text(WRITER)
-    writer = subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(journal)], start_new_session=True)
     port = free_port()
-    dashboard = None
+    # --wait: started before any search, as compose's service is, it serves the first journal that appears
+    dashboard = start_dashboard("--storage-path", str(tmp_path), "--port", str(port), "--wait")
+    assert dashboard.stdout.readline().startswith("waiting: no search journal under")
+    writer = subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(journal)], start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not journal.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        dashboard = start_dashboard("--storage-path", str(tmp_path), "--port", str(port))
         base = f"http://127.0.0.1:{port}"
-        assert wait_for_http(f"{base}/api/meta", timeout=60), dashboard.stderr.read() if dashboard.poll() else ""
+        assert wait_for_http(f"{base}/api/meta", timeout=90), dashboard.stderr.read() if dashboard.poll() else ""
         assert dashboard.stdout.readline().strip().endswith(f"at {base}/ (Ctrl-C stops it)")
         with socket.socket() as probe:  # loopback only: the host's other addresses refuse
             probe.settimeout(2)
@@ -103,9 +101,8 @@ def test_dashboard_lists_the_trials_of_a_running_study(tmp_path):
         assert writer.poll() is None, "the study stopped before the dashboard saw it grow"
         assert later > first
     finally:
-        if dashboard is not None:
-            stop_process_group(dashboard.pid)
-            dashboard.communicate(timeout=10)
+        stop_process_group(dashboard.pid)
+        dashboard.communicate(timeout=10)
         stop_process_group(writer.pid)
         writer.wait(timeout=10)
     assert dashboard.returncode is not None and writer.returncode is not None

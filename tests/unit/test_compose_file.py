@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"secrets", "postgres", "mlflow", "ray-head", "ray-worker"}
+SERVICES = {"secrets", "postgres", "mlflow", "ray-head", "ray-worker", "study-dashboard"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,18 @@ def test_mlflow_accepts_the_compose_host_and_localhost(services):
     assert any(h.startswith("localhost") for h in hosts) and any(h.startswith("127.0.0.1") for h in hosts)
     assert command[command.index("--data-dir") + 1] == "/data"
     assert any(v.split(":")[1] == "/data" for v in services["mlflow"]["volumes"])
+
+
+def test_study_dashboard_is_on_demand_and_serves_the_heads_journals(compose, services):
+    dashboard = services["study-dashboard"]
+    assert dashboard["profiles"] == ["dashboard"], "not started by a plain `docker compose up`"
+    entry = dashboard["entrypoint"]
+    assert entry[:2] == ["python", "cluster/study_dashboard.py"] and "--wait" in entry
+    storage = entry[entry.index("--storage-path") + 1]
+    head = services["ray-head"]
+    assert storage == head["environment"]["TUNE_STORAGE_PATH"]
+    assert mounts(dashboard)[storage] == mounts(head)[storage], "the volume the head's drivers write"
+    assert dashboard["ports"] == ["127.0.0.1:${STUDY_DASHBOARD_PORT:-8080}:8080"]
 
 
 def test_ray_worker_scales(services):

@@ -43,13 +43,15 @@ class Project:
     env: dict[str, str]
     files: list[str] = field(default_factory=lambda: ["compose.yaml"])
 
-    def run(self, *args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
-        """`docker compose -p NAME -f FILE... ARGS` in the project's folder."""
+    def run(
+        self, *args: str, timeout: float = 600, check: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """`docker compose -p NAME -f FILE... ARGS` in the project's folder (`env`: variables added for this call)."""
         files = [x for f in self.files for x in ("-f", f)]
         result = subprocess.run(
             [*self.compose, "-p", self.name, *files, *args],
             cwd=self.folder,
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -96,3 +96,34 @@ def test_secrets_are_kept_across_restarts_and_never_in_the_repository(cluster):
     config = cluster.project.run("config", check=True).stdout
     for value in (cluster.token, cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]):
         assert value not in config, "a secret must not reach compose's configuration (environment, commands)"
+
+
+def test_study_dashboard_profile_serves_the_heads_study_on_loopback(cluster):
+    """`docker compose --profile dashboard up -d study-dashboard` serves the latest search's study from the head."""
+    import socket
+    import time
+
+    from cluster.processes import free_port
+
+    search_id, _ = cluster.search("compose_study", 2)
+    port = free_port()
+    project, profile = cluster.project, ["--profile", "dashboard"]
+    started = project.run(*profile, "up", "-d", "--no-deps", "study-dashboard", env={"STUDY_DASHBOARD_PORT": f"{port}"})
+    try:
+        assert started.returncode == 0, started.stderr[-2000:]
+        studies, deadline = [], time.monotonic() + 120
+        while not studies and time.monotonic() < deadline:
+            try:
+                studies = json.loads(get(f"http://127.0.0.1:{port}/api/studies"))["study_summaries"]
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(1)
+        assert [s["study_name"] for s in studies] == [f"search-{search_id}"]
+        trials = json.loads(get(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}"))["trials"]
+        assert len(trials) == 2
+        outside = socket.gethostbyname(socket.gethostname())
+        if not outside.startswith("127."):  # published on loopback alone: the host's other address refuses
+            with socket.socket() as probe:
+                probe.settimeout(2)
+                assert probe.connect_ex((outside, port)) != 0
+    finally:
+        project.run(*profile, "rm", "-s", "-f", "study-dashboard", timeout=120)

@@ -49,7 +49,8 @@ def run_setup(setup: str, args, uri: str, storage: Path, cluster_env: dict[str, 
     name = "project" if setup in ("cluster", "asha") else setup
     command = [sys.executable, str(ROOT / "benchmarks/setups.py"), name, "--dataset", args.dataset]
     command += ["--scheduler", "asha" if setup == "asha" else "fifo"]
-    command += ["--trials", str(args.trials), "--models", args.models, "--tracking-uri", uri, "--storage", str(storage)]
+    command += ["--trials", str(args.trials), "--models", args.models, "--feature-sets", args.feature_sets]
+    command += ["--tracking-uri", uri, "--storage", str(storage)]
     command += ["--points", str(points)] if points else []
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     if setup == "cluster":
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="logistic_regression,random_forest,svm,gradient_boosting,knn,mlp")
+    parser.add_argument("--feature-sets", default="basic,subset,squared,pca")
     parser.add_argument("--setups", default=",".join(SETUPS))
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file (e.g. BENCHMARKS.md)")
     parser.add_argument("--raw", type=Path, help="also save every run's timings and scores as JSON here")
@@ -134,7 +136,7 @@ def main() -> None:
         from benchmarks.setups import draw_points
 
         points = work / "points.json"
-        points.write_text(json.dumps(draw_points(args.models, 42, args.trials)))
+        points.write_text(json.dumps(draw_points(args.models, 42, args.trials, args.feature_sets)))
     try:
         if "cluster" in setups:
             cluster_env = start_cluster(state_dir)
@@ -164,7 +166,9 @@ def main() -> None:
     if args.raw:
         args.raw.write_text(json.dumps(results, indent=1))
     if args.write:
-        write_section(args.write, args.dataset + ("-same" if args.same_configs else ""), text)
+        key = args.dataset + ("-same" if args.same_configs else "")
+        key += f"-{args.models}" if "," not in args.models else ""  # one family: its own table
+        write_section(args.write, key, text)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def project(args) -> list[tuple[float, float]]:
 
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
-    argv += ["--models", args.models, "--storage-path", args.storage, "--scheduler", args.scheduler]
+    argv += ["--models", args.models, "--feature-sets", args.feature_sets]
+    argv += ["--storage-path", args.storage, "--scheduler", args.scheduler]
     if args.points:
         argv += ["--points-to-evaluate", args.points]
     with redirect_stdout(io.StringIO()):
@@ -59,7 +60,8 @@ def untracked(args) -> list[tuple[float, float]]:
     from search.searching.tuning import build_tuner
 
     argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]
-    argv += ["--models", args.models] + (["--points-to-evaluate", args.points] if args.points else [])
+    argv += ["--models", args.models, "--feature-sets", args.feature_sets]
+    argv += ["--points-to-evaluate", args.points] if args.points else []
     config = parse_args(argv)
     _, split = prepare(config)
     connect_ray(os.environ.get("RAY_ADDRESS"), PROJECT_ROOT)
@@ -81,7 +83,7 @@ def loop(args) -> list[tuple[float, float]]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     split = split_dataset(load_dataset(args.dataset), 0.2, args.seed)
-    space = SearchSpace(args.models.split(","), list(FEATURE_SETS), args.seed, 5)
+    space = SearchSpace(args.models.split(","), args.feature_sets.split(","), args.seed, 5)
     mlflow.set_tracking_uri(args.tracking_uri)
     mlflow.set_experiment(f"bench-loop-{args.dataset}")
     finished, work = [], []
@@ -121,7 +123,9 @@ def grid(args) -> list[tuple[float, float]]:
 
     split = split_dataset(load_dataset(args.dataset), 0.2, args.seed)
     points = []
-    for flat in read_points(args.points) if args.points else draw_points(args.models, args.seed, args.trials):
+    n, sets = args.trials, args.feature_sets
+    drawn = read_points(args.points) if args.points else draw_points(args.models, args.seed, n, sets)
+    for flat in drawn:
         config = config_from_params({**flat, "seed": args.seed, "cv_folds": 5})
         steps = dict(pipeline_for(config, split.X_dev.shape[1]).steps)
         points.append({"features": [steps["features"]], "scaler": [steps.get("scaler", "passthrough")],
@@ -132,12 +136,12 @@ def grid(args) -> list[tuple[float, float]]:
     return [(time.time(), float(search.best_score_))]
 
 
-def draw_points(models: str, seed: int, n: int) -> list[dict]:
+def draw_points(models: str, seed: int, n: int, feature_sets: str = ",".join(FEATURE_SETS)) -> list[dict]:
     """`n` configurations drawn at random (seeded) from the space, in the flat form of a trial's MLflow params."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SearchSpace(models.split(","), list(FEATURE_SETS), seed, 5)
+    space = SearchSpace(models.split(","), feature_sets.split(","), seed, 5)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     points = []
     for _ in range(n):
@@ -155,6 +159,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
+    parser.add_argument("--feature-sets", default=",".join(FEATURE_SETS))
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     parser.add_argument("--storage", default="ray_results")
     parser.add_argument("--scheduler", default="fifo", help="for `project`: fifo or asha")

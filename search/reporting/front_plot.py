@@ -3,6 +3,8 @@
 Trials are coloured and shaped by model family as in `search.reporting.plots`. Only completed trials are drawn (a
 trial ASHA stopped has partial scores, a failed one none); how many were left out is said under the title. An axis whose
 values span more than two decades is logarithmic, with decade ticks only, and says so in its label.
+Optuna's `plot_pareto_front` is not used: it needs a multi-objective study (the report rebuilds a single-objective
+one), colours points by trial number rather than model family, and cannot mark the released trial.
 """
 
 from __future__ import annotations

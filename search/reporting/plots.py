@@ -3,6 +3,10 @@
 Every function takes the trial table of `search.common.runs_table` (one row per trial, column `outcome`) and returns a
 matplotlib `Figure` built with the object-oriented API (no pyplot state); `save` writes it as a PNG.
 Failed trials have no score: they are drawn as crosses in a strip of their own, never as zeros.
+
+These stay drawn here rather than with `optuna.visualization.matplotlib`: Optuna has no figure per model family or
+per feature set, and its `plot_optimization_history` draws only COMPLETE trials in one colour, so it would drop the
+stopped and failed trials and the model family that this history shows.
 """
 
 from __future__ import annotations

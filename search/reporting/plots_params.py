@@ -1,21 +1,33 @@
-"""The report's parameter figures: hyperparameter importance and parallel coordinates of the best trials."""
+"""The report's parameter figures: hyperparameter importance and parallel coordinates of the best trials.
+
+Both are drawn here rather than with `optuna.visualization.matplotlib`. Optuna's `plot_param_importances` draws every
+bar in one colour, so a conditional parameter (`svm/C`) no longer shows which family it belongs to. Optuna's
+`plot_parallel_coordinate` would fit the lower panel (the best family's trials, from `rebuild_study`), but on real
+searches it truncated the parameter names (`random_forest/max...`), drew the worst trials in near-white (`Blues`),
+did not mark its log axes, and draws into a pyplot figure of its own, which cannot be the panel of this figure.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
+from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from search.common.runs_table import ranked, row_dict
 from search.reporting.importance import Importance
 from search.reporting.plots import FAMILY_ORDER, LABELS, _empty, family_styles, new_figure, ordered
 
 SHARED = "#555555"
+HALO = [patheffects.withStroke(linewidth=1.6, foreground="white", alpha=0.8)]  # readable; lines stay visible
+LOG_RATIO = 20.0  # a positive axis whose largest value is more than this times its smallest is logarithmic
 
 
 def _param_label(name: str) -> str:
@@ -59,43 +71,74 @@ def param_importance(importance: Importance, top: int = 20) -> Figure:
     return fig
 
 
-def _axis_values(column: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
-    """Values scaled to [0, 1] and the (position, label) ticks of one parallel axis."""
+@dataclass
+class ParallelAxis:
+    """One vertical axis of a parallel-coordinates panel: values scaled to [0, 1], ticks, whether it is logarithmic."""
+
+    scaled: np.ndarray
+    ticks: list[tuple[float, str]]
+    log: bool = False
+
+
+def axis_values(column: pd.Series) -> ParallelAxis:
+    """Scale one column onto a parallel axis: categories evenly spaced; numbers linear with round ticks, or, when
+    positive and spanning more than a factor of LOG_RATIO, logarithmic with ticks at the powers of ten."""
     numeric = pd.to_numeric(column, errors="coerce")
     if numeric.notna().sum() == 0 or numeric.notna().sum() < column.notna().sum():
         cats = ordered(column.dropna(), [*FAMILY_ORDER])
         pos = {c: (i + 0.5) / len(cats) for i, c in enumerate(cats)}
-        return column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float), [(p, c) for c, p in pos.items()]
+        return ParallelAxis(
+            column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float), [(p, c) for c, p in pos.items()]
+        )
     lo, hi = float(numeric.min()), float(numeric.max())
-    log = lo > 0 and hi / lo > 20
+    log = lo > 0 and hi / lo > LOG_RATIO
     values = np.log10(numeric) if log else numeric
     vlo, vhi = (np.log10(lo), np.log10(hi)) if log else (lo, hi)
     span = vhi - vlo or 1.0
-    scaled = 0.05 + 0.9 * (values - vlo) / span
-    ticks = [vlo, (vlo + vhi) / 2, vhi] if vhi > vlo else [vlo]
-    if not log and (numeric.dropna() % 1 == 0).all():  # integers: integer ticks only
-        ticks = sorted({float(round(t)) for t in ticks})
-    return scaled.to_numpy(float), [(0.05 + 0.9 * (t - vlo) / span, _fmt(10**t if log else t)) for t in ticks]
+    scaled = (0.05 + 0.9 * (values - vlo) / span).to_numpy(float)
+    if log:
+        ticks = [float(e) for e in range(int(np.ceil(vlo - 1e-9)), int(np.floor(vhi + 1e-9)) + 1)]
+        if len(ticks) < 2:  # less than two powers of ten inside: the ends too, so the scale can be read
+            ticks = sorted({vlo, *ticks, vhi})
+        labels = [_fmt(10**t) for t in ticks]
+    else:  # the ends (the best and worst values) and round values between them, not crowding the ends
+        integer = bool((numeric.dropna() % 1 == 0).all())
+        inner = MaxNLocator(nbins=4, integer=integer).tick_values(lo, hi)
+        ticks = sorted({lo, hi, *(float(t) for t in inner if lo + 0.15 * span < t < hi - 0.15 * span)})
+        labels = [_fmt(t) for t in ticks]
+    return ParallelAxis(
+        scaled, [(0.05 + 0.9 * (t - vlo) / span, label) for t, label in zip(ticks, labels, strict=True)], log
+    )
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e3 else f"{value:.3f}".rstrip("0").rstrip(".")
+    """A tick label: 0.05, 12, 250, 0.00123, 1e-5."""
+    size = abs(value)
+    if value == 0 or 1e-2 <= size < 1e4:
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if 1e-3 <= size < 1e-2:
+        return f"{value:.3g}"
+    return f"{value:.2g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) -> None:
+    """One line per row across the table's columns; tick labels left of each axis, never boxed over the lines."""
     columns = list(table.columns)
-    scaled = {}
+    names = {**LABELS, "model": "model family", "feature_set": "feature set"}
+    scaled, labels = {}, []
     for i, col in enumerate(columns):
-        scaled[col], ticks = _axis_values(table[col])
+        axis = axis_values(table[col])
+        scaled[col] = axis.scaled
         ax.axvline(i, color="black", linewidth=0.8, zorder=1)
-        for pos, label in ticks:
-            ax.text(i - 0.03, pos, label, ha="right", va="center", fontsize=8, zorder=5,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9, "pad": 0.5})  # fmt: skip
+        for pos, label in axis.ticks:
+            ax.plot([i - 0.025, i], [pos, pos], color="black", linewidth=0.8, zorder=1)
+            ax.text(i - 0.04, pos, label, ha="right", va="center", fontsize=8, zorder=5, path_effects=HALO)
+        name = names.get(col, col).replace(" (", "\n(")
+        labels.append((f"{name[:-1]}, log)" if name.endswith(")") else f"{name}\n(log)") if axis.log else name)
     for r in range(len(table)):
         ax.plot(range(len(columns)), [scaled[c][r] for c in columns], color=colors[r], linewidth=widths[r],
                 alpha=0.8, zorder=4 if widths[r] > 2 else 2)  # fmt: skip
-    names = {**LABELS, "model": "model family", "feature_set": "feature set"}
-    ax.set_xticks(range(len(columns)), [names.get(c, c).replace(" (", "\n(") for c in columns], fontsize=9)
+    ax.set_xticks(range(len(columns)), labels, fontsize=9)
     ax.set_xlim(-0.6, len(columns) - 0.6)
     ax.set_ylim(-0.02, 1.02)
     ax.set_yticks([])
@@ -103,15 +146,31 @@ def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) 
         ax.spines[side].set_visible(False)
 
 
+def score_norm(scores: pd.Series) -> tuple[Normalize, int]:
+    """A colour scale over the scores and the decimals its ticks need; a tie is padded evenly on both sides (a
+    zero-width range would make the colour bar print an offset such as `1e-10+9.79e-1`)."""
+    lo, hi = float(scores.min()), float(scores.max())
+    if hi - lo < 1e-9:
+        pad = max(abs(lo) * 0.005, 0.005)
+        lo, hi = lo - pad, hi + pad
+    decimals = int(min(5, max(2, np.ceil(-np.log10(hi - lo)) + 1)))
+    return Normalize(lo, hi), decimals
+
+
 def parallel_coordinates(
     trials: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", top: int = 15
 ) -> Figure:
-    """Top: the best trials across model, feature set and scores. Bottom: the best family's hyperparameters."""
-    fig = new_figure(11, 9)
+    """Top: the best trials across model, feature set and scores. Bottom: the best family's hyperparameters, left
+    out (the figure is one panel, and its title says why) when that family has fewer than two completed trials."""
     best = ranked(trials, metric)[:top]
     if not best:
-        return _empty(fig, "Parallel coordinates of the best trials", "no completed trial")
-    upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1])
+        return _empty(new_figure(11, 4.5), "Parallel coordinates of the best trials", "no completed trial")
+    family = best[0]["model"]
+    mine = [row_dict(r) for r in ranked(trials[trials["model"] == family], metric)]
+    params = [p for p in hyperparams if any(r.get(p) is not None for r in mine)]
+    lower_shown = len(mine) >= 2 and bool(params)
+    fig = new_figure(11, 9 if lower_shown else 4.9)
+    upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1]) if lower_shown else (fig, None)
     ax = upper.add_subplot()
     shared = ["feature_set", "model", "fit_time_s", "train_accuracy", "val_f1", metric]
     table = pd.DataFrame(best)[list(dict.fromkeys(shared))]
@@ -120,21 +179,23 @@ def parallel_coordinates(
     families = ordered(table["model"], FAMILY_ORDER)
     handles = [Line2D([], [], color=styles[f][0], linewidth=2, label=f) for f in families]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="model (thick: best)")
-    ax.set_title(f"The {len(best)} best trials (ranked by {metric}, release tie-break), one line each")
-    family = best[0]["model"]
-    mine = [row_dict(r) for r in ranked(trials[trials["model"] == family], metric)]
-    params = [p for p in hyperparams if any(r.get(p) is not None for r in mine)]
-    ax2 = lower.add_subplot()
-    if len(mine) < 2 or not params:
-        ax2.set_axis_off()
-        ax2.text(0.5, 0.5, f"{family}: {len(mine)} completed trial(s), too few to compare", ha="center",
-                 transform=ax2.transAxes)  # fmt: skip
+    title = f"The {len(best)} best trials (ranked by {metric}, release tie-break), one line each"
+    if lower is None:
+        why = f"{len(mine)} completed trial" if len(mine) < 2 else "no recorded hyperparameter"
+        title += f"\n(no hyperparameter panel: the best family, {family}, has {why})"
+    ax.set_title(title)
+    if lower is None:
         return fig
-    scores = pd.DataFrame(mine)[metric].astype(float)
-    norm = Normalize(scores.min(), scores.max() if scores.max() > scores.min() else scores.min() + 1e-9)
+    frame = pd.DataFrame(mine)
+    scores = frame[metric].astype(float)
+    norm, decimals = score_norm(scores)
     cmap = colormaps["viridis"]
-    _parallel(ax2, pd.DataFrame(mine)[[*params, metric]], [cmap(norm(s)) for s in scores],
+    _parallel(lower.add_subplot(), frame[[*params, metric]], [cmap(norm(s)) for s in scores],
               [3.5] + [1.4] * (len(mine) - 1))  # fmt: skip
-    lower.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax2, label=LABELS.get(metric, metric), shrink=0.8)
+    ax2 = lower.axes[0]
+    bar = lower.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax2, label=LABELS.get(metric, metric), shrink=0.8)
+    bar.locator = MaxNLocator(nbins=5)
+    bar.formatter = StrMethodFormatter(f"{{x:.{decimals}f}}")  # fixed decimals, never an offset
+    bar.update_ticks()
     ax2.set_title(f"Hyperparameters of all {len(mine)} completed {family} trials (the best family); thick: best")
     return fig

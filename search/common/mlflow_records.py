@@ -73,16 +73,37 @@ def source_tags(entrypoint: str | Path, commit: str, kind: str = "LOCAL") -> dic
     return tags
 
 
-def proposal_start_time(search_start_ms: int, trial_index: int, now_ms: int | None = None) -> int:
-    """A trial run's start time: when it really started, but never before a trial the searcher proposed earlier.
+ROOM_MS = 32  # how far before a later-proposed trial an earlier one goes: room for five more, halving
 
-    Trials start in about the order they are proposed, but the tracker's writer creates their runs out of order.
-    The start time is the later of the real one and `search_start_ms + trial_index` (one millisecond per index),
-    so sorting by "Created" follows the proposal order whenever trials start in it, and each time stays within a
-    few milliseconds of the truth.
+
+class StartTimes:
+    """Trial runs' start times in the order the searcher proposed the trials (its `trial_index`).
+
+    Trials start in about the order they are proposed, but not exactly: with two in flight, the second may reach a
+    worker first. Each trial gets the real time of its start, moved to sit between the trials proposed before and
+    after it that have their time already, so sorting by "Created" gives the proposal order and every time stays
+    within tens of milliseconds of the truth.
     """
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return max(now_ms, search_start_ms + trial_index)
+
+    def __init__(self) -> None:
+        self.assigned: dict[int, int] = {}
+
+    def __call__(self, trial_index: int, now_ms: int | None = None) -> int:
+        """The start time (ms since the epoch) of trial `trial_index`, starting now."""
+        if trial_index in self.assigned:
+            return self.assigned[trial_index]
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        before = max((t for i, t in self.assigned.items() if i < trial_index), default=None)
+        after = min((t for i, t in self.assigned.items() if i > trial_index), default=None)
+        if before is not None:
+            now = max(now, before + 1)
+        if after is not None and now >= after:  # started after a trial proposed later: just before that one
+            if before is None:
+                now = after - ROOM_MS
+            elif after - before >= 2:
+                now = (before + after) // 2  # halfway: room stays for trials proposed in between
+        self.assigned[trial_index] = now
+        return now
 
 
 def create_trial_run(

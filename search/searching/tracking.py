@@ -26,7 +26,7 @@ from search.common import contract as c
 from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
-from search.common.mlflow_records import proposal_start_time
+from search.common.mlflow_records import StartTimes
 from trainables.space import flat_params
 
 MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
@@ -117,7 +117,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._lost_attempts: dict[str, int] = {}
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
-        self._search_start_ms = int(time.time() * 1000)  # trial runs' start times follow the proposal order from it
+        self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
@@ -164,7 +164,7 @@ class TrialTracker(MLflowLoggerCallback):
             c.TRIAL_ID: trial_id,
             c.TRIAL_INDEX: str(index),
         }
-        start = proposal_start_time(self._search_start_ms, max(index, 0))  # now, on the driver, not the writer's now
+        start = self._start_times(index)  # now, on the driver, not when the writer gets to it
         self.writer.submit(lambda: self._open(trial_id, name, index, tags, start), trial_id)
 
     def _open(self, trial_id: str, name: str, index: int, tags: dict[str, str], start: int) -> None:

@@ -36,8 +36,9 @@ def test_experiment_runs_and_data_read_back_as_the_ui_reads_them(mlflow_server, 
 
     search_start = int(time.time() * 1000)
     created = {}
-    for index in (2, 0, 3, 1):  # the writer creates runs out of proposal order, all within one millisecond
-        start = mr.proposal_start_time(search_start, index, now_ms=search_start)
+    times = mr.StartTimes()
+    for index in (2, 0, 3, 1):  # trials start out of proposal order, all within one millisecond
+        start = times(index, now_ms=search_start)
         tags = {**source, "mlflow.parentRunId": parent.info.run_id, "trial_index": str(index)}
         created[index] = mr.create_trial_run(client, experiment_id, f"{index:04d}-svm-basic", tags, start, [dev])
 
@@ -64,10 +65,16 @@ def test_experiment_runs_and_data_read_back_as_the_ui_reads_them(mlflow_server, 
         assert [d.dataset.digest for d in child.inputs.dataset_inputs] == [dev.digest]
 
 
-def test_start_time_is_true_and_never_before_an_earlier_proposal():
-    assert mr.proposal_start_time(1_000, 5, now_ms=2_000) == 2_000  # late: the real time
-    assert mr.proposal_start_time(1_000, 5, now_ms=1_001) == 1_005  # early: just after index 4's slot
-    assert mr.proposal_start_time(1_000, 4, now_ms=1_001) < mr.proposal_start_time(1_000, 5, now_ms=1_000)
+def test_start_times_follow_the_proposal_order_and_stay_near_the_truth():
+    times = mr.StartTimes()
+    assert times(0, now_ms=1_000) == 1_000  # in order: the real time
+    assert times(2, now_ms=1_050) == 1_050
+    assert times(1, now_ms=1_060) == 1_025  # started after a later proposal: between its neighbours
+    assert times(3, now_ms=1_040) == 1_051  # started early: just after the one proposed before it
+    assert times(1, now_ms=9_999) == 1_025  # asked again: the same time
+    assert times(4, now_ms=2_000) == 2_000
+    assert times(5, now_ms=2_000) == 2_001
+    assert [i for i, _ in sorted(times.assigned.items(), key=lambda kv: kv[1])] == [0, 1, 2, 3, 4, 5]
 
 
 def test_same_data_same_digest_other_data_other_digest(split):

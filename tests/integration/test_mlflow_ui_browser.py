@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -63,12 +62,10 @@ def _record_search(uri: str) -> tuple[str, str, str]:
     parent_name = f"search-{uuid.uuid4().hex[:12]}"
     parent = client.create_run(experiment_id, run_name=parent_name, tags={**source, "run_type": "search"})
     mr.log_data(client, parent.info.run_id, [dev, test])
-    start = int(time.time() * 1000)
+    times = mr.StartTimes()
     for index in range(3):
         tags = {**source, "mlflow.parentRunId": parent.info.run_id, "run_type": "trial"}
-        run_id = mr.create_trial_run(
-            client, experiment_id, f"{index:04d}-svm-basic", tags, mr.proposal_start_time(start, index), [dev]
-        )
+        run_id = mr.create_trial_run(client, experiment_id, f"{index:04d}-svm-basic", tags, times(index), [dev])
         client.log_metric(run_id, "val_accuracy", 0.9 + index / 100)
         client.set_terminated(run_id)
     client.set_terminated(parent.info.run_id)

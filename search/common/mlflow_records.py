@@ -145,7 +145,12 @@ def evaluate_classifier(
     active = mlflow.active_run()
     if active is not None and active.info.run_id != run_id:
         raise ValueError(f"another MLflow run ({active.info.run_id}) is active: end it before evaluating {run_id}")
-    quiet = ("mlflow.models.evaluation", "mlflow.models.evaluation.default_evaluator", "mlflow.pyfunc")
+    quiet = (
+        "mlflow.models.evaluation",
+        "mlflow.models.evaluation.default_evaluator",
+        "mlflow.pyfunc",
+        "mlflow.tracking.fluent",
+    )
     levels = {name: logging.getLogger(name).level for name in quiet}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -8,6 +8,7 @@ no fluent active run, except `evaluate_classifier`, whose MLflow API needs one a
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 import warnings
@@ -41,8 +42,8 @@ class DataPart:
 def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: str = "") -> DataPart:
     """An MLflow dataset input for features `X` with labels `y`, e.g. `data_part(X_dev, y_dev, "iris-dev", "train")`.
 
-    `source` is where the data came from when MLflow can resolve it (a CSV's path or URL); a bundled dataset gives
-    none, and MLflow records the code that built it.
+    `source` is the search's `--dataset`: a CSV's path is recorded as the dataset's source; for a bundled dataset
+    (`iris`) MLflow records the code that built it.
 
     The digest is MLflow's own (computed once here from the frame); build it once per search and hand the same
     `DataPart` to every run, so a trial only sends it, never recomputes it.
@@ -53,7 +54,8 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: st
     frame[y.name or "target"] = y.to_numpy()
     with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
         warnings.simplefilter("ignore")
-        dataset = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or "target", name=name)
+        csv = source if source.endswith(".csv") else None
+        dataset = mlflow.data.from_pandas(frame, source=csv, targets=y.name or "target", name=name)
     fields = dataset.to_dict()
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
@@ -87,14 +89,16 @@ class StartTimes:
 
     def __init__(self) -> None:
         self.assigned: dict[int, int] = {}
+        self._order: list[int] = []  # the trial indices with a time, sorted: neighbours by bisection
 
     def __call__(self, trial_index: int, now_ms: int | None = None) -> int:
         """The start time (ms since the epoch) of trial `trial_index`, starting now."""
         if trial_index in self.assigned:
             return self.assigned[trial_index]
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        before = max((t for i, t in self.assigned.items() if i < trial_index), default=None)
-        after = min((t for i, t in self.assigned.items() if i > trial_index), default=None)
+        at = bisect.bisect(self._order, trial_index)
+        before = self.assigned[self._order[at - 1]] if at > 0 else None
+        after = self.assigned[self._order[at]] if at < len(self._order) else None
         if before is not None:
             now = max(now, before + 1)
         if after is not None and now >= after:  # started after a trial proposed later: just before that one
@@ -103,6 +107,7 @@ class StartTimes:
             elif after - before >= 2:
                 now = (before + after) // 2  # halfway: room stays for trials proposed in between
         self.assigned[trial_index] = now
+        self._order.insert(at, trial_index)
         return now
 
 

@@ -182,9 +182,8 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
 
 
 def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
-    source = plan.lineage.dataset_source
     name = f"{run_tags(plan)['dataset']}-{part}"
-    return mr.data_part(X, y, name, context, source if source.endswith(".csv") else "")
+    return mr.data_part(X, y, name, context, plan.lineage.dataset_source)
 
 
 def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:

@@ -68,9 +68,8 @@ def start_search(client, config: SearchConfig, data: Dataset, split: Split, line
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
     log_json(client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage})
     # The UI's Dataset column and run page: the development and test parts, with their digests.
-    source = config.dataset if config.dataset.endswith(".csv") else ""
-    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
-    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
+    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", config.dataset)]
+    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", config.dataset))
     mr.log_data(client, parent_id, parts)
     return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
 

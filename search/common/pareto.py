@@ -25,7 +25,7 @@ from search.common.runs_table import row_dict
 SCORE_PREFIXES = ("val_", "train_")
 COSTS = {"predict_ms": "ms", "model_bytes": "bytes", "fit_time_s": "s"}
 COST_MEANING = {
-    "predict_ms": "median ms to predict 1,000 rows",
+    "predict_ms": "ms to predict 1,000 rows",
     "model_bytes": "fitted Pipeline, pickled",
     "fit_time_s": "mean fit time of one fold",
 }

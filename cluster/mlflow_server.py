@@ -18,9 +18,11 @@ The container of Dockerfile.mlflow, `cluster/local.py` and the test fixtures all
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -85,6 +87,22 @@ def basic_auth(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
     }
 
 
+def write_ahead_log(backend_store_uri: str) -> None:
+    """Put a SQLite store in write-ahead-log mode (kept in the file): a commit then syncs one file instead of
+    three, which cuts the server's CPU per tracked trial by about a tenth and lets readers run beside a writer
+    (BENCHMARKS.md). The `-wal` and `-shm` files beside the store belong to it: copy all three, or stop the
+    server first. Other stores are left as they are."""
+    if not backend_store_uri.startswith("sqlite:///"):
+        return
+    path = Path(backend_store_uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as store:
+            store.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:
+        raise SystemExit(f"mlflow_server: the SQLite store {path} is not usable ({exc}): check its path") from None
+
+
 def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment the server runs with: telemetry and the job runner off, secrets given as files read."""
     env = dict(os.environ if base is None else base)
@@ -127,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     command = server_command(
         args.host, args.port, args.data_dir, args.allowed_hosts, args.backend_store_uri, args.workers
     )
+    write_ahead_log(command[command.index("--backend-store-uri") + 1])
     env = server_env()
     if args.basic_auth:
         env.update(basic_auth(args.data_dir, env))

@@ -14,9 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
+def mlflow_server_dir(tmp_path_factory) -> Path:
+    """Where the session's `mlflow server` keeps its store and artifacts."""
+    return tmp_path_factory.mktemp("mlflow-server")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_dir):
     """A real `mlflow server` on a free loopback port (`cluster/private_mlflow.py`); yields its URI."""
-    with private_mlflow(tmp_path_factory.mktemp("mlflow-server")) as uri:
+    with private_mlflow(mlflow_server_dir) as uri:
         yield uri
 
 

@@ -85,7 +85,7 @@ def child(trials: int, tracked: bool) -> None:
             else:
                 work = functools.partial(bare_search, config, prepare(config)[1], Path(tmp) / "bare" / "search")
             started = time.perf_counter()
-            _, cpu = measure(work)
+            _, cpu, _ = measure(work)
             print(f"CPU_MS_PER_TRIAL {1000 * cpu / trials:.1f} WALL_S {time.perf_counter() - started:.1f}")
 
 

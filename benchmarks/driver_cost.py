@@ -32,7 +32,7 @@ from cluster.private_mlflow import private_mlflow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-ROLES = ("trial workers", "driver", "MLflow server", "Ray's processes")
+ROLES = ("trial workers", "driver", "MLflow server", "Ray's processes", "other")
 
 
 def role(process: psutil.Process) -> str:
@@ -45,7 +45,7 @@ def role(process: psutil.Process) -> str:
     name = process.name()
     if "default_worker.py" in command or name.startswith(("ray::ImplicitFunc", "ray::IDLE", "ray::train")):
         return "trial workers"
-    return "Ray's processes"
+    return "Ray's processes" if "ray" in command else "other"
 
 
 class MachineCpu:
@@ -76,14 +76,21 @@ class MachineCpu:
         self.thread.start()
         return self
 
+    def _merge(self, readings: dict[int, tuple[str, float]]) -> None:
+        """Keep each process's latest CPU time and the most specific role it was ever seen in: a worker read
+        while Ray renames it may show no command line for a moment."""
+        for pid, (name, cpu) in readings.items():
+            known = self.seen.get(pid, (name, 0.0))[0]
+            self.seen[pid] = (min(name, known, key=ROLES.index), cpu)
+
     def _poll(self) -> None:
         while not self.done.wait(1.0):
-            self.seen.update(self.read())
+            self._merge(self.read())
 
     def __exit__(self, *exc) -> None:
         self.done.set()
         self.thread.join()
-        self.seen.update(self.read())
+        self._merge(self.read())
 
     def by_role(self) -> dict[str, float]:
         """CPU seconds spent in the context, by role."""

@@ -24,10 +24,23 @@ def trial_runs(client: MlflowClient, search_id: str):
     return client.search_runs([experiment.experiment_id], filter_string=query, max_results=1000)
 
 
+# Enough trials that the interrupt, sent once 3 have finished, lands before the last one ends however cheap they are.
+TRIALS = 20
+
+
 @pytest.mark.fault("SIGINT to the driver mid-search, then --resume")
 def test_interrupted_search_resumes_without_loss_or_duplicates(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
-    argv = [sys.executable, RUN, "--tracking-uri", mlflow_server, "--experiment", "it-resume", "--num-samples", "10"]
+    argv = [
+        sys.executable,
+        RUN,
+        "--tracking-uri",
+        mlflow_server,
+        "--experiment",
+        "it-resume",
+        "--num-samples",
+        str(TRIALS),
+    ]
     argv += ["--max-concurrent", "1", "--models", "knn,logistic_regression,svm", "--storage-path", str(tmp_path)]
     driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
@@ -49,7 +62,7 @@ def test_interrupted_search_resumes_without_loss_or_duplicates(mlflow_server, tm
         [before[0].info.experiment_id], filter_string=f"tags.search_id = '{search_id}' and tags.run_type = 'search'"
     )
     assert len(parent) == 1 and parent[0].info.status == "KILLED"
-    assert all(r.info.status in ("FINISHED", "KILLED") for r in before) and len(before) < 10
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in before) and len(before) < TRIALS
     finished_before = {r.info.run_id: r.info.end_time for r in before if r.info.status == "FINISHED"}
 
     resumed = subprocess.run(
@@ -62,12 +75,12 @@ def test_interrupted_search_resumes_without_loss_or_duplicates(mlflow_server, tm
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = trial_runs(client, search_id)
     indices = Counter(int(r.data.tags["trial_index"]) for r in after)
-    assert sorted(indices) == list(range(10)) and set(indices.values()) == {1}
+    assert sorted(indices) == list(range(TRIALS)) and set(indices.values()) == {1}
     assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in after)
     assert set(finished_before) <= {r.info.run_id for r in after}
     for run in after:  # finished trials were not rerun: their runs were not touched again
         if run.info.run_id in finished_before:
             assert run.info.end_time == finished_before[run.info.run_id]
     again = client.get_run(parent[0].info.run_id)
-    assert again.info.status == "FINISHED" and again.data.metrics["trials_finished"] == 10
+    assert again.info.status == "FINISHED" and again.data.metrics["trials_finished"] == TRIALS
     assert again.data.tags["resumed"] == "true"

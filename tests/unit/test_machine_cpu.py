@@ -17,5 +17,5 @@ def test_a_child_that_exits_meanwhile_keeps_its_cpu():
         time.sleep(4.0)  # readings once a second while it burns; it exits between two of them
         assert child.wait(timeout=30) == 0
     spent = machine.by_role()
-    assert 1.5 <= spent["other"] <= 3.5  # what the last reading before its exit saw
-    assert spent["trial workers"] == spent["MLflow server"] == 0.0
+    # what the last reading before its exit saw (the test session's own servers, if any, count under their roles)
+    assert 1.5 <= spent["other"] <= 3.5

@@ -91,6 +91,12 @@ def _load_csv(path: Path, target: str | None) -> tuple[pd.DataFrame, pd.Series]:
     return X.astype("float64").reset_index(drop=True), y.rename("target").reset_index(drop=True)
 
 
+def recorded_source(name: str) -> str | None:
+    """Where dataset `name` (a `--dataset` value) is read from, as MLflow records a dataset's source: a CSV's path;
+    None for a bundled set, for which MLflow records the code that built it."""
+    return None if name in BUNDLED else name
+
+
 def load_dataset(name: str, target: str | None = None) -> Dataset:
     """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`) or a CSV by path."""
     if name in BUNDLED:

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from trainables.data import BUNDLED, DataError, load_dataset, split_dataset
+from trainables.data import BUNDLED, DataError, load_dataset, recorded_source, split_dataset
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -78,3 +78,12 @@ def test_class_with_one_row_cannot_be_split():
     data = Dataset("tiny", X, pd.Series(["x"] * 10 + ["y"]), "sha256:0")
     with pytest.raises(DataError, match="only 1 row"):
         split_dataset(data, 0.2, 0)
+
+
+def test_a_file_read_as_csv_is_the_recorded_source_whatever_its_suffix(tmp_path):
+    path = tmp_path / "measurements.txt"
+    path.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
+    assert load_dataset(str(path), "label").name == "measurements"  # read as a CSV ...
+    assert recorded_source(str(path)) == str(path)  # ... so MLflow records where it came from
+    assert recorded_source(str(tmp_path / "train.csv")) == str(tmp_path / "train.csv")
+    assert recorded_source("iris") is None  # bundled: MLflow records the code that built it

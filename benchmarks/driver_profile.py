@@ -3,8 +3,10 @@
     python benchmarks/driver_profile.py --trials 400 [--untracked] [--write BENCHMARKS.md]
 
 Runs the search of `benchmarks/driver_cost.py` (k-nearest neighbours on Iris, 2 folds, trials of a few ms) in a
-child process under py-spy, and attributes every sample in which a driver thread was working (waits left out) to
-the first component found on its stack, innermost first:
+child process under py-spy and attributes every sample in which a driver thread held the GIL to the first component
+found on its stack, innermost first. Counting GIL holders only (py-spy's `--gil`) makes the profile the driver's
+CPU: a thread waiting for the GIL, for a lock or for the network is left out, so the components add up to the CPU
+the clock measures (without it, a writer thread waiting for the GIL counted as working and the sum exceeded it):
 
 - study journal: Optuna's journal storage writing or reading the study;
 - searcher: OptunaSearch and Optuna's sampler proposing the next configuration (the define-by-run space included);
@@ -106,6 +108,7 @@ def main() -> None:
     spy = [
         str(Path(sys.executable).with_name("py-spy")),
         "record",
+        "--gil",  # holding the GIL: CPU, not waits
         "--rate",
         str(RATE),
         "--format",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import optuna
@@ -57,6 +58,17 @@ def make_trainable(config: SearchConfig, split: Split):
     return tune.with_resources(trainable, {"cpu": 1})
 
 
+def name_objectives(storage, study_name: str, metric: str | list[str], mode: str | list[str]) -> None:
+    """Create the study with its objectives named after their metrics, which optuna-dashboard and Optuna's plots
+    show instead of "Objective 0"; OptunaSearch then loads it (it creates its study with `load_if_exists`)."""
+    metrics, modes = ([metric], [mode]) if isinstance(metric, str) else (list(metric), list(mode))
+    directions = ["maximize" if m == "max" else "minimize" for m in modes]
+    study = optuna.create_study(storage=storage, study_name=study_name, directions=directions, load_if_exists=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(metrics)
+
+
 def build_tuner(
     config: SearchConfig, split: Split, tune_path: Path, max_concurrent: int, callbacks: list
 ) -> tune.Tuner:
@@ -75,6 +87,7 @@ def build_tuner(
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
     goal = searcher_args(objectives, config.seed) if objectives else {"metric": config.metric, "mode": "max"}
+    name_objectives(study, tune_path.name, goal["metric"], goal["mode"])
     searcher = OptunaSearch(
         space=space,
         **goal,

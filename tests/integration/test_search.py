@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -50,6 +51,25 @@ def iris_search(mlflow_server, ray_session, tmp_path_factory):
     extra = ["--experiment", "it-search", "--num-samples", "8", "--max-concurrent", "2", "--seed", "3"]
     extra += ["--models", "knn,logistic_regression,random_forest,mlp", "--cv-folds", "3"]
     return search(mlflow_server, folder, *extra, "--points-to-evaluate", str(folder / "points.json"))
+
+
+def study_of(client, outcome):
+    """The search's Optuna study, read from its journal as optuna-dashboard reads it."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from search.searching.journal import STUDY_JOURNAL
+
+    tune_path = Path(client.get_run(outcome.parent_run_id).data.tags["tune_path"])
+    storage = JournalStorage(JournalFileBackend(str(tune_path / STUDY_JOURNAL)))
+    return optuna.load_study(storage=storage, study_name=tune_path.name)
+
+
+def test_the_study_names_its_objective_and_holds_every_trial(mlflow_server, iris_search):
+    study = study_of(MlflowClient(mlflow_server), iris_search)
+    assert study.metric_names == ["val_accuracy"]  # not "Objective 0" in optuna-dashboard
+    assert study.direction.name == "MAXIMIZE" and len(study.trials) == 8
 
 
 def test_points_to_evaluate_are_the_first_trials(mlflow_server, iris_search):
@@ -290,5 +310,8 @@ def test_two_objectives_tag_a_pareto_front(mlflow_server, ray_session, tmp_path)
     off = [row for row, r in zip(rows, done, strict=True) if r.data.tags.get(contract.PARETO_FRONT) != "true"]
     objectives = parse_objectives("val_accuracy,predict_ms")
     assert on, "the front is never empty"
+    study = study_of(MlflowClient(mlflow_server), outcome)
+    assert study.metric_names == ["val_accuracy", "predict_ms"]
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert not any(dominates(a, b, objectives) for a in rows for b in on)  # nothing beats a front trial
     assert all(any(dominates(a, b, objectives) for a in on) for b in off)  # a front trial beats every other one

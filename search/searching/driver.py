@@ -225,17 +225,28 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     print(f"\nsearch_id: {outcome.search_id}")
 
 
+STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service-ports study-dashboard"
+
+
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
-    """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it."""
+    """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it.
+
+    Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
+    `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead.
+    """
     where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
     page = f"#/experiments/{outcome.experiment_id}/runs"
-    if tracking_uri.startswith(("http://", "https://")):
-        print(f"look:    {public_uri(tracking_uri).rstrip('/')}/{page}")
+    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if tracking_uri.startswith("http") else "")
+    if ui:
+        print(f"look:    {ui.rstrip('/')}/{page}")
     else:
         print(
             f"look:    mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
         )
-    storage = f" --storage-path {storage_path}" if storage_path else ""
-    print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
+    if dashboard := os.environ.get("STUDY_DASHBOARD_URL"):
+        print(f"study:   {STUDY_DASHBOARD_SERVICE} --search-id {outcome.search_id}, then {dashboard}")
+    else:
+        storage = f" --storage-path {storage_path}" if storage_path else ""
+        print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
     print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
     print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")

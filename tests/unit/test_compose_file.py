@@ -158,6 +158,13 @@ def test_drivers_in_compose_reach_mlflow_and_ray(services):
     assert head_env["RAY_ADDRESS"]
 
 
+def test_the_heads_drivers_print_the_addresses_a_browser_on_the_host_opens(services):
+    head_env = services["ray-head"]["environment"]
+    for variable, service in (("MLFLOW_UI_URL", "mlflow"), ("STUDY_DASHBOARD_URL", "study-dashboard")):
+        published = services[service]["ports"][0]  # 127.0.0.1:${PORT:-default}:container
+        assert head_env[variable] == "http://" + published.rsplit(":", 1)[0], variable
+
+
 def test_ray_containers_have_shared_memory(services):
     for name in ("ray-head", "ray-worker"):
         size = str(services[name]["shm_size"]).lower()

@@ -1,0 +1,44 @@
+"""The lines a search ends with: where to look, the study, release and report, as a user can act on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.searching.driver import SearchOutcome, print_next_steps
+
+OUTCOME = SearchOutcome("abc123", "iris_classification", "7", "run0", [], 0, 0)
+
+
+def lines(capsys, uri: str, storage: str | None = None) -> dict[str, str]:
+    print_next_steps(OUTCOME, uri, storage)
+    return {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in capsys.readouterr().out.splitlines()}
+
+
+@pytest.fixture(autouse=True)
+def outside_compose(monkeypatch):
+    monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
+    monkeypatch.delenv("STUDY_DASHBOARD_URL", raising=False)
+
+
+def test_a_local_store_is_looked_at_with_mlflow_ui(capsys):
+    out = lines(capsys, "sqlite:///mlflow.db")
+    assert out["look"].startswith("mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1")
+    assert out["look"].endswith("http://127.0.0.1:5000/#/experiments/7/runs")
+    assert out["study"] == "python cluster/study_dashboard.py --search-id abc123"
+    assert out["release"] == "python search/release.py --search-id abc123"
+
+
+def test_a_server_is_opened_where_the_driver_reaches_it_without_its_login(capsys):
+    out = lines(capsys, "http://alice:secret@127.0.0.1:5000", "/data/runs")
+    assert out["look"] == "http://127.0.0.1:5000/#/experiments/7/runs"
+    assert out["study"] == "python cluster/study_dashboard.py --search-id abc123 --storage-path /data/runs"
+    assert "secret" not in out["release"] and out["release"].endswith("--tracking-uri http://127.0.0.1:5000")
+
+
+def test_in_compose_the_browsers_addresses_replace_the_containers(capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_UI_URL", "http://127.0.0.1:5001/")
+    monkeypatch.setenv("STUDY_DASHBOARD_URL", "http://127.0.0.1:8081")
+    out = lines(capsys, "http://mlflow:5000", "/ray_results")
+    assert out["look"] == "http://127.0.0.1:5001/#/experiments/7/runs"
+    assert out["study"].startswith("docker compose --profile dashboard run --rm --service-ports study-dashboard")
+    assert out["study"].endswith("--search-id abc123, then http://127.0.0.1:8081")

@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--models", default="logistic_regression")
     parser.add_argument("--feature-sets", default="basic")
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file (e.g. BENCHMARKS.md)")
+    parser.add_argument("--raw", type=Path, help="also save every run's steps (seconds) as JSON here")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -158,6 +159,8 @@ def main() -> None:
         rows.append(f"| {step} | {spread} | {meaning} |")
     text = "\n".join(rows)
     print("\n" + text)
+    if args.raw:
+        args.raw.write_text(json.dumps(runs, indent=1))
     if args.write:
         write_section(args.write, "startup-cluster" if args.cluster else "startup-embedded", text)
 

@@ -44,6 +44,12 @@ def start_cluster(state_dir: Path) -> dict[str, str]:
     return {k: v for k, v in exports(state).items() if k != "MLFLOW_TRACKING_URI"}
 
 
+def stop_cluster(state_dir: Path) -> None:
+    """`cluster/local.py down` for the cluster `start_cluster` started in `state_dir`."""
+    down = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "down"]
+    subprocess.run(down, stdout=subprocess.DEVNULL, check=False)
+
+
 def run_setup(setup: str, args, uri: str, storage: Path, cluster_env: dict[str, str], points: Path | None) -> dict:
     """Run one setup in a fresh process and return its JSON line."""
     name = "project" if setup in ("cluster", "asha") else setup
@@ -150,7 +156,7 @@ def main() -> None:
                 print(f"repeat {repeat + 1}/{args.repeats} {setup}: {result['wall_s']:.1f} s", flush=True)
     finally:
         if cluster_env:
-            subprocess.run([sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "down"])
+            stop_cluster(state_dir)
         stop_process_group(server.pid)
     command = " ".join(["python", "benchmarks/compare.py", *sys.argv[1:]])
     text = (

@@ -73,14 +73,26 @@ def child(argv: list[str]) -> None:
     mark("imports")
 
     def after(module, name: str, step: str) -> None:
+        """Mark `step` when `module.name` returns."""
         original = getattr(module, name)
-        setattr(module, name, lambda *a, **k: (original(*a, **k), mark(step))[0])
+
+        def marked(*args, **kwargs):
+            result = original(*args, **kwargs)
+            mark(step)
+            return result
+
+        setattr(module, name, marked)
 
     after(driver, "prepare", "data")
     after(driver, "connect_ray", "ray")
     after(parent_run, "start_search", "parent run")
     fit = tune.Tuner.fit
-    tune.Tuner.fit = lambda self: (mark("fit"), fit(self))[1]
+
+    def marked_fit(self):
+        mark("fit")
+        return fit(self)
+
+    tune.Tuner.fit = marked_fit
     start, result = tracking.TrialTracker.log_trial_start, tracking.TrialTracker.log_trial_result
     results = []
 
@@ -119,7 +131,7 @@ def main() -> None:
         child(args.child)
         return
 
-    from benchmarks.compare import start_cluster, write_section
+    from benchmarks.compare import start_cluster, stop_cluster, write_section
     from cluster.private_mlflow import start_mlflow
     from cluster.processes import stop_process_group
 
@@ -142,8 +154,7 @@ def main() -> None:
             print(f"repeat {repeat + 1}/{args.repeats}: {runs[-1]['done']:.1f} s", flush=True)
     finally:
         if args.cluster:
-            down = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(work / "cluster"), "down"]
-            subprocess.run(down, stdout=subprocess.DEVNULL, check=False)
+            stop_cluster(work / "cluster")
         stop_process_group(server.pid)
     where = "a running local cluster (2 worker nodes)" if args.cluster else "an embedded Ray (started by the search)"
     rows = [

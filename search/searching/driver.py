@@ -236,7 +236,8 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     """
     where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
     page = f"#/experiments/{outcome.experiment_id}/runs"
-    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if tracking_uri.startswith("http") else "")
+    served = tracking_uri.startswith(("http://", "https://"))
+    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served else "")
     if ui:
         print(f"look:    {ui.rstrip('/')}/{page}")
     else:

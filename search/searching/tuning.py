@@ -18,7 +18,7 @@ from search.common.compat import keep_starting_actors, set_restored_callbacks
 from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
-from search.common.pareto import parse_objectives, searcher_args
+from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
 from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
@@ -58,15 +58,14 @@ def make_trainable(config: SearchConfig, split: Split):
     return tune.with_resources(trainable, {"cpu": 1})
 
 
-def name_objectives(storage, study_name: str, metric: str | list[str], mode: str | list[str]) -> None:
+def name_objectives(storage, study_name: str, objectives: list[Objective]) -> None:
     """Create the study with its objectives named after their metrics, which optuna-dashboard and Optuna's plots
     show instead of "Objective 0"; OptunaSearch then loads it (it creates its study with `load_if_exists`)."""
-    metrics, modes = ([metric], [mode]) if isinstance(metric, str) else (list(metric), list(mode))
-    directions = ["maximize" if m == "max" else "minimize" for m in modes]
+    directions = ["maximize" if o.mode == "max" else "minimize" for o in objectives]
     study = optuna.create_study(storage=storage, study_name=study_name, directions=directions, load_if_exists=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(metrics)
+        study.set_metric_names([o.name for o in objectives])
 
 
 def build_tuner(
@@ -87,7 +86,7 @@ def build_tuner(
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
     goal = searcher_args(objectives, config.seed) if objectives else {"metric": config.metric, "mode": "max"}
-    name_objectives(study, tune_path.name, goal["metric"], goal["mode"])
+    name_objectives(study, tune_path.name, objectives or [Objective(config.metric, "max")])
     searcher = OptunaSearch(
         space=space,
         **goal,

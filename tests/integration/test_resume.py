@@ -31,17 +31,9 @@ TRIALS = 20
 @pytest.mark.fault("SIGINT to the driver mid-search, then --resume")
 def test_interrupted_search_resumes_without_loss_or_duplicates(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
-    argv = [
-        sys.executable,
-        RUN,
-        "--tracking-uri",
-        mlflow_server,
-        "--experiment",
-        "it-resume",
-        "--num-samples",
-        str(TRIALS),
-    ]
-    argv += ["--max-concurrent", "1", "--models", "knn,logistic_regression,svm", "--storage-path", str(tmp_path)]
+    argv = [sys.executable, RUN, "--tracking-uri", mlflow_server, "--experiment", "it-resume"]
+    argv += ["--num-samples", str(TRIALS), "--max-concurrent", "1", "--models", "knn,logistic_regression,svm"]
+    argv += ["--storage-path", str(tmp_path)]
     driver = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         first = driver.stdout.readline()

@@ -3,7 +3,7 @@
 (Not named secrets.py: run as a script from cluster/, it would shadow the standard library's `secrets`.)
 
     python cluster/credentials.py init --dir /secrets      # the one-shot `secrets` service: create what is missing
-    docker compose exec ray-head python cluster/credentials.py show      # print them (Ray token, MLflow login)
+    eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"   # the login, on the host
 
 Each secret is one file (mode 600) in the directory; `init` never overwrites one, so a restart keeps the token,
 the MLflow admin password and the database password the stores were created with. A variable of the same name
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +71,14 @@ def read(directory: Path, name: str) -> str:
 
 
 def show(directory: Path, username: str) -> str:
-    """The secrets a user needs, as `NAME=value` lines with what each is for."""
-    lines = []
-    for secret in SECRETS:
-        if secret.file in ("ray_token", "mlflow_admin_password"):
-            lines.append(f"# {secret.purpose}")
-            lines.append(f"{secret.variable}={read(directory, secret.file)}")
-    lines.insert(2, f"MLFLOW_TRACKING_USERNAME={username}")
-    return "\n".join(lines)
+    """`export` lines of the variables clients read (Ray token, MLflow login), for `eval "$(...)"` on the host."""
+    values = {
+        "RAY_AUTH_TOKEN": read(directory, "ray_token"),
+        "MLFLOW_TRACKING_USERNAME": username,
+        "MLFLOW_TRACKING_PASSWORD": read(directory, "mlflow_admin_password"),
+    }
+    lines = ["# Ray token (nodes, drivers, `ray job submit`, the dashboard) and the MLflow login (UI and clients)"]
+    return "\n".join([*lines, *(f"export {k}={shlex.quote(v)}" for k, v in values.items())])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,10 @@ QUIET_ENV = {
 }
 
 
+# MLflow's basic-auth app checks a password with a deliberately slow key derivation on every request (0.3-2 s on
+# this machine): a verified login is cached this long, so a changed password or a removed user is refused at
+# most this late (docs/cluster.md).
+AUTH_CACHE_TTL_S = 60
 FILE_SECRETS = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
 
 
@@ -68,16 +72,19 @@ def server_command(
     ]
 
 
-def basic_auth(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
-    """Write the basic-auth app's config under `data_dir`; returns the variables the server then needs."""
+def basic_auth(data_dir: Path, env: dict[str, str], auth_database: str | None = None) -> dict[str, str]:
+    """Write the basic-auth app's config under `data_dir` (its users in `auth_database`, default SQLite there);
+    returns the variables the server then needs. A verified login is cached for AUTH_CACHE_TTL_S seconds."""
     password = env.get("MLFLOW_AUTH_ADMIN_PASSWORD")
     if not password:
         raise SystemExit("mlflow_server: --basic-auth needs MLFLOW_AUTH_ADMIN_PASSWORD (the admin's password)")
     config = Path(data_dir).resolve() / "basic_auth.ini"
+    database = auth_database or f"sqlite:///{config.parent / 'basic_auth.db'}"
     config.write_text(
         "[mlflow]\n"
         "default_permission = READ\n"
-        f"database_uri = sqlite:///{config.parent / 'basic_auth.db'}\n"
+        f"database_uri = {database}\n"
+        f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_S}\n"
         f"admin_username = {env.get('MLFLOW_TRACKING_USERNAME', 'admin')}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
@@ -148,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     write_ahead_log(command[command.index("--backend-store-uri") + 1])
     env = server_env()
     if args.basic_auth:
-        env.update(basic_auth(args.data_dir, env))
+        store = command[command.index("--backend-store-uri") + 1]
+        auth_database = None if store.startswith("sqlite:") else store  # a shared store: its users there too
+        env.update(basic_auth(args.data_dir, env, auth_database))
         command += ["--app-name", "basic-auth"]
     os.execvpe(command[0], command, env)
 

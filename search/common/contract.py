@@ -46,7 +46,8 @@ OUTCOME = "outcome"
 PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search with several --objectives
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
-LINEAGE_TAGS = ("git_commit", "dataset", "dataset_digest")  # on every trial run, from the search's lineage
+GIT_COMMIT, GIT_DIRTY, CODE_DIGEST = "git_commit", "git_dirty", "code_digest"  # the code that ran (lineage.py)
+LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, CODE_DIGEST, "dataset", "dataset_digest")  # on every trial run, from the search
 NODE_TAGS = ("node", "hostname")  # where a trial ran, from its result
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.

@@ -1,7 +1,17 @@
-"""What a run records so that it can be redone: the code's commit, package versions, the command."""
+"""What a run records so that it can be redone: the code's commit (and whether the code differed from it), a digest
+of the code, package versions, the command.
+
+In a clone, git answers. In an image built by Dockerfile.ray there is no .git: its build stage ran
+`python search/common/lineage.py write FILE` with the repository in view, and `CODE_LINEAGE_FILE` names that
+record (the commit, whether the built tree was dirty, the tracked code files and their digest). At run time the
+digest of those files on disk is compared with the record's: equal, the code is the built commit's; different,
+the run records `git_dirty=true` instead of claiming the commit's code.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -10,33 +20,63 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy", "scipy")
+CODE_DIRS = ("search", "trainables", "cluster")  # what decides a trial's result and a release
+RECORD_VARIABLE = "CODE_LINEAGE_FILE"
 
 
-def git_commit(path: Path | str = ".") -> str:
-    """The commit checked out at `path`; `GIT_COMMIT` from the environment where there is no git (an image)."""
+def _git(root: Path | str, *args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("GIT_COMMIT", "unknown")
-
-
-def git_dirty(path: Path | str = ".") -> bool | None:
-    """True when tracked files differ from the commit; None outside a git repository."""
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        return bool(out.stdout.strip())
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def code_digest(root: Path | str, paths: list[str]) -> str:
+    """sha256 over each path and the git blob id of its content on disk (a missing file counts as changed)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        try:
+            data = (Path(root) / path).read_bytes()
+            blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        except OSError:
+            blob = "missing"
+        digest.update(f"{path}\0{blob}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def from_git(root: Path | str) -> dict | None:
+    """The commit, dirty flag, tracked code files and their digest, from git; None outside a repository."""
+    commit = _git(root, "rev-parse", "HEAD")
+    listed = _git(root, "ls-files", "-z", "--", *CODE_DIRS)
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if commit is None or listed is None or status is None:
+        return None
+    paths = [p for p in listed.split("\0") if p]
+    return {"git_commit": commit.strip(), "git_dirty": bool(status.strip()), "paths": paths,
+            "code_digest": code_digest(root, paths)}  # fmt: skip
+
+
+def from_record(root: Path | str, record_file: Path | str) -> dict | None:
+    """The record written at build time, its dirty flag set when the code on disk is not the code recorded."""
+    try:
+        record = json.loads(Path(record_file).read_text())
+        paths, recorded = list(record["paths"]), record["code_digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    now = code_digest(root, paths)
+    return {**record, "git_dirty": bool(record.get("git_dirty")) or now != recorded, "code_digest": now}
+
+
+def code_lineage(root: Path | str) -> dict:
+    """`git_commit`, `git_dirty` ('true', 'false' or 'unknown') and `code_digest` of the code at `root`."""
+    found = from_git(root)
+    if found is None and os.environ.get(RECORD_VARIABLE):
+        found = from_record(root, os.environ[RECORD_VARIABLE])
+    if found is None:
+        return {"git_commit": "unknown", "git_dirty": "unknown", "code_digest": "unknown"}
+    return {"git_commit": found["git_commit"], "git_dirty": str(found["git_dirty"]).lower(),
+            "code_digest": found["code_digest"]}  # fmt: skip
 
 
 def package_versions() -> dict[str, str]:
@@ -51,12 +91,27 @@ def package_versions() -> dict[str, str]:
 
 
 def lineage_tags(project_root: Path) -> dict[str, str]:
-    """Tags for an MLflow run: commit, whether the tree was dirty, versions, the command line."""
-    dirty = git_dirty(project_root)
-    tags = {
-        "git_commit": git_commit(project_root),
-        "git_dirty": "unknown" if dirty is None else str(dirty).lower(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:5000],
-    }
+    """Tags for an MLflow run: commit, whether the code differed from it, its digest, versions, the command."""
+    tags = {**code_lineage(project_root), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:5000]}
     tags.update({f"version.{k}": v for k, v in package_versions().items()})
     return tags
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`write FILE`: record the repository's lineage (Dockerfile.ray's build stage); `show`: print it."""
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(__file__).resolve().parents[2]
+    if argv[:1] == ["show"] and len(argv) == 1:
+        print(json.dumps(code_lineage(root), indent=2))
+        return 0
+    if argv[:1] != ["write"] or len(argv) != 2:
+        print("usage: python search/common/lineage.py write FILE | show", file=sys.stderr)
+        return 2
+    found = from_git(root) or {"git_commit": "unknown", "git_dirty": True, "paths": [], "code_digest": "unknown"}
+    Path(argv[1]).write_text(json.dumps(found, indent=1) + "\n")
+    print(f"lineage: {found['git_commit']} (dirty: {str(found['git_dirty']).lower()}), {len(found['paths'])} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from search.common import contract
 from search.common.connect import check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.ranking import rank_trials
@@ -106,7 +107,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         verb = "resuming" if parent else "search"
         print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
               f"tracking {public_uri(config.tracking_uri)}")  # fmt: skip
-        trial_tags = {k: lineage[k] for k in ("git_commit", "dataset", "dataset_digest")}
+        trial_tags = {k: lineage[k] for k in contract.LINEAGE_TAGS}
         trial_tags["search_id"] = home.search_id
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         if parent is None:

@@ -28,9 +28,19 @@ def clean_copy(target: Path) -> Path:
     return target
 
 
-def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+def git(folder: Path, *args: str) -> str:
+    """`git ARGS` in `folder` (as a test user, whatever git config the machine has); its output."""
+    ident = ["-c", "user.name=compose test", "-c", "user.email=compose@test.invalid"]
+    return subprocess.run(["git", *ident, *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def clean_clone(target: Path) -> Path:
+    """A clean copy (`clean_copy`) made a repository with a commit of its own: what a user's fresh clone is."""
+    clean_copy(target)
+    git(target, "init", "-q")
+    git(target, "add", "-A")
+    git(target, "commit", "-q", "-m", "the code under test")
+    return target
 
 
 @dataclass
@@ -130,7 +140,7 @@ class Cluster:
         from mlflow.tracking import MlflowClient
 
         os.environ["MLFLOW_TRACKING_USERNAME"] = self.secrets["MLFLOW_TRACKING_USERNAME"]
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = self.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = self.secrets["MLFLOW_TRACKING_PASSWORD"]
         return MlflowClient(self.tracking)
 
     def search_argv(self, experiment: str, samples: int, *extra: str) -> list[str]:
@@ -182,5 +192,7 @@ class Cluster:
 
 
 def parse_secrets(text: str) -> dict[str, str]:
-    """`NAME=value` lines of `cluster/credentials.py show`."""
-    return dict(re.findall(r"^(\w+)=(\S+)$", text, re.M))
+    """The `export NAME=value` lines of `cluster/credentials.py show`, as a shell would read them."""
+    import shlex
+
+    return {k: shlex.split(v)[0] for k, v in re.findall(r"^export (\w+)=(.+)$", text, re.M)}

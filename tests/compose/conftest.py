@@ -11,8 +11,7 @@ from cluster_harness import (
     WORKERS,
     Cluster,
     Project,
-    clean_copy,
-    git_commit,
+    clean_clone,
     parse_secrets,
     stop_exec_leftovers,
     tail,
@@ -36,19 +35,19 @@ def engine():
 def cluster(engine, tmp_path_factory):
     """The compose cluster, 3 workers, shared by the compose tests; `down -v` at the end."""
     env, compose = engine
-    folder = clean_copy(tmp_path_factory.mktemp("clone"))
+    folder = clean_clone(tmp_path_factory.mktemp("clone"))
     assert not (folder / ".env").exists()
     mlflow_port, dashboard_port = free_port(), free_port()
     env = {k: v for k, v in env.items() if not k.startswith(("RAY_", "MLFLOW_", "POSTGRES_"))}
-    # Overrides only: free host ports (the defaults 5000 and 8265 may be taken here) and the commit.
-    env.update(MLFLOW_PORT=str(mlflow_port), RAY_DASHBOARD_PORT=str(dashboard_port), GIT_COMMIT=git_commit())
+    # Overrides only: free host ports (the defaults 5000 and 8265 may be taken here).
+    env.update(MLFLOW_PORT=str(mlflow_port), RAY_DASHBOARD_PORT=str(dashboard_port))
     project = Project(folder, f"tsc{uuid.uuid4().hex[:6]}", compose, env)
     try:
         started = project.run("up", "-d", "--build", "--scale", f"ray-worker={WORKERS}", timeout=2400)
         assert started.returncode == 0, f"up failed:\n{tail(started)}\n{project.run('logs', '--tail=40').stdout}"
         shown = project.run("exec", "-T", "ray-head", "python", "cluster/credentials.py", "show", check=True)
         secrets = parse_secrets(shown.stdout)
-        assert {"RAY_AUTH_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD"} <= set(secrets)
+        assert {"RAY_AUTH_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"} <= set(secrets)
         running = Cluster(project, mlflow_port, dashboard_port, secrets)
         running.wait_for_nodes(WORKERS + 1)
         yield running

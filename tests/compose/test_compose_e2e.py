@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from cluster_harness import git
 
 pytestmark = pytest.mark.compose
 SAMPLES = 6
@@ -33,8 +34,9 @@ def test_logins_are_required_by_mlflow_and_the_dashboard(cluster):
     with pytest.raises(urllib.error.HTTPError) as wrong:
         get(api, ("admin", "not-the-password"))
     assert wrong.value.code == 401
-    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_TRACKING_PASSWORD"])
     assert "experiments" in json.loads(get(api, login))
+    assert int(cluster.psql("select count(*) from users")) >= 1, "the logins live in the PostgreSQL store"
     with pytest.raises(urllib.error.HTTPError) as refused:
         cluster.dashboard_get("/api/v0/nodes", None)
     assert refused.value.code == 401, "the dashboard must require the token"
@@ -50,13 +52,15 @@ def test_search_in_compose_runs_on_several_workers_and_is_tracked_in_postgres(cl
     trials = cluster.trials("compose_e2e", search_id)
     assert len(trials) == SAMPLES and all(t.info.status == "FINISHED" for t in trials)
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {parent_id}
-    assert {t.data.tags["git_commit"] for t in trials} == {cluster.project.env["GIT_COMMIT"]}
+    head = git(cluster.project.folder, "rev-parse", "HEAD")  # the clone's own commit, known to no variable
+    assert {(t.data.tags["git_commit"], t.data.tags["git_dirty"]) for t in trials} == {(head, "false")}
+    assert len({t.data.tags["code_digest"] for t in trials}) == 1
     used = {t.data.tags["node"] for t in trials}
     assert used <= workers, "trials must run on the worker containers, not on the head"
     assert len(used) >= 2 and len({t.data.tags["hostname"] for t in trials}) >= 2, f"one worker ran all: {used}"
 
     client = cluster.mlflow_client()
-    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    login = (cluster.secrets["MLFLOW_TRACKING_USERNAME"], cluster.secrets["MLFLOW_TRACKING_PASSWORD"])
     drawn = [t for t in trials if client.list_artifacts(t.info.run_id)]  # the best trial of each model family
     assert drawn and len(drawn) <= len({t.data.params["model"] for t in trials})
     assert all("confusion_matrix" in t.data.tags for t in trials)  # the numbers on every run
@@ -92,9 +96,9 @@ def test_secrets_are_kept_across_restarts_and_never_in_the_repository(cluster):
     again = cluster.project.run("run", "--rm", "-T", "secrets", check=True)
     assert "kept the existing ones" in again.stdout
     shown = cluster.project.run("exec", "-T", "ray-head", "python", "cluster/credentials.py", "show", check=True)
-    assert cluster.token in shown.stdout and cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"] in shown.stdout
+    assert cluster.token in shown.stdout and cluster.secrets["MLFLOW_TRACKING_PASSWORD"] in shown.stdout
     config = cluster.project.run("config", check=True).stdout
-    for value in (cluster.token, cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"]):
+    for value in (cluster.token, cluster.secrets["MLFLOW_TRACKING_PASSWORD"]):
         assert value not in config, "a secret must not reach compose's configuration (environment, commands)"
 
 

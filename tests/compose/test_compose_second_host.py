@@ -45,7 +45,7 @@ def test_workers_of_a_second_project_join_by_address_and_run_trials(cluster):
         RAY_AUTH_TOKEN=cluster.token,
         RAY_WORKER_NETWORK_MODE=network,
         MLFLOW_TRACKING_URI="http://mlflow:5000",
-        MLFLOW_TRACKING_PASSWORD=cluster.secrets["MLFLOW_AUTH_ADMIN_PASSWORD"],
+        MLFLOW_TRACKING_PASSWORD=cluster.secrets["MLFLOW_TRACKING_PASSWORD"],
     )
     before = {n["node_id"] for n in cluster.alive_nodes()}
     try:

@@ -86,7 +86,8 @@ def test_parent_run_records_the_search(mlflow_server, iris_search):
     tags, params = parent.data.tags, parent.data.params
     assert tags["search_id"] == iris_search.search_id and tags["run_type"] == "search"
     assert tags["dataset"] == "iris" and tags["dataset_digest"] == load_dataset("iris").digest
-    assert len(tags["git_commit"]) == 40 and tags["version.optuna"].startswith("5.")
+    assert len(tags["git_commit"]) == 40 and tags["code_digest"].startswith("sha256:")
+    assert tags["version.optuna"].startswith("5.")
     assert params["num_samples"] == "8" and params["models"] == "knn,logistic_regression,random_forest,mlp"
     assert params["cv_folds"] == "3" and params["seed"] == "3"
     assert parent.data.metrics["trials_finished"] == 8
@@ -96,6 +97,7 @@ def test_parent_run_records_the_search(mlflow_server, iris_search):
 def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iris_search):
     client = MlflowClient(mlflow_server)
     runs = children(client, iris_search)
+    parent = client.get_run(iris_search.parent_run_id)
     assert [int(r.data.tags["trial_index"]) for r in runs] == list(range(8))
     by_created = sorted(runs, key=lambda r: r.info.start_time)  # the UI's "Created" order is the proposal order
     assert [int(r.data.tags["trial_index"]) for r in by_created] == list(range(8))
@@ -103,7 +105,8 @@ def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iri
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
         assert run.info.status == "FINISHED"
         assert tags["search_id"] == iris_search.search_id and tags["run_type"] == "trial"
-        assert {"git_commit", "dataset", "dataset_digest", "node", "hostname"} <= set(tags)
+        assert {*contract.LINEAGE_TAGS, *contract.NODE_TAGS} <= set(tags)
+        assert [tags[k] for k in contract.LINEAGE_TAGS] == [parent.data.tags[k] for k in contract.LINEAGE_TAGS]
         assert params["model"] in {"knn", "logistic_regression", "random_forest", "mlp"}
         assert params["seed"] == "3" and params["cv_folds"] == "3"
         assert {"val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s"} <= set(metrics)

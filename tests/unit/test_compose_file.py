@@ -183,13 +183,16 @@ def test_healthchecks_and_start_order(services):
     assert services["ray-head"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
 
 
-def test_one_image_for_head_and_workers_with_the_commit(services):
+def test_one_image_for_head_and_workers_with_its_lineage_built_in(services):
     head, worker = services["ray-head"], services["ray-worker"]
     assert head["build"]["dockerfile"] == worker["build"]["dockerfile"] == "Dockerfile.ray"
     assert head["image"] == worker["image"] == services["secrets"]["image"]
-    assert "GIT_COMMIT" in head["build"]["args"]
+    assert "GIT_COMMIT" not in str(services), "the commit comes from the build context's .git, not a variable"
     dockerfile = (ROOT / "Dockerfile.ray").read_text()
-    assert "ARG GIT_COMMIT" in dockerfile and "ENV GIT_COMMIT" in dockerfile
+    assert "lineage.py write /code-lineage.json && rm -rf /src/.git" in dockerfile
+    assert "CODE_LINEAGE_FILE=/etc/code-lineage.json" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".git" not in ignored, "the build stage reads the lineage from .git"
     assert services["mlflow"]["build"]["dockerfile"] == "Dockerfile.mlflow"
     assert "psycopg" in (ROOT / "Dockerfile.mlflow").read_text()
 
@@ -246,10 +249,25 @@ def test_secrets_are_generated_once_private_and_kept(tmp_path):
     assert credentials.init(tmp_path / "s", env={"RAY_AUTH_TOKEN": "other"}) == []
     assert credentials.read(tmp_path / "s", "ray_token") == "chosen"
     shown = credentials.show(tmp_path / "s", "admin")
-    assert "RAY_AUTH_TOKEN=chosen" in shown and f"MLFLOW_AUTH_ADMIN_PASSWORD={password}" in shown
-    assert "postgres" not in shown.lower().split("#")[-1]
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in shown.splitlines() if line[0] != "#")
+    assert exported == {"RAY_AUTH_TOKEN": "chosen", "MLFLOW_TRACKING_USERNAME": "admin",
+                        "MLFLOW_TRACKING_PASSWORD": password}  # fmt: skip
+    assert "postgres" not in shown.lower()
     pg = credentials.read(tmp_path / "s", "postgres_password")
     assert (tmp_path / "s" / "pgpass").read_text() == f"*:*:*:*:{pg}\n"
+
+
+def test_shown_credentials_are_what_a_shell_evals(tmp_path):
+    import shlex
+    import subprocess
+
+    from cluster import credentials
+
+    credentials.init(tmp_path, env={"RAY_AUTH_TOKEN": "it's $HOME"})  # quoted: no expansion, no split
+    shown = shlex.quote(credentials.show(tmp_path, "admin"))
+    script = f'eval "$(printf %s {shown})"; echo "$RAY_AUTH_TOKEN"'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out == "it's $HOME\n"
 
 
 def test_mlflow_credentials_file_for_processes_started_by_exec(tmp_path):

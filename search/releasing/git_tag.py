@@ -6,11 +6,13 @@ before the release writes anything; `create` and `push` are safe to repeat.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from search.common import contract
+from search.common.lineage import RECORD_VARIABLE
 from search.releasing.choice import ReleaseError
 
 
@@ -65,6 +67,13 @@ def preflight(
     repo = Path(repo)
     inside = _git(repo, "rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
+        if os.environ.get(RECORD_VARIABLE):  # in an image: the clone to tag is on the host
+            published = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
+            raise ReleaseError(
+                "this container holds no clone to tag: release on the host, in your clone: "
+                'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)" && '
+                f"python search/release.py --tracking-uri {published}"
+            )
         raise ReleaseError(f"{repo.resolve()} is not a git repository: pass --repo PATH or --no-tag")
     status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip()
     if status and not allow_dirty:

@@ -227,15 +227,20 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
 
 
 STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service-ports study-dashboard"
+LOGIN_ON_HOST = 'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"'
 
 
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
     """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it.
 
     Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
-    `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead.
+    `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead;
+    the release and the report are then host commands (the clone to tag is there), after the login's `eval`.
     """
     where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
+    host = os.environ.get("MLFLOW_UI_URL")
+    if host:
+        where = f" --tracking-uri {host.rstrip('/')}"
     page = f"#/experiments/{outcome.experiment_id}/runs"
     served = tracking_uri.startswith(("http://", "https://"))
     ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served else "")
@@ -250,5 +255,7 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     else:
         storage = f" --storage-path {storage_path}" if storage_path else ""
         print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
+    if host:
+        print(f"login:   {LOGIN_ON_HOST}   # on the host, in your clone")
     print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
     print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")

@@ -55,7 +55,8 @@ def test_annotated_tag_on_the_given_commit_and_idempotent(repo):
         ("remote", "remote 'origin' does not exist"),
     ],
 )
-def test_refusals(repo, tmp_path, case, expected):
+def test_refusals(repo, tmp_path, case, expected, monkeypatch):
+    monkeypatch.delenv("CODE_LINEAGE_FILE", raising=False)
     path, commit = repo
     where, push = path, False
     if case == "dirty":
@@ -74,6 +75,17 @@ def test_refusals(repo, tmp_path, case, expected):
         push = True
     with pytest.raises(ReleaseError, match=expected):
         git_tag.preflight(where, commit, MODEL, 1, allow_dirty=False, push=push)
+
+
+def test_inside_an_image_the_refusal_names_the_host_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("CODE_LINEAGE_FILE", "/etc/code-lineage.json")
+    monkeypatch.setenv("MLFLOW_UI_URL", "http://127.0.0.1:5123")
+    with pytest.raises(ReleaseError) as refused:
+        git_tag.preflight(tmp_path, "0" * 40, MODEL, 1, allow_dirty=False)
+    line = str(refused.value)
+    assert "\n" not in line and "release on the host" in line
+    assert 'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"' in line
+    assert line.endswith("python search/release.py --tracking-uri http://127.0.0.1:5123")
 
 
 def test_allow_dirty_and_push_to_a_bare_remote(repo, tmp_path):

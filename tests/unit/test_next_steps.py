@@ -42,3 +42,7 @@ def test_in_compose_the_browsers_addresses_replace_the_containers(capsys, monkey
     assert out["look"] == "http://127.0.0.1:5001/#/experiments/7/runs"
     assert out["study"].startswith("docker compose --profile dashboard run --rm --service-ports study-dashboard")
     assert out["study"].endswith("--search-id abc123, then http://127.0.0.1:8081")
+    assert "mlflow:5000" not in "\n".join(out.values()), "a container address means nothing on the host"
+    assert out["login"].startswith('eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"')
+    assert out["release"] == "python search/release.py --search-id abc123 --tracking-uri http://127.0.0.1:5001"
+    assert out["report"] == "python search/report.py --search-id abc123 --tracking-uri http://127.0.0.1:5001"

@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,10 +35,46 @@ def public_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
-def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False) -> None:
+RETRY_S = 30.0  # how long a first probe waits out a transient failure (a server or a name still coming up)
+TRANSIENT_HTTP = (502, 503, 504)
+
+
+class Unavailable(OSError):
+    """A server that answered it cannot serve yet (HTTP 502, 503, 504): worth asking again."""
+
+
+def transient(exc: BaseException, host: str | None) -> bool:
+    """True for a failure that a starting server or network explains: a name that does not resolve *yet*
+    (EAI_AGAIN), a timeout, a connection refused or reset by another host. A name that does not exist, a refusal
+    on this machine's loopback (nothing listens) and any other answer are final."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, Unavailable):
+        return True
+    if isinstance(reason, socket.gaierror):
+        return reason.errno == socket.EAI_AGAIN
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return True
+    if isinstance(reason, (ConnectionRefusedError, ConnectionResetError)):
+        return host not in (None, "localhost") and not str(host).startswith("127.") and host != "::1"
+    return False
+
+
+def _with_retries(probe, host: str | None, retry_s: float):
+    """Run `probe()` until it returns, retrying transient failures (1 s apart) for `retry_s` seconds."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            return probe()
+        except (urllib.error.URLError, OSError) as exc:
+            if isinstance(exc, urllib.error.HTTPError) or not transient(exc, host) or time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False, retry_s: float = RETRY_S) -> None:
     """Raise ConnectionError, with what to do, when an HTTP tracking server does not answer its health check
     (MLflow itself would retry for minutes) or, with `must_exist`, when a SQLite database is missing (MLflow
-    would quietly create an empty one)."""
+    would quietly create an empty one). A transient failure is retried for `retry_s` seconds first."""
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if must_exist and str(path) != ":memory:" and not path.is_file():
@@ -45,15 +82,21 @@ def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False)
         return
     if not uri.startswith(("http://", "https://")):
         return
+
+    def probe() -> int:
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            if exc.code in TRANSIENT_HTTP:
+                raise Unavailable(f"answered HTTP {exc.code}") from None
+            return exc.code
+
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            if response.status == 200:
-                return
-            problem = f"answered HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):  # it answered; credentials are the client's business
+        status = _with_retries(probe, urlsplit(uri).hostname, retry_s)
+        if status == 200 or status in (401, 403):  # it answered; credentials are the client's business
             return
-        problem = f"answered HTTP {exc.code}"
+        problem = f"answered HTTP {status}"
     except (urllib.error.URLError, OSError) as exc:
         problem = f"does not answer ({getattr(exc, 'reason', exc)})"
     raise ConnectionError(
@@ -70,14 +113,14 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return parsed.hostname, parsed.port or default
 
 
-def check_ray_address(address: str, timeout: float = 5.0) -> None:
-    """Raise ConnectionError when nothing listens at a Ray address (`host:port`, `ray://host:port`)."""
+def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY_S) -> None:
+    """Raise ConnectionError when nothing listens at a Ray address (`host:port`, `ray://host:port`); a transient
+    failure is retried for `retry_s` seconds first."""
     target = _host_port(address)
     if target is None:
         return
     try:
-        with socket.create_connection(target, timeout=timeout):
-            return
+        _with_retries(lambda: socket.create_connection(target, timeout=timeout).close(), target[0], retry_s)
     except OSError as exc:
         raise ConnectionError(
             f"Ray cluster at {address} does not answer ({exc.strerror or exc}): start it "

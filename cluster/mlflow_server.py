@@ -35,7 +35,7 @@ QUIET_ENV = {
 
 # MLflow's basic-auth app checks a password with a deliberately slow key derivation on every request (0.3-2 s on
 # this machine): a verified login is cached this long, so a changed password or a removed user is refused at
-# most this late (docs/cluster.md).
+# most this late (docs/cluster.md). MLFLOW_AUTH_CACHE_TTL_S=0 turns the cache off.
 AUTH_CACHE_TTL_S = 60
 FILE_SECRETS = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
 
@@ -84,7 +84,7 @@ def basic_auth(data_dir: Path, env: dict[str, str], auth_database: str | None = 
         "[mlflow]\n"
         "default_permission = READ\n"
         f"database_uri = {database}\n"
-        f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL_S}\n"
+        f"auth_cache_ttl_seconds = {int(env.get('MLFLOW_AUTH_CACHE_TTL_S', AUTH_CACHE_TTL_S))}\n"
         f"admin_username = {env.get('MLFLOW_TRACKING_USERNAME', 'admin')}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )

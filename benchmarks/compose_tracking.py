@@ -26,6 +26,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cluster.processes import free_port, stop_processes, wait_for_http
+
 ROOT = Path(__file__).resolve().parents[1]
 API = "/api/2.0/mlflow/experiments/search?max_results=1"
 
@@ -61,9 +63,6 @@ def measure(uri: str, user: str, password: str, n: int) -> dict[str, float]:
 
 def local_server(folder: Path, password: str, cache_s: int) -> tuple[subprocess.Popen, str]:
     """A basic-auth server of cluster/mlflow_server.py (logins cached `cache_s` s) on a free loopback port."""
-    sys.path.insert(0, str(ROOT))
-    from cluster.processes import free_port, wait_for_http
-
     port = free_port()
     env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": password, "MLFLOW_TRACKING_USERNAME": "admin",
            "MLFLOW_AUTH_CACHE_TTL_S": str(cache_s)}  # fmt: skip
@@ -88,8 +87,6 @@ def main() -> None:
                 try:
                     result = measure(uri, "admin", password, args.n)
                 finally:
-                    from cluster.processes import stop_processes
-
                     stop_processes([process.pid])
             print(json.dumps({"server": f"local basic-auth, logins cached {cache_s} s", **result}))
         return

@@ -152,10 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     command = server_command(
         args.host, args.port, args.data_dir, args.allowed_hosts, args.backend_store_uri, args.workers
     )
-    write_ahead_log(command[command.index("--backend-store-uri") + 1])
+    store = command[command.index("--backend-store-uri") + 1]
+    write_ahead_log(store)
     env = server_env()
     if args.basic_auth:
-        store = command[command.index("--backend-store-uri") + 1]
         auth_database = None if store.startswith("sqlite:") else store  # a shared store: its users there too
         env.update(basic_auth(args.data_dir, env, auth_database))
         command += ["--app-name", "basic-auth"]

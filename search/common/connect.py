@@ -35,6 +35,8 @@ def public_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
+# How a user on the host gets the compose cluster's login (printed where a command must run on the host).
+LOGIN_ON_HOST = 'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"'
 RETRY_S = 30.0  # how long a first probe waits out a transient failure (a server or a name still coming up)
 TRANSIENT_HTTP = (502, 503, 504)
 
@@ -55,7 +57,7 @@ def transient(exc: BaseException, host: str | None) -> bool:
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return True
     if isinstance(reason, (ConnectionRefusedError, ConnectionResetError)):
-        return host not in (None, "localhost") and not str(host).startswith("127.") and host != "::1"
+        return host not in (None, "localhost", "::1") and not host.startswith("127.")
     return False
 
 
@@ -66,7 +68,7 @@ def _with_retries(probe, host: str | None, retry_s: float):
         try:
             return probe()
         except (urllib.error.URLError, OSError) as exc:
-            if isinstance(exc, urllib.error.HTTPError) or not transient(exc, host) or time.monotonic() > deadline:
+            if not transient(exc, host) or time.monotonic() > deadline:
                 raise
         time.sleep(1.0)
 

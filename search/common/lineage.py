@@ -98,14 +98,11 @@ def lineage_tags(project_root: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`write FILE`: record the repository's lineage (Dockerfile.ray's build stage); `show`: print it."""
+    """`write FILE`: record the repository's lineage (Dockerfile.ray's build stage)."""
     argv = sys.argv[1:] if argv is None else argv
     root = Path(__file__).resolve().parents[2]
-    if argv[:1] == ["show"] and len(argv) == 1:
-        print(json.dumps(code_lineage(root), indent=2))
-        return 0
     if argv[:1] != ["write"] or len(argv) != 2:
-        print("usage: python search/common/lineage.py write FILE | show", file=sys.stderr)
+        print("usage: python search/common/lineage.py write FILE", file=sys.stderr)
         return 2
     found = from_git(root) or {"git_commit": "unknown", "git_dirty": True, "paths": [], "code_digest": "unknown"}
     Path(argv[1]).write_text(json.dumps(found, indent=1) + "\n")

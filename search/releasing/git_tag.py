@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.common import contract
+from search.common.connect import LOGIN_ON_HOST
 from search.common.lineage import RECORD_VARIABLE
 from search.releasing.choice import ReleaseError
 
@@ -71,8 +72,7 @@ def preflight(
             published = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
             raise ReleaseError(
                 "this container holds no clone to tag: release on the host, in your clone: "
-                'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)" && '
-                f"python search/release.py --tracking-uri {published}"
+                f"{LOGIN_ON_HOST} && python search/release.py --tracking-uri {published}"
             )
         raise ReleaseError(f"{repo.resolve()} is not a git repository: pass --repo PATH or --no-tag")
     status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.common import contract
-from search.common.connect import check_tracking_uri, connect_ray, public_uri
+from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.ranking import rank_trials
 from search.searching.config import SearchConfig
@@ -227,7 +227,6 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
 
 
 STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service-ports study-dashboard"
-LOGIN_ON_HOST = 'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"'
 
 
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:

@@ -17,14 +17,18 @@ WORKERS = 3  # ray-worker containers of the shared cluster
 SEARCH_LINE = re.compile(r"^(?:search|resuming) (\w+): experiment '([^']+)', parent run (\w+)", re.M)
 
 
-def clean_copy(target: Path) -> Path:
-    """The repository's tracked files (as they are in the work tree) copied to `target`: a fresh clone, no .env."""
+def clean_clone(target: Path) -> Path:
+    """The repository's tracked files (as they are in the work tree) copied to `target` and committed there: a
+    user's fresh clone, with no .env and a commit of its own."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     for name in filter(None, listed.decode().split("\0")):
         source = ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    git(target, "init", "-q")
+    git(target, "add", "-A")
+    git(target, "commit", "-q", "-m", "the code under test")
     return target
 
 
@@ -32,15 +36,6 @@ def git(folder: Path, *args: str) -> str:
     """`git ARGS` in `folder` (as a test user, whatever git config the machine has); its output."""
     ident = ["-c", "user.name=compose test", "-c", "user.email=compose@test.invalid"]
     return subprocess.run(["git", *ident, *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
-
-
-def clean_clone(target: Path) -> Path:
-    """A clean copy (`clean_copy`) made a repository with a commit of its own: what a user's fresh clone is."""
-    clean_copy(target)
-    git(target, "init", "-q")
-    git(target, "add", "-A")
-    git(target, "commit", "-q", "-m", "the code under test")
-    return target
 
 
 @dataclass

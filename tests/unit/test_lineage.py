@@ -89,4 +89,5 @@ def test_a_record_written_without_git_says_unknown_and_dirty(tmp_path, monkeypat
 
 def test_usage_errors_exit_2(capsys):
     assert lineage.main([]) == 2 and lineage.main(["write"]) == 2
-    assert "usage: python search/common/lineage.py" in capsys.readouterr().err
+    assert lineage.main(["show"]) == 2
+    assert "usage: python search/common/lineage.py write FILE" in capsys.readouterr().err

@@ -1,13 +1,18 @@
 """What a login costs on an MLflow server with the basic-auth app: median latency of authenticated requests
-against anonymous ones, side by side in one run.
+against anonymous ones, side by side in one run; with `--search`, a cheap search on the compose cluster against
+the same search on `cluster/local.py`.
 
     eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"
     python benchmarks/compose_tracking.py --tracking-uri http://127.0.0.1:5000          # the compose MLflow
+    python benchmarks/compose_tracking.py --tracking-uri http://127.0.0.1:5000 --search  # and the searches
     python benchmarks/compose_tracking.py --local                                        # a local server it starts
 
 With `--local` it starts `cluster/mlflow_server.py --basic-auth` (SQLite, a generated password) on a free
 loopback port, measures, and stops it by PID: once with the project's login cache, once with
-it off. Prints one JSON line per server: medians and 90th percentiles in ms.
+it off. `--search` (run from the compose project's folder, started with `--scale ray-worker=2`) times a 100-trial
+search (`--models logistic_regression --feature-sets basic`) in the compose head, logins on, then the same search
+on a `cluster/local.py up --workers 2` it starts on free ports (no logins) and stops, `--repeats` times each.
+Prints one JSON line per measurement: medians and 90th percentiles in ms, wall times in s.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -30,6 +36,7 @@ from cluster.processes import free_port, stop_processes, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 API = "/api/2.0/mlflow/experiments/search?max_results=1"
+CHEAP = ["--models", "logistic_regression", "--feature-sets", "basic", "--num-samples", "100"]
 
 
 def timed(url: str, headers: dict[str, str]) -> float:
@@ -72,12 +79,52 @@ def local_server(folder: Path, password: str, cache_s: int) -> tuple[subprocess.
     return process, f"http://127.0.0.1:{port}"
 
 
+def timed_search(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one search command, from the host; its output is checked, not shown."""
+    started = time.perf_counter()
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        sys.exit(f"compose_tracking: {' '.join(argv[:6])}... failed:\n{result.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def local_cluster_search(folder: Path, workers: int, seed: int) -> float:
+    """The cheap search on a `cluster/local.py up --workers N` on free ports in `folder`; stopped afterwards."""
+    state = folder / "cluster"
+    ports = [f"--{name}-port={free_port()}" for name in ("mlflow", "ray", "dashboard", "ray-client")]
+    local = [sys.executable, str(ROOT / "cluster/local.py")]
+    subprocess.run([*local, "--state-dir", str(state), "up", "--workers", str(workers), *ports],
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    try:
+        env = {**os.environ, **dict(re.findall(r"^export (\w+)=(.+)$", (state / "env.sh").read_text(), re.M))}
+        argv = [sys.executable, str(ROOT / "search/run.py"), *CHEAP, "--seed", str(seed)]
+        return timed_search([*argv, "--experiment", "bench_search", "--storage-path", str(folder / "ray")], env)
+    finally:
+        subprocess.run([*local, "--state-dir", str(state), "down"], capture_output=True, timeout=300)
+
+
+def compare_searches(repeats: int, workers: int) -> dict[str, float]:
+    """Wall seconds of the cheap search on compose (in the head) and on a local cluster, alternated."""
+    compose = ["docker", "compose", "exec", "-T", "ray-head", "python", "search/run.py", *CHEAP]
+    times: dict[str, list[float]] = {"compose_search_s": [], "local_cluster_search_s": []}
+    for seed in range(repeats):
+        times["compose_search_s"].append(timed_search([*compose, "--seed", str(seed), "--experiment", "bench_search"]))
+        with tempfile.TemporaryDirectory() as folder:
+            times["local_cluster_search_s"].append(local_cluster_search(Path(folder), workers, seed))
+    out = {k: round(statistics.median(v), 1) for k, v in times.items()}
+    out["compose_over_local"] = round(out["compose_search_s"] / out["local_cluster_search_s"], 2)
+    return out
+
+
 def main() -> None:
     """Parse, measure, print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
     parser.add_argument("--local", action="store_true", help="start a local basic-auth server and measure it")
     parser.add_argument("-n", type=int, default=100, help="requests of each kind (default 100)")
+    parser.add_argument("--search", action="store_true", help="also time the cheap search: compose against local")
+    parser.add_argument("--repeats", type=int, default=2, help="searches of each kind (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="worker nodes of the local cluster (default 2)")
     args = parser.parse_args()
     if args.local:
         password = secrets.token_urlsafe(24)
@@ -94,6 +141,9 @@ def main() -> None:
     if not (args.tracking_uri and user and password):
         sys.exit("compose_tracking: give --tracking-uri and the login (eval the output of credentials.py show)")
     print(json.dumps({"server": args.tracking_uri, **measure(args.tracking_uri.rstrip("/"), user, password, args.n)}))
+    if args.search:
+        searches = compare_searches(args.repeats, args.workers)
+        print(json.dumps({"search": "100 trials, logistic_regression/basic", **searches}))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ def keep_starting_actors() -> None:
     from ray.tune.execution.tune_controller import TuneController
 
     original = getattr(TuneController, "_maybe_reuse_cached_actor", None)
-    needed = ("_trial_to_actor", "_actor_manager", "_started_actors")
-    if original is None or not all(_has_attribute(TuneController, name) for name in needed):
+    if original is None:
         raise UsageError("Ray Tune's TuneController changed: search/common/compat.py needs updating for this Ray")
     if getattr(original, "_keeps_starting_actors", False):
         return
@@ -66,10 +65,3 @@ def set_restored_callbacks(tuner, callbacks: list) -> None:
     if local is None or not hasattr(local, "get_run_config"):
         raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
     local.get_run_config().callbacks = callbacks
-
-
-def _has_attribute(cls, name: str) -> bool:
-    """True when instances of `cls` set `name` in `__init__` (read from its source: no instance is needed)."""
-    import inspect
-
-    return f"self.{name} " in inspect.getsource(cls.__init__) or f"self.{name}:" in inspect.getsource(cls.__init__)

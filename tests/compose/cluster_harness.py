@@ -115,6 +115,7 @@ class Cluster:
     mlflow_port: int
     dashboard_port: int
     secrets: dict[str, str]
+    shell: Shell | None = None  # README's terminal, when the compose command is README's `docker compose`
 
     @property
     def tracking(self) -> str:
@@ -191,3 +192,46 @@ def parse_secrets(text: str) -> dict[str, str]:
     import shlex
 
     return {k: shlex.split(v)[0] for k, v in re.findall(r"^export (\w+)=(.+)$", text, re.M)}
+
+
+def readme_compose_block() -> list[str]:
+    """The commands of README's compose block, in order, as a user pastes them (comment lines dropped)."""
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"```bash\n(docker compose up -d --build[^\n]*\n.*?)```", text, re.S)
+    assert found, "README has no bash block starting with `docker compose up -d --build`"
+    return [line for line in found[1].splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@dataclass
+class Shell:
+    """README's commands run one by one in the project's folder, each as written but for the published ports, with
+    what the earlier ones exported (a user's terminal)."""
+
+    folder: Path
+    env: dict[str, str]
+    ports: dict[int, int]  # a default port written in README -> the free port published here
+    exported: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exported = self.folder.parent / f"{self.folder.name}-shell.env"  # outside the clone: it stays clean
+        self.exported.write_text("")
+
+    def here(self, line: str) -> str:
+        """`line` with README's default ports replaced by the ones this project published."""
+        for default, port in self.ports.items():
+            line = re.sub(rf"(127\.0\.0\.1:|-p ){default}\b", rf"\g<1>{port}", line)
+        return line
+
+    def script(self, line: str) -> str:
+        return f"source {self.exported}\n{self.here(line)}\nstatus=$?\nexport -p > {self.exported}\nexit $status\n"
+
+    def run(self, line: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        """One README command, to its end."""
+        return subprocess.run(["bash", "-c", self.script(line)], cwd=self.folder, env=self.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    def start(self, line: str) -> subprocess.Popen:
+        """One README command that serves until stopped, in its own process group."""
+        return subprocess.Popen(["bash", "-c", self.script(line)], cwd=self.folder, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)  # fmt: skip

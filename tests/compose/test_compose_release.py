@@ -1,49 +1,82 @@
-"""The loop closes on compose: a search in the head records the clone's own commit (no variable set by hand), the
-release runs on the host with the login `credentials.py show` prints (eval'd), tags that commit in the clone and
-verifies; a commit made after the images were built is not claimed by the next search."""
+"""The loop closes on compose, as README's compose block says, each command run as written (the published ports
+aside; `up` and `down` are the shared cluster's start and end): a search in the head records the clone's own
+commit (no variable set by hand); the login eval'd on the host; the release there tags that commit in the clone,
+writes the card and verifies; the report; `mlflow models serve` of the champion answers raw rows; the search sent
+as a Ray job records the same commit. A commit made after the images were built is not claimed by the next search."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import sys
+import json
+import time
+import urllib.request
 
 import pytest
-from cluster_harness import git, tail
+from cluster_harness import SEARCH_LINE, git, readme_compose_block, tail
 
+from cluster.processes import stop_processes
 from search.common import contract
 
 pytestmark = pytest.mark.compose
 EXPERIMENT = "compose_release"
+IRIS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+ROWS = {"setosa": [5.1, 3.5, 1.4, 0.2], "versicolor": [6.4, 3.2, 4.5, 1.5], "virginica": [6.3, 3.3, 6.0, 2.5]}
 
 
-def on_host(cluster, command: str) -> subprocess.CompletedProcess:
-    """`command` in the clone on the host, after README's `eval "$(docker compose exec ... credentials.py show)"`."""
-    compose = shlex.join([*cluster.project.compose, "-p", cluster.project.name])
-    shown = f"{compose} exec -T ray-head python cluster/credentials.py show"
-    env = {k: v for k, v in {**os.environ, **cluster.project.env}.items() if not k.startswith(("MLFLOW_", "RAY_"))}
-    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env['PATH']}"  # `python` is this environment's
-    script = f'set -e; eval "$({shown})"; {command}'
-    return subprocess.run(["bash", "-c", script], cwd=cluster.project.folder, env=env, capture_output=True,
-                          text=True, timeout=900)  # fmt: skip
+def predictions(shell, line: str) -> list[str]:
+    """Start README's `mlflow models serve` line, post three raw Iris rows once it answers, stop it by PID."""
+    port, server = shell.ports[5001], shell.start(line)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, f"the server exited:\n{server.stdout.read()[-3000:]}"
+                assert time.monotonic() < deadline, "the served model did not answer in 240 s"
+                time.sleep(1)
+        body = json.dumps({"dataframe_split": {"columns": IRIS, "data": list(ROWS.values())}}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)["predictions"]
+    finally:
+        stop_processes([server.pid])
 
 
-def test_release_from_the_host_tags_the_commit_the_head_ran(cluster):
-    search_id, _ = cluster.search(EXPERIMENT, 4)
-    head = git(cluster.project.folder, "rev-parse", "HEAD")
-    trials = cluster.trials(EXPERIMENT, search_id)
-    assert {t.data.tags[contract.GIT_COMMIT] for t in trials} == {head}
+def test_readme_compose_block_runs_as_written(cluster):
+    if cluster.shell is None:
+        pytest.skip("README's commands are `docker compose` (v2); this engine has another compose command")
+    folder, head = cluster.project.folder, git(cluster.project.folder, "rev-parse", "HEAD")
+    ran: dict[str, str] = {}
+    for line in readme_compose_block()[1:-1]:
+        if line.startswith("mlflow models serve"):
+            assert predictions(cluster.shell, line) == list(ROWS), "the champion must predict the raw rows right"
+            continue
+        result = cluster.shell.run(line)
+        assert result.returncode == 0, f"README's `{line}` failed:\n{tail(result)}"
+        ran[line.split("#")[0].strip()] = result.stdout
 
-    uri = f"--tracking-uri {cluster.tracking} --experiment {EXPERIMENT}"
-    released = on_host(cluster, f"python search/release.py {uri}")
-    assert released.returncode == 0, tail(released)
-    model = contract.model_name(EXPERIMENT)
-    tag = contract.git_tag_name(model, 1)
-    assert git(cluster.project.folder, "rev-parse", f"{tag}^{{commit}}") == head
-    assert (cluster.project.folder / "releases" / model / "v1").is_dir(), "the model card is written in the clone"
-    verified = on_host(cluster, f"python search/release.py {uri} --verify")
-    assert verified.returncode == 0 and "predictions identical" in verified.stdout, tail(verified)
+    def output(start: str) -> str:
+        return next(out for line, out in ran.items() if line.startswith(start))
+
+    searched = SEARCH_LINE.search(output("docker compose exec ray-head python search/run.py"))
+    assert searched, "the search in the head printed no search line"
+    trials = cluster.trials(searched[2], searched[1])
+    assert trials and {(t.data.tags[contract.GIT_COMMIT], t.data.tags[contract.GIT_DIRTY]) for t in trials} == {
+        (head, "false")
+    }
+    model = contract.model_name(searched[2])
+    assert git(folder, "rev-parse", f"{contract.git_tag_name(model, 1)}^{{commit}}") == head
+    assert (folder / "releases" / model / "v1").is_dir(), "the model card is written in the clone"
+    assert "predictions identical" in output("python search/release.py --verify")
+    assert (folder / "reports" / searched[1] / "experiment_report.md").is_file()
+
+    job = SEARCH_LINE.search(output("ray job submit"))
+    assert job, "the Ray job printed no search line"
+    job_trials = cluster.trials(job[2], job[1])
+    assert job_trials and {t.data.tags[contract.GIT_COMMIT] for t in job_trials} == {head}
 
 
 def test_a_commit_after_the_build_is_not_claimed_by_the_next_search(cluster):

@@ -96,7 +96,8 @@ def local_cluster_search(folder: Path, workers: int, seed: int) -> float:
     subprocess.run([*local, "--state-dir", str(state), "up", "--workers", str(workers), *ports],
                    check=True, capture_output=True, timeout=600)  # fmt: skip
     try:
-        env = {**os.environ, **dict(re.findall(r"^export (\w+)=(.+)$", (state / "env.sh").read_text(), re.M))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_TRACKING_"))}  # compose's
+        env.update(re.findall(r"^export (\w+)=(.+)$", (state / "env.sh").read_text(), re.M))
         argv = [sys.executable, str(ROOT / "search/run.py"), *CHEAP, "--seed", str(seed)]
         return timed_search([*argv, "--experiment", "bench_search", "--storage-path", str(folder / "ray")], env)
     finally:

@@ -5,7 +5,7 @@
     python cluster/local.py down                # stops what `up` started, by PID, and nothing else
 
 MLflow and the dashboard listen on 127.0.0.1; Ray's other servers listen beyond loopback whatever `ray start` is
-told (README, "What listens where"), guarded by the token.
+told (docs/cluster.md, "What listens where"), guarded by the token.
 
 Every node is its own `ray start` (cluster/ray_node.py) with its own CPUs, memory, temp dir and agent port; all
 share one token generated for this cluster and kept in the state dir (default .cluster/, git-ignored).
@@ -225,7 +225,7 @@ def up(args: argparse.Namespace) -> None:
             env,
         )
         # No --node-ip-address: `ray start` turns 127.0.0.1 into the machine's address whatever it is given, so
-        # Ray's own servers listen beyond loopback (README, "What listens where"); the token guards them.
+        # Ray's own servers listen beyond loopback (docs/cluster.md, "What listens where"); the token guards them.
         node_flags = ["--object-store-memory", str(args.object_store_memory), "--min-worker-port", "0"]
         node_flags += ["--max-worker-port", "0"]
         processes["ray-head"] = _start(

@@ -141,7 +141,10 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         promotion=promotion,
         git_tag=tag,
     )
-    card["serving"] = {**serving, "measured_on": "the test part, 1,000 rows cycled; median of 5 timings"}
+    card["serving"] = {
+        **serving,
+        "measured_on": "the test part, 1,000 rows cycled; CPU time of one thread, median of 5",
+    }
     return card
 
 

@@ -37,37 +37,38 @@ def _param_label(name: str) -> str:
     return {"model": "model family", "feature_set": "feature set"}.get(name, name)
 
 
-def param_importance(importance: Importance, top: int = 20) -> Figure:
-    """Horizontal bars of the normalised importances; conditional parameters in their family's colour."""
-    items = [(k, v) for k, v in importance.values.items() if v > 0][:top]
-    rest = len(importance.values) - len(items)
-    fig = new_figure(10, 1.9 + 0.36 * max(len(items), 3))
-    title = "Which choices mattered: hyperparameter importance"
-    if not items:
+def param_importance(importance: Importance, top: int = 8) -> Figure:
+    """One panel of horizontal bars per set of trials: `model` and `feature_set` over every completed trial, then each
+    family's hyperparameters over its own trials (n in the panel's title); families without a result are named."""
+    panels = [("all model families", SHARED, importance)] if importance.values else []
+    families = ordered(importance.per_family, FAMILY_ORDER)
+    styles = family_styles(families)
+    panels += [(f, styles[f][0], importance.per_family[f]) for f in families if importance.per_family[f].values]
+    left_out = [f"{f} ({importance.per_family[f].note})" for f in families if not importance.per_family[f].values]
+    sizes = [min(len(imp.values), top) for _, _, imp in panels]
+    fig = new_figure(10, 1.6 + sum(0.3 * k + 0.75 for k in sizes) + 0.25 * len(left_out))
+    title = "Which choices mattered: hyperparameter importance (each panel's shares sum to 1 over its own trials)"
+    if not panels:
         return _empty(fig, title, f"No importance computed: {importance.note}")
-    styles = family_styles(importance.conditional.values())
-    ax = fig.add_subplot()
-    colors = [styles[importance.conditional[n]][0] if n in importance.conditional else SHARED for n, _ in items]
-    y = np.arange(len(items))
-    ax.barh(y, [v for _, v in items], color=colors, height=0.7)
-    for yi, (_, value) in zip(y, items, strict=True):
-        ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.set_yticks(y, [_param_label(n) for n, _ in items])
-    ax.set_ylim(len(items) - 0.5, -0.5)
-    ax.set_xlim(0, max(v for _, v in items) * 1.15)
-    xlabel = "importance (share of the total; higher = more decisive for reaching the top trials)"
-    if rest:
-        xlabel += f"\n{rest} more parameter(s) scored 0 or below the top {top}: listed in the report"
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"{title}\n{importance.method}", fontsize=11)
-    handles = [Line2D([], [], color=SHARED, linewidth=8, label="in every trial")]
-    handles += [
-        Line2D([], [], color=styles[f][0], linewidth=8, label=f"only in {f} trials")
-        for f in ordered(importance.conditional.values(), FAMILY_ORDER)
-        if any(n in importance.conditional and importance.conditional[n] == f for n, _ in items)
-    ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="parameter present")
+    axes = fig.subplots(len(panels), 1, sharex=True, height_ratios=[k + 1.5 for k in sizes], squeeze=False)[:, 0]
+    for ax, (name, color, imp), k in zip(axes, panels, sizes, strict=True):
+        items = list(imp.values.items())[:k]
+        y = np.arange(k)
+        ax.barh(y, [v for _, v in items], color=color, height=0.7)
+        for yi, (_, value) in zip(y, items, strict=True):
+            ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+        ax.set_yticks(y, [_param_label(n).split("  [")[0] for n, _ in items])
+        ax.set_ylim(k - 0.5, -0.5)
+        ax.grid(axis="x", alpha=0.3)
+        more = f"; {len(imp.values) - k} more in the report" if len(imp.values) > k else ""
+        ax.set_title(f"{name}: over n={imp.n_trials} completed trials{more}", fontsize=10, loc="left")
+    axes[-1].set_xlim(0, 1.08)
+    xlabel = "importance (share of the panel's total; higher = more decisive for reaching that panel's top trials)"
+    if left_out:
+        xlabel += "".join(f"\nno panel for {f}" for f in left_out)
+    axes[-1].set_xlabel(xlabel)
+    method = importance.method.split(" (")[0]
+    fig.suptitle(f"{title}\n{method}, computed separately per panel", fontsize=11)
     return fig
 
 

@@ -157,3 +157,23 @@ def test_importing_the_report_modules_neither_loads_pyplot_nor_draws():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_importance_shares_are_computed_per_set_of_trials_each_with_its_n():
+    frame, hyper = synthetic(60)
+    frame = frame[(frame["model"] != "svm") | (frame.index < 15)]  # svm keeps 3 completed trials: too few
+    importance = param_importance(rebuild_study(frame, hyper))
+    done = frame[frame["outcome"] == "completed"]
+    assert set(importance.values) == {"model", "feature_set"} and importance.n_trials == len(done)
+    for family, imp in importance.per_family.items():
+        assert imp.n_trials == (done["model"] == family).sum()
+        assert all(p == "feature_set" or p.startswith(f"{family}/") for p in imp.values)
+        assert not imp.values or abs(sum(imp.values.values()) - 1) < 1e-9
+    assert importance.per_family["svm"].n_trials == 3 and importance.per_family["svm"].values == {}
+    fig = plots_params.param_importance(importance)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles[0].startswith(f"all model families: over n={len(done)} ")
+    drawn = {t.split(":")[0]: t for t in titles[1:]}
+    for family, imp in importance.per_family.items():
+        assert (f"n={imp.n_trials} " in drawn[family]) if imp.values else family not in drawn
+    assert "no panel for svm (3 completed trial(s)" in fig.axes[-1].get_xlabel()

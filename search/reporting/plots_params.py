@@ -79,6 +79,7 @@ class ParallelAxis:
     scaled: np.ndarray
     ticks: list[tuple[float, str]]
     log: bool = False
+    categorical: bool = False
 
 
 def axis_values(column: pd.Series) -> ParallelAxis:
@@ -88,9 +89,8 @@ def axis_values(column: pd.Series) -> ParallelAxis:
     if numeric.notna().sum() == 0 or numeric.notna().sum() < column.notna().sum():
         cats = ordered(column.dropna(), [*FAMILY_ORDER])
         pos = {c: (i + 0.5) / len(cats) for i, c in enumerate(cats)}
-        return ParallelAxis(
-            column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float), [(p, c) for c, p in pos.items()]
-        )
+        values = column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float)
+        return ParallelAxis(values, [(p, c) for c, p in pos.items()], categorical=True)
     lo, hi = float(numeric.min()), float(numeric.max())
     log = lo > 0 and hi / lo > LOG_RATIO
     values = np.log10(numeric) if log else numeric
@@ -123,24 +123,45 @@ def _fmt(value: float) -> str:
 
 
 def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) -> None:
-    """One line per row across the table's columns; tick labels left of each axis, never boxed over the lines."""
+    """One line per row (best first) across the table's columns. Numeric ticks are labelled left of their axis. A
+    categorical axis is a bracket per category: the lines of a category are spread over its bracket (so each can be
+    counted) and run level through a gutter each side of the axis, and the category's name sits in that gutter above
+    the bracket, clear of every line."""
     columns = list(table.columns)
     names = {**LABELS, "model": "model family", "feature_set": "feature set"}
-    scaled, labels = {}, []
+    pt_per_unit = ax.figure.figure.get_figwidth() * 72 * ax.get_position().width / len(columns)
+    xs: list[list[float]] = [[] for _ in range(len(table))]
+    ys: list[list[float]] = [[] for _ in range(len(table))]
+    labels = []
     for i, col in enumerate(columns):
         axis = axis_values(table[col])
-        scaled[col] = axis.scaled
-        ax.axvline(i, color="black", linewidth=0.8, zorder=1)
-        for pos, label in axis.ticks:
-            ax.plot([i - 0.025, i], [pos, pos], color="black", linewidth=0.8, zorder=1)
-            ax.text(i - 0.04, pos, label, ha="right", va="center", fontsize=8, zorder=5, path_effects=HALO)
+        y = axis.scaled.copy()
+        if axis.categorical:
+            half = 0.3 / len(axis.ticks)  # a bracket's half-height; the gap between brackets holds the names
+            gutter = min(0.45, 0.02 + 4.4 * max(len(c) for _, c in axis.ticks) / 2 / pt_per_unit)
+            for pos, label in axis.ticks:
+                rows = np.flatnonzero(axis.scaled == pos)
+                y[rows] = pos + half * np.linspace(1, -1, len(rows)) if len(rows) > 1 else pos
+                ax.plot([i, i], [pos - half, pos + half], color="black", linewidth=2, zorder=1, solid_capstyle="butt")
+                ax.text(i, pos + half + 0.01, label, ha="center", va="bottom", fontsize=7.5, zorder=5, gid="category")
+            for r in range(len(table)):
+                xs[r] += [i - gutter, i + gutter]
+                ys[r] += [y[r], y[r]]
+        else:
+            ax.axvline(i, color="black", linewidth=0.8, zorder=1)
+            for pos, label in axis.ticks:
+                ax.plot([i - 0.025, i], [pos, pos], color="black", linewidth=0.8, zorder=1)
+                ax.text(i - 0.04, pos, label, ha="right", va="center", fontsize=8, zorder=5, path_effects=HALO)
+            for r in range(len(table)):
+                xs[r].append(i)
+                ys[r].append(y[r])
         name = names.get(col, col).replace(" (", "\n(")
         labels.append((f"{name[:-1]}, log)" if name.endswith(")") else f"{name}\n(log)") if axis.log else name)
     for r in range(len(table)):
-        ax.plot(range(len(columns)), [scaled[c][r] for c in columns], color=colors[r], linewidth=widths[r],
-                alpha=0.8, zorder=4 if widths[r] > 2 else 2)  # fmt: skip
+        ax.plot(xs[r], ys[r], color=colors[r], linewidth=widths[r], alpha=0.8, zorder=4 if widths[r] > 2 else 2,
+                gid="trial")  # fmt: skip
     ax.set_xticks(range(len(columns)), labels, fontsize=9)
-    ax.set_xlim(-0.6, len(columns) - 0.6)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-0.02, 1.02)
     ax.set_yticks([])
     for side in ("left", "right", "top"):

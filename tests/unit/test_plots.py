@@ -177,3 +177,24 @@ def test_importance_shares_are_computed_per_set_of_trials_each_with_its_n():
     for family, imp in importance.per_family.items():
         assert (f"n={imp.n_trials} " in drawn[family]) if imp.values else family not in drawn
     assert "no panel for svm (3 completed trial(s)" in fig.axes[-1].get_xlabel()
+
+
+def test_parallel_categories_are_named_clear_of_the_lines_and_each_line_can_be_counted():
+    frame, hyper = synthetic(60)
+    fig = plots_params.parallel_coordinates(frame, hyper)
+    fig.canvas.draw()
+    panels = [ax for sub in fig.subfigs for ax in sub.axes if any(line.get_gid() == "trial" for line in ax.lines)]
+    assert len(panels) == 2
+    for ax in panels:
+        lines = [line for line in ax.lines if line.get_gid() == "trial"]
+        names = [t for t in ax.texts if t.get_gid() == "category"]
+        assert names or ax is panels[1]  # the best family may have no categorical hyperparameter
+        for text in names:
+            box = text.get_window_extent()
+            for line in lines:
+                assert not line.get_transform().transform_path(line.get_path()).intersects_bbox(box, filled=False)
+        ticks = ax.get_xticks()
+        for i, label in enumerate(t.get_text() for t in ax.get_xticklabels()):
+            if label in ("model family", "feature set", "max_features"):
+                at_axis = {round(float(np.interp(ticks[i], *line.get_data())), 9) for line in lines}
+                assert len(at_axis) == len(lines)  # no two lines drawn onto one point of a categorical axis

@@ -37,7 +37,6 @@ class Importance:
     n_trials: int
     method: str
     note: str = ""
-    conditional: dict[str, str] = field(default_factory=dict)  # param -> the model family it belongs to
     per_family: dict[str, Importance] = field(default_factory=dict)
 
 
@@ -176,7 +175,6 @@ def param_importance(study: optuna.Study) -> Importance:
     and per model family its hyperparameters and `feature_set` over its own trials (`Importance.per_family`)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     shared = _ped_anova(complete, ["model", "feature_set"], "of every family")
-    shared.conditional = {p: p.split("/", 1)[0] for t in complete for p in t.params if "/" in p}
     for family in dict.fromkeys(str(t.params["model"]) for t in complete):
         mine = [t for t in complete if t.params["model"] == family]
         params = sorted({p for t in mine for p in t.params if p.startswith(f"{family}/")}) + ["feature_set"]

@@ -31,10 +31,8 @@ LOG_RATIO = 20.0  # a positive axis whose largest value is more than this times 
 
 
 def _param_label(name: str) -> str:
-    if "/" in name:
-        family, param = name.split("/", 1)
-        return f"{param}  [{family}]"
-    return {"model": "model family", "feature_set": "feature set"}.get(name, name)
+    """`svm/C` -> `C` (its panel names the family), `feature_set` -> `feature set`."""
+    return {"model": "model family", "feature_set": "feature set"}.get(name, name.split("/", 1)[-1])
 
 
 def param_importance(importance: Importance, top: int = 8) -> Figure:
@@ -57,7 +55,7 @@ def param_importance(importance: Importance, top: int = 8) -> Figure:
         ax.barh(y, [v for _, v in items], color=color, height=0.7)
         for yi, (_, value) in zip(y, items, strict=True):
             ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-        ax.set_yticks(y, [_param_label(n).split("  [")[0] for n, _ in items])
+        ax.set_yticks(y, [_param_label(n) for n, _ in items])
         ax.set_ylim(k - 0.5, -0.5)
         ax.grid(axis="x", alpha=0.3)
         more = f"; {len(imp.values) - k} more in the report" if len(imp.values) > k else ""

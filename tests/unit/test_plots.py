@@ -138,7 +138,7 @@ def test_importance_names_its_method_and_conditional_params():
     importance = param_importance(rebuild_study(frame, hyper))
     assert "PedAnova" in importance.method and importance.n_trials == frame["outcome"].eq("completed").sum()
     assert abs(sum(importance.values.values()) - 1) < 1e-9
-    assert importance.conditional["svm/C"] == "svm" and "model" not in importance.conditional
+    assert "svm/C" in importance.per_family["svm"].values and "svm/C" not in importance.values
 
 
 def test_importance_declines_with_too_few_or_tied_trials():

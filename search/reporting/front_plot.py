@@ -78,7 +78,7 @@ def front_figure(
     trials: Rows, objectives: Sequence[Objective], released: str | int | None = None, title: str | None = None
 ) -> Figure:
     """The first objective (y) against the second (x) over completed trials, the two-objective front as a step line,
-    and the released trial (its run id, run name or trial index) ringed and named."""
+    and the released trial (its run id, run name or trial index) ringed and named in the legend, off the points."""
     y_obj, x_obj = objectives[0], objectives[1]
     rows = records(trials)
     done = [r for r in rows if is_completed(r) and _finite(r, x_obj.name) and _finite(r, y_obj.name)]
@@ -107,11 +107,8 @@ def front_figure(
         rx, ry = float(chosen[0][x_obj.name]), float(chosen[0][y_obj.name])
         ax.scatter([rx], [ry], s=260, facecolors="none", edgecolors=RELEASED, linewidths=2.4, zorder=5)
         name = chosen[0].get("run_name") or f"trial {chosen[0].get('trial_index')}"
-        ax.annotate(f"released: {name}", (rx, ry), xytext=(14, -18), textcoords="offset points", color=RELEASED,
-                    fontsize=9, fontweight="bold", zorder=6,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0})  # fmt: skip
         handles.append(Line2D([], [], color=RELEASED, marker="o", markerfacecolor="none", markersize=13,
-                              markeredgewidth=2.2, linestyle="", label="released trial"))  # fmt: skip
+                              markeredgewidth=2.2, linestyle="", label=f"released: {name}"))  # fmt: skip
     _style_axis(ax, "x", x_obj, x.tolist())
     _style_axis(ax, "y", y_obj, y.tolist())
     _staircase(ax, fx, fy, x_obj, y_obj)

@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.importance import PedAnovaImportanceEvaluator
-from optuna.trial import FixedTrial, TrialState, create_trial
+from optuna.trial import FixedTrial, FrozenTrial, TrialState, create_trial
 
 from search.common.runs_table import row_dict
 from trainables.models import MODEL_FAMILIES
@@ -27,13 +27,17 @@ MIN_TRIALS = 4
 
 @dataclass
 class Importance:
-    """Normalised importances (summing to 1, largest first), how they were computed, and for how many trials."""
+    """Normalised importances (summing to 1, largest first), how they were computed, and for how many trials.
+
+    The top level holds the parameters every trial has (`model`, `feature_set`) over all completed trials;
+    `per_family` holds, per model family, its own hyperparameters and `feature_set` over that family's trials only,
+    so that every set of shares is computed over one set of trials."""
 
     values: dict[str, float]
     n_trials: int
     method: str
     note: str = ""
-    conditional: dict[str, str] = field(default_factory=dict)  # param -> the model family it belongs to
+    per_family: dict[str, Importance] = field(default_factory=dict)
 
 
 def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]:
@@ -100,18 +104,22 @@ def _fit(dist: BaseDistribution, value: Any) -> Any:
     return value
 
 
+def _new_study() -> optuna.Study:
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(direction="maximize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def rebuild_study(
     frame: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", choices: dict | None = None
 ) -> optuna.Study:
     """An in-memory Optuna study (maximising `metric`) holding the completed trials of `frame`."""
     rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "completed"]
     trials = [_trial_params(r, hyperparams) for r in rows]
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(direction="maximize")
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    study = _new_study()
     if not trials:
         return study
     dists = _distributions(trials, choices or {})
@@ -130,17 +138,27 @@ def rebuild_study(
     return study
 
 
-def param_importance(study: optuna.Study) -> Importance:
-    """PED-ANOVA importances (Optuna 5's conditional-aware default) of reaching the top trials' scores."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    n = len(complete)
+def _ped_anova(trials: list[FrozenTrial], params: list[str], what: str) -> Importance:
+    """PED-ANOVA importances of `params` over `trials` (a study of their own), normalised to sum to 1."""
+    n = len(trials)
     if n < MIN_TRIALS:
         return Importance({}, n, "none", f"{n} completed trial(s): importance needs at least {MIN_TRIALS}")
     quantile = min(0.5, max(0.1, 5 / n))
-    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} completed trials)"
-    conditional = {p: p.split("/", 1)[0] for t in complete for p in t.params if "/" in p}
-    if len({t.value for t in complete}) == 1:
+    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} completed trials {what})"
+    if len({t.value for t in trials}) == 1:
         return Importance({}, n, method, "every completed trial scored the same: no parameter separated them")
+    study = _new_study()
+    study.add_trials(
+        [
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=t.value,
+                params={k: t.params[k] for k in params if k in t.params},
+                distributions={k: t.distributions[k] for k in params if k in t.params},
+            )
+            for t in trials
+        ]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = optuna.importance.get_param_importances(
@@ -148,6 +166,17 @@ def param_importance(study: optuna.Study) -> Importance:
         )
     total = sum(raw.values())
     if total <= 0:
-        return Importance({}, n, method, "no parameter separated the best trials from the rest", conditional)
-    values = {k: v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}
-    return Importance(values, n, method, "", conditional)
+        return Importance({}, n, method, "no parameter separated the best trials from the rest")
+    return Importance({k: v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}, n, method)
+
+
+def param_importance(study: optuna.Study) -> Importance:
+    """PED-ANOVA importances of reaching the top trials' scores: `model` and `feature_set` over all completed trials,
+    and per model family its hyperparameters and `feature_set` over its own trials (`Importance.per_family`)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    shared = _ped_anova(complete, ["model", "feature_set"], "of every family")
+    for family in dict.fromkeys(str(t.params["model"]) for t in complete):
+        mine = [t for t in complete if t.params["model"] == family]
+        params = sorted({p for t in mine for p in t.params if p.startswith(f"{family}/")}) + ["feature_set"]
+        shared.per_family[family] = _ped_anova(mine, params, f"of {family}")
+    return shared

@@ -31,43 +31,42 @@ LOG_RATIO = 20.0  # a positive axis whose largest value is more than this times 
 
 
 def _param_label(name: str) -> str:
-    if "/" in name:
-        family, param = name.split("/", 1)
-        return f"{param}  [{family}]"
-    return {"model": "model family", "feature_set": "feature set"}.get(name, name)
+    """`svm/C` -> `C` (its panel names the family), `feature_set` -> `feature set`."""
+    return {"model": "model family", "feature_set": "feature set"}.get(name, name.split("/", 1)[-1])
 
 
-def param_importance(importance: Importance, top: int = 20) -> Figure:
-    """Horizontal bars of the normalised importances; conditional parameters in their family's colour."""
-    items = [(k, v) for k, v in importance.values.items() if v > 0][:top]
-    rest = len(importance.values) - len(items)
-    fig = new_figure(10, 1.9 + 0.36 * max(len(items), 3))
-    title = "Which choices mattered: hyperparameter importance"
-    if not items:
+def param_importance(importance: Importance, top: int = 8) -> Figure:
+    """One panel of horizontal bars per set of trials: `model` and `feature_set` over every completed trial, then each
+    family's hyperparameters over its own trials (n in the panel's title); families without a result are named."""
+    panels = [("all model families", SHARED, importance)] if importance.values else []
+    families = ordered(importance.per_family, FAMILY_ORDER)
+    styles = family_styles(families)
+    panels += [(f, styles[f][0], importance.per_family[f]) for f in families if importance.per_family[f].values]
+    left_out = [f"{f} ({importance.per_family[f].note})" for f in families if not importance.per_family[f].values]
+    sizes = [min(len(imp.values), top) for _, _, imp in panels]
+    fig = new_figure(10, 1.6 + sum(0.3 * k + 0.75 for k in sizes) + 0.25 * len(left_out))
+    title = "Which choices mattered: hyperparameter importance (each panel's shares sum to 1 over its own trials)"
+    if not panels:
         return _empty(fig, title, f"No importance computed: {importance.note}")
-    styles = family_styles(importance.conditional.values())
-    ax = fig.add_subplot()
-    colors = [styles[importance.conditional[n]][0] if n in importance.conditional else SHARED for n, _ in items]
-    y = np.arange(len(items))
-    ax.barh(y, [v for _, v in items], color=colors, height=0.7)
-    for yi, (_, value) in zip(y, items, strict=True):
-        ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.set_yticks(y, [_param_label(n) for n, _ in items])
-    ax.set_ylim(len(items) - 0.5, -0.5)
-    ax.set_xlim(0, max(v for _, v in items) * 1.15)
-    xlabel = "importance (share of the total; higher = more decisive for reaching the top trials)"
-    if rest:
-        xlabel += f"\n{rest} more parameter(s) scored 0 or below the top {top}: listed in the report"
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"{title}\n{importance.method}", fontsize=11)
-    handles = [Line2D([], [], color=SHARED, linewidth=8, label="in every trial")]
-    handles += [
-        Line2D([], [], color=styles[f][0], linewidth=8, label=f"only in {f} trials")
-        for f in ordered(importance.conditional.values(), FAMILY_ORDER)
-        if any(n in importance.conditional and importance.conditional[n] == f for n, _ in items)
-    ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="parameter present")
+    axes = fig.subplots(len(panels), 1, sharex=True, height_ratios=[k + 1.5 for k in sizes], squeeze=False)[:, 0]
+    for ax, (name, color, imp), k in zip(axes, panels, sizes, strict=True):
+        items = list(imp.values.items())[:k]
+        y = np.arange(k)
+        ax.barh(y, [v for _, v in items], color=color, height=0.7)
+        for yi, (_, value) in zip(y, items, strict=True):
+            ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+        ax.set_yticks(y, [_param_label(n) for n, _ in items])
+        ax.set_ylim(k - 0.5, -0.5)
+        ax.grid(axis="x", alpha=0.3)
+        more = f"; {len(imp.values) - k} more in the report" if len(imp.values) > k else ""
+        ax.set_title(f"{name}: over n={imp.n_trials} completed trials{more}", fontsize=10, loc="left")
+    axes[-1].set_xlim(0, 1.08)
+    xlabel = "importance (share of the panel's total; higher = more decisive for reaching that panel's top trials)"
+    if left_out:
+        xlabel += "".join(f"\nno panel for {f}" for f in left_out)
+    axes[-1].set_xlabel(xlabel)
+    method = importance.method.split(" (")[0]
+    fig.suptitle(f"{title}\n{method}, computed separately per panel", fontsize=11)
     return fig
 
 
@@ -78,6 +77,7 @@ class ParallelAxis:
     scaled: np.ndarray
     ticks: list[tuple[float, str]]
     log: bool = False
+    categorical: bool = False
 
 
 def axis_values(column: pd.Series) -> ParallelAxis:
@@ -87,9 +87,8 @@ def axis_values(column: pd.Series) -> ParallelAxis:
     if numeric.notna().sum() == 0 or numeric.notna().sum() < column.notna().sum():
         cats = ordered(column.dropna(), [*FAMILY_ORDER])
         pos = {c: (i + 0.5) / len(cats) for i, c in enumerate(cats)}
-        return ParallelAxis(
-            column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float), [(p, c) for c, p in pos.items()]
-        )
+        values = column.map(lambda v: pos.get(str(v), np.nan)).to_numpy(float)
+        return ParallelAxis(values, [(p, c) for c, p in pos.items()], categorical=True)
     lo, hi = float(numeric.min()), float(numeric.max())
     log = lo > 0 and hi / lo > LOG_RATIO
     values = np.log10(numeric) if log else numeric
@@ -122,24 +121,45 @@ def _fmt(value: float) -> str:
 
 
 def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) -> None:
-    """One line per row across the table's columns; tick labels left of each axis, never boxed over the lines."""
+    """One line per row (best first) across the table's columns. Numeric ticks are labelled left of their axis. A
+    categorical axis is a bracket per category: the lines of a category are spread over its bracket (so each can be
+    counted) and run level through a gutter each side of the axis, and the category's name sits in that gutter above
+    the bracket, clear of every line."""
     columns = list(table.columns)
     names = {**LABELS, "model": "model family", "feature_set": "feature set"}
-    scaled, labels = {}, []
+    pt_per_unit = ax.figure.figure.get_figwidth() * 72 * ax.get_position().width / len(columns)
+    xs: list[list[float]] = [[] for _ in range(len(table))]
+    ys: list[list[float]] = [[] for _ in range(len(table))]
+    labels = []
     for i, col in enumerate(columns):
         axis = axis_values(table[col])
-        scaled[col] = axis.scaled
-        ax.axvline(i, color="black", linewidth=0.8, zorder=1)
-        for pos, label in axis.ticks:
-            ax.plot([i - 0.025, i], [pos, pos], color="black", linewidth=0.8, zorder=1)
-            ax.text(i - 0.04, pos, label, ha="right", va="center", fontsize=8, zorder=5, path_effects=HALO)
+        y = axis.scaled.copy()
+        if axis.categorical:
+            half = 0.3 / len(axis.ticks)  # a bracket's half-height; the gap between brackets holds the names
+            gutter = min(0.45, 0.02 + 4.4 * max(len(c) for _, c in axis.ticks) / 2 / pt_per_unit)
+            for pos, label in axis.ticks:
+                rows = np.flatnonzero(axis.scaled == pos)
+                y[rows] = pos + half * np.linspace(1, -1, len(rows)) if len(rows) > 1 else pos
+                ax.plot([i, i], [pos - half, pos + half], color="black", linewidth=2, zorder=1, solid_capstyle="butt")
+                ax.text(i, pos + half + 0.01, label, ha="center", va="bottom", fontsize=7.5, zorder=5, gid="category")
+            for r in range(len(table)):
+                xs[r] += [i - gutter, i + gutter]
+                ys[r] += [y[r], y[r]]
+        else:
+            ax.axvline(i, color="black", linewidth=0.8, zorder=1)
+            for pos, label in axis.ticks:
+                ax.plot([i - 0.025, i], [pos, pos], color="black", linewidth=0.8, zorder=1)
+                ax.text(i - 0.04, pos, label, ha="right", va="center", fontsize=8, zorder=5, path_effects=HALO)
+            for r in range(len(table)):
+                xs[r].append(i)
+                ys[r].append(y[r])
         name = names.get(col, col).replace(" (", "\n(")
         labels.append((f"{name[:-1]}, log)" if name.endswith(")") else f"{name}\n(log)") if axis.log else name)
     for r in range(len(table)):
-        ax.plot(range(len(columns)), [scaled[c][r] for c in columns], color=colors[r], linewidth=widths[r],
-                alpha=0.8, zorder=4 if widths[r] > 2 else 2)  # fmt: skip
+        ax.plot(xs[r], ys[r], color=colors[r], linewidth=widths[r], alpha=0.8, zorder=4 if widths[r] > 2 else 2,
+                gid="trial")  # fmt: skip
     ax.set_xticks(range(len(columns)), labels, fontsize=9)
-    ax.set_xlim(-0.6, len(columns) - 0.6)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(-0.02, 1.02)
     ax.set_yticks([])
     for side in ("left", "right", "top"):

@@ -43,10 +43,9 @@ def test_one_family_draws_and_marks_the_released_trial(tmp_path):
     released = front(trials, objectives)[0]["run_name"]
     fig = front_figure(trials, objectives, released=released)
     ax = fig.axes[0]
-    texts = [t.get_text() for t in ax.texts]
-    assert f"released: {released}" in texts
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[0] == "svm" and "released trial" in legend and any(t.startswith("Pareto front (") for t in legend)
+    assert legend[0] == "svm" and f"released: {released}" in legend
+    assert any(t.startswith("Pareto front (") for t in legend)
     assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel() and "lower is better" in ax.get_xlabel()
     assert ax.get_yscale() == "linear" and "higher is better" in ax.get_ylabel()
     assert "left out: 3 stopped early, 2 failed" in ax.get_title()
@@ -84,3 +83,20 @@ def test_axis_labels_name_unit_and_direction():
     assert axis_label(ms, False) == "predict_ms: ms to predict 1,000 rows (ms, lower is better)"
     assert axis_label(size, True).endswith("(B, lower is better; log scale)")
     assert axis_label(score, False).startswith("validation macro F1 (") and "higher is better" in axis_label(score, 0)
+
+
+def test_the_released_trial_is_named_where_no_point_is_covered():
+    trials = table(("svm", "knn"), n=60)
+    objectives = parse_objectives("val_accuracy,predict_ms")
+    released = front(trials, objectives)[0]["run_name"]
+    fig = front_figure(trials, objectives, released=released)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert any(released in t.get_text() for t in legend.get_texts())
+    points = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    radius = 8  # display pixels: the largest marker's half-width at the figure's dpi
+    boxes = [a.get_window_extent() for a in [*ax.texts, legend]]
+    for x, y in ax.transData.transform(points):
+        for box in boxes:
+            assert not (box.x0 - radius < x < box.x1 + radius and box.y0 - radius < y < box.y1 + radius), box

@@ -138,7 +138,7 @@ def test_importance_names_its_method_and_conditional_params():
     importance = param_importance(rebuild_study(frame, hyper))
     assert "PedAnova" in importance.method and importance.n_trials == frame["outcome"].eq("completed").sum()
     assert abs(sum(importance.values.values()) - 1) < 1e-9
-    assert importance.conditional["svm/C"] == "svm" and "model" not in importance.conditional
+    assert "svm/C" in importance.per_family["svm"].values and "svm/C" not in importance.values
 
 
 def test_importance_declines_with_too_few_or_tied_trials():
@@ -157,3 +157,44 @@ def test_importing_the_report_modules_neither_loads_pyplot_nor_draws():
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_importance_shares_are_computed_per_set_of_trials_each_with_its_n():
+    frame, hyper = synthetic(60)
+    frame = frame[(frame["model"] != "svm") | (frame.index < 15)]  # svm keeps 3 completed trials: too few
+    importance = param_importance(rebuild_study(frame, hyper))
+    done = frame[frame["outcome"] == "completed"]
+    assert set(importance.values) == {"model", "feature_set"} and importance.n_trials == len(done)
+    for family, imp in importance.per_family.items():
+        assert imp.n_trials == (done["model"] == family).sum()
+        assert all(p == "feature_set" or p.startswith(f"{family}/") for p in imp.values)
+        assert not imp.values or abs(sum(imp.values.values()) - 1) < 1e-9
+    assert importance.per_family["svm"].n_trials == 3 and importance.per_family["svm"].values == {}
+    fig = plots_params.param_importance(importance)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles[0].startswith(f"all model families: over n={len(done)} ")
+    drawn = {t.split(":")[0]: t for t in titles[1:]}
+    for family, imp in importance.per_family.items():
+        assert (f"n={imp.n_trials} " in drawn[family]) if imp.values else family not in drawn
+    assert "no panel for svm (3 completed trial(s)" in fig.axes[-1].get_xlabel()
+
+
+def test_parallel_categories_are_named_clear_of_the_lines_and_each_line_can_be_counted():
+    frame, hyper = synthetic(60)
+    fig = plots_params.parallel_coordinates(frame, hyper)
+    fig.canvas.draw()
+    panels = [ax for sub in fig.subfigs for ax in sub.axes if any(line.get_gid() == "trial" for line in ax.lines)]
+    assert len(panels) == 2
+    for ax in panels:
+        lines = [line for line in ax.lines if line.get_gid() == "trial"]
+        names = [t for t in ax.texts if t.get_gid() == "category"]
+        assert names or ax is panels[1]  # the best family may have no categorical hyperparameter
+        for text in names:
+            box = text.get_window_extent()
+            for line in lines:
+                assert not line.get_transform().transform_path(line.get_path()).intersects_bbox(box, filled=False)
+        ticks = ax.get_xticks()
+        for i, label in enumerate(t.get_text() for t in ax.get_xticklabels()):
+            if label in ("model family", "feature set", "max_features"):
+                at_axis = {round(float(np.interp(ticks[i], *line.get_data())), 9) for line in lines}
+                assert len(at_axis) == len(lines)  # no two lines drawn onto one point of a categorical axis

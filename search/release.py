@@ -60,11 +60,13 @@ def _release(args: argparse.Namespace) -> int:
         from mlflow import MlflowClient
 
         from search.common.connect import check_tracking_uri
+        from search.releasing.budget import Budget
         from search.releasing.flow import ReleaseSettings, release, target_model
         from search.releasing.registry import rollback
         from search.releasing.retrain import verify
 
         settings = ReleaseSettings(**{k: v for k, v in vars(args).items() if k not in ("verify", "rollback")})
+        Budget(settings.max_predict_ms, settings.max_model_mb)  # bad limits are refused before any server is asked
         check_tracking_uri(settings.tracking_uri, must_exist=True)
         mlflow.set_tracking_uri(settings.tracking_uri)
         client = MlflowClient(settings.tracking_uri)

@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a script: the project's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.common import contract  # noqa: E402
-from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
+from search.common.cli import OneLineParser, check_writable, quiet_mlflow  # noqa: E402
 from search.common.connect import DEFAULT_TRACKING_URI, check_tracking_uri, public_uri  # noqa: E402
 from search.common.errors import NothingToDo, run_command  # noqa: E402
 
@@ -59,11 +59,11 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
         try:
             run = client.get_run(version.run_id)
             run_tags = run.data.tags
-            found["metrics"].update({k: v for k, v in run.data.metrics.items() if k.startswith("test_")})
+            found["metrics"].update({k: v for k, v in run.data.metrics.items() if k in contract.TEST_SCORES})
         except MlflowException:
             pass
     for key, value in tags.items():
-        if key.startswith("test_"):
+        if key in contract.TEST_SCORES:
             try:
                 found["metrics"].setdefault(key, float(value))
             except ValueError:
@@ -168,6 +168,8 @@ def build_parser() -> OneLineParser:
 
 def _report(args) -> int:
     uri = args.tracking_uri or default_uri()
+    if args.out is not None:
+        check_writable(args.out, "--out")
     connect(uri)  # before the slow imports: a dead server is one line within seconds
     with quiet_mlflow():
         path = write_report(uri, args.experiment, args.search_id, args.out,

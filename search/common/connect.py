@@ -149,15 +149,16 @@ def plain_ray_logs(stream=None) -> None:
         logger.addFilter(PlainText())
 
 
-def connect_ray(address: str | None, project_root: Path) -> bool:
-    """Connect to the cluster at `address`, or start a private local Ray; True when this call started Ray.
+def connect_ray(address: str | None, project_root: Path):
+    """Connect to the cluster at `address`, or start a private local Ray; Ray's context (its `dashboard_url` is
+    the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
 
     On a cluster the project's code travels with the job (runtime_env working_dir), so workers need no rebuild.
     """
     import ray
 
     if ray.is_initialized():
-        return False
+        return None
     # Said on every start, though the project sets token auth up itself (docs/cluster.md), and the working_dir's
     # packaging lines: nothing a user can act on.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -166,13 +167,11 @@ def connect_ray(address: str | None, project_root: Path) -> bool:
     if address in (None, "", "local"):
         # Workers import the project from this clone whether or not it is installed (`pip install -e .`).
         path = os.pathsep.join(p for p in (str(project_root), os.environ.get("PYTHONPATH", "")) if p)
-        ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
-        return True
+        return ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
+                        runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
     if address != "auto":
         check_ray_address(address)
     runtime_env = None
     if not (os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")):  # not a submitted job
         runtime_env = {"working_dir": str(project_root), "excludes": CODE_EXCLUDES}
-    ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-    return True
+    return ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)

@@ -67,6 +67,7 @@ COSTS = (PREDICT_MS, MODEL_BYTES)
 TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE)
 MINIMISED = (FIT_TIME_S, *COSTS)  # lower is better; every other metric is a score, higher is better
 RANK_METRICS = (VAL_ACCURACY, VAL_F1)  # what --metric may be
+TEST_SCORES = ("test_accuracy", "test_f1")  # the release's scores on the held-out test part (its card, the report)
 
 # Trial params besides the model's own hyperparameters.
 SEED, CV_FOLDS = "seed", "cv_folds"

@@ -50,6 +50,7 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     split = rebuild_split(plan.lineage)
     pipeline = fit(plan.lineage, split)
     scores = score(pipeline, split)
+    print(f"test part ({len(split.y_test)} rows): " + ", ".join(f"{k} {scores.metrics[k]:.4f}" for k in c.TEST_SCORES))
     scores.metrics.update(serving_cost(pipeline, split.X_test))
     run_id = release_run(client, plan)
     try:

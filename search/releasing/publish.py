@@ -122,7 +122,9 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
     """The model card of this release."""
     search, trial, scores, lin = ctx.chosen.search, ctx.chosen.best, ctx.scores, ctx.lineage
     serving = {k: scores.metrics[k] for k in c.COSTS if k in scores.metrics}
-    test_metrics: dict[str, Any] = {k: v for k, v in scores.metrics.items() if "." not in k and k not in serving}
+    if c.MODEL_BYTES in serving:
+        serving[c.MODEL_BYTES] = int(serving[c.MODEL_BYTES])  # bytes: a count
+    test_metrics: dict[str, Any] = {k: scores.metrics[k] for k in c.TEST_SCORES if k in scores.metrics}
     test_metrics["per_class"] = {str(k): scores.report[str(k)] for k in scores.classes}
     test_metrics[c.CONFUSION_MATRIX] = {"classes": [str(k) for k in scores.classes], "matrix": scores.matrix}
     lineage = {
@@ -131,7 +133,7 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         c.DATASET: search.data.tags.get(c.DATASET),
         "dataset_source": lin.dataset_source,
         c.DATASET_DIGEST: lin.dataset_digest,
-        c.TARGET: lin.target,
+        **({c.TARGET: lin.target} if lin.target else {}),  # a CSV's label column; a bundled set has its own
         c.TEST_SIZE: lin.test_size,
         c.SPLIT_SEED: lin.split_seed,
         c.SEARCH_ID: ctx.chosen.search_id,

@@ -118,10 +118,11 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
     """Accuracy, macro F1, the per-class report and the confusion matrix on the held-out test part."""
     predicted = pipeline.predict(split.X_test)
     classes = sorted(split.y_test.unique().tolist())
-    metrics = {
-        "test_accuracy": float(accuracy_score(split.y_test, predicted)),
-        "test_f1": float(f1_score(split.y_test, predicted, average="macro")),
-    }
+    accuracy, f1 = (
+        float(accuracy_score(split.y_test, predicted)),
+        float(f1_score(split.y_test, predicted, average="macro")),
+    )
+    metrics = dict(zip(c.TEST_SCORES, (accuracy, f1), strict=True))
     report = classification_report(split.y_test, predicted, labels=classes, output_dict=True, zero_division=0)
     for cls in classes:
         metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.common import contract as c
+from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.ranking import rank_trials
@@ -39,6 +41,7 @@ class SearchOutcome:
     ranked: list[dict]
     failed: int
     stopped: int
+    dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -51,21 +54,8 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
             f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
             f"development part of {data.name}: lower --cv-folds"
         )
-    check_storage(Path(config.storage_path or "ray_results"))
+    check_writable(Path(config.storage_path or "ray_results"), "--storage-path")
     return data, split
-
-
-def check_storage(path: Path) -> None:
-    """Refuse a Tune storage path that cannot be written, before anything starts."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-check"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"--storage-path {path} is not writable ({exc.strerror or exc}): choose a folder you can write"
-        ) from None
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:
@@ -93,7 +83,9 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         )
     if config.tracking_uri.startswith(("http://", "https://")):  # logins refused here, before Ray starts
         MlflowClient(config.tracking_uri).search_experiments(max_results=1)
-    started_ray = connect_ray(config.address, PROJECT_ROOT)
+    context = connect_ray(config.address, PROJECT_ROOT)
+    started_ray = context is not None and config.address in (None, "", "local")
+    dashboard = _url(getattr(context, "dashboard_url", None))
     import ray
 
     try:
@@ -105,8 +97,9 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         else:
             home = reopen_search(client, parent)
         verb = "resuming" if parent else "search"
+        on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
         print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
-              f"tracking {public_uri(config.tracking_uri)}")  # fmt: skip
+              f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
@@ -114,9 +107,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             make_tuner = functools.partial(build_tuner, config, split, home.tune_path, max_concurrent, [tracker])
         else:
             make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker])
-        return _run(config, client, home, make_tuner, tracker)
+        outcome = _run(config, client, home, make_tuner, tracker)
+        outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
+        return outcome
     finally:
-        if started_ray:
+        if context is not None:
             ray.shutdown()
 
 
@@ -223,11 +218,26 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     print(f"\nsearch_id: {outcome.search_id}")
 
 
+def _url(address: str | None) -> str | None:
+    return address if not address or "://" in address else f"http://{address}"
+
+
+def commands_dir(executable: str | None = None, cwd: Path | None = None) -> str:
+    """Where the running interpreter's commands are, as a user pastes them here: `.venv/bin/` for a virtual
+    environment under the working folder, nothing (the PATH's) otherwise."""
+    folder = Path(executable or sys.executable).parent
+    try:
+        return f"{folder.relative_to(cwd or Path.cwd())}/" if (folder.parent / "pyvenv.cfg").is_file() else ""
+    except ValueError:
+        return ""
+
+
 STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service-ports study-dashboard"
 
 
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
-    """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it.
+    """How to look at the search (MLflow UI, its Optuna study, a cluster's Ray dashboard), release its best trial
+    and report it, with the commands of the interpreter that ran the search (`.venv/bin/python`).
 
     Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
     `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead;
@@ -240,18 +250,22 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     page = f"#/experiments/{outcome.experiment_id}/runs"
     served = tracking_uri.startswith(("http://", "https://"))
     ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served else "")
+    bin_ = "" if host else commands_dir()  # in compose, the release and the report are host commands
+    py = f"{bin_}python"
     if ui:
         print(f"look:    {ui.rstrip('/')}/{page}")
     else:
         print(
-            f"look:    mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
+            f"look:    {bin_}mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
         )
+    if outcome.dashboard_url:
+        print(f"ray:     {outcome.dashboard_url}")
     if dashboard := os.environ.get("STUDY_DASHBOARD_URL"):
         print(f"study:   {STUDY_DASHBOARD_SERVICE} --search-id {outcome.search_id}, then {dashboard}")
     else:
         storage = f" --storage-path {storage_path}" if storage_path else ""
-        print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
+        print(f"study:   {py} cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
     if host:
         print(f"login:   {LOGIN_ON_HOST}   # on the host, in your clone")
-    print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
-    print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")
+    print(f"release: {py} search/release.py --search-id {outcome.search_id}{where}")
+    print(f"report:  {py} search/report.py --search-id {outcome.search_id}{where}")

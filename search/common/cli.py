@@ -38,9 +38,8 @@ def check_writable(path: Path, flag: str) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(
-            f"{flag} {path} is not writable ({exc.strerror or exc}): choose a folder you can write"
-        ) from None
+        problem = exc.strerror or exc
+        raise UsageError(f"{flag} {path} is not writable ({problem}): choose a folder you can write") from None
 
 
 @contextlib.contextmanager

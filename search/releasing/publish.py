@@ -121,9 +121,7 @@ def tag_commit(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> str
 def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[str, Any]:
     """The model card of this release."""
     search, trial, scores, lin = ctx.chosen.search, ctx.chosen.best, ctx.scores, ctx.lineage
-    serving = {k: scores.metrics[k] for k in c.COSTS if k in scores.metrics}
-    if c.MODEL_BYTES in serving:
-        serving[c.MODEL_BYTES] = int(serving[c.MODEL_BYTES])  # bytes: a count
+    serving = {k: int(v) if k == c.MODEL_BYTES else v for k, v in scores.metrics.items() if k in c.COSTS}  # bytes: int
     test_metrics: dict[str, Any] = {k: scores.metrics[k] for k in c.TEST_SCORES if k in scores.metrics}
     test_metrics["per_class"] = {str(k): scores.report[str(k)] for k in scores.classes}
     test_metrics[c.CONFUSION_MATRIX] = {"classes": [str(k) for k in scores.classes], "matrix": scores.matrix}

@@ -59,7 +59,7 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
+    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags

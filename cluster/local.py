@@ -38,13 +38,10 @@ from cluster.processes import (  # noqa: E402
     wait_for_http,
 )
 from cluster.ray_node import parse_size  # noqa: E402
+from search.common.errors import CommandError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = "state.json"
-
-
-class ClusterError(RuntimeError):
-    """Something that stops `up`, `status` or `down`, with a one-line message."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +79,7 @@ def read_state(state_dir: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ClusterError(f"{path} is not valid JSON ({exc}); remove it after checking no cluster runs") from None
+        raise CommandError(f"{path} is not valid JSON ({exc}); remove it after checking no cluster runs") from None
 
 
 def write_state(state_dir: Path, state: dict) -> None:
@@ -132,14 +129,14 @@ def _alive_or_fail(processes: dict[str, subprocess.Popen], state: dict) -> None:
     for name, process in processes.items():
         if process.poll() is not None:
             log = next(p["log"] for p in state["processes"] if p["name"] == name)
-            raise ClusterError(f"{name} exited with code {process.returncode} while starting; see {log}")
+            raise CommandError(f"{name} exited with code {process.returncode} while starting; see {log}")
 
 
 def _wait(what: str, ready, processes: dict[str, subprocess.Popen], state: dict, deadline: float) -> None:
     while not ready():
         _alive_or_fail(processes, state)
         if time.monotonic() > deadline:
-            raise ClusterError(f"{what} was not up in time; see the logs in {Path(state['token_path']).parent}/logs")
+            raise CommandError(f"{what} was not up in time; see the logs in {Path(state['token_path']).parent}/logs")
         time.sleep(0.5)
 
 
@@ -157,16 +154,16 @@ def alive_nodes(dashboard: str, token: str) -> list[dict]:
 
 
 def up(args: argparse.Namespace) -> None:
-    """Start the cluster; on any failure stop what was started and raise ClusterError."""
+    """Start the cluster; on any failure stop what was started and raise CommandError."""
     state_dir: Path = args.state_dir.resolve()
     previous = read_state(state_dir)
     if previous and live_pids(previous):
-        raise ClusterError(f"a cluster from {state_dir} is already up: `python cluster/local.py down` first")
+        raise CommandError(f"a cluster from {state_dir} is already up: `python cluster/local.py down` first")
     if previous:  # a cluster that died without `down`: forget it
         shutil.rmtree(previous.get("ray_temp_root") or "/nonexistent", ignore_errors=True)
         (state_dir / STATE_FILE).unlink()
     if args.workers < 1 or args.cpus_per_worker < 1 or args.head_cpus < 0:
-        raise ClusterError("--workers and --cpus-per-worker must be 1 or more, --head-cpus 0 or more")
+        raise CommandError("--workers and --cpus-per-worker must be 1 or more, --head-cpus 0 or more")
     ports = {
         "mlflow": args.mlflow_port,
         "ray": args.ray_port,
@@ -174,11 +171,11 @@ def up(args: argparse.Namespace) -> None:
         "ray_client": args.ray_client_port,
     }
     if len(set(ports.values())) != len(ports):
-        raise ClusterError(f"the ports must differ: {ports}")
+        raise CommandError(f"the ports must differ: {ports}")
     for name, port in ports.items():
         if not port_is_free(port):
             flag = "--" + name.replace("_", "-") + "-port"
-            raise ClusterError(f"port {port} ({flag}) is taken on 127.0.0.1: free it or choose another {flag}")
+            raise CommandError(f"port {port} ({flag}) is taken on 127.0.0.1: free it or choose another {flag}")
 
     # Ray's Prometheus endpoints of the dashboard and the autoscaler have fixed ports (44227, 44217) unless these
     # variables say otherwise: free ones, so that two clusters on one machine do not fight over them.
@@ -325,7 +322,7 @@ def down(args: argparse.Namespace) -> None:
     if temp_root:  # anything its nodes started that escaped their trees meanwhile
         left += stop_processes([], processes_mentioning(temp_root), timeout=5)
     if left:
-        raise ClusterError(f"processes {left} did not stop; state kept in {state_dir}")
+        raise CommandError(f"processes {left} did not stop; state kept in {state_dir}")
     if temp_root:
         shutil.rmtree(temp_root, ignore_errors=True)
     for name in (STATE_FILE, "token", "env.sh"):
@@ -343,11 +340,11 @@ def main(argv: list[str] | None = None) -> int:
             return status(args)
         else:
             down(args)
-    except ClusterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except CommandError as exc:
+        print(f"local: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; what had started was stopped", file=sys.stderr)
+        print("local: interrupted; what had started was stopped", file=sys.stderr)
         return 130
     return 0
 

@@ -1,7 +1,7 @@
 """Process and network helpers shared by `cluster/local.py`, the tests and the benchmarks (psutil underneath).
 
 Process trees and groups, one way to stop them (terminate the leaders, wait, kill what is left), free ports,
-the sockets a set of processes listens on, and an HTTP health check.
+the sockets a set of processes listens on, and waiting for an HTTP health check.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
+
+from cluster.healthcheck import healthy, tcp_connect
 
 GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 
@@ -39,22 +39,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """True when nothing listens on `host:port`."""
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) != 0
+    try:
+        tcp_connect(host, port, timeout=0.5)
+    except OSError:
+        return True
+    return False
 
 
 def wait_for_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> bool:
     """Poll `url` until it answers 200 or `timeout` seconds pass; True when it answered."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            request = urllib.request.Request(url, headers=headers or {})
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+        if healthy(url, 2, headers):
+            return True
         time.sleep(0.3)
     return False
 
@@ -147,11 +144,6 @@ def stop_processes(leaders: Iterable[int], extra_pids: Iterable[int] = (), timeo
             pass
     _, left = psutil.wait_procs(left, timeout=5)
     return sorted(p.pid for p in left if _running(p))
-
-
-def stop_pids(pgids: list[int], extra_pids: Iterable[int] = (), timeout: float = 30.0) -> list[int]:
-    """Stop the processes started as group leaders `pgids` (see `stop_processes`); returns the PIDs still alive."""
-    return stop_processes(pgids, extra_pids, timeout)
 
 
 def stop_process_group(pid: int, timeout: float = 15.0) -> None:

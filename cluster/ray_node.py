@@ -17,18 +17,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: make `cluster` and `search` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cluster.healthcheck import tcp_connect  # noqa: E402
+from search.common.errors import CommandError  # noqa: E402
+
 UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-
-
-class NodeError(RuntimeError):
-    """A node that cannot start, with a message that says why."""
 
 
 def parse_size(text: str) -> int:
@@ -40,16 +41,16 @@ def parse_size(text: str) -> int:
 
 
 def node_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The node's environment: token authentication on, usage stats and telemetry off; NodeError without a token."""
+    """The node's environment: token authentication on, usage stats and telemetry off; CommandError without a token."""
     env = dict(os.environ if base is None else base)
     env["RAY_AUTH_MODE"] = "token"
     token_path = env.get("RAY_AUTH_TOKEN_PATH")
     if not env.get("RAY_AUTH_TOKEN"):
         if not token_path:
-            raise NodeError("no Ray token: set RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH to a file holding it")
+            raise CommandError("no Ray token: set RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH to a file holding it")
         path = Path(token_path)
         if not path.is_file() or not path.read_text().strip():
-            raise NodeError(f"RAY_AUTH_TOKEN_PATH={token_path} is not a file holding a token")
+            raise CommandError(f"RAY_AUTH_TOKEN_PATH={token_path} is not a file holding a token")
     for key, value in QUIET_ENV.items():
         env.setdefault(key, value)
     return env
@@ -63,7 +64,7 @@ def install_mlflow_credentials(env: dict[str, str], home: Path | None = None) ->
     try:
         password = Path(source).read_text().strip()
     except OSError as exc:
-        raise NodeError(f"MLFLOW_TRACKING_PASSWORD_FILE={source}: {exc.strerror or exc}") from None
+        raise CommandError(f"MLFLOW_TRACKING_PASSWORD_FILE={source}: {exc.strerror or exc}") from None
     target = (home or Path.home()) / ".mlflow" / "credentials"
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -108,8 +109,8 @@ def wait_for_tcp(address: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection((host, int(port)), timeout=2):
-                return True
+            tcp_connect(host, int(port))
+            return True
         except OSError:
             if time.monotonic() >= deadline:
                 return False
@@ -191,11 +192,11 @@ def main(argv: list[str] | None = None) -> None:
             return
         install_mlflow_credentials(env)
         if args.role == "worker" and not wait_for_tcp(args.address, args.wait_for_head):
-            raise NodeError(
+            raise CommandError(
                 f"could not reach the Ray head at {args.address} within {args.wait_for_head:.0f} s: "
                 "check the address (RAY_HEAD_ADDRESS) and that its port is open"
             )
-    except NodeError as exc:
+    except CommandError as exc:
         sys.exit(f"ray_node: {exc}")
     sys.stdout.flush()
     if args.role == "worker":

@@ -24,13 +24,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from search.common.errors import UsageError  # noqa: E402
 from search.searching.journal import STUDY_JOURNAL as JOURNAL  # noqa: E402 - the file the search writes
 
 HOST = "127.0.0.1"
-
-
-class DashboardError(Exception):
-    """A problem the user can fix, said in one line."""
 
 
 @dataclass(frozen=True)
@@ -58,19 +55,19 @@ def find_journal(settings: DashboardSettings) -> Path:
     """The journal to serve: the one given, the one of `--search-id`, or the latest written under the storage path."""
     if settings.journal is not None:
         if not settings.journal.is_file():
-            raise DashboardError(f"no journal file at {settings.journal}: give a search's {JOURNAL}")
+            raise UsageError(f"no journal file at {settings.journal}: give a search's {JOURNAL}")
         return settings.journal
     if settings.search_id is not None:
         path = settings.storage_path / f"search-{settings.search_id}" / JOURNAL
         if not path.is_file():
-            raise DashboardError(
+            raise UsageError(
                 f"no journal for search {settings.search_id} under {settings.storage_path}: check the id, or pass "
                 "the --storage-path the search ran with"
             )
         return path
     found = sorted(settings.storage_path.glob(f"search-*/{JOURNAL}"), key=lambda p: p.stat().st_mtime)
     if not found:
-        raise DashboardError(
+        raise UsageError(
             f"no search journal under {settings.storage_path}: run a search first, or pass its --storage-path"
         )
     return found[-1]
@@ -82,7 +79,7 @@ def wait_for_journal(settings: DashboardSettings, every_s: float = 2.0) -> Path:
     while True:
         try:
             return find_journal(settings)
-        except DashboardError as exc:
+        except UsageError as exc:
             if not settings.wait:
                 raise
             if not said:
@@ -102,8 +99,8 @@ def open_server(journal: Path, port: int, host: str = HOST) -> ThreadedServer:
         return make_server(host, port, app, server_class=ThreadedServer, handler_class=QuietHandler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise DashboardError(f"port {port} on {host} is taken: choose another with --port") from None
-        raise DashboardError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
+            raise UsageError(f"port {port} on {host} is taken: choose another with --port") from None
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
 def parse_args(argv: list[str] | None = None) -> DashboardSettings:
@@ -134,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         journal = wait_for_journal(settings)
         server = open_server(journal, settings.port, settings.host)
-    except DashboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except UsageError as exc:
+        print(f"study_dashboard: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     print(f"optuna-dashboard for {journal} at http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", flush=True)

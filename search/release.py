@@ -18,17 +18,19 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from search.common import contract as c
 from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
+from search.common.connect import DEFAULT_TRACKING_URI  # noqa: E402
 from search.common.errors import run_command  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     p = OneLineParser("release", description="Release the best trial of a search as a registered model.")
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
     p.add_argument("--experiment", help="default: the experiment of the latest search")
     p.add_argument("--search-id", help="default: the latest FINISHED search")
-    p.add_argument("--metric", default="val_accuracy", help="trial metric to rank by (ties: search/common/ranking.py)")
+    p.add_argument("--metric", default=c.VAL_ACCURACY, help="trial metric to rank by (ties: search/common/ranking.py)")
     p.add_argument("--model-name", help="default: <experiment>_best_model")
     p.add_argument("--alias", default="champion")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")
@@ -57,13 +59,15 @@ def _release(args: argparse.Namespace) -> int:
         import mlflow
         from mlflow import MlflowClient
 
-        from search.releasing.choice import check_reachable
+        from search.common.connect import check_tracking_uri
+        from search.releasing.budget import Budget
         from search.releasing.flow import ReleaseSettings, release, target_model
         from search.releasing.registry import rollback
         from search.releasing.retrain import verify
 
         settings = ReleaseSettings(**{k: v for k, v in vars(args).items() if k not in ("verify", "rollback")})
-        check_reachable(settings.tracking_uri)
+        Budget(settings.max_predict_ms, settings.max_model_mb)  # bad limits are refused before any server is asked
+        check_tracking_uri(settings.tracking_uri, must_exist=True)
         mlflow.set_tracking_uri(settings.tracking_uri)
         client = MlflowClient(settings.tracking_uri)
         if args.verify:

@@ -17,9 +17,9 @@ if __package__ in (None, ""):  # run as a script: the project's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.common import contract  # noqa: E402
-from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
-from search.common.connect import check_tracking_uri, public_uri  # noqa: E402
-from search.common.errors import Unreachable, run_command  # noqa: E402
+from search.common.cli import OneLineParser, check_writable, quiet_mlflow  # noqa: E402
+from search.common.connect import DEFAULT_TRACKING_URI, check_tracking_uri, public_uri  # noqa: E402
+from search.common.errors import NothingToDo, run_command  # noqa: E402
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -32,18 +32,15 @@ FILES = ("experiment_report.md", "model_summary.csv", "model_comparison.png", "a
 
 
 def default_uri() -> str:
-    """`MLFLOW_TRACKING_URI` from the environment, else MLflow's own default `sqlite:///mlflow.db`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    """`MLFLOW_TRACKING_URI` from the environment, else MLflow's own default store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def connect(uri: str) -> MlflowClient:
     """A client for `uri`; `Unreachable` when it cannot be read."""
     from mlflow.tracking import MlflowClient
 
-    try:
-        check_tracking_uri(uri, timeout=4.0, must_exist=True)
-    except ConnectionError as exc:
-        raise Unreachable(str(exc)) from None
+    check_tracking_uri(uri, timeout=4.0, must_exist=True)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -62,11 +59,11 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
         try:
             run = client.get_run(version.run_id)
             run_tags = run.data.tags
-            found["metrics"].update({k: v for k, v in run.data.metrics.items() if k.startswith("test_")})
+            found["metrics"].update({k: v for k, v in run.data.metrics.items() if k in contract.TEST_SCORES})
         except MlflowException:
             pass
     for key, value in tags.items():
-        if key.startswith("test_"):
+        if key in contract.TEST_SCORES:
             try:
                 found["metrics"].setdefault(key, float(value))
             except ValueError:
@@ -121,7 +118,7 @@ def write_report(
     """
     from mlflow.tracking import MlflowClient
 
-    from search.common.runs_table import ReportError, load_search, summary_table
+    from search.common.runs_table import load_search, summary_table
     from search.reporting.report_md import render
 
     uri = client_or_uri if isinstance(client_or_uri, str) else None
@@ -131,7 +128,7 @@ def write_report(
     counts = search.trials["outcome"].value_counts().to_dict() if len(search.trials) else {}
     if not counts.get(contract.COMPLETED):
         what = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no trial runs"
-        raise ReportError(f"search {search.search_id!r} of experiment {experiment!r} has no finished trial ({what})")
+        raise NothingToDo(f"search {search.search_id!r} of experiment {experiment!r} has no finished trial ({what})")
     print(f"report of search {search.search_id} (experiment {experiment!r})")
     out = Path(out) if out is not None else Path("reports") / search.search_id
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +157,9 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser("report", description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", help="MLflow experiment (default: that of the latest search)")
     parser.add_argument("--search-id", help="search to report on (default: the latest search)")
-    parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    parser.add_argument(
+        "--tracking-uri", default=None, help=f"default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}"
+    )
     parser.add_argument("--out", type=Path, help="folder for the report files (default: reports/<search_id>/)")
     parser.add_argument("--model-name", help="model whose champion to show (default: <experiment>_best_model)")
     parser.add_argument("--no-log-to-run", action="store_true", help="do not log the files to the parent run")
@@ -169,6 +168,8 @@ def build_parser() -> OneLineParser:
 
 def _report(args) -> int:
     uri = args.tracking_uri or default_uri()
+    if args.out is not None:
+        check_writable(args.out, "--out")
     connect(uri)  # before the slow imports: a dead server is one line within seconds
     with quiet_mlflow():
         path = write_report(uri, args.experiment, args.search_id, args.out,

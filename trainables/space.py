@@ -15,10 +15,10 @@ from typing import Any
 
 import optuna
 
+from search.common import contract as c
+from search.common.contract import TRIAL_CONSTANTS
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES, Params
-
-CONSTANT_KEYS = ("seed", "cv_folds")
 
 
 class SearchSpace:
@@ -42,7 +42,7 @@ class SearchSpace:
         model = trial.suggest_categorical("model", self.models)
         trial.suggest_categorical("feature_set", self.feature_sets)
         MODEL_FAMILIES[model].suggest(trial, model)
-        return {"seed": self.seed, "cv_folds": self.cv_folds, "trial_index": trial.number}
+        return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number}
 
     def point(self, flat: dict[str, Any]) -> dict[str, Any]:
         """A configuration to evaluate first, given in its flat form (a trial's MLflow params, values as numbers or
@@ -52,7 +52,7 @@ class SearchSpace:
             raise ValueError(f"model {model!r} is not one of the searched models ({','.join(self.models)})")
         if feature_set not in self.feature_sets:
             raise ValueError(f"feature set {feature_set!r} is not one of {','.join(self.feature_sets)}")
-        skip = {"model", "feature_set", "trial_index", *CONSTANT_KEYS}
+        skip = {"model", "feature_set", c.TRIAL_INDEX, *TRIAL_CONSTANTS}
         named = {"model": model, "feature_set": feature_set}
         named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
         trial = optuna.trial.FixedTrial(named)
@@ -80,17 +80,17 @@ def flat_params(config: dict[str, Any]) -> dict[str, Any]:
     """A trial config as the flat params of its MLflow run."""
     flat = {"model": config["model"], "feature_set": config["feature_set"]}
     flat.update(hyperparams_of(config))
-    flat.update({k: config[k] for k in CONSTANT_KEYS if k in config})
+    flat.update({k: config[k] for k in TRIAL_CONSTANTS if k in config})
     return flat
 
 
 def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a trial config from the string params MLflow stored (the inverse of `flat_params`)."""
     model = params["model"]
-    fixed = {"model", "feature_set", *CONSTANT_KEYS}
+    fixed = {"model", "feature_set", *TRIAL_CONSTANTS}
     hyper = {k: parse_param(v) for k, v in params.items() if k not in fixed}
     config: dict[str, Any] = {"model": model, "feature_set": params["feature_set"], model: hyper}
-    for key in CONSTANT_KEYS:
+    for key in TRIAL_CONSTANTS:
         if key in params:
             config[key] = int(params[key])
     return config

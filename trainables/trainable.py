@@ -13,13 +13,14 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
+from search.common import contract as c
 from trainables.models import build_pipeline
 from trainables.space import hyperparams_of
 
 
 def pipeline_for(config: dict[str, Any], n_features: int):
     """The unfitted Pipeline a trial config describes."""
-    return build_pipeline(config["model"], config["feature_set"], hyperparams_of(config), config["seed"], n_features)
+    return build_pipeline(config["model"], config["feature_set"], hyperparams_of(config), config[c.SEED], n_features)
 
 
 def confusion(y_true, y_pred, classes: np.ndarray) -> np.ndarray:
@@ -54,9 +55,9 @@ def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fol
     """
     classes = np.asarray(sorted(pd.unique(y).tolist()))
     codes = np.searchsorted(classes, y.to_numpy())
-    folds = StratifiedKFold(n_splits=config["cv_folds"], shuffle=True, random_state=config["seed"])
+    folds = StratifiedKFold(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
     arrays = X.to_numpy(dtype=float)
-    scores: dict[str, list[float]] = {k: [] for k in ("val_accuracy", "val_f1", "train_accuracy", "train_f1")}
+    scores: dict[str, list[float]] = {k: [] for k in (c.VAL_ACCURACY, c.VAL_F1, c.TRAIN_ACCURACY, c.TRAIN_F1)}
     fit_times: list[float] = []
     cost: dict[str, float] = {}
     matrix = np.zeros((len(classes), len(classes)), dtype=int)
@@ -82,15 +83,18 @@ def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fol
             scores[f"{part}_f1"].append(f1)
         matrix += val
         if i == 0:
-            cost = {"predict_ms": time_to_predict(pipeline, X_val), "model_bytes": float(serialised_size(pipeline))}
+            cost = {
+                c.PREDICT_MS: time_to_predict(pipeline, X_val),
+                c.MODEL_BYTES: float(serialised_size(pipeline)),
+            }
         if on_fold is not None and i + 1 < folds.n_splits:
             running = {k: float(np.mean(v)) for k, v in scores.items()}
-            on_fold({**running, **cost, "fit_time_s": float(np.mean(fit_times)), "folds_done": i + 1})
+            on_fold({**running, **cost, c.FIT_TIME_S: float(np.mean(fit_times)), c.FOLDS_DONE: i + 1})
     metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in scores.items()}
     metrics.update(cost)
-    metrics["fit_time_s"] = float(np.mean(fit_times))
-    metrics["folds_done"] = len(fit_times)
-    metrics["confusion_matrix"] = json.dumps(matrix.tolist())
+    metrics[c.FIT_TIME_S] = float(np.mean(fit_times))
+    metrics[c.FOLDS_DONE] = len(fit_times)
+    metrics[c.CONFUSION_MATRIX] = json.dumps(matrix.tolist())
     return metrics
 
 
@@ -125,7 +129,7 @@ def where_am_i() -> dict[str, str]:
     import ray
 
     node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
-    return {"node": node, "hostname": socket.gethostname()}
+    return {c.NODE: node, c.HOSTNAME: socket.gethostname()}
 
 
 def train_trial(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False) -> None:

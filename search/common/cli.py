@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 from search.common.errors import UsageError
 
@@ -27,6 +28,18 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
         raise UsageError(f"{message} (see --help)")
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """Refuse, as bad input naming `flag` and the folder, a folder that cannot be made or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        problem = exc.strerror or exc
+        raise UsageError(f"{flag} {path} is not writable ({problem}): choose a folder you can write") from None
 
 
 @contextlib.contextmanager

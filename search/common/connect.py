@@ -9,9 +9,11 @@ import socket
 import sys
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit, urlunsplit
+
+from cluster.healthcheck import status_of, tcp_connect
+from search.common.errors import Unreachable
 
 # What Ray's runtime_env working_dir leaves out when it ships the project's code to a cluster.
 CODE_EXCLUDES = [
@@ -35,14 +37,12 @@ def public_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
 
 
+# MLflow's own default store, in the working folder: what every command uses without MLFLOW_TRACKING_URI.
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # How a user on the host gets the compose cluster's login (printed where a command must run on the host).
 LOGIN_ON_HOST = 'eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"'
 RETRY_S = 30.0  # how long a first probe waits out a transient failure (a server or a name still coming up)
 TRANSIENT_HTTP = (502, 503, 504)
-
-
-class Unavailable(OSError):
-    """A server that answered it cannot serve yet (HTTP 502, 503, 504): worth asking again."""
 
 
 def transient(exc: BaseException, host: str | None) -> bool:
@@ -50,7 +50,7 @@ def transient(exc: BaseException, host: str | None) -> bool:
     (EAI_AGAIN), a timeout, a connection refused or reset by another host. A name that does not exist, a refusal
     on this machine's loopback (nothing listens) and any other answer are final."""
     reason = getattr(exc, "reason", exc)
-    if isinstance(reason, Unavailable):
+    if isinstance(reason, Unreachable):  # it answered that it cannot serve yet (HTTP 502, 503, 504)
         return True
     if isinstance(reason, socket.gaierror):
         return reason.errno == socket.EAI_AGAIN
@@ -74,25 +74,22 @@ def _with_retries(probe, host: str | None, retry_s: float):
 
 
 def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False, retry_s: float = RETRY_S) -> None:
-    """Raise ConnectionError, with what to do, when an HTTP tracking server does not answer its health check
+    """Raise Unreachable, with what to do, when an HTTP tracking server does not answer its health check
     (MLflow itself would retry for minutes) or, with `must_exist`, when a SQLite database is missing (MLflow
     would quietly create an empty one). A transient failure is retried for `retry_s` seconds first."""
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if must_exist and str(path) != ":memory:" and not path.is_file():
-            raise ConnectionError(f"no MLflow database at {path.resolve()}: run a search first or fix --tracking-uri")
+            raise Unreachable(f"no MLflow database at {path.resolve()}: run a search first or fix --tracking-uri")
         return
     if not uri.startswith(("http://", "https://")):
         return
 
     def probe() -> int:
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            if exc.code in TRANSIENT_HTTP:
-                raise Unavailable(f"answered HTTP {exc.code}") from None
-            return exc.code
+        status = status_of(uri.rstrip("/") + "/health", timeout)
+        if status in TRANSIENT_HTTP:
+            raise Unreachable(f"answered HTTP {status}")
+        return status
 
     try:
         status = _with_retries(probe, urlsplit(uri).hostname, retry_s)
@@ -101,7 +98,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False,
         problem = f"answered HTTP {status}"
     except (urllib.error.URLError, OSError) as exc:
         problem = f"does not answer ({getattr(exc, 'reason', exc)})"
-    raise ConnectionError(
+    raise Unreachable(
         f"MLflow tracking server {public_uri(uri)} {problem}: start it (python cluster/mlflow_server.py) "
         "or fix --tracking-uri"
     )
@@ -116,15 +113,15 @@ def _host_port(address: str) -> tuple[str, int] | None:
 
 
 def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY_S) -> None:
-    """Raise ConnectionError when nothing listens at a Ray address (`host:port`, `ray://host:port`); a transient
+    """Raise Unreachable when nothing listens at a Ray address (`host:port`, `ray://host:port`); a transient
     failure is retried for `retry_s` seconds first."""
     target = _host_port(address)
     if target is None:
         return
     try:
-        _with_retries(lambda: socket.create_connection(target, timeout=timeout).close(), target[0], retry_s)
+        _with_retries(lambda: tcp_connect(*target, timeout=timeout), target[0], retry_s)
     except OSError as exc:
-        raise ConnectionError(
+        raise Unreachable(
             f"Ray cluster at {address} does not answer ({exc.strerror or exc}): start it "
             "(python cluster/local.py up, or docker compose up) or fix --address / RAY_ADDRESS"
         ) from None
@@ -152,15 +149,16 @@ def plain_ray_logs(stream=None) -> None:
         logger.addFilter(PlainText())
 
 
-def connect_ray(address: str | None, project_root: Path) -> bool:
-    """Connect to the cluster at `address`, or start a private local Ray; True when this call started Ray.
+def connect_ray(address: str | None, project_root: Path):
+    """Connect to the cluster at `address`, or start a private local Ray; Ray's context (its `dashboard_url` is
+    the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
 
     On a cluster the project's code travels with the job (runtime_env working_dir), so workers need no rebuild.
     """
     import ray
 
     if ray.is_initialized():
-        return False
+        return None
     # Said on every start, though the project sets token auth up itself (docs/cluster.md), and the working_dir's
     # packaging lines: nothing a user can act on.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -169,13 +167,11 @@ def connect_ray(address: str | None, project_root: Path) -> bool:
     if address in (None, "", "local"):
         # Workers import the project from this clone whether or not it is installed (`pip install -e .`).
         path = os.pathsep.join(p for p in (str(project_root), os.environ.get("PYTHONPATH", "")) if p)
-        ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
-        return True
+        return ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
+                        runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
     if address != "auto":
         check_ray_address(address)
     runtime_env = None
     if not (os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")):  # not a submitted job
         runtime_env = {"working_dir": str(project_root), "excludes": CODE_EXCLUDES}
-    ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-    return True
+    return ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)

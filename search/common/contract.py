@@ -5,12 +5,14 @@ docs/tracking.md describes these names; `tests/unit/test_contract.py` checks tha
 
 from __future__ import annotations
 
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING
 
 from search.common.connect import public_uri
-from search.common.errors import NotFound, NothingToDo
+from search.common.errors import NothingToDo, UsageError
+
+if TYPE_CHECKING:  # imported where used: trainables read the names on workers without loading MLflow
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 # Experiments, registered models, aliases and git tags: one rule for every dataset.
 ALIAS = "champion"
@@ -47,8 +49,9 @@ PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
 GIT_COMMIT, GIT_DIRTY, CODE_DIGEST = "git_commit", "git_dirty", "code_digest"  # the code that ran (lineage.py)
-LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, CODE_DIGEST, "dataset", "dataset_digest")  # on every trial run, from the search
-NODE_TAGS = ("node", "hostname")  # where a trial ran, from its result
+DATASET, DATASET_DIGEST = "dataset", "dataset_digest"  # a param of the search and a tag of every run
+LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, CODE_DIGEST, DATASET, DATASET_DIGEST)  # on every trial run, from the search
+NODE_TAGS = (NODE, HOSTNAME) = ("node", "hostname")  # where a trial ran, from its result
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
@@ -57,35 +60,33 @@ OUTCOMES = (COMPLETED, STOPPED, FAILED)
 UNFINISHED, NO_RESULT = "unfinished", "no_result"
 
 # Trial metrics: scores (cross-validated on the development part), then serving cost, then bookkeeping.
-SCORES = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s")
-COSTS = ("predict_ms", "model_bytes")
-TRIAL_METRICS = (*SCORES, *COSTS, "folds_done")
-MINIMISED = ("fit_time_s", *COSTS)  # lower is better; every other metric is a score, higher is better
-RANK_METRICS = ("val_accuracy", "val_f1")  # what --metric may be
+VAL_ACCURACY, VAL_F1, TRAIN_ACCURACY, TRAIN_F1 = "val_accuracy", "val_f1", "train_accuracy", "train_f1"
+FIT_TIME_S, PREDICT_MS, MODEL_BYTES, FOLDS_DONE = "fit_time_s", "predict_ms", "model_bytes", "folds_done"
+SCORES = (VAL_ACCURACY, VAL_F1, TRAIN_ACCURACY, TRAIN_F1, FIT_TIME_S)
+COSTS = (PREDICT_MS, MODEL_BYTES)
+TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE)
+MINIMISED = (FIT_TIME_S, *COSTS)  # lower is better; every other metric is a score, higher is better
+RANK_METRICS = (VAL_ACCURACY, VAL_F1)  # what --metric may be
+TEST_SCORES = ("test_accuracy", "test_f1")  # the release's scores on the held-out test part (its card, the report)
 
 # Trial params besides the model's own hyperparameters.
-TRIAL_CONSTANTS = ("seed", "cv_folds")
+SEED, CV_FOLDS = "seed", "cv_folds"
+TRIAL_CONSTANTS = (SEED, CV_FOLDS)
 
 # The search's parent run.
-SEARCH_PARAMS = (
-    "dataset",
-    "target",
-    "models",
-    "feature_sets",
-    "num_samples",
-    "max_concurrent",
-    "seed",
-    "cv_folds",
-    "test_size",
-    "split_seed",
-    "metric",
-    "scheduler",
-    "objectives",
-    "points_to_evaluate",
-    "n_dev_rows",
-    "n_test_rows",
-)
-SEARCH_METRICS = ("best_val_accuracy", "best_val_f1", "trials_finished", "trials_stopped", "trials_failed")
+TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES = "target", "models", "feature_sets", "num_samples"
+MAX_CONCURRENT, TEST_SIZE, SPLIT_SEED, METRIC = "max_concurrent", "test_size", "split_seed", "metric"
+SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_to_evaluate"
+N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
+SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
+                 SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS)  # fmt: skip
+BEST_VAL_ACCURACY, BEST_VAL_F1 = "best_val_accuracy", "best_val_f1"
+TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED = "trials_finished", "trials_stopped", "trials_failed"
+SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED)
+# Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
+NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
+                   NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
+                   CONFUSION_MATRIX})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:
@@ -95,7 +96,7 @@ def search_run_name(search_id: str) -> str:
 
 def trial_run_name(config: dict) -> str:
     """A trial's name, in Tune and in MLflow: `0007-svm-basic` (the order the searcher proposed it, what it tries)."""
-    return f"{int(config.get('trial_index', 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
+    return f"{int(config.get(TRIAL_INDEX, 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
 
 
 def find_search(
@@ -104,7 +105,7 @@ def find_search(
     """The parent run of a search: by `search_id`, or the latest one (`finished`: the latest FINISHED one).
 
     `experiment` (a name or an id) limits the look to one experiment; without it every experiment of the
-    tracking store is searched, so the latest search is found whatever its dataset. Raises NotFound for a
+    tracking store is searched, so the latest search is found whatever its dataset. Raises UsageError for a
     named search or experiment that is not there, NothingToDo when there is no search at all.
     """
     experiments = _experiment_ids(client, experiment)
@@ -118,7 +119,7 @@ def find_search(
         return runs[0]
     where = f"experiment {experiment!r}" if experiment else f"any experiment at {public_uri(client.tracking_uri)}"
     if search_id:
-        raise NotFound(f"no search {search_id!r} in {where}: check the id, --experiment or --tracking-uri")
+        raise UsageError(f"no search {search_id!r} in {where}: check the id, --experiment or --tracking-uri")
     what = "finished search" if finished else "search"
     raise NothingToDo(f"no {what} in {where}: run python search/run.py first, or pass --experiment/--search-id")
 
@@ -135,6 +136,8 @@ def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
         if not ids:
             raise NothingToDo(f"no experiment at {public_uri(client.tracking_uri)}: run python search/run.py first")
         return ids
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(experiment)
     if found is None and experiment.isdigit():  # an experiment id works too
         try:
@@ -142,7 +145,7 @@ def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
         except MlflowException:
             found = None
     if found is None:
-        raise NotFound(
+        raise UsageError(
             f"experiment {experiment!r} does not exist at {public_uri(client.tracking_uri)}: check --experiment"
         )
     return [found.experiment_id]

@@ -4,9 +4,10 @@
 | --- | --- |
 | 0 | done |
 | 1 | nothing to do, or the work failed |
-| 2 | bad input, or a server that does not answer |
+| 2 | bad input, or a server that does not answer or refuses the login |
 | 130 | interrupted (Ctrl-C); the work can be continued or redone |
 
+These five classes are the project's only exceptions (the commands, cluster/ and trainables/ raise them).
 Every command prints a refusal or a failure as one line, `<command>: <what happened and what to do>`, on stderr.
 """
 
@@ -19,37 +20,29 @@ DONE, FAILED, BAD_INPUT, INTERRUPTED = 0, 1, 2, 130
 
 
 class CommandError(Exception):
-    """A refusal or failure with a one-line message for the user and the exit code it maps to."""
+    """The work started and failed (or a refusal with no better class): one line for the user, exit 1."""
 
     exit_code = FAILED
 
 
 class UsageError(CommandError, ValueError):
-    """Bad input: settings, flags or files that cannot work; the message says what to do."""
+    """Bad input: settings, flags, files or names (a search id, an experiment) that cannot work: exit 2."""
 
     exit_code = BAD_INPUT
 
 
 class Unreachable(CommandError, ConnectionError):
-    """A server (MLflow, Ray) that does not answer or refuses the credentials."""
+    """A server (MLflow, Ray) that does not answer, cannot serve yet or refuses the credentials: exit 2."""
 
     exit_code = BAD_INPUT
 
 
-class NotFound(UsageError):
-    """What the user named (a search id, an experiment, a model) is not in the tracking store."""
-
-
 class NothingToDo(CommandError):
-    """Nothing to act on: no search yet, no finished trial, no holder of the alias."""
-
-
-class WorkFailed(CommandError):
-    """The work started and failed; rerunning completes what it left."""
+    """Nothing to act on: no search yet, no finished trial, no holder of the alias, nothing within a budget: exit 1."""
 
 
 class Interrupted(CommandError):
-    """Stopped by Ctrl-C or a signal; the message says how to continue."""
+    """Stopped by Ctrl-C or a signal; the message says how to continue: exit 130."""
 
     exit_code = INTERRUPTED
 
@@ -58,15 +51,11 @@ def exit_code_of(exc: BaseException) -> int:
     """The exit code for any exception a command lets out (the table above)."""
     from mlflow.exceptions import MlflowException
 
-    from trainables.data import DataError
-
     if isinstance(exc, CommandError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED
-    if isinstance(exc, DataError | ConnectionError):
-        return BAD_INPUT
-    if isinstance(exc, MlflowException) and _refused_login(exc):
+    if isinstance(exc, ConnectionError) or (isinstance(exc, MlflowException) and _refused_login(exc)):
         return BAD_INPUT
     return FAILED
 

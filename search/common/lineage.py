@@ -19,6 +19,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from search.common import contract as c
+
 PACKAGES = ("ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy", "scipy")
 CODE_DIRS = ("search", "trainables", "cluster")  # what decides a trial's result and a release
 RECORD_VARIABLE = "CODE_LINEAGE_FILE"
@@ -53,19 +55,23 @@ def from_git(root: Path | str) -> dict | None:
     if commit is None or listed is None or status is None:
         return None
     paths = [p for p in listed.split("\0") if p]
-    return {"git_commit": commit.strip(), "git_dirty": bool(status.strip()), "paths": paths,
-            "code_digest": code_digest(root, paths)}  # fmt: skip
+    return {c.GIT_COMMIT: commit.strip(), c.GIT_DIRTY: bool(status.strip()), "paths": paths,
+            c.CODE_DIGEST: code_digest(root, paths)}  # fmt: skip
 
 
 def from_record(root: Path | str, record_file: Path | str) -> dict | None:
     """The record written at build time, its dirty flag set when the code on disk is not the code recorded."""
     try:
         record = json.loads(Path(record_file).read_text())
-        paths, recorded = list(record["paths"]), record["code_digest"]
+        paths, recorded = list(record["paths"]), record[c.CODE_DIGEST]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     now = code_digest(root, paths)
-    return {**record, "git_dirty": bool(record.get("git_dirty")) or now != recorded, "code_digest": now}
+    return {
+        **record,
+        c.GIT_DIRTY: bool(record.get(c.GIT_DIRTY)) or now != recorded,
+        c.CODE_DIGEST: now,
+    }
 
 
 def code_lineage(root: Path | str) -> dict:
@@ -74,9 +80,9 @@ def code_lineage(root: Path | str) -> dict:
     if found is None and os.environ.get(RECORD_VARIABLE):
         found = from_record(root, os.environ[RECORD_VARIABLE])
     if found is None:
-        return {"git_commit": "unknown", "git_dirty": "unknown", "code_digest": "unknown"}
-    return {"git_commit": found["git_commit"], "git_dirty": str(found["git_dirty"]).lower(),
-            "code_digest": found["code_digest"]}  # fmt: skip
+        return {c.GIT_COMMIT: "unknown", c.GIT_DIRTY: "unknown", c.CODE_DIGEST: "unknown"}
+    return {c.GIT_COMMIT: found[c.GIT_COMMIT], c.GIT_DIRTY: str(found[c.GIT_DIRTY]).lower(),
+            c.CODE_DIGEST: found[c.CODE_DIGEST]}  # fmt: skip
 
 
 def package_versions() -> dict[str, str]:
@@ -104,9 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] != ["write"] or len(argv) != 2:
         print("usage: python search/common/lineage.py write FILE", file=sys.stderr)
         return 2
-    found = from_git(root) or {"git_commit": "unknown", "git_dirty": True, "paths": [], "code_digest": "unknown"}
+    found = from_git(root) or {
+        c.GIT_COMMIT: "unknown",
+        c.GIT_DIRTY: True,
+        "paths": [],
+        c.CODE_DIGEST: "unknown",
+    }
     Path(argv[1]).write_text(json.dumps(found, indent=1) + "\n")
-    print(f"lineage: {found['git_commit']} (dirty: {str(found['git_dirty']).lower()}), {len(found['paths'])} files")
+    print(f"lineage: {found[c.GIT_COMMIT]} (dirty: {str(found[c.GIT_DIRTY]).lower()}), {len(found['paths'])} files")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Records that MLflow's own UI understands: experiment kind, dataset inputs, source tags, proposal-ordered runs.
+"""Records that MLflow's own UI understands: experiment kind, dataset inputs, source tags, proposal-ordered start times.
 
 MLflow 3.17's UI opens an experiment without `mlflow.experimentKind` on its GenAI overview; with
 `custom_model_development` it opens the training runs table. The table's Dataset column shows a run's dataset
@@ -20,13 +20,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE
 
+from search.common import contract as c
+
 EXPERIMENT_KIND = "mlflow.experimentKind"
 TRAINING_KIND = "custom_model_development"  # the 3.17 UI's ExperimentKind.CUSTOM_MODEL_DEVELOPMENT
-
-
-def mark_training_experiment(client: MlflowClient, experiment_id: str) -> None:
-    """Tag the experiment as model training, so the UI opens it on the training runs table."""
-    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, TRAINING_KIND)
 
 
 @dataclass(frozen=True)
@@ -53,11 +50,11 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, dataset: s
     from trainables.data import recorded_source
 
     frame = X.copy()
-    frame[y.name or "target"] = y.to_numpy()
+    frame[y.name or c.TARGET] = y.to_numpy()
     with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
         warnings.simplefilter("ignore")
         source = recorded_source(dataset) if dataset else None
-        recorded = mlflow.data.from_pandas(frame, source=source, targets=y.name or "target", name=name)
+        recorded = mlflow.data.from_pandas(frame, source=source, targets=y.name or c.TARGET, name=name)
     fields = recorded.to_dict()
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
@@ -113,21 +110,6 @@ class StartTimes:
         return now
 
 
-def create_trial_run(
-    client: MlflowClient,
-    experiment_id: str,
-    name: str,
-    tags: dict[str, str],
-    start_time: int,
-    parts: list[DataPart] | None = None,
-) -> str:
-    """Create a trial's run with its start time and tags, and reference the search's data; the run id."""
-    run = client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=name)
-    if parts:
-        log_data(client, run.info.run_id, parts)
-    return run.info.run_id
-
-
 def evaluate_classifier(
     tracking_uri: str,
     run_id: str,
@@ -146,7 +128,7 @@ def evaluate_classifier(
     import mlflow.models
 
     frame = X_test.copy()
-    label = y_test.name or "target"
+    label = y_test.name or c.TARGET
     frame[label] = y_test.to_numpy()
     mlflow.set_tracking_uri(tracking_uri)
     active = mlflow.active_run()

@@ -33,10 +33,6 @@ COMPLETED = (contract.COMPLETED,)
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]]
 
 
-class ObjectiveError(UsageError):
-    """An `--objectives` value that cannot work, with a one-line message."""
-
-
 @dataclass(frozen=True)
 class Objective:
     """One trial metric and whether a search wants it high (`max`) or low (`min`)."""
@@ -61,12 +57,12 @@ class Objective:
 
 
 def objective(name: str) -> Objective:
-    """The objective of metric `name`; ObjectiveError names the known ones for an unknown metric."""
+    """The objective of metric `name`; UsageError names the known ones for an unknown metric."""
     if name.startswith(SCORE_PREFIXES) and len(name) > 4:
         return Objective(name, "max")
     if name in COSTS:
         return Objective(name, "min")
-    raise ObjectiveError(
+    raise UsageError(
         f"unknown objective {name!r} in --objectives: give scores val_*/train_* (maximised, e.g. val_accuracy, "
         f"val_f1) or costs {', '.join(COSTS)} (minimised), comma-separated, e.g. val_accuracy,predict_ms"
     )
@@ -77,9 +73,9 @@ def parse_objectives(text: str) -> list[Objective]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     objectives = [objective(n) for n in names]
     if len(set(names)) != len(names):
-        raise ObjectiveError(f"--objectives {text!r} names a metric twice: give each metric once")
+        raise UsageError(f"--objectives {text!r} names a metric twice: give each metric once")
     if len(objectives) < 2:
-        raise ObjectiveError(f"--objectives {text!r} needs two or more metrics, e.g. val_accuracy,predict_ms")
+        raise UsageError(f"--objectives {text!r} needs two or more metrics, e.g. val_accuracy,predict_ms")
     return objectives
 
 

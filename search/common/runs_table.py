@@ -11,7 +11,6 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
-from search.common.errors import CommandError
 from search.common.ranking import eligible, rank_trials
 
 METRICS = c.TRIAL_METRICS
@@ -20,10 +19,6 @@ LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, "model", "feat
 CONSTANTS = c.TRIAL_CONSTANTS
 OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", "trial_index", "start_time", "outcome", *TAGS, *METRICS}
-
-
-class ReportError(CommandError):
-    """A search that cannot be reported on, with a one-line reason."""
 
 
 @dataclass

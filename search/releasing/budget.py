@@ -12,15 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.common import contract as c
+from search.common.errors import NothingToDo, UsageError
 from search.common.pareto import Objective, Rows, front, is_completed, records
 from search.common.ranking import rank_trials
-from search.releasing.choice import ReleaseError
 
 MB = 1_000_000
-
-
-class BudgetError(ReleaseError):
-    """A budget that cannot be met or read, with a one-line message."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class Budget:
     def __post_init__(self) -> None:
         for flag, value in (("--max-predict-ms", self.max_predict_ms), ("--max-model-mb", self.max_model_mb)):
             if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise BudgetError(f"{flag} is {value}: give a positive number")
+                raise UsageError(f"{flag} is {value}: give a positive number")
 
     @property
     def active(self) -> bool:
@@ -44,9 +41,9 @@ class Budget:
         """(trial metric, its upper limit in the metric's own unit) per set limit."""
         out = []
         if self.max_predict_ms is not None:
-            out.append(("predict_ms", float(self.max_predict_ms)))
+            out.append((c.PREDICT_MS, float(self.max_predict_ms)))
         if self.max_model_mb is not None:
-            out.append(("model_bytes", float(self.max_model_mb) * MB))
+            out.append((c.MODEL_BYTES, float(self.max_model_mb) * MB))
         return out
 
     def describe(self) -> str:
@@ -98,13 +95,13 @@ def _number(value: Any) -> float:
 
 
 def _cost(name: str, value: float) -> str:
-    if name == "model_bytes":
+    if name == c.MODEL_BYTES:
         return f"{value / MB:.3g} MB"
-    return f"{value:.3g} ms" if name == "predict_ms" else f"{name} {value:.3g}"
+    return f"{value:.3g} ms" if name == c.PREDICT_MS else f"{name} {value:.3g}"
 
 
 def _name(row: Mapping[str, Any]) -> str:
-    return str(row.get("run_name") or f"trial {row.get('trial_index')}")
+    return str(row.get("run_name") or f"trial {row.get(c.TRIAL_INDEX)}")
 
 
 def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> tuple[list[dict[str, Any]], str]:
@@ -115,17 +112,17 @@ def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> t
 
 
 def choose_within(
-    trials: Rows, budget: Budget, metric: str = "val_accuracy", objectives: Sequence[Objective] | None = None
+    trials: Rows, budget: Budget, metric: str = c.VAL_ACCURACY, objectives: Sequence[Objective] | None = None
 ) -> BudgetChoice:
-    """The best candidate within `budget` by `metric` and the release's tie-break; BudgetError when none fits."""
+    """The best candidate within `budget` by `metric` and the release's tie-break; NothingToDo when none fits."""
     pool, what = candidates(trials, objectives)
     ranked = [dict(r) for r in rank_trials(pool, metric)]
     within = [r for r in ranked if budget.excess(r) is None]
     ruled_out = [(r, budget.excess(r) or "") for r in ranked if budget.excess(r) is not None]
     if not ranked:
-        raise BudgetError(f"no {what} with a {metric} score: nothing to release")
+        raise NothingToDo(f"no {what} with a {metric} score: nothing to release")
     if not within:
-        raise BudgetError(
+        raise NothingToDo(
             f"no trial fits the budget {budget.describe()}: all {len(ranked)} {what} break it, the cheapest "
             f"being {_cheapest(ranked, budget)}; raise --max-predict-ms / --max-model-mb or search cheaper models"
         )

@@ -13,16 +13,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from search.common import contract as c
-from search.common.connect import check_tracking_uri
-from search.common.errors import CommandError, Unreachable
+from search.common.errors import NothingToDo
 from search.common.ranking import TIE_BREAK, rank_trials
 
 if TYPE_CHECKING:
     from search.releasing.budget import Budget
-
-
-class ReleaseError(CommandError):
-    """A refusal or failure of the release, with a one-line message for the user."""
 
 
 @dataclass(frozen=True)
@@ -40,14 +35,6 @@ class Choice:
     def search_id(self) -> str:
         """The id of the search the trial belongs to."""
         return self.search.data.tags["search_id"]
-
-
-def check_reachable(tracking_uri: str, timeout: float = 5.0) -> None:
-    """Fail fast with one line when the tracking server does not answer or its SQLite database is missing."""
-    try:
-        check_tracking_uri(tracking_uri, timeout, must_exist=True)
-    except ConnectionError as exc:
-        raise Unreachable(str(exc)) from None
 
 
 def trial_rows(client: MlflowClient, exp_id: str, search_id: str) -> list[dict[str, Any]]:
@@ -103,7 +90,7 @@ def choose(
         rows = within.within
     ranked = rank_trials(rows, metric)
     if not ranked:
-        raise ReleaseError(f"search {sid} has no finished trial with a {metric} score: nothing to release")
+        raise NothingToDo(f"search {sid} has no finished trial with a {metric} score: nothing to release")
     best = ranked[0]
     other = ranked[1] if len(ranked) > 1 else None
     rule = deciding_rule(best, other, metric)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -22,30 +22,8 @@ from search.common.figures import save_confusion_matrix
 from search.releasing import choice as ch
 from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
-from search.releasing.publish import Context, publish
+from search.releasing.publish import Context, ReleaseSettings, publish
 from search.releasing.retrain import Lineage, Scores, fit, lineage_of, rebuild_split, score
-
-
-@dataclass
-class ReleaseSettings:
-    """What `search/release.py` was asked to do."""
-
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str | None = None  # None: the latest finished search of any experiment
-    search_id: str | None = None
-    metric: str = "val_accuracy"
-    model_name: str | None = None  # None: the contract's `<experiment>_best_model`
-    alias: str = c.ALIAS
-    previous_alias: str = c.PREVIOUS_ALIAS
-    force: bool = False
-    out: Path = field(default_factory=lambda: Path("releases"))
-    repo: Path = field(default_factory=Path.cwd)
-    no_tag: bool = False
-    allow_dirty: bool = False
-    push: bool = False
-    remote: str = "origin"
-    max_predict_ms: float | None = None  # a serving budget: only trials within it compete
-    max_model_mb: float | None = None
 
 
 @dataclass
@@ -72,6 +50,7 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     split = rebuild_split(plan.lineage)
     pipeline = fit(plan.lineage, split)
     scores = score(pipeline, split)
+    print(f"test part ({len(split.y_test)} rows): " + ", ".join(f"{k} {scores.metrics[k]:.4f}" for k in c.TEST_SCORES))
     scores.metrics.update(serving_cost(pipeline, split.X_test))
     run_id = release_run(client, plan)
     try:
@@ -97,7 +76,7 @@ def serving_cost(pipeline, X_test) -> dict[str, float]:
     (CPU ms for 1,000 rows, median of 5) and `model_bytes` (as logged)."""
     from trainables.trainable import serialised_size, time_to_predict
 
-    return {"predict_ms": time_to_predict(pipeline, X_test), "model_bytes": float(serialised_size(pipeline))}
+    return {c.PREDICT_MS: time_to_predict(pipeline, X_test), c.MODEL_BYTES: float(serialised_size(pipeline))}
 
 
 def plan_release(settings: ReleaseSettings, client: MlflowClient) -> Plan:
@@ -110,7 +89,7 @@ def plan_release(settings: ReleaseSettings, client: MlflowClient) -> Plan:
     trial = chosen.best
     lineage = lineage_of(chosen.search, trial)
     name = settings.model_name or c.model_name(experiment)
-    commit = trial.data.tags.get("git_commit") or chosen.search.data.tags.get("git_commit", "unknown")
+    commit = trial.data.tags.get(c.GIT_COMMIT) or chosen.search.data.tags.get(c.GIT_COMMIT, "unknown")
     existing = registry.find_version(client, name, chosen.search_id, trial.info.run_id)
     check = None
     if not settings.no_tag:
@@ -131,9 +110,9 @@ def run_tags(plan: Plan) -> dict[str, str]:
         c.RUN_TYPE: c.RELEASE_RUN,
         c.SEARCH_ID: plan.chosen.search_id,
         "source_run_id": plan.chosen.best.info.run_id,
-        "git_commit": plan.commit,
-        "dataset": search.data.tags.get("dataset") or Path(plan.lineage.dataset_source).stem,
-        "search_git_dirty": search.data.tags.get("git_dirty", "unknown"),
+        c.GIT_COMMIT: plan.commit,
+        c.DATASET: search.data.tags.get(c.DATASET) or Path(plan.lineage.dataset_source).stem,
+        "search_git_dirty": search.data.tags.get(c.GIT_DIRTY, "unknown"),
         **plan.lineage.as_tags(),
     }
 
@@ -179,7 +158,7 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
 
 
 def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
-    name = f"{run_tags(plan)['dataset']}-{part}"
+    name = f"{run_tags(plan)[c.DATASET]}-{part}"
     return mr.data_part(X, y, name, context, plan.lineage.dataset_source)
 
 
@@ -189,7 +168,7 @@ def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan:
     run = client.get_run(run_id)
     if "accuracy_score" not in run.data.metrics:
         print("evaluating the model on the test part with mlflow.models.evaluate ...", flush=True)
-        model_uri, name = run.data.tags["model_uri"], f"{run_tags(plan)['dataset']}-test"
+        model_uri, name = run.data.tags["model_uri"], f"{run_tags(plan)[c.DATASET]}-test"
         mr.evaluate_classifier(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name)
     if version.tags.get("evaluation_run_id") != run_id:
         mr.link_evaluation(client, plan.model_name, version.version, run_id)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from search.common import contract
 from search.common.connect import LOGIN_ON_HOST
+from search.common.errors import CommandError
 from search.common.lineage import RECORD_VARIABLE
-from search.releasing.choice import ReleaseError
 
 
 def tag_name(model: str, version: int | str) -> str:
@@ -26,10 +26,10 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     try:
         result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise ReleaseError(f"git {' '.join(args)} failed to run: {exc}") from None
+        raise CommandError(f"git {' '.join(args)} failed to run: {exc}") from None
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()
-        raise ReleaseError(f"git {' '.join(args)} failed in {repo}: {message[-1] if message else result.returncode}")
+        raise CommandError(f"git {' '.join(args)} failed in {repo}: {message[-1] if message else result.returncode}")
     return result
 
 
@@ -37,11 +37,6 @@ def tagged_commit(repo: Path, tag: str) -> str | None:
     """The commit `tag` points at, or None when there is no such tag."""
     result = _git(repo, "rev-parse", "-q", "--verify", f"refs/tags/{tag}^{{commit}}", check=False)
     return result.stdout.strip() if result.returncode == 0 else None
-
-
-def is_annotated(repo: Path, tag: str) -> bool:
-    """True when `tag` is an annotated tag object."""
-    return _git(repo, "cat-file", "-t", f"refs/tags/{tag}", check=False).stdout.strip() == "tag"
 
 
 @dataclass(frozen=True)
@@ -70,26 +65,26 @@ def preflight(
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         if os.environ.get(RECORD_VARIABLE):  # in an image: the clone to tag is on the host
             published = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
-            raise ReleaseError(
+            raise CommandError(
                 "this container holds no clone to tag: release on the host, in your clone: "
                 f"{LOGIN_ON_HOST} && python search/release.py --tracking-uri {published}"
             )
-        raise ReleaseError(f"{repo.resolve()} is not a git repository: pass --repo PATH or --no-tag")
+        raise CommandError(f"{repo.resolve()} is not a git repository: pass --repo PATH or --no-tag")
     status = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip()
     if status and not allow_dirty:
-        raise ReleaseError(f"the working tree of {repo.resolve()} is dirty: commit or stash first, or --allow-dirty")
+        raise CommandError(f"the working tree of {repo.resolve()} is dirty: commit or stash first, or --allow-dirty")
     found = _git(repo, "rev-parse", "-q", "--verify", f"{commit}^{{commit}}", check=False)
     if not commit or commit == "unknown" or found.returncode != 0:
-        raise ReleaseError(f"the training commit {commit!r} is not in {repo.resolve()}: fetch it, or --no-tag")
+        raise CommandError(f"the training commit {commit!r} is not in {repo.resolve()}: fetch it, or --no-tag")
     full = found.stdout.strip()
     tag = tag_name(model, version)
     points = tagged_commit(repo, tag)
     if points is not None and points != full:
-        raise ReleaseError(f"tag {tag} already points at {points[:12]}, not the training commit {full[:12]}")
+        raise CommandError(f"tag {tag} already points at {points[:12]}, not the training commit {full[:12]}")
     if _git(repo, "var", "GIT_COMMITTER_IDENT", check=False).returncode != 0:
-        raise ReleaseError("git has no user.name/user.email here: an annotated tag needs them (git config)")
+        raise CommandError("git has no user.name/user.email here: an annotated tag needs them (git config)")
     if push and _git(repo, "remote", "get-url", remote, check=False).returncode != 0:
-        raise ReleaseError(f"git remote {remote!r} does not exist in {repo.resolve()}: fix --remote or drop --push")
+        raise CommandError(f"git remote {remote!r} does not exist in {repo.resolve()}: fix --remote or drop --push")
     return Preflight(repo, full, tag, points is not None, bool(status))
 
 
@@ -107,7 +102,7 @@ def create(check: Preflight, text: str) -> bool:
     if points == check.commit:
         return False
     if points is not None:
-        raise ReleaseError(f"tag {check.tag} already points at {points[:12]}, not the training commit")
+        raise CommandError(f"tag {check.tag} already points at {points[:12]}, not the training commit")
     _git(check.repo, "tag", "-a", check.tag, check.commit, "-m", text)
     return True
 

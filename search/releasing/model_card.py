@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-CV_METRICS = ("val_accuracy", "val_f1", "train_accuracy", "train_f1", "fit_time_s")
+from search.common import contract as c
+from search.common.contract import SCORES
 
 
 def iso(millis: int | None) -> str:
@@ -31,14 +32,14 @@ def build_card(
     git_tag: str | None,
 ) -> dict[str, Any]:
     """The card as one JSON-ready dict; `metrics` are the trial's cross-validated ones, `test_metrics` the release's."""
-    dataset = lineage.get("dataset", "the dataset")
+    dataset = lineage.get(c.DATASET, "the dataset")
     return {
         "model_name": model_name,
         "version": str(version),
         "created_at": created_at,
         "model_uri": f"models:/{model_name}/{version}",
         "run_id": run_id,
-        "metrics": {k: trial_metrics[k] for k in CV_METRICS if k in trial_metrics},
+        "metrics": {k: trial_metrics[k] for k in SCORES if k in trial_metrics},
         "test_metrics": test_metrics,
         "parameters": dict(sorted(parameters.items())),
         "lineage": lineage,
@@ -50,7 +51,7 @@ def build_card(
             "a reference model for comparing searches, demonstrations and tests."
         ),
         "limitations": [
-            f"Trained on {lineage.get('n_dev_rows', '?')} rows and tested on {lineage.get('n_test_rows', '?')}: "
+            f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}: "
             "scores on so small a test part move in steps of a whole row.",
             "Valid only for inputs from the distribution of the training data; there is no drift or outlier check.",
             "Chosen on cross-validated scores of the development part; the test part was used once, for this card.",
@@ -88,7 +89,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Parameters", "", *_table(card["parameters"])]
     lines += ["", "## Lineage", "", *_table(card["lineage"])]
     sel = card["selection"]
-    lines += ["", "## Selection", "", f"Ranked by higher `{sel['metric']}`; ties: {sel['tie_break']}."]
+    lines += ["", "## Selection", "", f"Ranked by higher `{sel[c.METRIC]}`; ties: {sel['tie_break']}."]
     lines += [f"Decided by: {sel['decided_by']}."]
     if sel.get("runner_up"):
         lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."
@@ -112,9 +113,9 @@ def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | 
         "promotion": card["promotion"],
         "test_metrics": {k: v for k, v in card["test_metrics"].items() if not isinstance(v, dict)},
         "release_run_id": release_run_id,
-        "search_id": card["lineage"].get("search_id"),
+        c.SEARCH_ID: card["lineage"].get(c.SEARCH_ID),
         "source_run_id": card["lineage"].get("trial_run_id"),
-        "git_commit": card["lineage"].get("git_commit"),
+        c.GIT_COMMIT: card["lineage"].get(c.GIT_COMMIT),
         "git_tag": card.get("git_tag"),
         "model_card": "model_card.json",
         "serve": f'mlflow models serve -m "models:/{name}@{alias}" --env-manager local -h 127.0.0.1 -p 5001',

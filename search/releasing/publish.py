@@ -5,13 +5,15 @@ Each step is safe to repeat, so a release that stopped half-way is completed by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from search.common import contract
+from search.common import contract as c
+from search.common.connect import DEFAULT_TRACKING_URI
 from search.common.ranking import TIE_BREAK
 from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
@@ -19,8 +21,27 @@ from search.releasing.choice import Choice
 from search.releasing.model_card import build_card, iso, release_info, write
 from search.releasing.retrain import Lineage, Scores
 
-if TYPE_CHECKING:
-    from search.releasing.flow import ReleaseSettings
+
+@dataclass
+class ReleaseSettings:
+    """What `search/release.py` was asked to do (here, where the last steps read it; flow.py imports it)."""
+
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    experiment: str | None = None  # None: the latest finished search of any experiment
+    search_id: str | None = None
+    metric: str = c.VAL_ACCURACY
+    model_name: str | None = None  # None: the contract's `<experiment>_best_model`
+    alias: str = c.ALIAS
+    previous_alias: str = c.PREVIOUS_ALIAS
+    force: bool = False
+    out: Path = field(default_factory=lambda: Path("releases"))
+    repo: Path = field(default_factory=Path.cwd)
+    no_tag: bool = False
+    allow_dirty: bool = False
+    push: bool = False
+    remote: str = "origin"
+    max_predict_ms: float | None = None  # a serving budget: only trials within it compete
+    max_model_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,15 +69,15 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
     decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over)
     if decision.move:
         registry.promote(client, name, args.alias, args.previous_alias, version, current)
-    if decision.verdict == contract.HOLDS:
-        verdict = version.tags.get("promotion", contract.PROMOTED)
+    if decision.verdict == c.HOLDS:
+        verdict = version.tags.get("promotion", c.PROMOTED)
         reason = version.tags.get("promotion_reason", decision.reason)
     else:
         verdict, reason = decision.verdict, decision.reason
         tags = {"promotion": verdict, "promotion_reason": reason, "promotion_alias": args.alias}
         if budget.active:
             tags["serving_budget"] = budget.describe()
-        if verdict == contract.FORCED:
+        if verdict == c.FORCED:
             tags["forced"] = "true"
         registry.record(client, name, version.version, tags)
     if decision.move:
@@ -64,7 +85,7 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
             f"; @{args.previous_alias} -> v{current.version}" if current and current.version != version.version else ""
         )
         print(f"@{args.alias} -> v{version.version}: {decision.reason}{was}")
-    elif decision.verdict == contract.HOLDS:
+    elif decision.verdict == c.HOLDS:
         print(f"@{args.alias} already on v{version.version}")
     elif current is None:
         print(f"@{args.alias} not set: {decision.reason}")
@@ -100,29 +121,29 @@ def tag_commit(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> str
 def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[str, Any]:
     """The model card of this release."""
     search, trial, scores, lin = ctx.chosen.search, ctx.chosen.best, ctx.scores, ctx.lineage
-    serving = {k: scores.metrics[k] for k in contract.COSTS if k in scores.metrics}
-    test_metrics: dict[str, Any] = {k: v for k, v in scores.metrics.items() if "." not in k and k not in serving}
-    test_metrics["per_class"] = {str(c): scores.report[str(c)] for c in scores.classes}
-    test_metrics["confusion_matrix"] = {"classes": [str(c) for c in scores.classes], "matrix": scores.matrix}
+    serving = {k: int(v) if k == c.MODEL_BYTES else v for k, v in scores.metrics.items() if k in c.COSTS}  # bytes: int
+    test_metrics: dict[str, Any] = {k: scores.metrics[k] for k in c.TEST_SCORES if k in scores.metrics}
+    test_metrics["per_class"] = {str(k): scores.report[str(k)] for k in scores.classes}
+    test_metrics[c.CONFUSION_MATRIX] = {"classes": [str(k) for k in scores.classes], "matrix": scores.matrix}
     lineage = {
-        "git_commit": trial.data.tags.get("git_commit") or search.data.tags.get("git_commit"),
-        "git_dirty_at_search": search.data.tags.get("git_dirty", "unknown"),
-        "dataset": search.data.tags.get("dataset"),
+        c.GIT_COMMIT: trial.data.tags.get(c.GIT_COMMIT) or search.data.tags.get(c.GIT_COMMIT),
+        "git_dirty_at_search": search.data.tags.get(c.GIT_DIRTY, "unknown"),
+        c.DATASET: search.data.tags.get(c.DATASET),
         "dataset_source": lin.dataset_source,
-        "dataset_digest": lin.dataset_digest,
-        "target": lin.target,
-        "test_size": lin.test_size,
-        "split_seed": lin.split_seed,
-        "search_id": ctx.chosen.search_id,
+        c.DATASET_DIGEST: lin.dataset_digest,
+        **({c.TARGET: lin.target} if lin.target else {}),  # a CSV's label column; a bundled set has its own
+        c.TEST_SIZE: lin.test_size,
+        c.SPLIT_SEED: lin.split_seed,
+        c.SEARCH_ID: ctx.chosen.search_id,
         "search_run_id": search.info.run_id,
         "trial_run_id": trial.info.run_id,
         "release_tree_dirty": ctx.check.dirty if ctx.check else None,
-        "n_dev_rows": ctx.rows[0],
-        "n_test_rows": ctx.rows[1],
+        c.N_DEV_ROWS: ctx.rows[0],
+        c.N_TEST_ROWS: ctx.rows[1],
     }
     runner = ctx.chosen.runner_up
     selection = {
-        "metric": ctx.chosen.metric,
+        c.METRIC: ctx.chosen.metric,
         "tie_break": TIE_BREAK,
         "decided_by": ctx.chosen.rule,
         "runner_up": runner.info.run_id if runner else None,

@@ -19,10 +19,10 @@ from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
-from search.releasing.choice import ReleaseError
+from search.common.errors import CommandError
 
 REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
-SAME_TEST_PART = ("dataset_digest", "split_seed", "test_size")
+SAME_TEST_PART = (c.DATASET_DIGEST, c.SPLIT_SEED, c.TEST_SIZE)
 
 
 def pinned_requirements() -> list[str]:
@@ -148,7 +148,7 @@ def rollback(client: MlflowClient, name: str, alias: str, previous_alias: str) -
     """Swap `alias` and `previous_alias`: the former holder comes back; a line saying what moved."""
     current, before = holder(client, name, alias), holder(client, name, previous_alias)
     if before is None:
-        raise ReleaseError(f"model {name!r} has no version with alias {previous_alias!r}: nothing to roll back to")
+        raise CommandError(f"model {name!r} has no version with alias {previous_alias!r}: nothing to roll back to")
     client.set_registered_model_alias(name, alias, before.version)
     if current is not None:
         client.set_registered_model_alias(name, previous_alias, current.version)

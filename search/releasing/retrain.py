@@ -18,8 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 
-from search.releasing.choice import ReleaseError
-from trainables.data import DataError, Split, load_dataset, split_dataset
+from search.common import contract as c
+from search.common.errors import CommandError, UsageError
+from trainables.data import Split, load_dataset, split_dataset
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
 
@@ -38,7 +39,7 @@ class Lineage:
     def as_tags(self) -> dict[str, str]:
         """The lineage as string tags (the trial params as one JSON tag `config`)."""
         tags = {k: str(v) for k, v in asdict(self).items() if k != "params"}
-        tags["target"] = self.target or ""
+        tags[c.TARGET] = self.target or ""
         tags["config"] = json.dumps(self.params, sort_keys=True)
         return tags
 
@@ -48,43 +49,43 @@ class Lineage:
         try:
             return cls(
                 tags["dataset_source"],
-                tags.get("target") or None,
-                float(tags["test_size"]),
-                int(tags["split_seed"]),
-                tags["dataset_digest"],
+                tags.get(c.TARGET) or None,
+                float(tags[c.TEST_SIZE]),
+                int(tags[c.SPLIT_SEED]),
+                tags[c.DATASET_DIGEST],
                 json.loads(tags["config"]),
             )
         except (KeyError, ValueError) as exc:
             missing = f"the model version lacks its lineage tags ({exc})"
-            raise ReleaseError(f"{missing}: it was not made by release.py") from None
+            raise CommandError(f"{missing}: it was not made by release.py") from None
 
 
 def lineage_of(search: Run, trial: Run) -> Lineage:
     """Lineage from the search's parent run (data, split) and the trial run (configuration, seed)."""
     p, tags = search.data.params, search.data.tags
     try:
-        target = p.get("target")
+        target = p.get(c.TARGET)
         return Lineage(
-            p["dataset"],
+            p[c.DATASET],
             None if target in (None, "", "None") else target,
-            float(p["test_size"]),
-            int(p["split_seed"]),
-            trial.data.tags.get("dataset_digest") or tags["dataset_digest"],
+            float(p[c.TEST_SIZE]),
+            int(p[c.SPLIT_SEED]),
+            trial.data.tags.get(c.DATASET_DIGEST) or tags[c.DATASET_DIGEST],
             dict(trial.data.params),
         )
     except (KeyError, ValueError) as exc:
         missing = f"search run {search.info.run_id} lacks a split param or tag ({exc})"
-        raise ReleaseError(f"{missing}: see docs/tracking.md") from None
+        raise CommandError(f"{missing}: see docs/tracking.md") from None
 
 
 def rebuild_split(lineage: Lineage) -> Split:
     """The same development/test split, after checking the data still has the recorded digest."""
     try:
         data = load_dataset(lineage.dataset_source, lineage.target)
-    except DataError as exc:
-        raise ReleaseError(f"cannot reload the recorded dataset: {exc}") from None
+    except UsageError as exc:
+        raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
     if data.digest != lineage.dataset_digest:
-        raise ReleaseError(
+        raise CommandError(
             f"dataset {lineage.dataset_source} changed since the search: digest {data.digest[:19]}… "
             f"differs from the recorded {lineage.dataset_digest[:19]}…"
         )
@@ -97,7 +98,7 @@ def fit(lineage: Lineage, split: Split) -> Pipeline:
         config = config_from_params(lineage.params)
         pipeline = pipeline_for(config, split.X_dev.shape[1])
     except (KeyError, ValueError, TypeError) as exc:
-        raise ReleaseError(f"the recorded configuration cannot be rebuilt ({exc}): {lineage.params}") from None
+        raise CommandError(f"the recorded configuration cannot be rebuilt ({exc}): {lineage.params}") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return pipeline.fit(split.X_dev, split.y_dev)
@@ -117,10 +118,11 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
     """Accuracy, macro F1, the per-class report and the confusion matrix on the held-out test part."""
     predicted = pipeline.predict(split.X_test)
     classes = sorted(split.y_test.unique().tolist())
-    metrics = {
-        "test_accuracy": float(accuracy_score(split.y_test, predicted)),
-        "test_f1": float(f1_score(split.y_test, predicted, average="macro")),
-    }
+    accuracy, f1 = (
+        float(accuracy_score(split.y_test, predicted)),
+        float(f1_score(split.y_test, predicted, average="macro")),
+    )
+    metrics = dict(zip(c.TEST_SCORES, (accuracy, f1), strict=True))
     report = classification_report(split.y_test, predicted, labels=classes, output_dict=True, zero_division=0)
     for cls in classes:
         metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])
@@ -135,11 +137,11 @@ def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str
     try:
         version = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
-        raise ReleaseError(f"model {model_name!r} has no version with alias {alias!r}: nothing to verify") from None
+        raise CommandError(f"model {model_name!r} has no version with alias {alias!r}: nothing to verify") from None
     lineage = Lineage.from_tags(version.tags)
     try:
         split = rebuild_split(lineage)
-    except ReleaseError as exc:
+    except CommandError as exc:
         return False, f"verify FAILED: {model_name} v{version.version} (@{alias}): {exc}"
     rebuilt = fit(lineage, split).predict(split.X_test)
     registered = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}").predict(split.X_test)

@@ -22,9 +22,10 @@ from matplotlib.lines import Line2D
 
 from search.common.ranking import rank_trials
 from search.common.runs_table import ranked
+from trainables.features import FEATURE_SETS
+from trainables.models import MODEL_FAMILIES
 
-FAMILY_ORDER = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
-FEATURE_ORDER = ("basic", "subset", "squared", "pca")
+FAMILY_ORDER, FEATURE_ORDER = tuple(MODEL_FAMILIES), tuple(FEATURE_SETS)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 LABELS = {

@@ -8,6 +8,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from search.common.cli import OneLineParser
+from search.common.connect import DEFAULT_TRACKING_URI
+from search.common.contract import RANK_METRICS, VAL_ACCURACY
 from search.common.errors import UsageError
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
@@ -29,11 +31,11 @@ class SearchConfig:
     seed: int = 42
     cv_folds: int = 5
     test_size: float = 0.2
-    metric: str = "val_accuracy"
+    metric: str = VAL_ACCURACY
     scheduler: str = "fifo"
     objectives: str | None = None  # e.g. "val_accuracy,predict_ms": a multi-objective search
     address: str | None = None
-    tracking_uri: str = "sqlite:///mlflow.db"
+    tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None
     storage_path: str | None = None
     report: bool = False
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tracking-uri",
         default=os.environ.get("MLFLOW_TRACKING_URI", d.tracking_uri),
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+        help=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
     )
     p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
     p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
     p.add_argument("--cv-folds", type=int, default=d.cv_folds)
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
-    p.add_argument("--metric", choices=("val_accuracy", "val_f1"), default=d.metric, help="what the search maximises")
+    p.add_argument("--metric", choices=RANK_METRICS, default=d.metric, help="what the search maximises")
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
     p.add_argument(
         "--objectives",

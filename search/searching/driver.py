@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.common import contract
+from search.common import contract as c
+from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.ranking import rank_trials
@@ -39,6 +41,7 @@ class SearchOutcome:
     ranked: list[dict]
     failed: int
     stopped: int
+    dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -51,25 +54,12 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
             f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
             f"development part of {data.name}: lower --cv-folds"
         )
-    check_storage(Path(config.storage_path or "ray_results"))
+    check_writable(Path(config.storage_path or "ray_results"), "--storage-path")
     return data, split
 
 
-def check_storage(path: Path) -> None:
-    """Refuse a Tune storage path that cannot be written, before anything starts."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-check"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"--storage-path {path} is not writable ({exc.strerror or exc}): choose a folder you can write"
-        ) from None
-
-
 def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run (or, with `config.resume`, resume) one search; raises UsageError, DataError or ConnectionError."""
+    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
@@ -86,37 +76,42 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         parent = find_search(MlflowClient(config.tracking_uri), config.resume)
         config = resumed_config(parent, config)
     data, split = prepare(config)
-    if parent is not None and parent.data.tags.get("dataset_digest") != data.digest:
+    if parent is not None and parent.data.tags.get(c.DATASET_DIGEST) != data.digest:
         raise UsageError(
             f"dataset {config.dataset} has changed since search {config.resume} started "
-            f"({data.digest[:19]}… now, {parent.data.tags.get('dataset_digest', '?')[:19]}… then): it cannot resume"
+            f"({data.digest[:19]}… now, {parent.data.tags.get(c.DATASET_DIGEST, '?')[:19]}… then): it cannot resume"
         )
     if config.tracking_uri.startswith(("http://", "https://")):  # logins refused here, before Ray starts
         MlflowClient(config.tracking_uri).search_experiments(max_results=1)
-    started_ray = connect_ray(config.address, PROJECT_ROOT)
+    context = connect_ray(config.address, PROJECT_ROOT)
+    started_ray = context is not None and config.address in (None, "", "local")
+    dashboard = _url(getattr(context, "dashboard_url", None))
     import ray
 
     try:
         client = MlflowClient(config.tracking_uri)
-        lineage = {**lineage_tags(PROJECT_ROOT), "dataset": data.name, "dataset_digest": data.digest}
+        lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
             home = start_search(client, config, data, split, lineage, max_concurrent)
         else:
             home = reopen_search(client, parent)
         verb = "resuming" if parent else "search"
+        on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
         print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
-              f"tracking {public_uri(config.tracking_uri)}")  # fmt: skip
-        trial_tags = {k: lineage[k] for k in contract.LINEAGE_TAGS}
-        trial_tags["search_id"] = home.search_id
+              f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
+        trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
+        trial_tags[c.SEARCH_ID] = home.search_id
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         if parent is None:
             make_tuner = functools.partial(build_tuner, config, split, home.tune_path, max_concurrent, [tracker])
         else:
             make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker])
-        return _run(config, client, home, make_tuner, tracker)
+        outcome = _run(config, client, home, make_tuner, tracker)
+        outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
+        return outcome
     finally:
-        if started_ray:
+        if context is not None:
             ray.shutdown()
 
 
@@ -131,22 +126,26 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
             results = make_tuner().fit()
         except Exception:
             if tracker.lost:
-                raise TrackingLost(config.tracking_uri, home.search_id) from None
+                raise tracking_lost(config.tracking_uri, home.search_id) from None
             raise
         tracker.record_missing(results)
         if tracker.lost:
-            raise TrackingLost(config.tracking_uri, home.search_id)
+            raise tracking_lost(config.tracking_uri, home.search_id)
         rows = trial_rows(results, tracker.trials)
         if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
-            raise SearchInterrupted(home.search_id)
+            raise interrupted(home.search_id)
         ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
         tracker.draw_matrices(best_of_each_family(ranked))
         if config.objectives:
             mark_front(config, client, home, tracker, rows)
         failed = sum(r["status"] != "FINISHED" for r in rows)
-        stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
-        counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
+        stopped = sum(r["status"] == "FINISHED" and r[c.FOLDS_DONE] < config.cv_folds for r in rows)
+        counts = {
+            c.TRIALS_FINISHED: len(rows) - failed - stopped,
+            c.TRIALS_STOPPED: stopped,
+            c.TRIALS_FAILED: failed,
+        }
         finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
         return SearchOutcome(
@@ -154,7 +153,7 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         )
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
-        raise SearchInterrupted(home.search_id) from None
+        raise interrupted(home.search_id) from None
     finally:
         tracker.close()
         if not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
@@ -164,13 +163,12 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
 def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[dict]) -> list[dict]:
     """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
     parent run (`pareto_front.md`)."""
-    from search.common import contract
     from search.common.pareto import front, front_table, parse_objectives
 
     objectives = parse_objectives(config.objectives)
-    done = [{**r, contract.OUTCOME: _outcome(r, config)} for r in rows]
+    done = [{**r, c.OUTCOME: _outcome(r, config)} for r in rows]
     on_front = front(done, objectives)
-    tracker.tag_runs([r["trial_id"] for r in on_front], {contract.PARETO_FRONT: "true"})
+    tracker.tag_runs([r[c.TRIAL_ID] for r in on_front], {c.PARETO_FRONT: "true"})
     print(f"\nPareto front of search {home.search_id} ({len(on_front)} of {len(rows)} trials):")
     print(front_table(on_front, objectives))
     client.log_text(home.parent_run_id, front_table(on_front, objectives, markdown=True) + "\n", "pareto_front.md")
@@ -178,59 +176,68 @@ def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: li
 
 
 def _outcome(row: dict, config: SearchConfig) -> str:
-    from search.common import contract
 
     if row["status"] != "FINISHED":
-        return contract.FAILED
-    return contract.COMPLETED if row["folds_done"] >= config.cv_folds else contract.STOPPED
+        return c.FAILED
+    return c.COMPLETED if row[c.FOLDS_DONE] >= config.cv_folds else c.STOPPED
 
 
 def best_of_each_family(ranked: list[dict]) -> list[str]:
     """The trial ids of the best completed trial of each model family (ranked best first)."""
     best: dict[str, str] = {}
     for row in ranked:
-        if row["folds_done"] >= int(row.get("cv_folds") or 0):
-            best.setdefault(row["model"], row["trial_id"])
+        if row[c.FOLDS_DONE] >= int(row.get(c.CV_FOLDS) or 0):
+            best.setdefault(row["model"], row[c.TRIAL_ID])
     return list(best.values())
 
 
-class TrackingLost(Unreachable):
+def tracking_lost(uri: str, search_id: str) -> Unreachable:
     """The tracking server went away mid-search and did not come back in time."""
-
-    def __init__(self, uri: str, search_id: str):
-        super().__init__(
-            f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
-            f"every result: start the server again and run python search/run.py --resume {search_id}"
-        )
+    return Unreachable(
+        f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
+        f"every result: start the server again and run python search/run.py --resume {search_id}"
+    )
 
 
-class SearchInterrupted(Interrupted):
+def interrupted(search_id: str) -> Interrupted:
     """The search stopped before its last trial; `--resume <search_id>` continues it."""
-
-    def __init__(self, search_id: str):
-        super().__init__(
-            f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
-        )
-        self.search_id = search_id
+    return Interrupted(
+        f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
+    )
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
     print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
-    print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {'val_accuracy':>12} {'val_f1':>7} {'fit_s':>7}  run_id")
+    print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {c.VAL_ACCURACY:>12} {c.VAL_F1:>7} {'fit_s':>7}  run_id")
     for row in outcome.ranked[:top]:
         print(
-            f"{row['trial_index']:>5}  {row['model']:<20} {row['feature_set']:<11} {row['val_accuracy']:>12.4f} "
-            f"{row['val_f1']:>7.4f} {row['fit_time_s']:>7.3f}  {row['run_id']}"
+            f"{row[c.TRIAL_INDEX]:>5}  {row['model']:<20} {row['feature_set']:<11} {row[c.VAL_ACCURACY]:>12.4f} "
+            f"{row[c.VAL_F1]:>7.4f} {row[c.FIT_TIME_S]:>7.3f}  {row['run_id']}"
         )
     print(f"\nsearch_id: {outcome.search_id}")
+
+
+def _url(address: str | None) -> str | None:
+    return address if not address or "://" in address else f"http://{address}"
+
+
+def commands_dir(executable: str | None = None, cwd: Path | None = None) -> str:
+    """Where the running interpreter's commands are, as a user pastes them here: `.venv/bin/` for a virtual
+    environment under the working folder, nothing (the PATH's) otherwise."""
+    folder = Path(executable or sys.executable).parent
+    try:
+        return f"{folder.relative_to(cwd or Path.cwd())}/" if (folder.parent / "pyvenv.cfg").is_file() else ""
+    except ValueError:
+        return ""
 
 
 STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service-ports study-dashboard"
 
 
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
-    """How to look at the search (MLflow UI, its Optuna study), release its best trial and report it.
+    """How to look at the search (MLflow UI, its Optuna study, a cluster's Ray dashboard), release its best trial
+    and report it, with the commands of the interpreter that ran the search (`.venv/bin/python`).
 
     Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
     `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead;
@@ -243,18 +250,22 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     page = f"#/experiments/{outcome.experiment_id}/runs"
     served = tracking_uri.startswith(("http://", "https://"))
     ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served else "")
+    bin_ = "" if host else commands_dir()  # in compose, the release and the report are host commands
+    py = f"{bin_}python"
     if ui:
         print(f"look:    {ui.rstrip('/')}/{page}")
     else:
         print(
-            f"look:    mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
+            f"look:    {bin_}mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
         )
+    if outcome.dashboard_url:
+        print(f"ray:     {outcome.dashboard_url}")
     if dashboard := os.environ.get("STUDY_DASHBOARD_URL"):
         print(f"study:   {STUDY_DASHBOARD_SERVICE} --search-id {outcome.search_id}, then {dashboard}")
     else:
         storage = f" --storage-path {storage_path}" if storage_path else ""
-        print(f"study:   python cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
+        print(f"study:   {py} cluster/study_dashboard.py --search-id {outcome.search_id}{storage}")
     if host:
         print(f"login:   {LOGIN_ON_HOST}   # on the host, in your clone")
-    print(f"release: python search/release.py --search-id {outcome.search_id}{where}")
-    print(f"report:  python search/report.py --search-id {outcome.search_id}{where}")
+    print(f"release: {py} search/release.py --search-id {outcome.search_id}{where}")
+    print(f"report:  {py} search/report.py --search-id {outcome.search_id}{where}")

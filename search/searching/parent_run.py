@@ -27,22 +27,22 @@ def default_experiment(data: Dataset) -> str:
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
     """The settings recorded as the parent run's params."""
     return {
-        "dataset": config.dataset,
-        "target": config.target or "",
-        "models": ",".join(config.models),
-        "feature_sets": ",".join(config.feature_sets),
-        "num_samples": config.num_samples,
-        "max_concurrent": max_concurrent,
-        "seed": config.seed,
-        "cv_folds": config.cv_folds,
-        "test_size": config.test_size,
-        "split_seed": config.seed,
-        "metric": config.metric,
-        "scheduler": config.scheduler,
-        "objectives": config.objectives or "",
-        "points_to_evaluate": len(config.points_to_evaluate or []),
-        "n_dev_rows": len(split.y_dev),
-        "n_test_rows": len(split.y_test),
+        c.DATASET: config.dataset,
+        c.TARGET: config.target or "",
+        c.MODELS: ",".join(config.models),
+        c.FEATURE_SETS: ",".join(config.feature_sets),
+        c.NUM_SAMPLES: config.num_samples,
+        c.MAX_CONCURRENT: max_concurrent,
+        c.SEED: config.seed,
+        c.CV_FOLDS: config.cv_folds,
+        c.TEST_SIZE: config.test_size,
+        c.SPLIT_SEED: config.seed,
+        c.METRIC: config.metric,
+        c.SCHEDULER: config.scheduler,
+        c.OBJECTIVES: config.objectives or "",
+        c.POINTS_TO_EVALUATE: len(config.points_to_evaluate or []),
+        c.N_DEV_ROWS: len(split.y_dev),
+        c.N_TEST_ROWS: len(split.y_test),
     }
 
 
@@ -63,10 +63,10 @@ def start_search(client, config: SearchConfig, data: Dataset, split: Split, line
     experiment = config.experiment or default_experiment(data)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
     tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
-    tags |= mr.source_tags("search/run.py", lineage.get("git_commit", "unknown"))  # the UI's Source column
+    tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
-    log_json(client, parent_id, "search_config.json", {"search_id": search_id, "settings": config.as_dict(), **lineage})
+    log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage})
     # The UI's Dataset column and run page: the development and test parts, with their digests.
     parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", config.dataset)]
     parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", config.dataset))
@@ -81,7 +81,7 @@ def reopen_search(client, parent) -> SearchHome:
     experiment = client.get_experiment(parent.info.experiment_id).name
     tune_path = Path(parent.data.tags["tune_path"])
     return SearchHome(
-        parent.data.tags["search_id"], experiment, parent.info.experiment_id, parent.info.run_id, tune_path
+        parent.data.tags[c.SEARCH_ID], experiment, parent.info.experiment_id, parent.info.run_id, tune_path
     )
 
 
@@ -111,7 +111,7 @@ def start_parent_run(
 def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
     metrics = dict(counts)
     if ranked:
-        metrics |= {"best_val_accuracy": ranked[0]["val_accuracy"], "best_val_f1": ranked[0]["val_f1"]}
+        metrics |= {c.BEST_VAL_ACCURACY: ranked[0][c.VAL_ACCURACY], c.BEST_VAL_F1: ranked[0][c.VAL_F1]}
         client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
     client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
 

@@ -122,10 +122,10 @@ class TrialTracker(MLflowLoggerCallback):
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
             tags = run.data.tags
-            self.trials[tags["trial_id"]] = (run.info.run_id, int(tags.get("trial_index", -1)))
-            self._artifact_uris[tags["trial_id"]] = run.info.artifact_uri
+            self.trials[tags[c.TRIAL_ID]] = (run.info.run_id, int(tags.get(c.TRIAL_INDEX, -1)))
+            self._artifact_uris[tags[c.TRIAL_ID]] = run.info.artifact_uri
             if run.info.status == "FINISHED":
-                self._ended.add(tags["trial_id"])
+                self._ended.add(tags[c.TRIAL_ID])
 
     def log_trial_start(self, trial) -> None:
         self._track_start(trial.trial_id, trial.config)
@@ -154,7 +154,7 @@ class TrialTracker(MLflowLoggerCallback):
             return
         self._started.add(trial_id)
         self._ended.discard(trial_id)
-        index = int(config.get("trial_index", -1))
+        index = int(config.get(c.TRIAL_INDEX, -1))
         name = run_name(config)
         tags = {
             **self.tags,
@@ -185,9 +185,9 @@ class TrialTracker(MLflowLoggerCallback):
         tags[c.OUTCOME] = outcome(result, config, error is not None)
         if error is not None:
             tags["error"] = error
-        matrix = result.get("confusion_matrix") if error is None else None
+        matrix = result.get(c.CONFUSION_MATRIX) if error is None else None
         if matrix is not None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
-            self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get("cv_folds", "?"))
+            self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get(c.CV_FOLDS, "?"))
             if len(matrix) <= MAX_TAG:
                 tags[c.CONFUSION_MATRIX] = matrix
         status = "FINISHED" if error is None else "FAILED"
@@ -242,8 +242,8 @@ class TrialTracker(MLflowLoggerCallback):
         missing = 0
         for result in results:
             metrics = result.metrics or {}
-            trial_id = metrics.get("trial_id")
-            if trial_id and trial_id not in self._ended and "folds_done" in metrics and not result.error:
+            trial_id = metrics.get(c.TRIAL_ID)
+            if trial_id and trial_id not in self._ended and c.FOLDS_DONE in metrics and not result.error:
                 missing += 1
                 self._track_start(trial_id, result.config, {"recorded_on_resume": "true"})
                 self._track_end(trial_id, result.config, metrics, None)
@@ -266,9 +266,9 @@ class TrialTracker(MLflowLoggerCallback):
 
 def outcome(result: dict, config: dict, failed: bool) -> str:
     """`completed` (every fold ran), `stopped` (the scheduler stopped it early) or `failed`."""
-    if failed or "folds_done" not in result:
+    if failed or c.FOLDS_DONE not in result:
         return c.FAILED
-    return c.COMPLETED if int(result["folds_done"]) >= int(config.get("cv_folds", 0)) else c.STOPPED
+    return c.COMPLETED if int(result[c.FOLDS_DONE]) >= int(config.get(c.CV_FOLDS, 0)) else c.STOPPED
 
 
 def _first_error_line(trial) -> str:

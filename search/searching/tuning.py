@@ -14,6 +14,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from search.common import contract as c
 from search.common.compat import keep_starting_actors, set_restored_callbacks
 from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
@@ -25,7 +26,7 @@ from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
 
-REPORTED = ["val_accuracy", "val_f1", "fit_time_s"]
+REPORTED = [c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S]
 
 
 def trial_name(trial) -> str:
@@ -85,7 +86,7 @@ def build_tuner(
     points = [space.point(p) for p in config.points_to_evaluate or []]
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
-    goal = searcher_args(objectives, config.seed) if objectives else {"metric": config.metric, "mode": "max"}
+    goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: config.metric, "mode": "max"}
     name_objectives(study, tune_path.name, objectives or [Objective(config.metric, "max")])
     searcher = OptunaSearch(
         space=space,
@@ -151,17 +152,17 @@ def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> 
     rows = []
     for result in results:
         config, metrics = result.config or {}, result.metrics or {}
-        trial_id = metrics.get("trial_id") or Path(result.path or "").name
+        trial_id = metrics.get(c.TRIAL_ID) or Path(result.path or "").name
         run_id, index = trials.get(trial_id, ("", -1))
         row = {
-            "trial_id": trial_id,
+            c.TRIAL_ID: trial_id,
             "run_id": run_id,
-            "trial_index": index,
-            "status": "FAILED" if result.error else "FINISHED" if "folds_done" in metrics else "UNFINISHED",
-            "folds_done": metrics.get("folds_done", 0),
+            c.TRIAL_INDEX: index,
+            "status": "FAILED" if result.error else "FINISHED" if c.FOLDS_DONE in metrics else "UNFINISHED",
+            c.FOLDS_DONE: metrics.get(c.FOLDS_DONE, 0),
             "model": config.get("model"),
             "feature_set": config.get("feature_set"),
-            "cv_folds": config.get("cv_folds"),
+            c.CV_FOLDS: config.get(c.CV_FOLDS),
         }
         row.update({k: metrics[k] for k in TRIAL_METRICS if k in metrics})
         rows.append(row)

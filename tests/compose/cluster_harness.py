@@ -97,10 +97,10 @@ class Project:
 
 def stop_exec_leftovers(project: str) -> None:
     """Podman leaves the conmon of a finished `exec` waiting on its removed container: stop it, by PID."""
-    from cluster.processes import processes_mentioning, stop_pids
+    from cluster.processes import processes_mentioning, stop_processes
 
     for separator in ("_", "-"):
-        stop_pids([], processes_mentioning(f"-n\0{project}{separator}"), timeout=10)
+        stop_processes([], processes_mentioning(f"-n\0{project}{separator}"), timeout=10)
 
 
 def tail(result: subprocess.CompletedProcess, chars: int = 3000) -> str:

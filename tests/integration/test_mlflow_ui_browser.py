@@ -19,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from search.common import mlflow_records as mr
+from search.searching.parent_run import start_parent_run
 from trainables.data import load_dataset, split_dataset
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -54,18 +55,19 @@ def _record_search(uri: str) -> tuple[str, str, str]:
     """An experiment with a parent run and three trial runs, as a search records them; (id, parent name, data)."""
     client = MlflowClient(uri)
     split = split_dataset(load_dataset("iris"), 0.25, 3)
-    experiment_id = client.create_experiment(f"iris_ui_{uuid.uuid4().hex[:8]}")
-    mr.mark_training_experiment(client, experiment_id)
     dev = mr.data_part(split.X_dev, split.y_dev, "iris-development", "training")
     test = mr.data_part(split.X_test, split.y_test, "iris-test", "testing")
     source = mr.source_tags("search/run.py", "0123456789abcdef0123456789abcdef01234567")
-    parent_name = f"search-{uuid.uuid4().hex[:12]}"
-    parent = client.create_run(experiment_id, run_name=parent_name, tags={**source, "run_type": "search"})
+    search_id = uuid.uuid4().hex[:12]
+    experiment_id, parent_id = start_parent_run(client, f"iris_ui_{search_id[:8]}", search_id, source, {})
+    parent_name = f"search-{search_id}"
+    parent = client.get_run(parent_id)
     mr.log_data(client, parent.info.run_id, [dev, test])
     times = mr.StartTimes()
     for index in range(3):
         tags = {**source, "mlflow.parentRunId": parent.info.run_id, "run_type": "trial"}
-        run_id = mr.create_trial_run(client, experiment_id, f"{index:04d}-svm-basic", tags, times(index), [dev])
+        name = f"{index:04d}-svm-basic"  # as TrialTracker opens a trial's run
+        run_id = client.create_run(experiment_id, start_time=times(index), run_name=name, tags=tags).info.run_id
         client.log_metric(run_id, "val_accuracy", 0.9 + index / 100)
         client.set_terminated(run_id)
     client.set_terminated(parent.info.run_id)

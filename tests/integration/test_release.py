@@ -44,6 +44,8 @@ def test_choice_states_tie_break_and_runner_up(shared, client):
     assert version.tags["source_run_id"] == shared["runs"][1]
     assert f"runner-up: trial run {shared['runs'][0]}" in shared["stdout"]
     assert "decided by: tie on val_accuracy; higher val_f1 (0.95 vs 0.94)" in shared["stdout"]
+    said = next(line for line in shared["stdout"].splitlines() if line.startswith("test part ("))
+    assert "rows): test_accuracy " in said and ", test_f1 " in said  # the release says what it measured
 
 
 def test_card_fields_match_mlflow(shared, client):

@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 from release_helpers import BEST, GOOD, WEAK, git, make_repo, make_search, run_cli, snapshot, trial
 
+from search.common.errors import CommandError
 from search.releasing import publish
-from search.releasing.choice import ReleaseError
 from trainables.data import load_dataset
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def test_half_done_release_is_completed_by_the_next(mlflow_server, client, tmp_p
     make_search(client, exp, [trial(GOOD, 0.96)], commit)
 
     def crash(*args, **kwargs):
-        raise ReleaseError("simulated crash before the git tag")
+        raise CommandError("simulated crash before the git tag")
 
     monkeypatch.setattr(publish, "tag_commit", crash)
     code, _, err = run_cli(*base)

@@ -129,4 +129,4 @@ def test_taken_port_is_refused_in_one_line(tmp_path):
         process = start_dashboard(str(journal), "--port", str(port))
         out, err = process.communicate(timeout=60)
     assert process.returncode == 2 and out == ""
-    assert err.strip() == f"error: port {port} on 127.0.0.1 is taken: choose another with --port"
+    assert err.strip() == f"study_dashboard: port {port} on 127.0.0.1 is taken: choose another with --port"

@@ -12,6 +12,7 @@ import pytest
 
 from cluster.processes import free_port
 from search.common import connect
+from search.common.errors import Unreachable
 
 
 @pytest.mark.parametrize(
@@ -23,7 +24,7 @@ from search.common import connect
         (urllib.error.URLError(ConnectionRefusedError(111, "refused")), "127.0.0.1", False),
         (ConnectionRefusedError(111, "refused"), "localhost", False),
         (urllib.error.URLError(TimeoutError("timed out")), "10.0.0.9", True),
-        (connect.Unavailable("answered HTTP 503"), "mlflow", True),
+        (Unreachable("answered HTTP 503"), "mlflow", True),
         (PermissionError(13, "denied"), "mlflow", False),
     ],
 )

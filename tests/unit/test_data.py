@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from trainables.data import BUNDLED, DataError, load_dataset, recorded_source, split_dataset
+from search.common.errors import UsageError
+from trainables.data import BUNDLED, load_dataset, recorded_source, split_dataset
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -62,12 +63,12 @@ def test_csv_with_text_labels(tmp_path):
 )
 def test_bad_csvs_are_refused_with_a_clear_message(tmp_path, text, target, message):
     path = str(tmp_path / "missing.csv") if text is None else write(tmp_path, text)
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(UsageError, match=message):
         load_dataset(path, target)
 
 
 def test_unknown_dataset_name_is_refused():
-    with pytest.raises(DataError, match="unknown dataset 'mnist'"):
+    with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
         load_dataset("mnist")
 
 
@@ -76,7 +77,7 @@ def test_class_with_one_row_cannot_be_split():
     from trainables.data import Dataset
 
     data = Dataset("tiny", X, pd.Series(["x"] * 10 + ["y"]), "sha256:0")
-    with pytest.raises(DataError, match="only 1 row"):
+    with pytest.raises(UsageError, match="only 1 row"):
         split_dataset(data, 0.2, 0)
 
 

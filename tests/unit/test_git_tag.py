@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from search.common.errors import CommandError
 from search.releasing import git_tag
-from search.releasing.choice import ReleaseError
 
 MODEL = "m"  # the registered model the tags name
 
@@ -40,7 +40,7 @@ def test_annotated_tag_on_the_given_commit_and_idempotent(repo):
     assert (check.commit, check.tag, check.exists, check.dirty) == (commit, "m-v4", False, False)
     text = git_tag.message("m", 4, "test_accuracy", 0.96666, "s1", "r1")
     assert git_tag.create(check, text) is True and git_tag.create(check, text) is False
-    assert git_tag.is_annotated(path, "m-v4") and git_tag.tagged_commit(path, "m-v4") == commit
+    assert git(path, "cat-file", "-t", "refs/tags/m-v4") == "tag" and git_tag.tagged_commit(path, "m-v4") == commit
     assert git(path, "tag", "-l", "--format=%(subject)", "m-v4") == "m version 4: test_accuracy=0.9667"
     assert git_tag.preflight(path, commit, MODEL, 4, allow_dirty=False).exists
 
@@ -73,14 +73,14 @@ def test_refusals(repo, tmp_path, case, expected, monkeypatch):
         where.mkdir()
     elif case == "remote":
         push = True
-    with pytest.raises(ReleaseError, match=expected):
+    with pytest.raises(CommandError, match=expected):
         git_tag.preflight(where, commit, MODEL, 1, allow_dirty=False, push=push)
 
 
 def test_inside_an_image_the_refusal_names_the_host_command(tmp_path, monkeypatch):
     monkeypatch.setenv("CODE_LINEAGE_FILE", "/etc/code-lineage.json")
     monkeypatch.setenv("MLFLOW_UI_URL", "http://127.0.0.1:5123")
-    with pytest.raises(ReleaseError) as refused:
+    with pytest.raises(CommandError) as refused:
         git_tag.preflight(tmp_path, "0" * 40, MODEL, 1, allow_dirty=False)
     line = str(refused.value)
     assert "\n" not in line and "release on the host" in line

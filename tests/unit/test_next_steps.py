@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.searching.driver import SearchOutcome, print_next_steps
+from search.searching.driver import SearchOutcome, commands_dir, print_next_steps
 
 OUTCOME = SearchOutcome("abc123", "iris_classification", "7", "run0", [], 0, 0)
 
@@ -15,7 +15,8 @@ def lines(capsys, uri: str, storage: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def outside_compose(monkeypatch):
+def outside_compose(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no virtual environment here: the commands on the PATH
     monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
     monkeypatch.delenv("STUDY_DASHBOARD_URL", raising=False)
 
@@ -46,3 +47,20 @@ def test_in_compose_the_browsers_addresses_replace_the_containers(capsys, monkey
     assert out["login"].startswith('eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"')
     assert out["release"] == "python search/release.py --search-id abc123 --tracking-uri http://127.0.0.1:5001"
     assert out["report"] == "python search/report.py --search-id abc123 --tracking-uri http://127.0.0.1:5001"
+
+
+def test_the_commands_are_those_of_the_venv_that_ran_the_search(capsys, monkeypatch, tmp_path):
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    monkeypatch.setattr("sys.executable", str(tmp_path / ".venv" / "bin" / "python"))
+    out = lines(capsys, "sqlite:///mlflow.db")
+    assert out["look"].startswith(".venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    assert out["study"] == ".venv/bin/python cluster/study_dashboard.py --search-id abc123"
+    assert out["release"] == ".venv/bin/python search/release.py --search-id abc123"
+    assert out["report"] == ".venv/bin/python search/report.py --search-id abc123"
+    assert commands_dir("/usr/bin/python3") == "" and commands_dir(str(tmp_path / "python")) == ""
+
+
+def test_a_clusters_dashboard_is_printed_where_ray_says_it_is(capsys):
+    print_next_steps(SearchOutcome("abc123", "e", "7", "run0", [], 0, 0, "http://127.0.0.1:8266"), "sqlite:///m.db")
+    assert "ray:     http://127.0.0.1:8266" in capsys.readouterr().out.splitlines()

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from optuna.samplers import TPESampler
 
+from search.common.errors import UsageError
 from search.common.pareto import (
-    ObjectiveError,
     dominates,
     front,
     front_table,
@@ -97,7 +97,7 @@ def test_rows_without_outcome_count_when_they_ran_every_fold():
     [("val_accuracy,latency", "'latency'"), ("val_accuracy", "two or more"), ("predict_ms,predict_ms", "twice")],
 )
 def test_bad_objectives_are_one_line_usage_errors(text, needle):
-    with pytest.raises(ObjectiveError) as err:
+    with pytest.raises(UsageError) as err:
         parse_objectives(text)
     message = str(err.value)
     assert needle in message and "\n" not in message

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
     p.add_argument("--experiment", help="default: the experiment of the latest search")
     p.add_argument("--search-id", help="default: the latest FINISHED search")
-    p.add_argument("--metric", default="val_accuracy", help="trial metric to rank by (ties: search/common/ranking.py)")
+    p.add_argument("--metric", default="val_accuracy", help="trial metric to rank by (ties: search/common/trials.py)")
     p.add_argument("--model-name", help="default: <experiment>_best_model")
     p.add_argument("--alias", default="champion")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")
@@ -57,7 +57,7 @@ def _release(args: argparse.Namespace) -> int:
         import mlflow
         from mlflow import MlflowClient
 
-        from search.releasing.choice import check_reachable
+        from search.common.connect import check_reachable
         from search.releasing.flow import ReleaseSettings, release, target_model
         from search.releasing.registry import rollback
         from search.releasing.retrain import verify

@@ -107,6 +107,16 @@ def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False,
     )
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """`check_tracking_uri` for a store that must exist already, as a one-line `Unreachable` for the user."""
+    from search.common.errors import Unreachable
+
+    try:
+        check_tracking_uri(uri, timeout, must_exist=True)
+    except ConnectionError as exc:
+        raise Unreachable(str(exc)) from None
+
+
 def _host_port(address: str) -> tuple[str, int] | None:
     parsed = urlparse(address if "://" in address else f"ray://{address}")
     if parsed.hostname is None:

@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from search.common.ranking import rank_trials
-from search.common.runs_table import ranked
+from search.common.trials import rank_trials
+from search.common.trials import rank_trials as ranked
 
 FAMILY_ORDER = ("logistic_regression", "random_forest", "svm", "gradient_boosting", "knn", "mlp")
 FEATURE_ORDER = ("basic", "subset", "squared", "pca")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from search.common import contract
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
-from search.common.ranking import rank_trials
+from search.common.trials import Trial, best_per, rank_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
 
@@ -36,7 +36,7 @@ class SearchOutcome:
     experiment: str
     experiment_id: str
     parent_run_id: str
-    ranked: list[dict]
+    ranked: list[Trial]
     failed: int
     stopped: int
 
@@ -123,7 +123,6 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) -> SearchOutcome:
     """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
     from search.searching.parent_run import finish_parent_run
-    from search.searching.tuning import trial_rows
 
     status = "FAILED"
     try:
@@ -136,16 +135,16 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         tracker.record_missing(results)
         if tracker.lost:
             raise TrackingLost(config.tracking_uri, home.search_id)
-        rows = trial_rows(results, tracker.trials)
-        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
+        rows = trials_of(results, tracker.trials)
+        if len(rows) < config.num_samples or any(r.outcome == contract.UNFINISHED for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise SearchInterrupted(home.search_id)
-        ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
-        tracker.draw_matrices(best_of_each_family(ranked))
+        ranked = rank_trials(rows, config.metric)
+        tracker.draw_matrices([t.trial_id for t in best_per(rows, "model", config.metric).values() if t])
         if config.objectives:
             mark_front(config, client, home, tracker, rows)
-        failed = sum(r["status"] != "FINISHED" for r in rows)
-        stopped = sum(r["status"] == "FINISHED" and r["folds_done"] < config.cv_folds for r in rows)
+        failed = sum(r.outcome == contract.FAILED for r in rows)
+        stopped = sum(r.outcome == contract.STOPPED for r in rows)
         counts = {"trials_finished": len(rows) - failed - stopped, "trials_stopped": stopped, "trials_failed": failed}
         finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
@@ -161,37 +160,29 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
             client.set_terminated(home.parent_run_id, status=status)
 
 
-def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[dict]) -> list[dict]:
+def trials_of(results, runs: dict[str, tuple[str, int]]) -> list[Trial]:
+    """The Trials of Tune's results, each with its MLflow run id (from the tracker)."""
+    trials = []
+    for result in results:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path or "").name
+        run_id = runs.get(trial_id, ("", -1))[0]
+        trials.append(Trial.from_result(result.config or {}, metrics, bool(result.error), run_id, trial_id=trial_id))
+    return trials
+
+
+def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[Trial]) -> list[Trial]:
     """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
     parent run (`pareto_front.md`)."""
-    from search.common import contract
     from search.common.pareto import front, front_table, parse_objectives
 
     objectives = parse_objectives(config.objectives)
-    done = [{**r, contract.OUTCOME: _outcome(r, config)} for r in rows]
-    on_front = front(done, objectives)
-    tracker.tag_runs([r["trial_id"] for r in on_front], {contract.PARETO_FRONT: "true"})
+    on_front = front(rows, objectives)
+    tracker.tag_runs([r.trial_id for r in on_front], {contract.PARETO_FRONT: "true"})
     print(f"\nPareto front of search {home.search_id} ({len(on_front)} of {len(rows)} trials):")
     print(front_table(on_front, objectives))
     client.log_text(home.parent_run_id, front_table(on_front, objectives, markdown=True) + "\n", "pareto_front.md")
     return on_front
-
-
-def _outcome(row: dict, config: SearchConfig) -> str:
-    from search.common import contract
-
-    if row["status"] != "FINISHED":
-        return contract.FAILED
-    return contract.COMPLETED if row["folds_done"] >= config.cv_folds else contract.STOPPED
-
-
-def best_of_each_family(ranked: list[dict]) -> list[str]:
-    """The trial ids of the best completed trial of each model family (ranked best first)."""
-    best: dict[str, str] = {}
-    for row in ranked:
-        if row["folds_done"] >= int(row.get("cv_folds") or 0):
-            best.setdefault(row["model"], row["trial_id"])
-    return list(best.values())
 
 
 class TrackingLost(Unreachable):

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common.errors import CommandError
-from search.common.trials import TAGS, Trial, param_column, search_trials
+from search.common.trials import TAGS, param_column, search_trials
 
 METRICS = c.TRIAL_METRICS
 LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, "model", "feature_set")
@@ -24,13 +24,12 @@ class ReportError(CommandError):
 
 @dataclass
 class SearchRuns:
-    """A search's parent run, its Trials and their table (params as MLflow's strings, metrics as floats)."""
+    """A search's parent run and the table of its Trials (params as MLflow's strings, metrics as floats)."""
 
     parent: Run
     trials: pd.DataFrame
     hyperparams: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
-    records: list[Trial] = field(default_factory=list)
 
     @property
     def search_id(self) -> str:
@@ -63,7 +62,7 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     metrics = [m for m in METRICS if m in metric_names] + sorted(metric_names - set(METRICS))
     param_names = {param_column(k) for t in trials for k in t.params}
     hyper = sorted(param_names - {"model", "feature_set", *CONSTANTS})
-    return SearchRuns(parent=parent, trials=frame, hyperparams=hyper, metrics=metrics, records=trials)
+    return SearchRuns(parent=parent, trials=frame, hyperparams=hyper, metrics=metrics)
 
 
 def summary_table(search: SearchRuns) -> pd.DataFrame:

@@ -118,16 +118,6 @@ class Trial(Mapping[str, Any]):
         return self.tags.get(c.TRIAL_ID, "")
 
     @property
-    def model(self) -> str | None:
-        """The model family."""
-        return self.params.get("model")
-
-    @property
-    def feature_set(self) -> str | None:
-        """The feature set."""
-        return self.params.get("feature_set")
-
-    @property
     def outcome(self) -> str:
         """What became of the trial (`search.common.trials.outcome`)."""
         return outcome({"status": self.status, **self.params, **self.metrics})
@@ -177,15 +167,9 @@ def search_trials(client: MlflowClient, experiment_id: str, search_id: str, fini
             return [Trial.from_run(r) for r in runs]
 
 
-def _none_if_nan(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
-
-
 def row_dict(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:
-    """A trial row as a plain dict with missing values as None."""
-    return {k: _none_if_nan(v) for k, v in dict(row).items()}
+    """A trial row as a plain dict with missing values (NaN, NA) as None."""
+    return {k: None if v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v for k, v in dict(row).items()}
 
 
 def records(trials: Rows) -> list[Mapping[str, Any]]:
@@ -207,12 +191,7 @@ def rank_trials(trials: Rows | Iterable[Mapping[str, Any]], metric: str = "val_a
         )
 
     rows = records(trials) if isinstance(trials, pd.DataFrame) else trials
-    return sorted((r for r in rows if completed(r) and row_has_score(r)), key=key)
-
-
-def row_has_score(row: Mapping[str, Any]) -> bool:
-    """Whether a trial recorded its validation accuracy."""
-    return not math.isnan(number(row.get("val_accuracy")))
+    return sorted((r for r in rows if completed(r) and not math.isnan(number(r.get("val_accuracy")))), key=key)
 
 
 def best_per(trials: Rows, column: str, metric: str = "val_accuracy") -> dict[str, Mapping[str, Any] | None]:

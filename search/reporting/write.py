@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.common import contract
 from search.common.connect import check_reachable, public_uri
+from search.common.trials import number
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -51,11 +53,8 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
         except MlflowException:
             pass
     for key, value in tags.items():
-        if key.startswith("test_"):
-            try:
-                found["metrics"].setdefault(key, float(value))
-            except ValueError:
-                pass
+        if key.startswith("test_") and not math.isnan(number(value)):
+            found["metrics"].setdefault(key, number(value))
     found["search_id"] = tags.get("search_id") or run_tags.get("search_id")
     found["source_run_id"] = tags.get("source_run_id") or run_tags.get("source_run_id")
     return found

@@ -37,7 +37,8 @@ def test_a_run_and_a_tune_result_give_the_same_trial():
     from_run = Trial.from_run(mlflow_run())
     from_tune = Trial.from_result(CONFIG, RESULT, run_id="r7")
     assert from_run == from_tune
-    assert (from_run.index, from_run.model, from_run.feature_set, from_run.trial_id) == (7, "svm", "basic", "t_00007")
+    assert (from_run.index, from_run["model"], from_run["feature_set"]) == (7, "svm", "basic")
+    assert from_run.trial_id == "t_00007"
     assert from_run.run_name == "0007-svm-basic" and from_run.outcome == c.COMPLETED
     assert from_run.params["C"] == "3.2" and from_run.metrics["model_bytes"] == 2048.0
     assert "training_iteration" not in from_tune.metrics and from_run.run is not None and from_tune.run is None

@@ -18,6 +18,7 @@ import numpy as np
 
 from search.common import contract
 from search.common.errors import UsageError
+from search.common.runs_table import markdown_table, text_table
 from search.common.trials import Rows, completed, number, records
 
 SCORE_PREFIXES = ("val_", "train_")
@@ -139,15 +140,10 @@ def front(trials: Rows, objectives: Sequence[Objective]) -> list[Mapping[str, An
 
 
 def _fmt(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "" if value is None else str(value)
-    if math.isnan(number):
-        return ""
-    if number.is_integer() and abs(number) >= 1000:
-        return f"{int(number):,}"
-    return f"{number:.4g}"
+    x = number(value)
+    if math.isnan(x):
+        return "" if value is None or isinstance(value, float) else str(value)
+    return f"{int(x):,}" if x.is_integer() and abs(x) >= 1000 else f"{x:.4g}"
 
 
 def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objective], markdown: bool = False) -> str:
@@ -162,13 +158,5 @@ def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objectiv
         ]
         for r in rows
     ]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(objectives)) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
-    widths = [max(len(c) for c in col) for col in zip(head, *body, strict=True)]
     right = [False] * 3 + [True] * len(objectives)
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in body)]).rstrip()
+    return (markdown_table if markdown else text_table)(head, body, right)

@@ -1,8 +1,10 @@
-"""Read one search back from MLflow (docs/tracking.md): its parent run and a table of its trials (`Trial.row`)."""
+"""Read one search back from MLflow (docs/tracking.md): its parent run and a table of its trials (`Trial.row`); the
+project's tables as Markdown and as console text."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -71,3 +73,19 @@ def summary_table(search: SearchRuns) -> pd.DataFrame:
     columns = [*LEAD, *search.metrics, *search.hyperparams, *CONSTANTS, *TAGS]
     present = [c for c in dict.fromkeys(columns) if c in frame]
     return frame[present].copy()
+
+
+def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] = ()) -> str:
+    """A Markdown table of formatted cells; `right[i]`: column i aligned right."""
+    rule = "|" + "|".join("---:" if i < len(right) and right[i] else "---" for i in range(len(head))) + "|"
+    return "\n".join(["| " + " | ".join(head) + " |", rule, *("| " + " | ".join(cells) + " |" for cells in rows)])
+
+
+def text_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    """A console table: columns two spaces apart and as wide as their widest cell, a dashed line under the head."""
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in rows)]).rstrip()

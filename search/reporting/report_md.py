@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from search.common import contract
-from search.common.runs_table import SearchRuns
+from search.common.runs_table import SearchRuns, markdown_table
 from search.common.trials import TIE_BREAK, best_per, rank_trials
 from search.reporting.importance import Importance
 
@@ -57,9 +57,7 @@ def cell(value: Any, digits: int = 4) -> str:
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(headers, [[cell(v) for v in row] for row in rows])
 
 
 def _short(value: Any) -> str:

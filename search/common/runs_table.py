@@ -53,7 +53,7 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     trials = [t for t in found if t.run.data.tags.get(c.PARENT_RUN_ID, pid) == pid]
     frame = pd.DataFrame([t.row() for t in trials])
     if frame.empty:
-        frame = pd.DataFrame(columns=["run_id", "run_name", "status", "trial_index", "model", "feature_set", "outcome"])
+        frame = pd.DataFrame(columns=["run_id", "run_name", "status", "trial_index", "start_time", "outcome"])
     for col in ("model", "feature_set", *METRICS, *TAGS):
         if col not in frame:
             frame[col] = None if col not in METRICS else math.nan

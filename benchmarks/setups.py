@@ -31,6 +31,7 @@ def project(args) -> list[tuple[float, float]]:
     """(finish time, val_accuracy) of every completed trial of a real search, read back from MLflow."""
     from mlflow.tracking import MlflowClient
 
+    from search.common.trials import search_trials
     from search.searching.config import parse_args
     from search.searching.driver import run_search
 
@@ -43,11 +44,9 @@ def project(args) -> list[tuple[float, float]]:
     with redirect_stdout(io.StringIO()):
         outcome = run_search(parse_args(argv))
     args.end = time.time()  # reading the results back below is the benchmark's work, not the search's
-    runs = MlflowClient(args.tracking_uri).search_runs(
-        [outcome.experiment_id], f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'", max_results=10000
-    )
-    done = [r for r in runs if r.data.tags.get("outcome") == "completed"]  # not ASHA's partial scores
-    return [(r.info.end_time / 1000, r.data.metrics["val_accuracy"]) for r in done]
+    trials = search_trials(MlflowClient(args.tracking_uri), outcome.experiment_id, outcome.search_id)
+    done = [t for t in trials if t.outcome == "completed"]  # not ASHA's partial scores
+    return [(t.run.info.end_time / 1000, t.metrics["val_accuracy"]) for t in done]
 
 
 def untracked(args) -> list[tuple[float, float]]:

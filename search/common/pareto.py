@@ -15,22 +15,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from search.common import contract
 from search.common.errors import UsageError
-from search.common.ranking import eligible
-from search.common.runs_table import row_dict
+from search.common.runs_table import markdown_table, text_table
+from search.common.trials import Rows, completed, number, records
 
 SCORE_PREFIXES = ("val_", "train_")
-COSTS = {"predict_ms": "ms", "model_bytes": "bytes", "fit_time_s": "s"}
+UNITS = {"predict_ms": "ms", "model_bytes": "bytes", "fit_time_s": "s"}
+COSTS = sorted(contract.MINIMISED, key=(*contract.COSTS, *contract.MINIMISED).index)  # serving costs first
 COST_MEANING = {
     "predict_ms": "ms to predict 1,000 rows",
     "model_bytes": "fitted Pipeline, pickled",
     "fit_time_s": "mean fit time of one fold",
 }
-COMPLETED = (contract.COMPLETED,)
-Rows = pd.DataFrame | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class Objective:
     @property
     def unit(self) -> str:
         """The metric's unit (empty for a score)."""
-        return COSTS.get(self.name, "")
+        return UNITS.get(self.name, "")
 
     def label(self) -> str:
         """`predict_ms (ms, lower is better)`: the name, unit and direction, for a column or an axis."""
@@ -97,32 +95,9 @@ def searcher_args(objectives: Sequence[Objective], seed: int) -> dict[str, Any]:
     }
 
 
-def is_completed(row: Mapping[str, Any]) -> bool:
-    """A trial that ran every fold: outcome `completed` (the trial table's `complete` counts too); a row without an
-    outcome counts when it ran every fold and has a score (`search.common.ranking.eligible`)."""
-    if "outcome" in row:
-        return row["outcome"] in COMPLETED
-    return eligible(row)
-
-
-def records(trials: Rows) -> list[Mapping[str, Any]]:
-    """Rows as dicts, missing values (NaN) as None, as `search.common.ranking` expects them."""
-    if isinstance(trials, pd.DataFrame):
-        return [row_dict(r) for r in trials.to_dict("records")]
-    return list(trials)
-
-
-def _value(row: Mapping[str, Any], name: str) -> float:
-    try:
-        value = float(row.get(name))
-    except (TypeError, ValueError):
-        return math.nan
-    return value
-
-
 def _gains(rows: list[Mapping[str, Any]], objectives: Sequence[Objective]) -> np.ndarray:
     """Objective values with minimised ones negated: higher is better in every column."""
-    values = np.array([[_value(r, o.name) for o in objectives] for r in rows], dtype=float).reshape(len(rows), -1)
+    values = np.array([[number(r.get(o.name)) for o in objectives] for r in rows], dtype=float).reshape(len(rows), -1)
     signs = np.array([1.0 if o.mode == "max" else -1.0 for o in objectives])
     return values * signs
 
@@ -132,7 +107,7 @@ def pareto_mask(trials: Rows, objectives: Sequence[Objective]) -> list[bool]:
     dominates. Rows ASHA stopped, failed or unfinished are never on the front."""
     rows = records(trials)
     gains = _gains(rows, objectives)
-    counted = np.array([is_completed(r) for r in rows], dtype=bool) & ~np.isnan(gains).any(axis=1)
+    counted = np.array([completed(r) for r in rows], dtype=bool) & ~np.isnan(gains).any(axis=1)
     pool = gains[counted]
     mask = np.zeros(len(rows), dtype=bool)
     for i in np.flatnonzero(counted):
@@ -148,28 +123,23 @@ def dominates(a: Mapping[str, Any], b: Mapping[str, Any], objectives: Sequence[O
     return bool((ga >= gb).all() and (ga > gb).any())
 
 
-def front(trials: Rows, objectives: Sequence[Objective]) -> list[dict[str, Any]]:
-    """The front's rows as dicts, best first on the first objective (then on the next ones, then trial order)."""
+def front(trials: Rows, objectives: Sequence[Objective]) -> list[Mapping[str, Any]]:
+    """The front's trials, best first on the first objective (then on the next ones, then trial order)."""
     rows = records(trials)
-    chosen = [dict(r) for r, on in zip(rows, pareto_mask(rows, objectives), strict=True) if on]
+    chosen = [r for r, on in zip(rows, pareto_mask(rows, objectives), strict=True) if on]
 
     def key(row: Mapping[str, Any]) -> tuple[float, ...]:
         gains = _gains([row], objectives)[0]
-        return (*(-gains), _value(row, "trial_index"))
+        return (*(-gains), number(row.get("trial_index")))
 
     return sorted(chosen, key=key)
 
 
 def _fmt(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "" if value is None else str(value)
-    if math.isnan(number):
-        return ""
-    if number.is_integer() and abs(number) >= 1000:
-        return f"{int(number):,}"
-    return f"{number:.4g}"
+    x = number(value)
+    if math.isnan(x):
+        return "" if value is None or isinstance(value, float) else str(value)
+    return f"{int(x):,}" if x.is_integer() and abs(x) >= 1000 else f"{x:.4g}"
 
 
 def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objective], markdown: bool = False) -> str:
@@ -184,13 +154,5 @@ def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objectiv
         ]
         for r in rows
     ]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(objectives)) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
-    widths = [max(len(c) for c in col) for col in zip(head, *body, strict=True)]
     right = [False] * 3 + [True] * len(objectives)
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in body)]).rstrip()
+    return (markdown_table if markdown else text_table)(head, body, right)

@@ -1,5 +1,5 @@
 """A release under a serving budget: which trials fit `--max-predict-ms` / `--max-model-mb`, which the budget ruled
-out, and the best of those that fit by the release's own ranking (`search.common.ranking.rank_trials`).
+out, and the best of those that fit by the release's own ranking (`search.common.trials.rank_trials`).
 
 Candidates are the completed trials, or the Pareto front's when the search had several objectives. A trial that
 does not record a budgeted metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
@@ -14,8 +14,8 @@ from typing import Any
 
 from search.common import contract as c
 from search.common.errors import NothingToDo, UsageError
-from search.common.pareto import Objective, Rows, front, is_completed, records
-from search.common.ranking import rank_trials
+from search.common.pareto import Objective, front
+from search.common.trials import Rows, completed, number, rank_trials, records
 
 MB = 1_000_000
 
@@ -59,7 +59,7 @@ class Budget:
         """Why `row` breaks the budget (`predict_ms 3.1 ms > 2 ms`), or None when it fits."""
         reasons = []
         for name, limit in self.limits():
-            value = _number(row.get(name))
+            value = number(row.get(name))
             if math.isnan(value):
                 reasons.append(f"no {name} recorded")
             elif value > limit:
@@ -71,9 +71,9 @@ class Budget:
 class BudgetChoice:
     """The best trial within budget, every candidate within it (best first) and those it ruled out (best first)."""
 
-    best: dict[str, Any]
-    within: list[dict[str, Any]]
-    ruled_out: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    best: Mapping[str, Any]
+    within: list[Mapping[str, Any]]
+    ruled_out: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
     pool: str = "completed trials"
     budget: Budget = field(default_factory=Budget)
 
@@ -87,13 +87,6 @@ class BudgetChoice:
         return f"budget {self.budget.describe()} ruled out {len(self.ruled_out)} of {n} {self.pool}: {shown}{more}"
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _cost(name: str, value: float) -> str:
     if name == c.MODEL_BYTES:
         return f"{value / MB:.3g} MB"
@@ -104,11 +97,11 @@ def _name(row: Mapping[str, Any]) -> str:
     return str(row.get("run_name") or f"trial {row.get(c.TRIAL_INDEX)}")
 
 
-def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> tuple[list[dict[str, Any]], str]:
+def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> tuple[list[Mapping[str, Any]], str]:
     """The trials a release may pick from and what they are: the front's with objectives, else the completed ones."""
     if objectives:
         return front(trials, objectives), "trials on the Pareto front"
-    return [dict(r) for r in records(trials) if is_completed(r)], "completed trials"
+    return [r for r in records(trials) if completed(r)], "completed trials"
 
 
 def choose_within(
@@ -116,7 +109,7 @@ def choose_within(
 ) -> BudgetChoice:
     """The best candidate within `budget` by `metric` and the release's tie-break; NothingToDo when none fits."""
     pool, what = candidates(trials, objectives)
-    ranked = [dict(r) for r in rank_trials(pool, metric)]
+    ranked = rank_trials(pool, metric)
     within = [r for r in ranked if budget.excess(r) is None]
     ruled_out = [(r, budget.excess(r) or "") for r in ranked if budget.excess(r) is not None]
     if not ranked:
@@ -129,11 +122,11 @@ def choose_within(
     return BudgetChoice(within[0], within, ruled_out, what, budget)
 
 
-def _cheapest(rows: list[dict[str, Any]], budget: Budget) -> str:
+def _cheapest(rows: list[Mapping[str, Any]], budget: Budget) -> str:
     name, _ = budget.limits()[0]
-    known = [r for r in rows if not math.isnan(_number(r.get(name)))]
+    known = [r for r in rows if not math.isnan(number(r.get(name)))]
     if not known:
         return f"none (no trial records {name})"
-    row = min(known, key=lambda r: _number(r.get(name)))
-    costs = ", ".join(_cost(n, _number(row.get(n))) for n, _ in budget.limits() if not math.isnan(_number(row.get(n))))
+    row = min(known, key=lambda r: number(r.get(name)))
+    costs = ", ".join(_cost(n, number(row.get(n))) for n, _ in budget.limits() if not math.isnan(number(row.get(n))))
     return f"{_name(row)} ({costs})"

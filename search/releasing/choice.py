@@ -1,11 +1,12 @@
 """Which trial a release is made from: the search (by id, or the latest finished one) and its best trial.
 
-The ranking is `search.common.ranking.rank_trials`; this module only reads MLflow and says why the winner won.
+The ranking is `search.common.trials.rank_trials`; this module only reads MLflow and says why the winner won.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from mlflow.entities import Run
 
 from search.common import contract as c
 from search.common.errors import NothingToDo
-from search.common.ranking import TIE_BREAK, rank_trials
+from search.common.trials import TIE_BREAK, number, rank_trials, search_trials
 
 if TYPE_CHECKING:
     from search.releasing.budget import Budget
@@ -37,23 +38,7 @@ class Choice:
         return self.search.data.tags["search_id"]
 
 
-def trial_rows(client: MlflowClient, exp_id: str, search_id: str) -> list[dict[str, Any]]:
-    """The FINISHED trial runs of a search as rows for `rank_trials` (metrics, cv_folds, trial_index, run)."""
-    query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
-    query += " and attributes.status = 'FINISHED'"
-    runs = client.search_runs([exp_id], query, max_results=50000)
-    rows = []
-    for run in runs:
-        row: dict[str, Any] = dict(run.data.metrics)
-        row["cv_folds"] = run.data.params.get("cv_folds")
-        row["trial_index"] = run.data.tags.get("trial_index")
-        row["run"] = run
-        row["run_name"] = run.info.run_name
-        rows.append(row)
-    return rows
-
-
-def deciding_rule(best: dict[str, Any], other: dict[str, Any] | None, metric: str) -> str:
+def deciding_rule(best: Mapping[str, Any], other: Mapping[str, Any] | None, metric: str) -> str:
     """The first rule of the ranking that tells `best` from `other`, in words."""
     if other is None:
         return "the only eligible trial"
@@ -62,7 +47,7 @@ def deciding_rule(best: dict[str, Any], other: dict[str, Any] | None, metric: st
     for key, word in steps:
         if key in tied:
             continue
-        a, b = _number(best.get(key)), _number(other.get(key))
+        a, b = number(best.get(key)), number(other.get(key))
         if not (a == b or (math.isnan(a) and math.isnan(b))):
             prefix = f"tie on {', '.join(tied)}; " if tied else ""
             name = "trial" if key == "trial_index" else key
@@ -81,7 +66,7 @@ def choose(
     """
     search = c.find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
-    rows = trial_rows(client, search.info.experiment_id, sid)
+    rows = search_trials(client, search.info.experiment_id, sid, finished=True)
     if budget is not None and budget.active:
         from search.releasing.budget import choose_within
 
@@ -94,7 +79,7 @@ def choose(
     best = ranked[0]
     other = ranked[1] if len(ranked) > 1 else None
     rule = deciding_rule(best, other, metric)
-    return Choice(search, best["run"], other["run"] if other else None, rule, metric, len(ranked))
+    return Choice(search, best.run, other.run if other else None, rule, metric, len(ranked))
 
 
 def describe(choice: Choice) -> str:
@@ -116,14 +101,6 @@ def _summary(run: Run, metric: str) -> str:
     return f"model={p.get('model')} feature_set={p.get('feature_set')} {metric}={_fmt(mt.get(metric))}"
 
 
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
-
-
 def _fmt(value: Any) -> str:
-    number = _number(value)
-    return "n/a" if math.isnan(number) else f"{number:.4g}"
+    value = number(value)
+    return "n/a" if math.isnan(value) else f"{value:.4g}"

@@ -14,7 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract as c
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.ranking import TIE_BREAK
+from search.common.trials import TIE_BREAK
 from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
 from search.releasing.choice import Choice

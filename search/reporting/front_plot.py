@@ -19,7 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
-from search.common.pareto import COST_MEANING, Objective, Rows, front, is_completed, records
+from search.common.pareto import COST_MEANING, Objective, front
+from search.common.trials import Rows, number, records
+from search.common.trials import completed as is_completed
 from search.reporting.plots import (
     CV_NOTE,
     FAMILY_ORDER,
@@ -138,10 +140,7 @@ def _staircase(ax: Axes, fx: list[float], fy: list[float], x_obj: Objective, y_o
 
 
 def _finite(row: Mapping[str, Any], name: str) -> bool:
-    try:
-        return bool(np.isfinite(float(row.get(name))))
-    except (TypeError, ValueError):
-        return False
+    return bool(np.isfinite(number(row.get(name))))
 
 
 def _drawn_note(rows: list[Mapping[str, Any]], drawn: int) -> str:

@@ -18,7 +18,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import FixedTrial, FrozenTrial, TrialState, create_trial
 
-from search.common.runs_table import row_dict
+from search.common.trials import row_dict
 from trainables.models import MODEL_FAMILIES
 from trainables.space import parse_param
 

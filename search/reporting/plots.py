@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from search.common.ranking import rank_trials
-from search.common.runs_table import ranked
+from search.common.trials import rank_trials
+from search.common.trials import rank_trials as ranked
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
 

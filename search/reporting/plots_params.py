@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-from search.common.runs_table import ranked, row_dict
+from search.common.trials import rank_trials as ranked
+from search.common.trials import row_dict
 from search.reporting.importance import Importance
 from search.reporting.plots import FAMILY_ORDER, LABELS, _empty, family_styles, new_figure, ordered
 

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from search.common import contract
-from search.common.ranking import TIE_BREAK, rank_trials
-from search.common.runs_table import SearchRuns, best_per, ranked
+from search.common.runs_table import SearchRuns, markdown_table
+from search.common.trials import TIE_BREAK, best_per, rank_trials
 from search.reporting.importance import Importance
 
 SETTINGS = ("dataset", "target", "models", "feature_sets", "num_samples", "max_concurrent", "seed", "cv_folds",
@@ -57,9 +57,7 @@ def cell(value: Any, digits: int = 4) -> str:
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(headers, [[cell(v) for v in row] for row in rows])
 
 
 def _short(value: Any) -> str:
@@ -117,11 +115,11 @@ def _settings(search: SearchRuns) -> list[str]:
 
 
 def _best(search: SearchRuns) -> list[str]:
-    top = ranked(search.trials, search.metric)
+    top = rank_trials(search.trials, search.metric)
     best = top[0]
     ties = sum(1 for r in top if r[search.metric] == best[search.metric])
     lines = ["## Best trial overall", ""]
-    lines.append(f"Ranked with `search.common.ranking.rank_trials`, the release's rule: higher `{search.metric}`, then "
+    lines.append(f"Ranked with `search.common.trials.rank_trials`, the release's rule: higher `{search.metric}`, then "
                  f"{TIE_BREAK}; only trials that ran every fold are eligible.")  # fmt: skip
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."

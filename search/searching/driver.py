@@ -16,7 +16,7 @@ from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
-from search.common.ranking import rank_trials
+from search.common.trials import Trial, best_per, rank_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
 
@@ -38,7 +38,7 @@ class SearchOutcome:
     experiment: str
     experiment_id: str
     parent_run_id: str
-    ranked: list[dict]
+    ranked: list[Trial]
     failed: int
     stopped: int
     dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
@@ -118,7 +118,6 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) -> SearchOutcome:
     """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
     from search.searching.parent_run import finish_parent_run
-    from search.searching.tuning import trial_rows
 
     status = "FAILED"
     try:
@@ -131,21 +130,17 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         tracker.record_missing(results)
         if tracker.lost:
             raise tracking_lost(config.tracking_uri, home.search_id)
-        rows = trial_rows(results, tracker.trials)
-        if len(rows) < config.num_samples or any(r["status"] == "UNFINISHED" for r in rows):
+        rows = trials_of(results, tracker.trials)
+        if len(rows) < config.num_samples or any(r.outcome == c.UNFINISHED for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise interrupted(home.search_id)
-        ranked = rank_trials([r for r in rows if r["status"] == "FINISHED"], config.metric)
-        tracker.draw_matrices(best_of_each_family(ranked))
+        ranked = rank_trials(rows, config.metric)
+        tracker.draw_matrices([t.trial_id for t in best_per(rows, "model", config.metric).values() if t])
         if config.objectives:
             mark_front(config, client, home, tracker, rows)
-        failed = sum(r["status"] != "FINISHED" for r in rows)
-        stopped = sum(r["status"] == "FINISHED" and r[c.FOLDS_DONE] < config.cv_folds for r in rows)
-        counts = {
-            c.TRIALS_FINISHED: len(rows) - failed - stopped,
-            c.TRIALS_STOPPED: stopped,
-            c.TRIALS_FAILED: failed,
-        }
+        failed = sum(r.outcome == c.FAILED for r in rows)
+        stopped = sum(r.outcome == c.STOPPED for r in rows)
+        counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
         finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
         return SearchOutcome(
@@ -160,35 +155,29 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
             client.set_terminated(home.parent_run_id, status=status)
 
 
-def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[dict]) -> list[dict]:
+def trials_of(results, runs: dict[str, tuple[str, int]]) -> list[Trial]:
+    """The Trials of Tune's results, each with its MLflow run id (from the tracker)."""
+    trials = []
+    for result in results:
+        metrics = result.metrics or {}
+        trial_id = metrics.get(c.TRIAL_ID) or Path(result.path or "").name
+        run_id = runs.get(trial_id, ("", -1))[0]
+        trials.append(Trial.from_result(result.config or {}, metrics, bool(result.error), run_id, trial_id=trial_id))
+    return trials
+
+
+def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[Trial]) -> list[Trial]:
     """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
     parent run (`pareto_front.md`)."""
     from search.common.pareto import front, front_table, parse_objectives
 
     objectives = parse_objectives(config.objectives)
-    done = [{**r, c.OUTCOME: _outcome(r, config)} for r in rows]
-    on_front = front(done, objectives)
-    tracker.tag_runs([r[c.TRIAL_ID] for r in on_front], {c.PARETO_FRONT: "true"})
+    on_front = front(rows, objectives)
+    tracker.tag_runs([r.trial_id for r in on_front], {c.PARETO_FRONT: "true"})
     print(f"\nPareto front of search {home.search_id} ({len(on_front)} of {len(rows)} trials):")
     print(front_table(on_front, objectives))
     client.log_text(home.parent_run_id, front_table(on_front, objectives, markdown=True) + "\n", "pareto_front.md")
     return on_front
-
-
-def _outcome(row: dict, config: SearchConfig) -> str:
-
-    if row["status"] != "FINISHED":
-        return c.FAILED
-    return c.COMPLETED if row[c.FOLDS_DONE] >= config.cv_folds else c.STOPPED
-
-
-def best_of_each_family(ranked: list[dict]) -> list[str]:
-    """The trial ids of the best completed trial of each model family (ranked best first)."""
-    best: dict[str, str] = {}
-    for row in ranked:
-        if row[c.FOLDS_DONE] >= int(row.get(c.CV_FOLDS) or 0):
-            best.setdefault(row["model"], row[c.TRIAL_ID])
-    return list(best.values())
 
 
 def tracking_lost(uri: str, search_id: str) -> Unreachable:

@@ -23,11 +23,10 @@ from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from search.common import contract as c
-from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
 from search.common.mlflow_records import StartTimes
-from trainables.space import flat_params
+from search.common.trials import Trial
 
 MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
 
@@ -179,10 +178,10 @@ class TrialTracker(MLflowLoggerCallback):
         if trial_id not in self._started or trial_id in self._ended:
             return
         self._ended.add(trial_id)
-        params = flat_params(config)
-        metrics = {k: float(result[k]) for k in TRIAL_METRICS if k in result}
-        tags = {k: str(result[k]) for k in c.NODE_TAGS if k in result}
-        tags[c.OUTCOME] = outcome(result, config, error is not None)
+        trial = Trial.from_result(config, result, failed=error is not None or c.FOLDS_DONE not in result)
+        params, metrics = trial.params, trial.metrics
+        tags = {k: trial.tags[k] for k in c.NODE_TAGS if k in trial.tags}
+        tags[c.OUTCOME] = trial.outcome
         if error is not None:
             tags["error"] = error
         matrix = result.get(c.CONFUSION_MATRIX) if error is None else None
@@ -199,7 +198,7 @@ class TrialTracker(MLflowLoggerCallback):
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-            params=[Param(k, str(v)) for k, v in params.items()],
+            params=[Param(k, v) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
         self.client.set_terminated(run_id, status=status, end_time=now)
@@ -262,13 +261,6 @@ class TrialTracker(MLflowLoggerCallback):
     def _kill(self, trial_id: str) -> None:
         if trial_id in self.trials:
             self.client.set_terminated(self.trials[trial_id][0], status="KILLED")
-
-
-def outcome(result: dict, config: dict, failed: bool) -> str:
-    """`completed` (every fold ran), `stopped` (the scheduler stopped it early) or `failed`."""
-    if failed or c.FOLDS_DONE not in result:
-        return c.FAILED
-    return c.COMPLETED if int(result[c.FOLDS_DONE]) >= int(config.get(c.CV_FOLDS, 0)) else c.STOPPED
 
 
 def _first_error_line(trial) -> str:

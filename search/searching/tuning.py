@@ -1,4 +1,5 @@
-"""The Tune side of a search: the Tuner with OptunaSearch over the conditional space, and its results as rows."""
+"""The Tune side of a search: the Tuner with OptunaSearch over the conditional space (`search.common.trials` reads
+its results)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.common import contract as c
 from search.common.compat import keep_starting_actors, set_restored_callbacks
-from search.common.contract import TRIAL_METRICS
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
@@ -145,25 +145,3 @@ def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, callbacks
     tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split), resume_unfinished=True)
     set_restored_callbacks(tuner, callbacks)  # fresh trackers: the pickled ones hold no client
     return tuner
-
-
-def trial_rows(results: tune.ResultGrid, trials: dict[str, tuple[str, int]]) -> list[dict]:
-    """One row per trial: status, its MLflow run id and order (from the tracker), params and metrics."""
-    rows = []
-    for result in results:
-        config, metrics = result.config or {}, result.metrics or {}
-        trial_id = metrics.get(c.TRIAL_ID) or Path(result.path or "").name
-        run_id, index = trials.get(trial_id, ("", -1))
-        row = {
-            c.TRIAL_ID: trial_id,
-            "run_id": run_id,
-            c.TRIAL_INDEX: index,
-            "status": "FAILED" if result.error else "FINISHED" if c.FOLDS_DONE in metrics else "UNFINISHED",
-            c.FOLDS_DONE: metrics.get(c.FOLDS_DONE, 0),
-            "model": config.get("model"),
-            "feature_set": config.get("feature_set"),
-            c.CV_FOLDS: config.get(c.CV_FOLDS),
-        }
-        row.update({k: metrics[k] for k in TRIAL_METRICS if k in metrics})
-        rows.append(row)
-    return rows

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from cluster.processes import free_port
 from search.common import contract
-from search.common.ranking import rank_trials
+from search.common.trials import rank_trials
 from search.searching.config import parse_args
 from search.searching.driver import run_search
 from trainables.data import load_dataset, split_dataset

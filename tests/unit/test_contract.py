@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from search.common import contract as c
-from search.common.runs_table import OUTCOMES, outcome
-from search.searching import tracking
+from search.common.trials import OUTCOMES, Trial, outcome
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "tracking.md").read_text()
 
@@ -21,9 +20,9 @@ def test_every_recorded_name_is_documented():
 
 def test_one_outcome_word_each_in_the_tracker_and_the_report():
     config = {"cv_folds": 5}
-    assert tracking.outcome({"folds_done": 5}, config, failed=False) == c.COMPLETED
-    assert tracking.outcome({"folds_done": 2}, config, failed=False) == c.STOPPED
-    assert tracking.outcome({}, config, failed=True) == c.FAILED
+    assert Trial.from_result(config, {"folds_done": 5}, failed=False).outcome == c.COMPLETED
+    assert Trial.from_result(config, {"folds_done": 2}, failed=False).outcome == c.STOPPED
+    assert Trial.from_result(config, {}, failed=True).outcome == c.FAILED
     row = {"status": "FINISHED", "val_accuracy": 0.9, "cv_folds": "5", "folds_done": 5.0}
     assert outcome(row) == c.COMPLETED and set(c.OUTCOMES) <= set(OUTCOMES)
 

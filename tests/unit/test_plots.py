@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from search.common.runs_table import outcome, row_dict
+from search.common.trials import outcome, row_dict
 from search.reporting import plots, plots_params
 from search.reporting.importance import param_importance, rebuild_study
 

@@ -3,9 +3,9 @@
 import pytest
 
 from search.common.errors import UsageError
-from search.common.ranking import rank_trials
+from search.common.trials import Trial, rank_trials
 from search.searching.config import parse_args
-from search.searching.tracking import BackgroundWriter, outcome
+from search.searching.tracking import BackgroundWriter
 
 
 def row(i, acc, f1, fit, **extra):
@@ -82,9 +82,9 @@ def test_writer_reports_a_write_that_never_succeeds():
 
 
 def test_outcome_of_a_trial():
-    assert outcome({"folds_done": 5}, {"cv_folds": 5}, failed=False) == "completed"
-    assert outcome({"folds_done": 2}, {"cv_folds": 5}, failed=False) == "stopped"
-    assert outcome({}, {"cv_folds": 5}, failed=True) == "failed"
+    assert Trial.from_result({"cv_folds": 5}, {"folds_done": 5}, failed=False).outcome == "completed"
+    assert Trial.from_result({"cv_folds": 5}, {"folds_done": 2}, failed=False).outcome == "stopped"
+    assert Trial.from_result({"cv_folds": 5}, {}, failed=True).outcome == "failed"
 
 
 def test_points_to_evaluate_are_read_and_checked(tmp_path):

@@ -7,7 +7,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract
 from search.common.errors import UsageError
-from search.common.ranking import rank_trials
+from search.common.trials import rank_trials
 from search.release import build_parser
 from search.releasing.choice import deciding_rule
 from search.releasing.flow import gate_metric_for

@@ -12,7 +12,8 @@ import pytest
 from cluster.processes import free_port
 from search import report
 from search.common.connect import public_uri
-from search.common.runs_table import best_per, outcome, ranked, row_dict
+from search.common.trials import best_per, outcome, row_dict
+from search.common.trials import rank_trials as ranked
 from search.reporting.report_md import cell, table
 
 

@@ -1,9 +1,7 @@
 """Release the best trial of a search: retrain, score on test, register, gate the alias, model card, git tag.
 
     python search/release.py                 # the latest finished search of any experiment
-    python search/release.py --experiment wine_classification [--search-id ID]
-    python search/release.py --verify        # rebuild the alias holder from its lineage, compare predictions
-    python search/release.py --rollback      # give the alias back to the `previous` holder
+    python search/release.py --verify        # rebuild the alias holder from its lineage (--rollback: undo)
 
 Exit codes: 0 done, 1 nothing to do or the work failed, 2 bad input or a server that does not answer, 130 interrupted.
 """
@@ -18,9 +16,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.common import contract as c
+from search.common import contract as c  # noqa: E402
 from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
-from search.common.connect import DEFAULT_TRACKING_URI  # noqa: E402
+from search.common.connect import DEFAULT_TRACKING_URI, check_tracking_uri  # noqa: E402
 from search.common.errors import run_command  # noqa: E402
 
 
@@ -57,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 def _release(args: argparse.Namespace) -> int:
     with quiet_mlflow():
         import mlflow
-        from mlflow import MlflowClient
 
-        from search.common.connect import check_tracking_uri
         from search.releasing.budget import Budget
         from search.releasing.flow import ReleaseSettings, release, target_model
         from search.releasing.registry import rollback
@@ -69,7 +65,7 @@ def _release(args: argparse.Namespace) -> int:
         Budget(settings.max_predict_ms, settings.max_model_mb)  # bad limits are refused before any server is asked
         check_tracking_uri(settings.tracking_uri, must_exist=True)
         mlflow.set_tracking_uri(settings.tracking_uri)
-        client = MlflowClient(settings.tracking_uri)
+        client = mlflow.MlflowClient(settings.tracking_uri)
         if args.verify:
             ok, verdict = verify(client, target_model(settings, client), settings.alias)
             print(verdict)

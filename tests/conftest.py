@@ -1,16 +1,27 @@
-"""Shared fixtures: one real `mlflow server` and one real local Ray for the whole test session."""
+"""Shared fixtures: one real `mlflow server` and one real local Ray for the whole test session, and one
+`cluster/local.py` cluster per module that asks for it. Every test that starts a server or Ray is marked
+`integration`: collection refuses a test that asks for a server fixture without the mark, and a test without it
+that leaves a server running fails."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from cluster.private_mlflow import private_mlflow
+from cluster.processes import free_port, stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_FIXTURES = {"mlflow_server", "mlflow_server_dir", "ray_session", "local_cluster"}
+SERVER_PROCESSES = ("gcs_server", "raylet", "mlflow_server.py", "mlflow server", "uvicorn", "gunicorn")
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +48,41 @@ def ray_session():
     ray.shutdown()
 
 
+def _cluster_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
+    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+
+
+def _local(state_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(ROOT / "cluster" / "local.py"), args[0], "--state-dir", str(state_dir), *args[1:]]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_cluster_env())
+
+
+@pytest.fixture(scope="module")
+def local_cluster(tmp_path_factory):
+    """`cluster/local.py up`: an MLflow server, a Ray head without CPUs and two one-CPU workers, shared by the
+    module's tests; yields its state dir, ports, `up`'s output, the exported variables and an environment holding
+    them. Stopped with `down` (then by PID, whatever is left) unless a test took it down already."""
+    state_dir = tmp_path_factory.mktemp("cluster") / "state"
+    ports = {name: free_port() for name in ("mlflow", "ray", "dashboard", "ray-client")}
+    flags = [f"--{name}-port={port}" for name, port in ports.items()]
+    up = _local(state_dir, "up", "--workers", "2", "--cpus-per-worker", "1", "--head-cpus", "0", *flags)
+    state_path = state_dir / "state.json"
+    try:
+        assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
+        exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
+        yield {"state_dir": state_dir, "ports": ports, "up": up, "exports": exports,
+               "state": json.loads(state_path.read_text()), "env": {**_cluster_env(), **exports}}  # fmt: skip
+    finally:
+        if state_path.exists():
+            _local(state_dir, "down", timeout=120)
+        if state_path.exists():  # `down` failed: stop what is left, by PID
+            from cluster.local import live_pids
+
+            state = json.loads(state_path.read_text())
+            stop_processes([p["pid"] for p in state["processes"]], live_pids(state))
+
+
 @pytest.fixture
 def quiet_env(monkeypatch):
     """No telemetry, no stray tracking URI or Ray address from the developer's shell."""
@@ -49,6 +95,45 @@ def quiet_env(monkeypatch):
 def pytest_configure(config):
     config.addinivalue_line("markers", "fault(what): a fault the system must survive, listed in the closing summary")
     config.addinivalue_line("markers", "bad_input(what): a bad input that must be refused, listed in the summary")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test asking for a server fixture must be marked `integration`, and no unit test may ask for one."""
+    wrong = []
+    for item in items:
+        servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        unit = (ROOT / "tests" / "unit") in Path(str(item.path)).parents
+        if servers and (unit or item.get_closest_marker("integration") is None):
+            wrong.append(f"{item.nodeid} asks for {sorted(servers)}")
+        elif unit and item.get_closest_marker("integration") is not None:
+            wrong.append(f"{item.nodeid} is a unit test marked integration")
+    if wrong:
+        raise pytest.UsageError("servers belong to tests/integration, marked `integration`:\n  " + "\n  ".join(wrong))
+
+
+def _servers_below_us() -> set[int]:
+    """The PIDs of servers (Ray, MLflow) this test process started and that still run."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            text = " ".join(child.cmdline()) or child.name()
+        except psutil.Error:
+            continue
+        if any(name in text for name in SERVER_PROCESSES):
+            found.add(child.pid)
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A test not marked `integration` must not leave a server running."""
+    if item.get_closest_marker("integration") is not None:
+        return (yield)
+    before = _servers_below_us()
+    result = yield
+    left = _servers_below_us() - before
+    assert not left, f"{item.nodeid} is not marked integration but left servers running: PIDs {sorted(left)}"
+    return result
 
 
 _LEDGER: dict[str, list[tuple[str, str]]] = {"fault": [], "bad_input": []}

@@ -18,7 +18,7 @@ from search.common import contract
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SEARCH = ["--num-samples", "4", "--models", "knn,logistic_regression", "--feature-sets", "basic", "--cv-folds", "3"]
+SEARCH = ["--num-samples", "2", "--models", "knn,logistic_regression", "--feature-sets", "basic", "--cv-folds", "2"]
 
 
 def command(repo: Path, script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

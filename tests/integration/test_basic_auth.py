@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(tmp_path):
+def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(
+    tmp_path, ray_session, quiet_env, monkeypatch
+):
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     secret = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": "a-test-password-7f3c"}
@@ -37,21 +39,17 @@ def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(tmp_
         assert anonymous.returncode == 2 and "MLFLOW_TRACKING_USERNAME" in anonymous.stderr
         assert "Traceback" not in anonymous.stderr
 
-        client_env = env | {"MLFLOW_TRACKING_PASSWORD": secret["MLFLOW_AUTH_ADMIN_PASSWORD"]}
-        argv = [sys.executable, str(ROOT / "search/run.py"), "--tracking-uri", uri, "--experiment", "it-auth"]
-        argv += ["--num-samples", "2", "--models", "knn", "--storage-path", str(tmp_path / "ray_results")]
-        logged_in = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=client_env)
-        assert logged_in.returncode == 0, logged_in.stderr[-2000:]
-
+        # Logged in, the search runs in this process, on the session's Ray: the same main() as the command's.
         from mlflow.tracking import MlflowClient
 
-        os.environ.update(client_env)
-        try:
-            client = MlflowClient(uri)
-            runs = client.search_runs([client.get_experiment_by_name("it-auth").experiment_id])
-        finally:
-            for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD"):
-                os.environ.pop(key, None)
+        from search.run import main
+
+        for key, value in (secret | {"MLFLOW_TRACKING_PASSWORD": secret["MLFLOW_AUTH_ADMIN_PASSWORD"]}).items():
+            monkeypatch.setenv(key, value)
+        argv = ["--tracking-uri", uri, "--experiment", "it-auth", "--num-samples", "2", "--models", "knn"]
+        assert main([*argv, "--cv-folds", "2", "--storage-path", str(tmp_path / "ray_results")]) == 0
+        client = MlflowClient(uri)
+        runs = client.search_runs([client.get_experiment_by_name("it-auth").experiment_id])
         assert sorted(r.data.tags["run_type"] for r in runs) == ["search", "trial", "trial"]
     finally:
         stop_process_group(server.pid)

@@ -1,14 +1,9 @@
-"""What listens where, said truly: a local cluster (`cluster/local.py up`) with a driver and a trial-like actor
-running; every TCP socket its processes listen on is covered by one row of docs/cluster.md's "What listens where"
-table, with that row's bind address, and a row that says `token` refuses a request without the token."""
+"""What listens where, said truly: docs/cluster.md's "What listens where" table, parsed, and given there only;
+the helpers here read a running cluster's sockets against it (test_local_cluster.py, on the module's cluster)."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -17,11 +12,9 @@ from pathlib import Path
 
 import grpc
 import psutil
-import pytest
-from test_local_cluster import clean_env, dashboard_get, local
 
 from cluster.local import live_pids
-from cluster.processes import Listener, free_port, listening_sockets, process_tree, stop_processes
+from cluster.processes import Listener, listening_sockets, process_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDS = {"127.0.0.1": "127.0.0.1", "all interfaces": "all interfaces", "the machine's address": "machine"}
@@ -183,79 +176,3 @@ def snapshot(state: dict, driver_pid: int) -> list[Listener]:
     """The listening sockets of the cluster's processes and of the driver (named `(driver)`)."""
     driver = [Listener(x.pid, "(driver)", "", x.ip, x.port) for x in listening_sockets(process_tree(driver_pid))]
     return listening_sockets(live_pids(state)) + driver
-
-
-@pytest.mark.integration
-def test_every_listening_socket_is_in_the_table_with_its_bind_address(tmp_path):
-    rows = listening_table(ROOT / "docs" / "cluster.md")
-    state_dir = tmp_path / "state"
-    ports = {name: free_port() for name in ("mlflow", "ray", "dashboard", "ray-client")}
-    up = local(state_dir, "up", "--workers", "1", *[f"--{name}-port={port}" for name, port in ports.items()])
-    state_path = state_dir / "state.json"
-    driver = None
-    try:
-        assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
-        state = json.loads(state_path.read_text())
-        exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
-        (tmp_path / "driver.py").write_text(DRIVER)
-        driver = subprocess.Popen(
-            [sys.executable, str(tmp_path / "driver.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**clean_env(), **exports},
-        )
-        assert driver.stdout.readline().strip() == "pong", "the driver's actor did not run"
-
-        token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
-        nodes = dashboard_get(f"http://127.0.0.1:{ports['dashboard']}/api/v0/nodes", token)["data"]["result"]
-        node_ips = {n["node_ip"] for n in nodes["result"]}
-        assert len(node_ips) == 1, node_ips
-        node_ip = node_ips.pop()
-        known = {flag: {state["ports"][key]} for flag, key in STATE_PORTS.items()} | session_ports(
-            state["ray_temp_root"]
-        )
-        assert known["--dashboard-agent-listen-port"] == {p["ports"]["dashboard_agent"] for p in state["processes"][1:]}
-        expected = {p for flag in (*STATE_PORTS, *SESSION_PORTS) for p in known[flag]}
-
-        deadline = time.monotonic() + 60  # agents open some ports a moment after their node joins
-        while True:
-            listeners = snapshot(state, driver.pid)
-            missing = expected - {x.port for x in listeners}
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert not missing, f"ports recorded by the cluster but not listening: {missing}"
-
-        by_socket: dict[tuple[int, int], list[Listener]] = defaultdict(list)
-        for listener in listeners:
-            by_socket[listener.pid, listener.port].append(listener)
-        seen: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for (pid, port), group in sorted(by_socket.items()):
-            texts = ["(driver)"] if group[0].name == "(driver)" else lineage(pid)
-            row = resolve(rows, texts, port, known)
-            bound = categories({x.ip for x in group}, node_ip)
-            assert bound == row.binds, f"{row.listener} (pid {pid}, port {port}) binds to {sorted(bound)}"
-            host = "127.0.0.1" if bound & {"127.0.0.1", "all interfaces"} else node_ip
-            seen[row.listener].append((host, port))
-        assert set(seen) == {r.listener for r in rows}, (
-            f"rows with no socket: {set(r.listener for r in rows) - set(seen)}"
-        )
-
-        for row in rows:  # what the table says guards each listener
-            for host, port in seen[row.listener]:
-                if row.guard == "token":
-                    assert refused_without_token(row.protocol, host, port), f"{row.listener} :{port} answered"
-                else:
-                    assert answers_without_token(host, port), f"{row.listener} :{port} did not answer"
-    finally:
-        if driver is not None:
-            driver.stdin.close()
-            stop_processes([driver.pid], timeout=15)
-        if state_path.exists():
-            down = local(state_dir, "down", timeout=120)
-            assert down.returncode == 0, down.stderr
-        if state_path.exists():
-            state = json.loads(state_path.read_text())
-            stop_processes([p["pid"] for p in state["processes"]], live_pids(state))

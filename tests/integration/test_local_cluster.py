@@ -1,50 +1,53 @@
-"""`cluster/local.py`: an MLflow server, a Ray head and two Ray worker nodes as local processes; a real search
-through RAY_ADDRESS and MLFLOW_TRACKING_URI lands on both workers and is tracked with its artifacts; `down`
-leaves no process behind; a taken port is refused before anything starts."""
+"""`cluster/local.py`: an MLflow server, a Ray head and two Ray worker nodes as local processes, brought up once
+for this module and shared by its tests, in order: what `up` prints and guards; every socket it listens on is in
+docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI lands on both workers, tracked with
+its artifacts; a search interrupted and resumed, a search whose tracking server goes away and comes back, a search
+that loses a worker node; `down` leaves no process behind. A taken port is refused before anything starts."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
-import urllib.request
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from cluster_helpers import clean_env, dashboard_get, local, read_state, search_id_of, start_driver, wait_until
+from mlflow.tracking import MlflowClient
+from test_listening_ports import (
+    DRIVER,
+    SESSION_PORTS,
+    STATE_PORTS,
+    answers_without_token,
+    categories,
+    lineage,
+    listening_table,
+    refused_without_token,
+    resolve,
+    session_ports,
+    snapshot,
+)
 
 from cluster.local import live_pids
-from cluster.processes import free_port, process_alive, stop_processes
+from cluster.private_mlflow import start_mlflow
+from cluster.processes import (
+    Listener,
+    free_port,
+    group_members,
+    process_alive,
+    processes_mentioning,
+    stop_process_group,
+    stop_processes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL = [sys.executable, str(ROOT / "cluster" / "local.py")]
-
-
-def clean_env() -> dict[str, str]:
-    """The test's environment without a developer's cluster settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
-    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
-
-
-def local(state_dir: Path, command: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python cluster/local.py <command> --state-dir <state_dir> <args>`."""
-    return subprocess.run(
-        [*LOCAL, command, "--state-dir", str(state_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=clean_env(),
-        cwd=state_dir.parent,
-    )
-
-
-def dashboard_get(url: str, token: str | None) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
-        return json.load(response)
 
 
 def test_ray_node_refuses_to_start_without_a_token():
@@ -85,19 +88,8 @@ def test_taken_port_is_refused_before_anything_starts(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = local(
-            state_dir,
-            "up",
-            "--mlflow-port",
-            str(free_port()),
-            "--ray-port",
-            str(free_port()),
-            "--dashboard-port",
-            str(port),
-            "--ray-client-port",
-            str(free_port()),
-            timeout=60,
-        )
+        ports = ["--mlflow-port", str(free_port()), "--ray-port", str(free_port()), "--dashboard-port", str(port)]
+        result = local(state_dir, "up", *ports, "--ray-client-port", str(free_port()), timeout=60)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"port {port}" in lines[0] and "--dashboard-port" in lines[0], result.stderr
@@ -105,94 +97,287 @@ def test_taken_port_is_refused_before_anything_starts(tmp_path):
 
 
 @pytest.mark.integration
-def test_local_cluster_runs_a_search_on_two_workers_and_stops_cleanly(tmp_path):
-    state_dir = tmp_path / "state"
-    ports = {name: free_port() for name in ("mlflow", "ray", "dashboard", "ray-client")}
-    flags = [f"--{name}-port={port}" for name, port in ports.items()]
-    up = local(state_dir, "up", "--workers", "2", "--cpus-per-worker", "1", "--head-cpus", "0", *flags)
-    state_path = state_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else None
+def test_up_exports_its_addresses_guards_the_dashboard_and_refuses_a_second_up(local_cluster):
+    state_dir, ports, exports = local_cluster["state_dir"], local_cluster["ports"], local_cluster["exports"]
+    assert exports["RAY_ADDRESS"] == f"127.0.0.1:{ports['ray']}"
+    assert exports["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{ports['mlflow']}"
+    assert exports["RAY_AUTH_MODE"] == "token"
+    token_path = Path(exports["RAY_AUTH_TOKEN_PATH"])
+    token = token_path.read_text().strip()
+    assert token_path.stat().st_mode & 0o077 == 0, "the token file must be private"
+    assert token_path.parent == state_dir.resolve()
+
+    status = local(state_dir, "status", timeout=60)
+    assert status.returncode == 0 and "3 of 3" in status.stdout, status.stdout + status.stderr
+    again = local(state_dir, "up", timeout=60)
+    assert again.returncode != 0 and "already up" in again.stderr
+
+    # The dashboard asks for the token; with it, it lists a head without CPUs and two workers with one each.
+    dashboard = f"http://127.0.0.1:{ports['dashboard']}"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        dashboard_get(f"{dashboard}/api/v0/nodes", None)
+    assert refused.value.code == 401
+    nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
+    alive = [n for n in nodes if n["state"] == "ALIVE"]
+    heads = [n for n in alive if n["is_head_node"]]
+    assert len(heads) == 1 and len(alive) == 3
+    assert heads[0]["resources_total"].get("CPU", 0) == 0
+    assert all(n["resources_total"]["CPU"] == 1 for n in alive if not n["is_head_node"])
+
+
+@pytest.mark.integration
+def test_every_listening_socket_is_in_the_table_with_its_bind_address(local_cluster, tmp_path):
+    """With a driver and a trial-like actor running, every TCP socket the cluster's processes listen on is covered
+    by one row of docs/cluster.md's "What listens where" table, with that row's bind address, and a row that says
+    `token` refuses a request without the token."""
+    rows = listening_table(ROOT / "docs" / "cluster.md")
+    state, ports, exports = local_cluster["state"], local_cluster["ports"], local_cluster["exports"]
+    (tmp_path / "driver.py").write_text(DRIVER)
+    driver = subprocess.Popen(
+        [sys.executable, str(tmp_path / "driver.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=local_cluster["env"],
+    )
     try:
-        assert up.returncode == 0, f"up failed:\n{up.stdout}\n{up.stderr}"
-        exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
-        assert exports["RAY_ADDRESS"] == f"127.0.0.1:{ports['ray']}"
-        assert exports["MLFLOW_TRACKING_URI"] == f"http://127.0.0.1:{ports['mlflow']}"
-        assert exports["RAY_AUTH_MODE"] == "token"
-        token_path = Path(exports["RAY_AUTH_TOKEN_PATH"])
-        token = token_path.read_text().strip()
-        assert token_path.stat().st_mode & 0o077 == 0, "the token file must be private"
-        assert token_path.parent == state_dir.resolve()
-
-        status = local(state_dir, "status", timeout=60)
-        assert status.returncode == 0 and "3 of 3" in status.stdout, status.stdout + status.stderr
-        again = local(state_dir, "up", timeout=60)
-        assert again.returncode != 0 and "already up" in again.stderr
-
-        # The dashboard asks for the token; with it, it lists a head without CPUs and two workers with one each.
-        dashboard = f"http://127.0.0.1:{ports['dashboard']}"
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            dashboard_get(f"{dashboard}/api/v0/nodes", None)
-        assert refused.value.code == 401
-        nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
-        alive = [n for n in nodes if n["state"] == "ALIVE"]
-        heads = [n for n in alive if n["is_head_node"]]
-        workers = {n["node_id"] for n in alive if not n["is_head_node"]}
-        assert len(heads) == 1 and len(workers) == 2
-        assert heads[0]["resources_total"].get("CPU", 0) == 0
-        assert all(n["resources_total"]["CPU"] == 1 for n in alive if not n["is_head_node"])
-
-        # A real search from the host, through the exported variables only.
-        run_env = {**clean_env(), **exports}
-        run = subprocess.run(
-            [sys.executable, str(ROOT / "search" / "run.py"), "--num-samples", "8", "--dataset", "digits"]
-            + ["--models", "random_forest,svm,logistic_regression", "--experiment", "local_cluster_test"]
-            + ["--storage-path", str(tmp_path / "ray_results")],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=run_env,
-            cwd=tmp_path,
+        assert driver.stdout.readline().strip() == "pong", "the driver's actor did not run"
+        token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        nodes = dashboard_get(f"http://127.0.0.1:{ports['dashboard']}/api/v0/nodes", token)["data"]["result"]
+        node_ips = {n["node_ip"] for n in nodes["result"]}
+        assert len(node_ips) == 1, node_ips
+        node_ip = node_ips.pop()
+        known = {flag: {state["ports"][key]} for flag, key in STATE_PORTS.items()} | session_ports(
+            state["ray_temp_root"]
         )
-        assert run.returncode == 0, f"search failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-        search_id = re.search(r"^search_id: (\w+)$", run.stdout, re.M)[1]
+        assert known["--dashboard-agent-listen-port"] == {p["ports"]["dashboard_agent"] for p in state["processes"][1:]}
+        expected = {p for flag in (*STATE_PORTS, *SESSION_PORTS) for p in known[flag]}
 
-        from mlflow.tracking import MlflowClient
+        listeners: list[Listener] = []
 
-        client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
-        experiment = client.get_experiment_by_name("local_cluster_test")
-        trials = client.search_runs(
-            [experiment.experiment_id], f"tags.search_id = '{search_id}' and tags.run_type = 'trial'"
+        def all_listening() -> bool:  # agents open some ports a moment after their node joins
+            listeners[:] = snapshot(state, driver.pid)
+            return not expected - {x.port for x in listeners}
+
+        wait_until(all_listening, "socket on every port the cluster recorded", 60)
+
+        by_socket: dict[tuple[int, int], list[Listener]] = defaultdict(list)
+        for listener in listeners:
+            by_socket[listener.pid, listener.port].append(listener)
+        seen: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for (pid, port), group in sorted(by_socket.items()):
+            texts = ["(driver)"] if group[0].name == "(driver)" else lineage(pid)
+            row = resolve(rows, texts, port, known)
+            bound = categories({x.ip for x in group}, node_ip)
+            assert bound == row.binds, f"{row.listener} (pid {pid}, port {port}) binds to {sorted(bound)}"
+            host = "127.0.0.1" if bound & {"127.0.0.1", "all interfaces"} else node_ip
+            seen[row.listener].append((host, port))
+        assert set(seen) == {r.listener for r in rows}, (
+            f"rows with no socket: {set(r.listener for r in rows) - set(seen)}"
         )
-        assert len(trials) == 8 and all(t.info.status == "FINISHED" for t in trials)
-        used = {t.data.tags["node"] for t in trials}
-        assert used <= workers, "trials must run on worker nodes, not on the head"
-        assert len(used) >= 2, f"all trials ran on one node: {used}"
 
-        # The figures (the best trial of each model family) went through the server into its artifact store.
-        store = state_dir / "mlflow" / "artifacts"
-        drawn = [t for t in trials if client.list_artifacts(t.info.run_id)]
-        assert drawn and all("confusion_matrix" in t.data.tags for t in trials)
-        for trial in drawn:
-            assert [a.path for a in client.list_artifacts(trial.info.run_id)] == ["confusion_matrix.png"]
-            stored = store / experiment.experiment_id / trial.info.run_id / "artifacts" / "confusion_matrix.png"
-            assert stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stored
-
-        # The dashboard agrees: the trial actors ran on the workers, none on the head.
-        actors = dashboard_get(f"{dashboard}/api/v0/actors?limit=1000&detail=1", token)["data"]["result"]["result"]
-        trial_nodes = {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"}
-        assert used <= trial_nodes <= workers
-
-        # `down` stops every process of the cluster and nothing else.
-        pids = live_pids(state)  # process trees and groups, and whatever runs in its Ray temp dir
-        assert len(pids) >= 8, pids
-        down = local(state_dir, "down", timeout=120)
-        assert down.returncode == 0, down.stderr
-        assert not [p for p in pids if process_alive(p)], "processes of the cluster outlived `down`"
-        assert not token_path.exists() and not state_path.exists()
-        assert not Path(state["ray_temp_root"]).exists()
+        for row in rows:  # what the table says guards each listener
+            for host, port in seen[row.listener]:
+                if row.guard == "token":
+                    assert refused_without_token(row.protocol, host, port), f"{row.listener} :{port} answered"
+                else:
+                    assert answers_without_token(host, port), f"{row.listener} :{port} did not answer"
     finally:
-        if state_path.exists():  # something failed before `down`: stop what is left, by PID
-            local(state_dir, "down", timeout=120)
-        if state_path.exists():
-            state = json.loads(state_path.read_text())
-            stop_processes([p["pid"] for p in state["processes"]], live_pids(state))
+        driver.stdin.close()
+        stop_processes([driver.pid], timeout=15)
+
+
+def trial_runs(client: MlflowClient, experiment: str, search_id: str) -> list:
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial'"
+    return client.search_runs([found.experiment_id], query, max_results=1000)
+
+
+def finished(client: MlflowClient, experiment: str, search_id: str) -> int:
+    return sum(r.info.status == "FINISHED" for r in trial_runs(client, experiment, search_id))
+
+
+@pytest.mark.integration
+def test_a_search_runs_on_both_workers_with_its_figures(local_cluster, tmp_path):
+    exports, ports = local_cluster["exports"], local_cluster["ports"]
+    token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+    dashboard = f"http://127.0.0.1:{ports['dashboard']}"
+    nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
+    workers = {n["node_id"] for n in nodes if n["state"] == "ALIVE" and not n["is_head_node"]}
+    assert len(workers) == 2
+    # A real search from the host, through the exported variables only.
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "search" / "run.py"), "--num-samples", "6", "--dataset", "digits"]
+        + ["--models", "random_forest,svm,logistic_regression", "--experiment", "local_cluster_test"]
+        + ["--cv-folds", "3", "--storage-path", str(tmp_path / "ray_results")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=local_cluster["env"],
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, f"search failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    search_id = re.search(r"^search_id: (\w+)$", run.stdout, re.M)[1]
+
+    client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("local_cluster_test")
+    trials = trial_runs(client, "local_cluster_test", search_id)
+    assert len(trials) == 6 and all(t.info.status == "FINISHED" for t in trials)
+    used = {t.data.tags["node"] for t in trials}
+    assert used <= workers, "trials must run on worker nodes, not on the head"
+    assert len(used) >= 2, f"all trials ran on one node: {used}"
+
+    # The figures (the best trial of each model family) went through the server into its artifact store.
+    store = local_cluster["state_dir"] / "mlflow" / "artifacts"
+    drawn = [t for t in trials if client.list_artifacts(t.info.run_id)]
+    assert drawn and all("confusion_matrix" in t.data.tags for t in trials)
+    for trial in drawn:
+        assert [a.path for a in client.list_artifacts(trial.info.run_id)] == ["confusion_matrix.png"]
+        stored = store / experiment.experiment_id / trial.info.run_id / "artifacts" / "confusion_matrix.png"
+        assert stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stored
+
+    # The dashboard agrees: the trial actors ran on the workers, none on the head.
+    actors = dashboard_get(f"{dashboard}/api/v0/actors?limit=1000&detail=1", token)["data"]["result"]["result"]
+    trial_nodes = {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"}
+    assert used <= trial_nodes <= workers
+
+
+# Enough trials that the interrupt, sent once 3 have finished, lands before the last one ends however cheap they are.
+TRIALS = 12
+
+
+@pytest.mark.integration
+@pytest.mark.fault("SIGINT to the driver mid-search, then --resume")
+def test_interrupted_search_resumes_without_loss_or_duplicates(local_cluster, tmp_path):
+    """Ctrl-C in the middle of a search, then `--resume`: nothing lost, nothing duplicated, the same parent run."""
+    env = local_cluster["env"]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    argv = ["--experiment", "it-resume", "--num-samples", str(TRIALS), "--max-concurrent", "1"]
+    argv += ["--models", "knn,logistic_regression,svm", "--storage-path", str(tmp_path)]
+    driver = start_driver(argv, env=env, cwd=tmp_path)
+    try:
+        search_id = search_id_of(driver)
+        wait_until(lambda: finished(client, "it-resume", search_id) >= 3, "3 finished trials", 120, driver)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130 and f"--resume {search_id}" in err
+    before = trial_runs(client, "it-resume", search_id)
+    parent = client.search_runs(
+        [before[0].info.experiment_id], filter_string=f"tags.search_id = '{search_id}' and tags.run_type = 'search'"
+    )
+    assert len(parent) == 1 and parent[0].info.status == "KILLED"
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in before) and len(before) < TRIALS
+    finished_before = {r.info.run_id: r.info.end_time for r in before if r.info.status == "FINISHED"}
+
+    resumed = subprocess.run(
+        [sys.executable, str(ROOT / "search" / "run.py"), "--resume", search_id, "--storage-path", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = trial_runs(client, "it-resume", search_id)
+    indices = Counter(int(r.data.tags["trial_index"]) for r in after)
+    assert sorted(indices) == list(range(TRIALS)) and set(indices.values()) == {1}
+    assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in after)
+    assert set(finished_before) <= {r.info.run_id for r in after}
+    for run in after:  # finished trials were not rerun: their runs were not touched again
+        if run.info.run_id in finished_before:
+            assert run.info.end_time == finished_before[run.info.run_id]
+    again = client.get_run(parent[0].info.run_id)
+    assert again.info.status == "FINISHED" and again.data.metrics["trials_finished"] == TRIALS
+    assert again.data.tags["resumed"] == "true"
+
+
+@pytest.mark.integration
+@pytest.mark.fault("mlflow server killed mid-search, back 10 s later")
+def test_search_survives_a_tracking_server_restart(local_cluster, tmp_path):
+    """The tracking server goes away mid-search and comes back: no trial's results are lost or duplicated."""
+    port, data_dir, storage = free_port(), tmp_path / "server", tmp_path / "ray_results"
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow(data_dir, port)[0]
+    argv = ["--tracking-uri", uri, "--experiment", "it-outage", "--num-samples", "8", "--max-concurrent", "1"]
+    driver = start_driver([*argv, "--models", "knn,logistic_regression,svm", "--storage-path", str(storage)],
+                          env=local_cluster["env"], cwd=tmp_path)  # fmt: skip
+    try:
+        search_id = search_id_of(driver)
+        client = MlflowClient(uri)
+        wait_until(lambda: finished(client, "it-outage", search_id) >= 2, "2 tracked trials", 120, driver)
+        stop_process_group(server.pid)  # the server goes away mid-search ...
+        time.sleep(10)  # the fault itself: how long the server stays away, not a wait for something to be ready
+        server = start_mlflow(data_dir, port)[0]  # ... and comes back on the same port with the same data
+        _, err = driver.communicate(timeout=300)
+        assert driver.returncode == 0, err[-2000:]
+        runs = client.search_runs([client.get_experiment_by_name("it-outage").experiment_id],
+                                  f"tags.search_id = '{search_id}'", max_results=1000)  # fmt: skip
+        trials = [r for r in runs if r.data.tags["run_type"] == "trial"]
+        assert Counter(int(r.data.tags["trial_index"]) for r in trials) == Counter(range(8))
+        assert all(r.info.status == "FINISHED" and "val_accuracy" in r.data.metrics for r in trials)
+        assert all(len(json.loads(r.data.tags["confusion_matrix"])) == 3 for r in trials)  # the numbers, on every run
+        parent = next(r for r in runs if r.data.tags["run_type"] == "search")
+        assert parent.info.status == "FINISHED" and parent.data.metrics["trials_finished"] == 8
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        stop_process_group(server.pid)
+
+
+def kill_node(state: dict, name: str) -> int:
+    """SIGKILL every process of one node: its `ray start`, its raylet, its workers. Returns how many."""
+    leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
+    node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-"))
+    pids = set(group_members(leader)) | set(processes_mentioning(node_dir))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)
+
+
+@pytest.mark.integration
+@pytest.mark.fault("a Ray worker node SIGKILLed mid-search")
+def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
+    """A Ray worker node dies (SIGKILL) mid-search: the search still ends with every trial completed, the lost
+    attempt is on its trial's run, and no run is FINISHED without its metrics."""
+    env = local_cluster["env"]
+    argv = ["--experiment", "it-worker-loss", "--dataset", "digits", "--models", "random_forest,svm"]
+    argv += ["--num-samples", "6", "--max-concurrent", "2", "--cv-folds", "3"]
+    driver = start_driver([*argv, "--storage-path", str(tmp_path / "ray_results")], env=env)
+    try:
+        search_id = search_id_of(driver)
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+        wait_until(lambda: finished(client, "it-worker-loss", search_id) >= 2, "2 finished trials", 180, driver)
+        assert kill_node(local_cluster["state"], "ray-worker-1") > 0
+        _, err = driver.communicate(timeout=600)
+        assert driver.returncode == 0, err[-3000:]
+        trials = trial_runs(client, "it-worker-loss", search_id)
+        assert sorted(int(r.data.tags["trial_index"]) for r in trials) == list(range(6))
+        for run in trials:
+            assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "completed"
+            assert {"val_accuracy", "val_f1", "fit_time_s"} <= set(run.data.metrics)
+        assert any(int(r.data.tags.get("lost_attempts", 0)) >= 1 for r in trials), "no attempt was lost"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
+@pytest.mark.integration
+def test_down_stops_every_process_of_the_cluster(local_cluster):
+    state_dir, state = local_cluster["state_dir"], read_state(local_cluster["state_dir"])
+    token_path = Path(local_cluster["exports"]["RAY_AUTH_TOKEN_PATH"])
+    pids = live_pids(state)  # process trees and groups, and whatever runs in its Ray temp dir
+    assert len(pids) >= 8, pids
+    down = local(state_dir, "down", timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not [p for p in pids if process_alive(p)], "processes of the cluster outlived `down`"
+    assert not token_path.exists() and not (state_dir / "state.json").exists()
+    assert not Path(state["ray_temp_root"]).exists()

@@ -25,6 +25,7 @@ def _parts(split):
     return dev, test
 
 
+@pytest.mark.integration
 def test_experiment_runs_and_data_read_back_as_the_ui_reads_them(mlflow_server, quiet_env, split):
     client = MlflowClient(mlflow_server)
     dev, test = _parts(split)
@@ -89,6 +90,7 @@ def test_source_tags_leave_out_an_unknown_commit():
     assert "mlflow.source.git.commit" not in mr.source_tags("search/run.py", "unknown")
 
 
+@pytest.mark.integration
 def test_classifier_evaluation_of_a_registered_version(mlflow_server, quiet_env, split):
     import mlflow
     from sklearn.linear_model import LogisticRegression

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from cluster.mlflow_server import write_ahead_log
 
 
+@pytest.mark.integration
 def test_the_servers_sqlite_store_keeps_a_write_ahead_log(mlflow_server, mlflow_server_dir):
     client = MlflowClient(mlflow_server)
     experiment = client.create_experiment("write-ahead-log")

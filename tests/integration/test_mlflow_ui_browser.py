@@ -37,7 +37,10 @@ FLAGS = (
     "--virtual-time-budget=20000",
 )
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not found: .ci/run installs Debian's chromium")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium not found: .ci/run installs Debian's chromium"),
+]
 
 
 def _chromium(url: str, *action: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -44,7 +44,7 @@ def test_the_bare_venv_has_the_requirements_but_not_the_project(bare_python, tmp
 def test_search_report_and_release_run_without_installing_the_project(bare_python, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     where = ["--tracking-uri", uri]
-    search = ["--num-samples", "2", "--models", "logistic_regression", "--feature-sets", "basic"]
+    search = ["--num-samples", "1", "--models", "logistic_regression", "--feature-sets", "basic", "--cv-folds", "2"]
     search += ["--storage-path", str(tmp_path / "rr")]
     done = run(bare_python, tmp_path, str(ROOT / "search" / "run.py"), *where, *search)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -230,12 +230,30 @@ BAD_INPUTS = [
 ]  # fmt: skip
 
 
+# Each bad input goes through the entrypoint's main() in this process; these few also as a real `python
+# search/run.py` process, to prove the exit path (a flag refused by argparse, and the two servers that do not answer:
+# the Ray address only in a process of its own, as a test process may already hold a Ray).
+IN_A_PROCESS = {"unknown model", "tracking URI that does not answer", "Ray address that does not answer"}
+
+
 @pytest.mark.parametrize(
     "what, args, message", [pytest.param(*row, marks=pytest.mark.bad_input(f"run: {row[0]}")) for row in BAD_INPUTS]
 )
-def test_bad_input_is_one_clear_line_and_nothing_written(tmp_path, what, args, message):
+def test_bad_input_is_one_clear_line_and_nothing_written(tmp_path, what, args, message, quiet_env, monkeypatch, capsys):
+    from search.run import main
+
     db = tmp_path / "m.db"
-    result, seconds = run_cli(tmp_path, "--tracking-uri", f"sqlite:///{db}", *args(tmp_path))
+    argv = ["--tracking-uri", f"sqlite:///{db}", *args(tmp_path)]
+    if what in IN_A_PROCESS:
+        result, seconds = run_cli(tmp_path, *argv)
+    else:
+        monkeypatch.chdir(tmp_path)  # ./ray_results, the default storage path, would be here
+        monkeypatch.delenv("TUNE_STORAGE_PATH", raising=False)
+        start = time.monotonic()
+        code = main(argv)
+        out, err = capsys.readouterr()
+        result = subprocess.CompletedProcess(argv, code, out, err)
+        seconds = time.monotonic() - start
     assert refused(result, seconds, message), result.stderr[-1500:]
     assert not db.exists() and not list(tmp_path.glob("ray_results/search-*"))
 
@@ -261,15 +279,18 @@ def test_asha_stops_trials_after_a_fold_and_they_are_never_the_best(mlflow_serve
 def test_failing_trials_are_tracked_as_failed_and_the_rest_complete(mlflow_server, ray_session, tmp_path):
     rows = "\n".join(f"{i},{(i * 7) % 11},{'x' if i % 2 else 'z'}" for i in range(30))
     data = csv(tmp_path, "a,b,kind\n" + rows)
+    # One configuration that cannot fit (25 neighbours, 16 rows) and one that can, tried first: no sampler's luck.
+    points = [{"model": "knn", "feature_set": "basic", "n_neighbors": k, "weights": "uniform", "p": 2} for k in (25, 3)]
+    (tmp_path / "points.json").write_text(json.dumps(points))
     extra = ["--experiment", "it-failing", "--dataset", data, "--target", "kind", "--models", "knn"]
-    extra += ["--feature-sets", "basic", "--num-samples", "6", "--cv-folds", "3", "--seed", "0"]
-    outcome = search(mlflow_server, tmp_path, *extra)
+    extra += ["--feature-sets", "basic", "--num-samples", "2", "--cv-folds", "3", "--seed", "0"]
+    outcome = search(mlflow_server, tmp_path, *extra, "--points-to-evaluate", str(tmp_path / "points.json"))
     client = MlflowClient(mlflow_server)
     runs = children(client, outcome)
     fold_rows = 24 - 8  # 30 rows, 6 held out, 3 folds of the 24 left: 16 rows to fit on
     failed = [r for r in runs if r.info.status == "FAILED"]
     done = [r for r in runs if r.info.status == "FINISHED"]
-    assert len(runs) == 6 and failed and done
+    assert len(runs) == 2 and failed and done
     for run in failed:
         assert int(run.data.params["n_neighbors"]) > fold_rows and run.data.tags["outcome"] == "failed"
         assert "n_neighbors" in run.data.tags["error"] and "val_accuracy" not in run.data.metrics

@@ -11,6 +11,7 @@ from search.common import contract
 from search.common.runs_table import SearchRuns, markdown_table
 from search.common.trials import TIE_BREAK, best_per, rank_trials
 from search.reporting.importance import Importance
+from search.reporting.plots import FAMILY_ORDER, ordered
 
 SETTINGS = tuple(p for p in contract.SEARCH_PARAMS if p not in (contract.OBJECTIVES, contract.POINTS_TO_EVALUATE))
 MAX_ROWS = 50
@@ -174,20 +175,44 @@ def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> lis
     return [*lines, ""]
 
 
+def importance_text(importance: Importance) -> str:
+    """What `param_importance.png` draws: a panel over all trials, then one per model family with its own n."""
+    families = ordered(importance.per_family, FAMILY_ORDER)  # the figure's order
+    shown = [f for f in families if importance.per_family[f].values]
+    left_out = [f for f in families if not importance.per_family[f].values]
+    if not importance.values and not shown:
+        return f"No importance computed: {importance.note}."
+    method = importance.method.split(" (")[0]
+    text = (
+        f"Which choices mattered for reaching the best scores: {method} on the completed trials, rebuilt as an Optuna "
+        "study with the search space's distributions. Each panel is computed over its own trials, so its shares sum "
+        "to 1. "
+    )
+    if importance.values:
+        text += (
+            f"The first panel weighs model family and feature set over all n={importance.n_trials} completed trials."
+        )
+    else:
+        text += f"No panel over all trials: {importance.note}."
+    if shown:
+        sizes = ", ".join(f"{f} (n={importance.per_family[f].n_trials})" for f in shown)
+        text += (
+            " Then one panel per model family weighs its own hyperparameters and feature set over that family's "
+            f"completed trials only: {sizes}."
+        )
+    if left_out:
+        text += " No panel for " + "; ".join(f"{f} ({importance.per_family[f].note})" for f in left_out) + "."
+    panels = [("all families", importance)] if importance.values else []
+    panels += [(f, importance.per_family[f]) for f in shown]
+    zero = [f"`{name}` ({where})" for where, imp in panels for name, value in imp.values.items() if value <= 0]
+    if zero:
+        text += " Scored 0 (no effect seen among that panel's trials): " + ", ".join(zero) + "."
+    return text + " With few trials in a panel its estimate is rough."
+
+
 def _figures(importance: Importance, drawn: set[str]) -> list[str]:
     lines = ["## Figures", ""]
-    texts = dict(FIGURES)
-    texts["param_importance.png"] = (
-        f"How much each choice mattered for reaching the best scores: {importance.method}, on the completed trials "
-        "rebuilt as an Optuna study with the search space's distributions. Conditional parameters (`C [svm]`) "
-        "exist only in their family's trials and are judged among those (conditional PED-ANOVA). "
-        + (importance.note or "With few trials the estimate is rough.")
-    )
-    zero = [name for name, value in importance.values.items() if value <= 0]
-    if zero:
-        texts["param_importance.png"] += " Scored 0 (no effect seen, or too few trials of their family to judge): " + (
-            ", ".join(f"`{name}`" for name in zero) + "."
-        )
+    texts = {**FIGURES, "param_importance.png": importance_text(importance)}
     for name, text in texts.items():
         if name not in drawn:  # a figure with nothing to show is left out
             continue

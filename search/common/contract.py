@@ -52,6 +52,9 @@ GIT_COMMIT, GIT_DIRTY, CODE_DIGEST = "git_commit", "git_dirty", "code_digest"  #
 DATASET, DATASET_DIGEST = "dataset", "dataset_digest"  # a param of the search and a tag of every run
 LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, CODE_DIGEST, DATASET, DATASET_DIGEST)  # on every trial run, from the search
 NODE_TAGS = (NODE, HOSTNAME) = ("node", "hostname")  # where a trial ran, from its result
+ERROR = "error"  # tag of a failed trial run: the last line of its error
+BEST_TRIAL_RUN_ID = "best_trial_run_id"  # tag of the search's parent run, set when the search ends
+SOURCE_RUN_ID = "source_run_id"  # tag of a registered version (and its release run): the trial it came from
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"

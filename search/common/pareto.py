@@ -22,12 +22,12 @@ from search.common.runs_table import markdown_table, text_table
 from search.common.trials import Rows, completed, number, records
 
 SCORE_PREFIXES = ("val_", "train_")
-UNITS = {"predict_ms": "ms", "model_bytes": "bytes", "fit_time_s": "s"}
+UNITS = {contract.PREDICT_MS: "ms", contract.MODEL_BYTES: "bytes", contract.FIT_TIME_S: "s"}
 COSTS = sorted(contract.MINIMISED, key=(*contract.COSTS, *contract.MINIMISED).index)  # serving costs first
 COST_MEANING = {
-    "predict_ms": "ms to predict 1,000 rows",
-    "model_bytes": "fitted Pipeline, pickled",
-    "fit_time_s": "mean fit time of one fold",
+    contract.PREDICT_MS: "ms to predict 1,000 rows",
+    contract.MODEL_BYTES: "fitted Pipeline, pickled",
+    contract.FIT_TIME_S: "mean fit time of one fold",
 }
 
 
@@ -88,11 +88,7 @@ def searcher_args(objectives: Sequence[Objective], seed: int) -> dict[str, Any]:
     """
     from optuna.samplers import TPESampler
 
-    return {
-        "metric": [o.name for o in objectives],
-        "mode": [o.mode for o in objectives],
-        "sampler": TPESampler(seed=seed),
-    }
+    return dict(metric=[o.name for o in objectives], mode=[o.mode for o in objectives], sampler=TPESampler(seed=seed))
 
 
 def _gains(rows: list[Mapping[str, Any]], objectives: Sequence[Objective]) -> np.ndarray:
@@ -130,7 +126,7 @@ def front(trials: Rows, objectives: Sequence[Objective]) -> list[Mapping[str, An
 
     def key(row: Mapping[str, Any]) -> tuple[float, ...]:
         gains = _gains([row], objectives)[0]
-        return (*(-gains), number(row.get("trial_index")))
+        return (*(-gains), number(row.get(contract.TRIAL_INDEX)))
 
     return sorted(chosen, key=key)
 
@@ -147,7 +143,7 @@ def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objectiv
     head = ["trial", "model", "feature set", *[o.label() for o in objectives]]
     body = [
         [
-            str(r.get("run_name") or r.get("trial_index") or r.get("run_id") or "?"),
+            str(r.get("run_name") or r.get(contract.TRIAL_INDEX) or r.get("run_id") or "?"),
             str(r.get("model") or ""),
             str(r.get("feature_set") or ""),
             *[_fmt(r.get(o.name)) for o in objectives],

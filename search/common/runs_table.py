@@ -31,12 +31,12 @@ class SearchRuns:
     @property
     def search_id(self) -> str:
         """The search's id (tag `search_id`)."""
-        return self.parent.data.tags.get("search_id", "")
+        return self.parent.data.tags.get(c.SEARCH_ID, "")
 
     @property
     def metric(self) -> str:
         """The metric the search ranked by (param `metric`, default `val_accuracy`)."""
-        return self.parent.data.params.get("metric") or "val_accuracy"
+        return self.parent.data.params.get(c.METRIC) or c.VAL_ACCURACY
 
 
 def load_search(client: MlflowClient, experiment: str | None = None, search_id: str | None = None) -> SearchRuns:
@@ -44,16 +44,16 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     trials ordered by `trial_index`, then start time."""
     parent = c.find_search(client, search_id, experiment)
     pid = parent.info.run_id
-    found = search_trials(client, parent.info.experiment_id, parent.data.tags.get("search_id", ""))
+    found = search_trials(client, parent.info.experiment_id, parent.data.tags.get(c.SEARCH_ID, ""))
     trials = [t for t in found if t.run.data.tags.get(c.PARENT_RUN_ID, pid) == pid]
     frame = pd.DataFrame([t.row() for t in trials])
     if frame.empty:
-        frame = pd.DataFrame(columns=["run_id", "run_name", "status", "trial_index", "start_time", "outcome"])
+        frame = pd.DataFrame(columns=["run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME])
     for col in ("model", "feature_set", *METRICS, *TAGS):
         if col not in frame:
             frame[col] = None if col not in METRICS else math.nan
-    frame["trial_index"] = frame["trial_index"].astype("Int64")
-    frame = frame.sort_values(["trial_index", "start_time"], na_position="last", kind="stable")
+    frame[c.TRIAL_INDEX] = frame[c.TRIAL_INDEX].astype("Int64")
+    frame = frame.sort_values([c.TRIAL_INDEX, "start_time"], na_position="last", kind="stable")
     frame = frame.reset_index(drop=True)
     metric_names = {k for t in trials for k in t.metrics}
     metrics = [m for m in METRICS if m in metric_names] + sorted(metric_names - set(METRICS))

@@ -35,14 +35,14 @@ class Choice:
     @property
     def search_id(self) -> str:
         """The id of the search the trial belongs to."""
-        return self.search.data.tags["search_id"]
+        return self.search.data.tags[c.SEARCH_ID]
 
 
 def deciding_rule(best: Mapping[str, Any], other: Mapping[str, Any] | None, metric: str) -> str:
     """The first rule of the ranking that tells `best` from `other`, in words."""
     if other is None:
         return "the only eligible trial"
-    steps = [(metric, "higher"), ("val_f1", "higher"), ("fit_time_s", "lower"), ("trial_index", "earlier")]
+    steps = [(metric, "higher"), (c.VAL_F1, "higher"), (c.FIT_TIME_S, "lower"), (c.TRIAL_INDEX, "earlier")]
     tied: list[str] = []
     for key, word in steps:
         if key in tied:
@@ -50,7 +50,7 @@ def deciding_rule(best: Mapping[str, Any], other: Mapping[str, Any] | None, metr
         a, b = number(best.get(key)), number(other.get(key))
         if not (a == b or (math.isnan(a) and math.isnan(b))):
             prefix = f"tie on {', '.join(tied)}; " if tied else ""
-            name = "trial" if key == "trial_index" else key
+            name = "trial" if key == c.TRIAL_INDEX else key
             return f"{prefix}{word} {name} ({_fmt(a)} vs {_fmt(b)})"
         tied.append(key)
     return "identical on every rule; kept the order MLflow returned"

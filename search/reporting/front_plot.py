@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
+from search.common import contract
 from search.common.pareto import COST_MEANING, Objective, front
 from search.common.trials import Rows, number, records
 from search.common.trials import completed as is_completed
@@ -66,13 +67,13 @@ def _style_axis(ax: Axes, which: str, objective: Objective, values: list[float])
         (ax.set_xlim if which == "x" else ax.set_ylim)(*score_limits(values))
     elif min(values) >= 0:  # a linear cost axis starts at zero: the cheap corner has room, costs compare as ratios
         (ax.set_xlim if which == "x" else ax.set_ylim)(0, max(values) * 1.05 or 1.0)
-    if objective.name == "model_bytes":
+    if objective.name == contract.MODEL_BYTES:
         axis.set_major_formatter(EngFormatter(unit="B"))
 
 
 def _matches(row: Mapping[str, Any], released: str | int) -> bool:
     if isinstance(released, int):
-        return row.get("trial_index") == released
+        return row.get(contract.TRIAL_INDEX) == released
     return released in (row.get("run_id"), row.get("run_name"))
 
 
@@ -108,7 +109,7 @@ def front_figure(
     if chosen:
         rx, ry = float(chosen[0][x_obj.name]), float(chosen[0][y_obj.name])
         ax.scatter([rx], [ry], s=260, facecolors="none", edgecolors=RELEASED, linewidths=2.4, zorder=5)
-        name = chosen[0].get("run_name") or f"trial {chosen[0].get('trial_index')}"
+        name = chosen[0].get("run_name") or f"trial {chosen[0].get(contract.TRIAL_INDEX)}"
         handles.append(Line2D([], [], color=RELEASED, marker="o", markerfacecolor="none", markersize=13,
                               markeredgewidth=2.2, linestyle="", label=f"released: {name}"))  # fmt: skip
     _style_axis(ax, "x", x_obj, x.tolist())
@@ -148,7 +149,7 @@ def _drawn_note(rows: list[Mapping[str, Any]], drawn: int) -> str:
     left: dict[str, int] = {}
     for row in rows:
         if not is_completed(row):
-            word = str(row.get("outcome") or "unfinished").replace("stopped", "stopped early")
+            word = str(row.get(contract.OUTCOME) or contract.UNFINISHED).replace(contract.STOPPED, "stopped early")
             left[word] = left.get(word, 0) + 1
     missing = len(rows) - drawn - sum(left.values())
     if missing:

@@ -18,6 +18,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import FixedTrial, FrozenTrial, TrialState, create_trial
 
+from search.common import contract
 from search.common.trials import row_dict
 from trainables.models import MODEL_FAMILIES
 from trainables.space import parse_param
@@ -114,10 +115,10 @@ def _new_study() -> optuna.Study:
 
 
 def rebuild_study(
-    frame: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", choices: dict | None = None
+    frame: pd.DataFrame, hyperparams: list[str], metric: str = contract.VAL_ACCURACY, choices: dict | None = None
 ) -> optuna.Study:
     """An in-memory Optuna study (maximising `metric`) holding the completed trials of `frame`."""
-    rows = [row_dict(r) for _, r in frame.iterrows() if r["outcome"] == "completed"]
+    rows = [row_dict(r) for _, r in frame.iterrows() if r[contract.OUTCOME] == contract.COMPLETED]
     trials = [_trial_params(r, hyperparams) for r in rows]
     study = _new_study()
     if not trials:

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from search.common import contract
 from search.common.trials import rank_trials
 from search.common.trials import rank_trials as ranked
 from trainables.features import FEATURE_SETS
@@ -29,11 +30,11 @@ FAMILY_ORDER, FEATURE_ORDER = tuple(MODEL_FAMILIES), tuple(FEATURE_SETS)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 LABELS = {
-    "val_accuracy": "validation accuracy",
-    "val_f1": "validation macro F1",
-    "train_accuracy": "training accuracy",
-    "train_f1": "training macro F1",
-    "fit_time_s": "fit time of one fold (s)",
+    contract.VAL_ACCURACY: "validation accuracy",
+    contract.VAL_F1: "validation macro F1",
+    contract.TRAIN_ACCURACY: "training accuracy",
+    contract.TRAIN_F1: "training macro F1",
+    contract.FIT_TIME_S: "fit time of one fold (s)",
 }
 CV_NOTE = "mean over CV folds of the development part"
 
@@ -105,7 +106,7 @@ def _legend(ax: Axes, styles: dict[str, tuple[str, str]], families: list[str], e
     ax.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="model")
 
 
-def model_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1."""
     fig = new_figure(9, 1.6 + 0.55 * max(1, trials["model"].nunique()))
     title = "Best trial of each model family"
@@ -116,24 +117,26 @@ def model_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figu
     order = [r["model"] for r in rank_trials([b for b in best.values() if b], metric)]
     families = order + [f for f in families if best[f] is None]
     ax = fig.add_subplot()
-    scores = [b[m] for b in best.values() if b for m in ("val_accuracy", "val_f1")]
+    scores = [b[m] for b in best.values() if b for m in (contract.VAL_ACCURACY, contract.VAL_F1)]
     lo, hi = score_limits(scores)
     hi = hi + 0.18 * (hi - lo)  # room for the value labels
     ax.set_xlim(lo, hi)
     for y, family in enumerate(families):
         row = best[family]
         if row is None:
-            counts = trials[trials["model"] == family]["outcome"].value_counts().to_dict()
+            counts = trials[trials["model"] == family][contract.OUTCOME].value_counts().to_dict()
             text = "no completed trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
             ax.text(lo + 0.02 * (hi - lo), y, text, va="center", color="dimgray", style="italic")
             continue
-        acc, f1 = row["val_accuracy"], row["val_f1"]
+        acc, f1 = row[contract.VAL_ACCURACY], row[contract.VAL_F1]
         ax.plot([min(acc, f1), max(acc, f1)], [y, y], color="lightgray", zorder=1)
-        ax.scatter([acc], [y], s=90, color="#1f4e79", marker="o", zorder=3, label="val_accuracy" if y == 0 else None)
+        ax.scatter(
+            [acc], [y], s=90, color="#1f4e79", marker="o", zorder=3, label=contract.VAL_ACCURACY if y == 0 else None
+        )
         ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label="val_f1 (macro)" if y == 0 else None)
         ax.annotate(f"acc {acc:.3f} | F1 {f1:.3f}", (max(acc, f1), y), xytext=(12, 0), textcoords="offset points",
                     va="center", fontsize=9)  # fmt: skip
-    n_by = trials.groupby("model")["outcome"].apply(lambda s: int((s == "completed").sum()))
+    n_by = trials.groupby("model")[contract.OUTCOME].apply(lambda s: int((s == contract.COMPLETED).sum()))
     ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} completed)" for f in families])
     ax.set_ylim(len(families) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
@@ -152,7 +155,7 @@ def _slots(trials: pd.DataFrame, groups: list[str], families: list[str]) -> np.n
     return group_x + offset.to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(trials)) * width
 
 
-def all_runs_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Every trial's score, grouped by feature set, coloured by model family; failed trials in their own strip."""
     fig = new_figure(10, 5.6)
     title = f"Every trial: {LABELS.get(metric, metric)} by feature set and model family"
@@ -160,9 +163,9 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> F
         return _empty(fig, title, "no trials")
     groups, families = ordered(trials["feature_set"], FEATURE_ORDER), ordered(trials["model"], FAMILY_ORDER)
     styles, x = family_styles(families), _slots(trials, groups, families)
-    failed = trials["outcome"].isin(["failed", "no_result"]) | trials[metric].isna()
+    failed = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | trials[metric].isna()
     ax, strip = _main_and_failed(fig, int(failed.sum()))
-    done = trials["outcome"] == "completed"
+    done = trials[contract.OUTCOME] == contract.COMPLETED
     for family in families:
         color, marker = styles[family]
         mine = trials["model"] == family
@@ -186,36 +189,36 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = "val_accuracy") -> F
             if axis is not None:
                 axis.axvline(i - 0.5, color="lightgray", linewidth=1)
     partial = Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped early")
-    _legend(ax, styles, families, [partial] if (trials["outcome"] == "stopped").any() else [])
+    _legend(ax, styles, families, [partial] if (trials[contract.OUTCOME] == contract.STOPPED).any() else [])
     ax.set_title(title)
     return fig
 
 
-def optimization_history(trials: pd.DataFrame, metric: str = "val_accuracy") -> Figure:
+def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Each trial's score in the order the searcher proposed it (tag trial_index) and the best score so far."""
     fig = new_figure(10, 5.2)
     title = f"Optimisation history: {LABELS.get(metric, metric)} per trial and best so far"
     if trials.empty:
         return _empty(fig, title, "no trials")
     frame = trials.copy()
-    order = frame["trial_index"].astype("float")
+    order = frame[contract.TRIAL_INDEX].astype("float")
     after = order.max() + 1 if order.notna().any() else 0.0
     frame["x"] = order.where(order.notna(), pd.Series(np.arange(len(frame)) + after, index=frame.index))
     families = ordered(frame["model"], FAMILY_ORDER)
     styles = family_styles(families)
-    failed = frame["outcome"].isin(["failed", "no_result"]) | frame[metric].isna()
+    failed = frame[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | frame[metric].isna()
     ax, strip = _main_and_failed(fig, int(failed.sum()))
     for family in families:
         color, marker = styles[family]
         mine = frame["model"] == family
         for filled in (True, False):
-            sel = mine & ~failed & ((frame["outcome"] == "completed") == filled)
+            sel = mine & ~failed & ((frame[contract.OUTCOME] == contract.COMPLETED) == filled)
             ax.scatter(frame.loc[sel, "x"], frame.loc[sel, metric], s=40, marker=marker, edgecolors=color,
                        facecolors=color if filled else "none", linewidths=1.2, alpha=0.85, zorder=3)  # fmt: skip
         if strip is not None:
             bad = mine & failed
             strip.scatter(frame.loc[bad, "x"], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=40)
-    done = frame[frame["outcome"] == "completed"].sort_values("x")
+    done = frame[frame[contract.OUTCOME] == contract.COMPLETED].sort_values("x")
     if not done.empty:
         best = done[metric].cummax()
         xs = [*done["x"], frame["x"].max()]
@@ -227,8 +230,10 @@ def optimization_history(trials: pd.DataFrame, metric: str = "val_accuracy") -> 
     bottom.set_xlabel("trial (tag trial_index: the order the searcher proposed it)")
     bottom.xaxis.get_major_locator().set_params(integer=True)
     extra = [Line2D([], [], color="black", linewidth=1.6, label="best so far (completed trials)")]
-    if (frame["outcome"] == "stopped").any():
-        extra.append(Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped"))
+    if (frame[contract.OUTCOME] == contract.STOPPED).any():
+        extra.append(
+            Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label=contract.STOPPED)
+        )
     _legend(ax, styles, families, extra)
     ax.set_title(title)
     return fig

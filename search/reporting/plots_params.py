@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from search.common import contract
 from search.common.trials import rank_trials as ranked
 from search.common.trials import row_dict
 from search.reporting.importance import Importance
@@ -179,7 +180,7 @@ def score_norm(scores: pd.Series) -> tuple[Normalize, int]:
 
 
 def parallel_coordinates(
-    trials: pd.DataFrame, hyperparams: list[str], metric: str = "val_accuracy", top: int = 15
+    trials: pd.DataFrame, hyperparams: list[str], metric: str = contract.VAL_ACCURACY, top: int = 15
 ) -> Figure:
     """Top: the best trials across model, feature set and scores. Bottom: the best family's hyperparameters, left
     out (the figure is one panel, and its title says why) when that family has fewer than two completed trials."""
@@ -193,7 +194,7 @@ def parallel_coordinates(
     fig = new_figure(11, 9 if lower_shown else 4.9)
     upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1]) if lower_shown else (fig, None)
     ax = upper.add_subplot()
-    shared = ["feature_set", "model", "fit_time_s", "train_accuracy", "val_f1", metric]
+    shared = ["feature_set", "model", contract.FIT_TIME_S, contract.TRAIN_ACCURACY, contract.VAL_F1, metric]
     table = pd.DataFrame(best)[list(dict.fromkeys(shared))]
     styles = family_styles(table["model"])
     _parallel(ax, table, [styles[m][0] for m in table["model"]], [3.5] + [1.4] * (len(table) - 1))

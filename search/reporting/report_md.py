@@ -11,9 +11,9 @@ from search.common import contract
 from search.common.runs_table import SearchRuns, markdown_table
 from search.common.trials import TIE_BREAK, best_per, rank_trials
 from search.reporting.importance import Importance
+from search.reporting.plots import FAMILY_ORDER, ordered
 
-SETTINGS = ("dataset", "target", "models", "feature_sets", "num_samples", "max_concurrent", "seed", "cv_folds",
-            "test_size", "split_seed", "metric", "scheduler", "n_dev_rows", "n_test_rows")  # fmt: skip
+SETTINGS = tuple(p for p in contract.SEARCH_PARAMS if p not in (contract.OBJECTIVES, contract.POINTS_TO_EVALUATE))
 MAX_ROWS = 50
 VERSIONS = ("python", "ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy")
 SCORES = (*contract.SCORES, *contract.COSTS)
@@ -75,21 +75,22 @@ def _params(row: dict[str, Any], hyperparams: list[str]) -> str:
 
 def _best_table(search: SearchRuns, column: str, label: str) -> str:
     frame, metric = search.trials, search.metric
+    shown = (contract.VAL_ACCURACY, contract.VAL_F1)
     rows = []
     bests = best_per(frame, column, metric)
     order = [str(r[column]) for r in rank_trials([b for b in bests.values() if b], metric)]
     for value in order + [v for v, b in bests.items() if b is None]:
         best = bests[value]
-        counts = frame[frame[column] == value]["outcome"].value_counts()
-        size = f"{counts.get('completed', 0)} / {counts.get('stopped', 0)} / {counts.get('failed', 0)}"
+        counts = frame[frame[column] == value][contract.OUTCOME].value_counts()
+        size = " / ".join(str(counts.get(word, 0)) for word in contract.OUTCOMES)  # completed / stopped / failed
         if best is None:
             rows.append([value, size, "no completed trial", None, None, None, None])
             continue
         other = "feature_set" if column == "model" else "model"
-        rows.append([value, size, f"`{best['run_name']}` (#{best['trial_index']})", best[other],
-                     best["val_accuracy"], best["val_f1"], _params(best, search.hyperparams)])  # fmt: skip
+        trial = f"`{best['run_name']}` (#{best[contract.TRIAL_INDEX]})"
+        rows.append([value, size, trial, best[other], *(best[m] for m in shown), _params(best, search.hyperparams)])
     other_label = "feature set" if column == "model" else "model"
-    headers = [label, "completed / stopped / failed", "best trial", other_label, "val_accuracy", "val_f1", "params"]
+    headers = [label, "completed / stopped / failed", "best trial", other_label, *shown, "params"]
     return table(headers, rows)
 
 
@@ -99,18 +100,23 @@ def _settings(search: SearchRuns) -> list[str]:
     took = f"{(info.end_time - info.start_time) / 1000:.1f} s" if info.end_time and info.start_time else "—"
     rows = [[k, params[k]] for k in SETTINGS if k in params]
     rows += [["status", info.status], ["started (UTC)", f"{start:%Y-%m-%d %H:%M:%S}" if start else "—"]]
-    rows += [["duration", took], ["git commit", f"{tags.get('git_commit', '—')} (dirty: {tags.get('git_dirty')})"]]
-    rows += [["dataset digest", tags.get("dataset_digest", "—")]]
+    rows += [
+        ["duration", took],
+        ["git commit", f"{tags.get(contract.GIT_COMMIT, '—')} (dirty: {tags.get(contract.GIT_DIRTY)})"],
+    ]
+    rows += [["dataset digest", tags.get(contract.DATASET_DIGEST, "—")]]
     rows += [["versions", ", ".join(f"{k} {tags[f'version.{k}']}" for k in VERSIONS if f"version.{k}" in tags)]]
-    counts = search.trials["outcome"].value_counts()
+    counts = search.trials[contract.OUTCOME].value_counts()
     n = len(search.trials)
     size = (
-        f"**{n} trial runs**: {counts.get('completed', 0)} completed, {counts.get('stopped', 0)} stopped early, "
-        f"{counts.get('failed', 0)} failed"
+        f"**{n} trial runs**: {counts.get(contract.COMPLETED, 0)} completed, "
+        f"{counts.get(contract.STOPPED, 0)} stopped early, {counts.get(contract.FAILED, 0)} failed"
     )
-    size += "".join(f", {counts[k]} {k.replace('_', ' ')}" for k in ("unfinished", "no_result") if counts.get(k))
-    if params.get("num_samples", "").isdigit() and int(params["num_samples"]) != n:
-        size += f" ({params['num_samples']} requested)"
+    size += "".join(
+        f", {counts[k]} {k.replace('_', ' ')}" for k in (contract.UNFINISHED, contract.NO_RESULT) if counts.get(k)
+    )
+    if params.get(contract.NUM_SAMPLES, "").isdigit() and int(params[contract.NUM_SAMPLES]) != n:
+        size += f" ({params[contract.NUM_SAMPLES]} requested)"
     return ["## Settings and size", "", table(["setting", "value"], rows), "", size + ".", ""]
 
 
@@ -124,11 +130,11 @@ def _best(search: SearchRuns) -> list[str]:
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."
     lines += ["", table(["", "value"], [["run", f"`{best['run_name']}` (`{best['run_id']}`)"],
-                                         ["trial_index", best["trial_index"]], ["model", best["model"]],
+                                         [contract.TRIAL_INDEX, best[contract.TRIAL_INDEX]], ["model", best["model"]],
                                          ["feature set", best["feature_set"]]]
                         + [[m, best.get(m)] for m in SCORES]), ""]  # fmt: skip
     lines += [f"Parameters: {_params(best, search.hyperparams)}.", ""]
-    tagged = search.parent.data.tags.get("best_trial_run_id")
+    tagged = search.parent.data.tags.get(contract.BEST_TRIAL_RUN_ID)
     if tagged and tagged != best["run_id"]:
         lines += [f"**Note:** the parent run's tag `best_trial_run_id` names `{tagged}`, not this trial.", ""]
     return lines
@@ -136,14 +142,16 @@ def _best(search: SearchRuns) -> list[str]:
 
 def _problems(search: SearchRuns) -> list[str]:
     frame = search.trials
-    bad = frame[frame["outcome"] != "completed"]
+    bad = frame[frame[contract.OUTCOME] != contract.COMPLETED]
     lines = ["## Failed, stopped and unfinished trials", ""]
     if bad.empty:
         return [*lines, "None: every trial ran every fold.", ""]
-    rows = [[r["trial_index"], f"`{r['run_name']}`", r["outcome"], r["status"], r["model"], r["feature_set"],
-             f"{cell(r['folds_done'], 0)} / {r.get('cv_folds') or '—'}", r.get("error")]
+    rows = [[r[contract.TRIAL_INDEX], f"`{r['run_name']}`", r[contract.OUTCOME], r["status"], r["model"],
+             r["feature_set"], f"{cell(r[contract.FOLDS_DONE], 0)} / {r.get(contract.CV_FOLDS) or '—'}",
+             r.get(contract.ERROR)]
             for _, r in bad.iterrows()]  # fmt: skip
-    headers = ["trial_index", "run", "outcome", "MLflow status", "model", "feature set", "folds done", "error"]
+    headers = [contract.TRIAL_INDEX, "run", contract.OUTCOME, "MLflow status", "model", "feature set", "folds done",
+               "error"]  # fmt: skip
     more = [f"… and {len(rows) - MAX_ROWS} more in model_summary.csv.", ""] if len(rows) > MAX_ROWS else []
     note = "Failed trials have no score and are never counted as zero."
     return [*lines, note, "", table(headers, rows[:MAX_ROWS]), "", *more]
@@ -153,30 +161,58 @@ def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> lis
     lines = ["## Released champion", ""]
     if champion is None:
         return [*lines, f"None yet: registered model `{name}` has no version with alias `champion`.", ""]
-    origin = "this search" if champion.get("search_id") == search_id else f"search `{champion.get('search_id')}`"
+    origin = (
+        "this search"
+        if champion.get(contract.SEARCH_ID) == search_id
+        else f"search `{champion.get(contract.SEARCH_ID)}`"
+    )
     lines.append(f"Version {champion['version']} of `{name}` (alias `champion`): trial run "
-                 f"`{champion.get('source_run_id') or '—'}` of {origin}, retrained and scored on the held-out test "
-                 f"part in release run `{champion.get('run_id')}`.")  # fmt: skip
+                 f"`{champion.get(contract.SOURCE_RUN_ID) or '—'}` of {origin}, retrained and scored on the held-out "
+                 f"test part in release run `{champion.get('run_id')}`.")  # fmt: skip
     metrics = champion.get("metrics", {})
     rows = [[k, metrics[k]] for k in sorted(metrics)]
     lines += ["", table(["test metric (held-out test part)", "value"], rows) if rows else "No test metrics recorded."]
     return [*lines, ""]
 
 
+def importance_text(importance: Importance) -> str:
+    """What `param_importance.png` draws: a panel over all trials, then one per model family with its own n."""
+    families = ordered(importance.per_family, FAMILY_ORDER)  # the figure's order
+    shown = [f for f in families if importance.per_family[f].values]
+    left_out = [f for f in families if not importance.per_family[f].values]
+    if not importance.values and not shown:
+        return f"No importance computed: {importance.note}."
+    method = importance.method.split(" (")[0]
+    text = (
+        f"Which choices mattered for reaching the best scores: {method} on the completed trials, rebuilt as an Optuna "
+        "study with the search space's distributions. Each panel is computed over its own trials, so its shares sum "
+        "to 1. "
+    )
+    if importance.values:
+        text += (
+            f"The first panel weighs model family and feature set over all n={importance.n_trials} completed trials."
+        )
+    else:
+        text += f"No panel over all trials: {importance.note}."
+    if shown:
+        sizes = ", ".join(f"{f} (n={importance.per_family[f].n_trials})" for f in shown)
+        text += (
+            " Then one panel per model family weighs its own hyperparameters and feature set over that family's "
+            f"completed trials only: {sizes}."
+        )
+    if left_out:
+        text += " No panel for " + "; ".join(f"{f} ({importance.per_family[f].note})" for f in left_out) + "."
+    panels = [("all families", importance)] if importance.values else []
+    panels += [(f, importance.per_family[f]) for f in shown]
+    zero = [f"`{name}` ({where})" for where, imp in panels for name, value in imp.values.items() if value <= 0]
+    if zero:
+        text += " Scored 0 (no effect seen among that panel's trials): " + ", ".join(zero) + "."
+    return text + " With few trials in a panel its estimate is rough."
+
+
 def _figures(importance: Importance, drawn: set[str]) -> list[str]:
     lines = ["## Figures", ""]
-    texts = dict(FIGURES)
-    texts["param_importance.png"] = (
-        f"How much each choice mattered for reaching the best scores: {importance.method}, on the completed trials "
-        "rebuilt as an Optuna study with the search space's distributions. Conditional parameters (`C [svm]`) "
-        "exist only in their family's trials and are judged among those (conditional PED-ANOVA). "
-        + (importance.note or "With few trials the estimate is rough.")
-    )
-    zero = [name for name, value in importance.values.items() if value <= 0]
-    if zero:
-        texts["param_importance.png"] += " Scored 0 (no effect seen, or too few trials of their family to judge): " + (
-            ", ".join(f"`{name}`" for name in zero) + "."
-        )
+    texts = {**FIGURES, "param_importance.png": importance_text(importance)}
     for name, text in texts.items():
         if name not in drawn:  # a figure with nothing to show is left out
             continue

@@ -56,8 +56,8 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     for key, value in tags.items():
         if key in contract.TEST_SCORES and not math.isnan(number(value)):
             found["metrics"].setdefault(key, number(value))
-    found["search_id"] = tags.get("search_id") or run_tags.get("search_id")
-    found["source_run_id"] = tags.get("source_run_id") or run_tags.get("source_run_id")
+    found[contract.SEARCH_ID] = tags.get(contract.SEARCH_ID) or run_tags.get(contract.SEARCH_ID)
+    found[contract.SOURCE_RUN_ID] = tags.get(contract.SOURCE_RUN_ID) or run_tags.get(contract.SOURCE_RUN_ID)
     return found
 
 
@@ -69,7 +69,10 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
 
     frame, metric = search.trials, search.metric
     params = search.parent.data.params
-    choices = {"model": params.get("models", "").split(","), "feature_set": params.get("feature_sets", "").split(",")}
+    choices = {
+        "model": params.get(contract.MODELS, "").split(","),
+        "feature_set": params.get(contract.FEATURE_SETS, "").split(","),
+    }
     choices = {k: [c for c in v if c] for k, v in choices.items()}
     importance = param_importance(rebuild_study(frame, search.hyperparams, metric, choices))
     figures = {
@@ -79,7 +82,11 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
         "param_importance.png": plots_params.param_importance(importance),
         "parallel_coordinates.png": plots_params.parallel_coordinates(frame, search.hyperparams, metric),
     }
-    costs = frame.loc[frame["outcome"] == contract.COMPLETED, "predict_ms"] if "predict_ms" in frame else []
+    costs = (
+        frame.loc[frame[contract.OUTCOME] == contract.COMPLETED, contract.PREDICT_MS]
+        if contract.PREDICT_MS in frame
+        else []
+    )
     if len(costs) and costs.notna().any():  # trials that recorded their serving cost
         objectives = parse_objectives(f"{metric},predict_ms")
         figures["pareto_front.png"] = front_figure(frame, objectives, released=released)
@@ -113,7 +120,7 @@ def write_report(
     client = client_or_uri if isinstance(client_or_uri, MlflowClient) else connect(uri or default_uri())
     search = load_search(client, experiment, search_id)
     experiment = contract.experiment_of(client, search.parent)
-    counts = search.trials["outcome"].value_counts().to_dict() if len(search.trials) else {}
+    counts = search.trials[contract.OUTCOME].value_counts().to_dict() if len(search.trials) else {}
     if not counts.get(contract.COMPLETED):
         what = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no trial runs"
         raise NothingToDo(f"search {search.search_id!r} of experiment {experiment!r} has no finished trial ({what})")
@@ -123,8 +130,8 @@ def write_report(
     summary_table(search).to_csv(out / "model_summary.csv", index=False)
     name = model_name or contract.model_name(experiment)
     champion = find_champion(client, name)
-    mine = champion is not None and champion.get("search_id") == search.search_id
-    importance = _figures(search, out, champion["source_run_id"] if mine else None)
+    mine = champion is not None and champion.get(contract.SEARCH_ID) == search.search_id
+    importance = _figures(search, out, champion[contract.SOURCE_RUN_ID] if mine else None)
     source = public_uri(uri or client.tracking_uri)
     drawn = {f for f in FILES if (out / f).exists()}
     (out / FILES[0]).write_text(render(search, importance, champion, name, source, drawn), encoding="utf-8")

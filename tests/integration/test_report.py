@@ -112,9 +112,24 @@ def check_report(client: MlflowClient, out: Path, parent_id: str) -> pd.DataFram
     assert set(files[1:]) <= set(links)
     assert all((out / link).is_file() for link in links)
     assert parent.data.tags["search_id"] in text
+    check_importance_sizes(text, csv)
     logged = {a.path for a in client.list_artifacts(parent_id, "report")}
     assert logged == {f"report/{name}" for name in files}
     return csv
+
+
+def check_importance_sizes(text: str, csv: pd.DataFrame) -> None:
+    """The importance paragraph's n, overall and per model family, are the CSV's counts of completed trials."""
+    paragraph = text.split("### Parameter importance")[1].split("###")[0]
+    done = csv[csv["outcome"] == "completed"]["model"].value_counts()
+    if "No importance computed" in paragraph:
+        return
+    if "No panel over all trials" not in paragraph:
+        assert f"over all n={done.sum()} completed trials" in paragraph
+    panels = dict(re.findall(r"(\w+) \(n=(\d+)\)", paragraph))
+    assert all(int(n) == done[family] for family, n in panels.items()), (panels, done.to_dict())
+    left_out = [f for f in done.index if f not in panels]
+    assert all(f"No panel for {f} (" in paragraph or f"; {f} (" in paragraph for f in left_out), paragraph
 
 
 def test_report_of_a_real_search(mlflow_server, ray_session, quiet_env, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import time
 
 import pandas as pd
@@ -14,7 +15,8 @@ from search import report
 from search.common.connect import public_uri
 from search.common.trials import best_per, outcome, row_dict
 from search.common.trials import rank_trials as ranked
-from search.reporting.report_md import cell, table
+from search.reporting.importance import MIN_TRIALS, param_importance, rebuild_study
+from search.reporting.report_md import cell, importance_text, table
 
 
 def row(**kw) -> dict:
@@ -59,6 +61,40 @@ def test_ranking_uses_only_complete_trials_and_the_release_tie_break():
     assert [r["run_id"] for r in ranked(frame())] == ["b", "a"]  # tie on accuracy and F1: faster fit wins
     best = best_per(frame(), "feature_set")
     assert best["basic"]["run_id"] == "b" and best["pca"] is None  # d stopped early, c failed
+
+
+HYPER = {
+    "svm": lambda i: {"C": str(10.0 ** (i - 2)), "gamma": str(0.1 * (i + 1))},
+    "knn": lambda i: {"n_neighbors": str(2 * i + 1)},
+    "logistic_regression": lambda i: {"C": str(10.0**i)},
+}
+
+
+def importance_frame() -> tuple[pd.DataFrame, list[str]]:
+    """svm: 7 completed, 1 stopped, 1 failed; knn: 5 completed; logistic_regression: 2 completed (too few)."""
+    rows, k = [], 0
+    for model, n in (("svm", 9), ("knn", 5), ("logistic_regression", 2)):
+        for i in range(n):
+            hyper = HYPER[model](i)
+            score = {"val_accuracy": 0.9 + 0.01 * ((k * 7) % 9), "val_f1": 0.9}
+            rows.append(row(run_id=f"r{k}", trial_index=k, model=model, feature_set=("basic", "pca")[i % 2],
+                            **score, **hyper))  # fmt: skip
+            k += 1
+    data = pd.DataFrame(rows)
+    data.loc[7, "folds_done"] = 2.0  # svm: stopped
+    data.loc[8, ["status", "val_accuracy"]] = ["FAILED", None]  # svm: failed
+    data["outcome"] = [outcome(row_dict(r)) for _, r in data.iterrows()]
+    return data, ["C", "gamma", "n_neighbors"]
+
+
+def test_importance_text_gives_each_family_its_n_of_the_trial_table():
+    trials, hyper = importance_frame()
+    text = importance_text(param_importance(rebuild_study(trials, hyper)))
+    done = trials[trials["outcome"] == "completed"]["model"].value_counts()
+    assert f"over all n={done.sum()} completed trials" in text
+    panels = dict(re.findall(r"(\w+) \(n=(\d+)\)", text))
+    assert panels == {f: str(n) for f, n in done.items() if n >= MIN_TRIALS} == {"svm": "7", "knn": "5"}
+    assert "No panel for logistic_regression (2 completed trial(s)" in text
 
 
 def test_markdown_cells_and_tables():

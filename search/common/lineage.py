@@ -19,7 +19,10 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from search.common import contract as c
+if __package__ in (None, ""):  # run as a script (Dockerfile.ray's build stage): the project's root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from search.common import contract as c  # noqa: E402
 
 PACKAGES = ("ray", "mlflow", "optuna", "scikit-learn", "pandas", "numpy", "scipy")
 CODE_DIRS = ("search", "trainables", "cluster")  # what decides a trial's result and a release

@@ -91,3 +91,16 @@ def test_usage_errors_exit_2(capsys):
     assert lineage.main([]) == 2 and lineage.main(["write"]) == 2
     assert lineage.main(["show"]) == 2
     assert "usage: python search/common/lineage.py write FILE" in capsys.readouterr().err
+
+
+def test_the_build_stage_runs_it_as_a_script_with_no_install(tmp_path):
+    """Dockerfile.ray runs `python search/common/lineage.py write FILE` before the project is installed: `-S` (no
+    site-packages, so no editable install) proves the script finds the project itself."""
+    import sys
+
+    root = Path(lineage.__file__).resolve().parents[2]
+    out = tmp_path / "lineage.json"
+    run = [sys.executable, "-S", str(root / "search/common/lineage.py"), "write", str(out)]
+    done = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert out.is_file() and "git_commit" in out.read_text()

@@ -60,7 +60,7 @@ def up(args: argparse.Namespace) -> None:
     """Start the cluster; on any failure stop what was started and raise CommandError."""
     state_dir: Path = args.state_dir.resolve()
     steps.forget_dead_cluster(state_dir)
-    ports = steps.choose_ports(args)
+    ports = steps.check_flags(args)
     state = steps.record_state(state_dir, steps.write_token(state_dir), ports, args.workers)
     launch = steps.Launch(state, steps.process_env(state), time.monotonic() + args.timeout)
     try:

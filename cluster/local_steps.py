@@ -81,8 +81,8 @@ def forget_dead_cluster(state_dir: Path) -> None:
         (state_dir / STATE_FILE).unlink()
 
 
-def choose_ports(args: argparse.Namespace) -> dict[str, int]:
-    """The sizes checked and the ports the flags name checked (distinct, free), plus free Prometheus ports."""
+def check_flags(args: argparse.Namespace) -> dict[str, int]:
+    """Check the sizes and the ports (distinct, free) the flags ask for; returns the ports, plus free metrics ones."""
     if args.workers < 1 or args.cpus_per_worker < 1 or args.head_cpus < 0:
         raise CommandError("--workers and --cpus-per-worker must be 1 or more, --head-cpus 0 or more")
     names = ("mlflow", "ray", "dashboard", "ray_client")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 TIE_BREAK = "higher val_f1, then lower fit_time_s, then the earlier trial"
-TAGS = (c.TRIAL_ID, *c.NODE_TAGS, "error", c.PARETO_FRONT)
+TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
 OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME, *TAGS, *c.TRIAL_METRICS}
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]]

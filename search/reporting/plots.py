@@ -21,8 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from search.common import contract
-from search.common.trials import rank_trials
-from search.common.trials import rank_trials as ranked
+from search.common.trials import best_per, rank_trials
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
 
@@ -113,7 +112,8 @@ def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) 
     families = ordered(trials["model"], FAMILY_ORDER)
     if not families:
         return _empty(fig, title, "no trials")
-    best = {f: (ranked(trials[trials["model"] == f], metric) or [None])[0] for f in families}
+    per_family = best_per(trials, "model", metric)
+    best = {f: per_family.get(f) for f in families}
     order = [r["model"] for r in rank_trials([b for b in best.values() if b], metric)]
     families = order + [f for f in families if best[f] is None]
     ax = fig.add_subplot()

@@ -229,7 +229,8 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     and report it, with the commands of the interpreter that ran the search (`.venv/bin/python`).
 
     Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
-    `MLFLOW_UI_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are printed instead;
+    `MLFLOW_UI_URL`, `RAY_DASHBOARD_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are
+    printed instead;
     the release and the report are then host commands (the clone to tag is there), after the login's `eval`.
     """
     where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
@@ -248,7 +249,7 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
             f"look:    {bin_}mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1, then http://127.0.0.1:5000/{page}"
         )
     if outcome.dashboard_url:
-        print(f"ray:     {outcome.dashboard_url}")
+        print(f"ray:     {os.environ.get('RAY_DASHBOARD_URL') or outcome.dashboard_url}")
     if dashboard := os.environ.get("STUDY_DASHBOARD_URL"):
         print(f"study:   {STUDY_DASHBOARD_SERVICE} --search-id {outcome.search_id}, then {dashboard}")
     else:

@@ -19,6 +19,7 @@ def outside_compose(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no virtual environment here: the commands on the PATH
     monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
     monkeypatch.delenv("STUDY_DASHBOARD_URL", raising=False)
+    monkeypatch.delenv("RAY_DASHBOARD_URL", raising=False)
 
 
 def test_a_local_store_is_looked_at_with_mlflow_ui(capsys):
@@ -39,7 +40,11 @@ def test_a_server_is_opened_where_the_driver_reaches_it_without_its_login(capsys
 def test_in_compose_the_browsers_addresses_replace_the_containers(capsys, monkeypatch):
     monkeypatch.setenv("MLFLOW_UI_URL", "http://127.0.0.1:5001/")
     monkeypatch.setenv("STUDY_DASHBOARD_URL", "http://127.0.0.1:8081")
-    out = lines(capsys, "http://mlflow:5000", "/ray_results")
+    monkeypatch.setenv("RAY_DASHBOARD_URL", "http://127.0.0.1:8266")
+    head = SearchOutcome("abc123", "iris_classification", "7", "run0", [], 0, 0, "http://10.89.1.9:8265")
+    print_next_steps(head, "http://mlflow:5000", "/ray_results")
+    out = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in capsys.readouterr().out.splitlines()}
+    assert out["ray"] == "http://127.0.0.1:8266", "the head's own address means nothing on the host"
     assert out["look"] == "http://127.0.0.1:5001/#/experiments/7/runs"
     assert out["study"].startswith("docker compose --profile dashboard run --rm --service-ports study-dashboard")
     assert out["study"].endswith("--search-id abc123, then http://127.0.0.1:8081")

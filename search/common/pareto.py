@@ -25,7 +25,7 @@ SCORE_PREFIXES = ("val_", "train_")
 UNITS = {contract.PREDICT_MS: "ms", contract.MODEL_BYTES: "bytes", contract.FIT_TIME_S: "s"}
 COSTS = sorted(contract.MINIMISED, key=(*contract.COSTS, *contract.MINIMISED).index)  # serving costs first
 COST_MEANING = {
-    contract.PREDICT_MS: "ms to predict 1,000 rows",
+    contract.PREDICT_MS: "CPU ms to predict 1,000 rows",
     contract.MODEL_BYTES: "fitted Pipeline, pickled",
     contract.FIT_TIME_S: "mean fit time of one fold",
 }

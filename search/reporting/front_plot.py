@@ -39,7 +39,7 @@ RELEASED = "#c00000"
 
 
 def axis_label(objective: Objective, log: bool) -> str:
-    """`predict_ms: ms to predict 1,000 rows (lower is better; log scale)`."""
+    """`predict_ms: CPU ms to predict 1,000 rows (lower is better; log scale)`."""
     if objective.unit:
         what = f"{objective.name}: {COST_MEANING.get(objective.name, objective.name)} ({objective.unit}"
         what = what.replace("(bytes", "(B") + f", {objective.direction}"

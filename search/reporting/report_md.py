@@ -40,7 +40,7 @@ FIGURES = {
     "scores (thick: the best trial). Bottom: every completed trial of the best model family across its own "
     "hyperparameters, coloured by score (left out when that family has fewer than two completed trials). Numeric "
     "axes spanning more than a factor of 20 are logarithmic, marked `(log)` and ticked at powers of ten.",
-    "pareto_front.png": "Accuracy against serving cost: each completed trial's score and the milliseconds "
+    "pareto_front.png": "Accuracy against serving cost: each completed trial's score and the CPU milliseconds "
     "its Pipeline took to predict 1,000 rows; the step line joins the trials no other trial beats on both, the "
     "ringed one is the released champion when it came from this search.",
 }

@@ -80,7 +80,7 @@ def test_log_only_beyond_two_decades_of_positive_values(values, log):
 
 def test_axis_labels_name_unit_and_direction():
     score, ms, size = parse_objectives("val_f1,predict_ms,model_bytes")
-    assert axis_label(ms, False) == "predict_ms: ms to predict 1,000 rows (ms, lower is better)"
+    assert axis_label(ms, False) == "predict_ms: CPU ms to predict 1,000 rows (ms, lower is better)"
     assert axis_label(size, True).endswith("(B, lower is better; log scale)")
     assert axis_label(score, False).startswith("validation macro F1 (") and "higher is better" in axis_label(score, 0)
 

@@ -41,6 +41,8 @@ def search_command(compose: list[str], experiment: str, trials: int, seed: int, 
         str(trials),
         "--seed",
         str(seed),
+        "--warm-start",
+        "off",
     ]
 
 

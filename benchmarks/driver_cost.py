@@ -130,6 +130,7 @@ def search_config(uri: str, size: int, storage: Path):
 
     argv = ["--tracking-uri", uri, "--experiment", f"driver-cost-{size}", "--num-samples", str(size)]
     argv += ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--max-concurrent", "2"]
+    argv += ["--warm-start", "off"]
     return parse_args([*argv, "--storage-path", str(storage)])
 
 

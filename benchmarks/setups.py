@@ -38,7 +38,7 @@ def project(args) -> list[tuple[float, float]]:
     argv = ["--tracking-uri", args.tracking_uri, "--experiment", f"bench-{args.dataset}", "--dataset", args.dataset]
     argv += ["--num-samples", str(args.trials), "--seed", str(args.seed), "--max-concurrent", "2"]
     argv += ["--models", args.models, "--feature-sets", args.feature_sets]
-    argv += ["--storage-path", args.storage, "--scheduler", args.scheduler]
+    argv += ["--storage-path", args.storage, "--scheduler", args.scheduler, "--warm-start", "off"]  # repeats alike
     if args.points:
         argv += ["--points-to-evaluate", args.points]
     with redirect_stdout(io.StringIO()):

@@ -145,7 +145,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             argv = ["--tracking-uri", uri, "--experiment", "startup", "--num-samples", str(args.trials)]
             argv += ["--models", args.models, "--feature-sets", args.feature_sets, "--max-concurrent", "2"]
-            argv += ["--seed", str(repeat), "--storage-path", str(work / "ray_results")]
+            argv += ["--seed", str(repeat), "--storage-path", str(work / "ray_results"), "--warm-start", "off"]
             command = [sys.executable, "-m", "benchmarks.startup", "--child", *argv]
             done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
             if done.returncode != 0:

@@ -60,7 +60,7 @@ def project_search(uri: str, trials: int, seed: int, storage: Path) -> float:
     from search.searching.driver import run_search
 
     argv = ["--tracking-uri", uri, "--experiment", "bench-project", "--num-samples", str(trials)]
-    argv += ["--max-concurrent", "2", "--seed", str(seed), "--storage-path", str(storage)]
+    argv += ["--max-concurrent", "2", "--seed", str(seed), "--storage-path", str(storage), "--warm-start", "off"]
     start = time.perf_counter()
     with redirect_stdout(io.StringIO()):
         run_search(parse_args(argv))

@@ -24,7 +24,8 @@ from trainables.models import MODEL_FAMILIES, Params
 class SearchSpace:
     """A define-by-run space for OptunaSearch: model family first, then that family's hyperparameters.
 
-    `trial_index` is Optuna's trial number: the order in which the searcher proposed the trial.
+    `trial_index` is the order in which the searcher proposed the trial: Optuna's trial number, less the
+    `first_number` trials a warm start put in the study before the search began.
     A class rather than a closure so that Tune can pickle the searcher when it checkpoints the experiment.
     """
 
@@ -37,12 +38,20 @@ class SearchSpace:
             )
         self.models, self.feature_sets = list(models), list(feature_sets)
         self.seed, self.cv_folds = seed, cv_folds
+        self.first_number = 0
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         model = trial.suggest_categorical("model", self.models)
         trial.suggest_categorical("feature_set", self.feature_sets)
         MODEL_FAMILIES[model].suggest(trial, model)
-        return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number}
+        return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
+
+    def replay(self, flat: dict[str, Any]) -> optuna.trial.FixedTrial:
+        """A configuration (flat, as `point` takes it) walked through this space: the FixedTrial holds its params
+        and their distributions in this space, what a finished trial added to a study needs. ValueError as `point`."""
+        trial = optuna.trial.FixedTrial(self.point(flat))
+        self(trial)
+        return trial
 
     def point(self, flat: dict[str, Any]) -> dict[str, Any]:
         """A configuration to evaluate first, given in its flat form (a trial's MLflow params, values as numbers or

@@ -58,10 +58,13 @@ def keep_starting_actors() -> None:
     TuneController._maybe_reuse_cached_actor = maybe_reuse_cached_actor
 
 
-def set_restored_callbacks(tuner, callbacks: list) -> None:
-    """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client)."""
+def set_restored_callbacks(tuner, callbacks: list, stopper=None) -> None:
+    """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client), and the stopper
+    the driver watches (the pickled one is a copy)."""
     check_versions()
     local = getattr(tuner, "_local_tuner", None)
     if local is None or not hasattr(local, "get_run_config"):
         raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
     local.get_run_config().callbacks = callbacks
+    if stopper is not None:
+        local.get_run_config().stop = stopper

@@ -81,15 +81,28 @@ TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES = "target", "models", "feature_sets", 
 MAX_CONCURRENT, TEST_SIZE, SPLIT_SEED, METRIC = "max_concurrent", "test_size", "split_seed", "metric"
 SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_to_evaluate"
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
+WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
 SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
-                 SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS)  # fmt: skip
+                 SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
+                 PLATEAU, MIN_DELTA)  # fmt: skip
+# What a search knows of earlier ones (tags of its parent run): its fingerprint (data, split, folds, definitions of
+# the families and feature sets) and its data's schema (columns and labels); the searches whose completed trials
+# its sampler knew before its first proposal, and how many; or the related search whose best configurations it
+# ran first, and how many.
+SEARCH_FINGERPRINT, SCHEMA_DIGEST = "search_fingerprint", "schema_digest"
+WARM_START_FROM, WARM_START_TRIALS = "warm_start_from", "warm_start_trials"
+ENQUEUED_FROM, ENQUEUED_TRIALS = "enqueued_from", "enqueued_trials"
+WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIALS, ENQUEUED_FROM, ENQUEUED_TRIALS)
+# Why a search ended (tag `stop_reason` of its parent run): every trial asked for ran, or `--plateau` ended it.
+STOP_REASON = "stop_reason"
+STOP_REASONS = (NUM_SAMPLES, PLATEAU)
 BEST_VAL_ACCURACY, BEST_VAL_F1 = "best_val_accuracy", "best_val_f1"
 TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED = "trials_finished", "trials_stopped", "trials_failed"
 SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED)
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

@@ -105,6 +105,12 @@ def _settings(search: SearchRuns) -> list[str]:
         ["git commit", f"{tags.get(contract.GIT_COMMIT, '—')} (dirty: {tags.get(contract.GIT_DIRTY)})"],
     ]
     rows += [["dataset digest", tags.get(contract.DATASET_DIGEST, "—")]]
+    if tags.get(contract.STOP_REASON):
+        rows += [["stop reason", tags[contract.STOP_REASON]]]
+    if tags.get(contract.WARM_START_FROM):
+        rows += [["warm start", f"{tags.get(contract.WARM_START_TRIALS)} trials of {tags[contract.WARM_START_FROM]}"]]
+    if tags.get(contract.ENQUEUED_FROM):
+        rows += [["run first", f"the best {tags.get(contract.ENQUEUED_TRIALS)} of {tags[contract.ENQUEUED_FROM]}"]]
     rows += [["versions", ", ".join(f"{k} {tags[f'version.{k}']}" for k in VERSIONS if f"version.{k}" in tags)]]
     counts = search.trials[contract.OUTCOME].value_counts()
     n = len(search.trials)

@@ -41,6 +41,9 @@ class SearchConfig:
     report: bool = False
     resume: str | None = None
     points_to_evaluate: list[dict] | None = None
+    warm_start: str = "auto"  # auto (earlier searches of the same fingerprint), off, or a search id
+    plateau: int | None = None  # end after this many completed trials without a gain above min_delta
+    min_delta: float = 0.001
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -104,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="configurations to try first, before the sampler's own: a JSON list of trials' params as MLflow shows "
         'them, e.g. [{"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf", "gamma": 0.1}]',
     )
+    p.add_argument(
+        "--warm-start",
+        default=d.warm_start,
+        metavar="auto|off|SEARCH_ID",
+        help="start from the trials of earlier searches on the same data, split and folds (auto), of one search "
+        "(its id), or from nothing (off)",
+    )
+    p.add_argument(
+        "--plateau",
+        type=int,
+        metavar="N",
+        help="end the search once N completed trials in a row brought no gain above --min-delta",
+    )
+    p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts (default 0.001)")
     return p
 
 
@@ -142,6 +159,12 @@ def validate(config: SearchConfig) -> None:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
     if not 0 < config.test_size < 1:
         raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")
+    if config.plateau is not None and config.plateau < 1:
+        raise UsageError(f"--plateau is {config.plateau}: give a number of trials, 1 or more")
+    if config.min_delta < 0:
+        raise UsageError(f"--min-delta is {config.min_delta}: give a gain of 0 or more, such as 0.001")
+    if not config.warm_start.strip():
+        raise UsageError("--warm-start is empty: give auto, off or a search id")
     if config.objectives:
         from search.common.pareto import parse_objectives
 

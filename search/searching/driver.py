@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,8 @@ class SearchOutcome:
     failed: int
     stopped: int
     dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
+    stop_reason: str = c.NUM_SAMPLES  # every trial asked for ran, or `--plateau` ended the search
+    notes: list[str] = field(default_factory=list)  # one line each: the warm start, why the search stopped
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -63,10 +65,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
-    from search.searching.parent_run import reopen_search, start_search
+    from search.searching.parent_run import default_experiment, reopen_search, start_search
     from search.searching.resume import find_search, resumed_config
     from search.searching.tracking import TrialTracker
     from search.searching.tuning import build_tuner, restore_tuner
+    from search.searching.warm import plan
 
     check_tracking_uri(config.tracking_uri)
     for name, value in MLFLOW_HTTP.items():
@@ -74,6 +77,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     parent = None
     if config.resume:
         parent = find_search(MlflowClient(config.tracking_uri), config.resume)
+        if parent.data.tags.get(c.STOP_REASON) == c.PLATEAU:
+            raise UsageError(
+                f"search {config.resume} ended on its --plateau: it is complete, not interrupted; start a new search "
+                "(it warm-starts from this one)"
+            )
         config = resumed_config(parent, config)
     data, split = prepare(config)
     if parent is not None and parent.data.tags.get(c.DATASET_DIGEST) != data.digest:
@@ -91,9 +99,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     try:
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
+        warm = None
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            home = start_search(client, config, data, split, lineage, max_concurrent)
+            warm = plan(client, config, data, config.experiment or default_experiment(data))
+            home = start_search(client, config, data, split, lineage, max_concurrent, warm.tags())
         else:
             home = reopen_search(client, parent)
         verb = "resuming" if parent else "search"
@@ -103,11 +113,17 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
+        stopper = plateau_stopper(config)
         if parent is None:
-            make_tuner = functools.partial(build_tuner, config, split, home.tune_path, max_concurrent, [tracker])
+            make_tuner = functools.partial(
+                build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper
+            )
         else:
-            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker])
-        outcome = _run(config, client, home, make_tuner, tracker)
+            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker], stopper)
+        if warm is not None and warm.note():
+            print(warm.note())
+        outcome = _run(config, client, home, make_tuner, tracker, stopper)
+        outcome.notes.insert(0, warm.note() if warm is not None else "")
         outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
         return outcome
     finally:
@@ -115,8 +131,25 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             ray.shutdown()
 
 
-def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) -> SearchOutcome:
-    """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
+def plateau_stopper(config: SearchConfig):
+    """The `--plateau` stopper on the search's first objective, or None."""
+    if not config.plateau:
+        return None
+    from search.searching.plateau import Plateau
+
+    metric, mode = config.metric, "max"
+    if config.objectives:
+        from search.common.pareto import parse_objectives
+
+        first = parse_objectives(config.objectives)[0]
+        metric, mode = first.name, first.mode
+    return Plateau(metric, config.plateau, config.min_delta, config.cv_folds, mode)
+
+
+def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, stopper=None) -> SearchOutcome:
+    """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens.
+
+    A search that `stopper` (`--plateau`) ended is complete: its trials cut short in flight count as stopped."""
     from search.searching.parent_run import finish_parent_run
 
     status = "FAILED"
@@ -131,7 +164,10 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         if tracker.lost:
             raise tracking_lost(config.tracking_uri, home.search_id)
         rows = trials_of(results, tracker.trials)
-        if len(rows) < config.num_samples or any(r.outcome == c.UNFINISHED for r in rows):
+        plateaued = stopper is not None and stopper.fired and len(rows) < config.num_samples
+        if plateaued:  # the trials in flight when the plateau ended the search
+            rows = [replace(r, status="KILLED") if r.outcome == c.UNFINISHED else r for r in rows]
+        if (len(rows) < config.num_samples and not plateaued) or any(r.outcome == c.UNFINISHED for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise interrupted(home.search_id)
         ranked = rank_trials(rows, config.metric)
@@ -141,11 +177,14 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         failed = sum(r.outcome == c.FAILED for r in rows)
         stopped = sum(r.outcome == c.STOPPED for r in rows)
         counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
-        finish_parent_run(client, home.parent_run_id, ranked, counts)
+        reason = c.PLATEAU if plateaued else c.NUM_SAMPLES
+        finish_parent_run(client, home.parent_run_id, ranked, counts, reason)
         status = "FINISHED" if ranked else "FAILED"
+        said = f"stopped: {stopper.reason()}" if plateaued else f"stopped: every one of the {len(rows)} trials ran"
         return SearchOutcome(
-            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped
-        )
+            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped,
+            stop_reason=reason, notes=[said],
+        )  # fmt: skip
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
         raise interrupted(home.search_id) from None
@@ -204,6 +243,8 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
             f"{row[c.TRIAL_INDEX]:>5}  {row['model']:<20} {row['feature_set']:<11} {row[c.VAL_ACCURACY]:>12.4f} "
             f"{row[c.VAL_F1]:>7.4f} {row[c.FIT_TIME_S]:>7.3f}  {row['run_id']}"
         )
+    for note in filter(None, outcome.notes):
+        print(note)
     print(f"\nsearch_id: {outcome.search_id}")
 
 

@@ -43,6 +43,9 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
         c.POINTS_TO_EVALUATE: len(config.points_to_evaluate or []),
         c.N_DEV_ROWS: len(split.y_dev),
         c.N_TEST_ROWS: len(split.y_test),
+        c.WARM_START: config.warm_start,
+        c.PLATEAU: config.plateau or "",
+        c.MIN_DELTA: config.min_delta,
     }
 
 
@@ -57,12 +60,21 @@ class SearchHome:
     tune_path: Path
 
 
-def start_search(client, config: SearchConfig, data: Dataset, split: Split, lineage: dict, max_concurrent: int):
-    """A new search: its id, its parent run (settings as params, lineage as tags) and its Tune folder."""
+def start_search(
+    client,
+    config: SearchConfig,
+    data: Dataset,
+    split: Split,
+    lineage: dict,
+    max_concurrent: int,
+    tags: dict | None = None,
+):
+    """A new search: its id, its parent run (settings as params, lineage and `tags` as tags) and its Tune folder."""
+    extra = dict(tags or {})
     search_id = uuid.uuid4().hex[:12]
     experiment = config.experiment or default_experiment(data)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
-    tags = {**lineage, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    tags = {**lineage, **extra, "dataset_source": config.dataset, "tune_path": str(tune_path)}
     tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
@@ -108,7 +120,9 @@ def start_parent_run(
     return experiment_id, run.info.run_id
 
 
-def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[str, int]) -> None:
+def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[str, int], stop_reason: str) -> None:
+    """The search's end: its best trial's scores, its trial counts, why it stopped."""
+    client.set_tag(parent_id, c.STOP_REASON, stop_reason)
     metrics = dict(counts)
     if ranked:
         metrics |= {c.BEST_VAL_ACCURACY: ranked[0][c.VAL_ACCURACY], c.BEST_VAL_F1: ranked[0][c.VAL_F1]}

@@ -33,5 +33,7 @@ def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:
         metric=p[c.METRIC],
         scheduler=p[c.SCHEDULER],
         objectives=p.get(c.OBJECTIVES) or None,
+        plateau=int(p[c.PLATEAU]) if p.get(c.PLATEAU) else None,
+        min_delta=float(p.get(c.MIN_DELTA) or current.min_delta),
         experiment=None,
     )

@@ -15,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -178,7 +179,9 @@ class TrialTracker(MLflowLoggerCallback):
         if trial_id not in self._started or trial_id in self._ended:
             return
         self._ended.add(trial_id)
-        trial = Trial.from_result(config, result, failed=error is not None or c.FOLDS_DONE not in result)
+        cut = error is None and c.FOLDS_DONE not in result  # stopped in flight (--plateau) before it reported
+        trial = Trial.from_result(config, result, failed=error is not None)
+        trial = replace(trial, status="KILLED") if cut else trial
         params, metrics = trial.params, trial.metrics
         tags = {k: trial.tags[k] for k in c.NODE_TAGS if k in trial.tags}
         tags[c.OUTCOME] = trial.outcome
@@ -189,7 +192,7 @@ class TrialTracker(MLflowLoggerCallback):
             self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get(c.CV_FOLDS, "?"))
             if len(matrix) <= MAX_TAG:
                 tags[c.CONFUSION_MATRIX] = matrix
-        status = "FINISHED" if error is None else "FAILED"
+        status = "FAILED" if error is not None else "KILLED" if cut else "FINISHED"
         self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, status), trial_id)
 
     def _write(self, trial_id, params, metrics, tags, status) -> None:
@@ -234,6 +237,10 @@ class TrialTracker(MLflowLoggerCallback):
             raise ConnectionError(f"the MLflow tracking server stopped answering: {self.writer.failures[0]}")
 
     def on_experiment_end(self, trials, **info) -> None:
+        for trial in trials:  # ended with the experiment (`--plateau`): Tune calls no trial-end callback for them
+            if trial.status == "TERMINATED" and trial.trial_id in self._started and trial.trial_id not in self._ended:
+                result = self._last_result.pop(trial.trial_id, None) or dict(trial.last_result or {})
+                self._track_end(trial.trial_id, trial.config, result, None)
         self.close()
 
     def record_missing(self, results) -> int:

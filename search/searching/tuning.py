@@ -7,6 +7,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.storages import JournalStorage
@@ -14,6 +15,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.stopper import Stopper
 
 from search.common import contract as c
 from search.common.compat import keep_starting_actors, set_restored_callbacks
@@ -25,6 +27,9 @@ from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
+
+if TYPE_CHECKING:
+    from search.searching.warm import WarmStart
 
 REPORTED = [c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S]
 
@@ -59,7 +64,7 @@ def make_trainable(config: SearchConfig, split: Split):
     return tune.with_resources(trainable, {"cpu": 1})
 
 
-def name_objectives(storage, study_name: str, objectives: list[Objective]) -> None:
+def name_objectives(storage, study_name: str, objectives: list[Objective]) -> optuna.Study:
     """Create the study with its objectives named after their metrics, which optuna-dashboard and Optuna's plots
     show instead of "Objective 0"; OptunaSearch then loads it (it creates its study with `load_if_exists`)."""
     directions = ["maximize" if o.mode == "max" else "minimize" for o in objectives]
@@ -67,15 +72,24 @@ def name_objectives(storage, study_name: str, objectives: list[Objective]) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([o.name for o in objectives])
+    return study
 
 
 def build_tuner(
-    config: SearchConfig, split: Split, tune_path: Path, max_concurrent: int, callbacks: list
+    config: SearchConfig,
+    split: Split,
+    tune_path: Path,
+    max_concurrent: int,
+    callbacks: list,
+    warm: WarmStart | None = None,
+    stopper: Stopper | None = None,
 ) -> tune.Tuner:
     """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store.
 
     With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
-    folds; with `fifo` every trial runs every fold and reports once.
+    folds; with `fifo` every trial runs every fold and reports once. `warm`: earlier trials put in the study as
+    finished before the first proposal, and configurations to run first (search/searching/warm.py); `stopper`:
+    what ends the search early (`--plateau`).
     """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     tune_path.mkdir(parents=True, exist_ok=True)
@@ -83,11 +97,14 @@ def build_tuner(
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created": the search's first line names it
-    points = [space.point(p) for p in config.points_to_evaluate or []]
+    points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
     goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: config.metric, "mode": "max"}
-    name_objectives(study, tune_path.name, objectives or [Objective(config.metric, "max")])
+    known = name_objectives(study, tune_path.name, objectives or [Objective(config.metric, "max")])
+    if warm and warm.trials and not known.trials:  # not twice: a study that has trials already had them added
+        known.add_trials(warm.trials)
+        space.first_number = len(warm.trials)  # this search's own trials are numbered from 0
     searcher = OptunaSearch(
         space=space,
         **goal,
@@ -111,7 +128,7 @@ def build_tuner(
         metric_columns=REPORTED,
         metric=config.metric,
         mode="max",
-        sort_by_metric=True,
+        sort_by_metric=stopper is None,  # Tune's sort fails on a trial the stopper ended before it reported
         max_progress_rows=8,
         max_report_frequency=15,
     )
@@ -130,6 +147,7 @@ def build_tuner(
             name=tune_path.name,
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
+            stop=stopper,
             progress_reporter=reporter,
             failure_config=tune.FailureConfig(max_failures=2),
             verbose=1,
@@ -137,11 +155,13 @@ def build_tuner(
     )
 
 
-def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, callbacks: list) -> tune.Tuner:
+def restore_tuner(
+    config: SearchConfig, split: Split, tune_path: Path, callbacks: list, stopper: Stopper | None = None
+) -> tune.Tuner:
     """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _driver_settings()
     tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split), resume_unfinished=True)
-    set_restored_callbacks(tuner, callbacks)  # fresh trackers: the pickled ones hold no client
+    set_restored_callbacks(tuner, callbacks, stopper)  # fresh trackers: the pickled ones hold no client
     return tuner

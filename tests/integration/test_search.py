@@ -147,7 +147,7 @@ def test_the_best_trial_named_is_the_best_by_the_stated_rule(mlflow_server, iris
 
 def test_one_seed_one_at_a_time_gives_the_same_trials(mlflow_server, ray_session, tmp_path):
     extra = ["--experiment", "it-repeat", "--num-samples", "5", "--max-concurrent", "1", "--seed", "11"]
-    extra += ["--dataset", "wine", "--cv-folds", "3", "--models", "knn,svm,logistic_regression"]
+    extra += ["--dataset", "wine", "--cv-folds", "3", "--models", "knn,svm,logistic_regression", "--warm-start", "off"]
     client = MlflowClient(mlflow_server)
 
     def trials(outcome):

@@ -1,0 +1,200 @@
+"""Searches learn from searches: a search's fingerprint, and what it takes from the earlier searches of its experiment.
+
+- Same fingerprint (the dataset digest, the split seed and test size, the cross-validation folds, and a digest of the
+  model-family and feature-set definitions): the completed trials of every earlier such search are added to the new
+  study as finished trials before the sampler proposes anything; they are not run again nor copied as runs. Only
+  the families and feature sets the new search allows are taken; a family or feature set new to it starts cold.
+- No same fingerprint, but the same columns and labels (`schema_digest`: another `--seed`, a CSV that grew): the
+  best few configurations of the most recent such search are enqueued, run first on this split and data.
+
+`--warm-start auto` (default) looks for both; `off` for neither; a search id takes that search alone (warm when it has
+the same fingerprint, enqueued when only its schema matches). Earlier trials are read through
+`search.common.trials`, the one trial record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from search.common import contract as c
+from search.common.errors import UsageError
+from search.common.trials import Trial, completed, number, rank_trials, search_trials
+from search.searching.config import SearchConfig
+from trainables.space import SearchSpace
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+    from trainables.data import Dataset
+
+AUTO, OFF = "auto", "off"
+RELATED_POINTS = 5  # the best configurations of a related search run first
+DEFINITIONS = ("models.py", "features.py")  # in trainables/: what a family and a feature set are
+
+
+def definitions_digest() -> str:
+    """sha256 of the model-family and feature-set definitions (their source)."""
+    root = Path(__file__).resolve().parents[2] / "trainables"
+    text = b"".join((root / name).read_bytes() for name in DEFINITIONS)
+    return "sha256:" + hashlib.sha256(text).hexdigest()
+
+
+def _digest(payload: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint(data: Dataset, config: SearchConfig) -> str:
+    """What makes two searches' scores comparable: same data, same split, same folds, same definitions."""
+    return _digest(
+        {
+            c.DATASET_DIGEST: data.digest,
+            c.SPLIT_SEED: config.seed,
+            c.TEST_SIZE: float(config.test_size),
+            c.CV_FOLDS: config.cv_folds,
+            "definitions": definitions_digest(),
+        }
+    )
+
+
+def schema_digest(data: Dataset) -> str:
+    """The data's columns and labels: two searches on related data (another split, more rows) share it."""
+    return _digest({"columns": [str(x) for x in data.X.columns], "labels": [str(x) for x in data.classes]})
+
+
+@dataclass
+class WarmStart:
+    """What a new search takes from earlier ones: finished trials for its study, or configurations to run first."""
+
+    fingerprint: str
+    schema: str
+    sources: list[str] = field(default_factory=list)  # search ids whose trials the study holds
+    trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    related: str = ""  # the search whose best configurations are enqueued
+    points: list[dict[str, Any]] = field(default_factory=list)  # those configurations, in the searcher's names
+    why_cold: str = ""  # said when a warm start was asked for and none happened
+
+    def tags(self) -> dict[str, str]:
+        """The parent run's tags."""
+        tags = {c.SEARCH_FINGERPRINT: self.fingerprint, c.SCHEMA_DIGEST: self.schema}
+        if self.trials:
+            tags |= {c.WARM_START_FROM: ",".join(self.sources), c.WARM_START_TRIALS: str(len(self.trials))}
+        if self.points:
+            tags |= {c.ENQUEUED_FROM: self.related, c.ENQUEUED_TRIALS: str(len(self.points))}
+        return tags
+
+    def note(self) -> str:
+        """One line for the summary (empty for a cold search nobody asked to warm)."""
+        if self.trials:
+            return (
+                f"warm start: the sampler knew {len(self.trials)} completed trials of {len(self.sources)} earlier "
+                f"search(es) with the same fingerprint ({', '.join(self.sources)}) before its first proposal"
+            )
+        if self.points:
+            return (
+                f"related search {self.related} (same columns and labels, another split or data): its best "
+                f"{len(self.points)} configurations ran first, on this split"
+            )
+        return self.why_cold
+
+
+def plan(client: MlflowClient, config: SearchConfig, data: Dataset, experiment: str) -> WarmStart:
+    """What the new search (not yet started) takes from the earlier searches of `experiment`."""
+    warm = WarmStart(fingerprint(data, config), schema_digest(data))
+    if config.warm_start == OFF:
+        return warm
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
+    if config.warm_start != AUTO:
+        named = c.find_search(client, config.warm_start)
+        tags = named.data.tags
+        if tags.get(c.SEARCH_FINGERPRINT) == warm.fingerprint:
+            _learn(client, config, space, warm, [named])
+        elif tags.get(c.SCHEMA_DIGEST) == warm.schema:
+            _enqueue(client, config, space, warm, named)
+        else:
+            raise UsageError(
+                f"--warm-start {config.warm_start}: that search ran on other columns or labels, so its scores say "
+                f"nothing here: give a search of this data, auto or off"
+            )
+        if not warm.trials and not warm.points:
+            warm.why_cold = f"warm start: search {config.warm_start} has no completed trial this search can use"
+        return warm
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return warm
+    query = f"tags.{c.RUN_TYPE} = '{c.SEARCH_RUN}' and tags.{c.SEARCH_FINGERPRINT} = '{warm.fingerprint}'"
+    same = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time ASC"], max_results=1000)
+    if same:
+        _learn(client, config, space, warm, same)
+        if not warm.trials:
+            warm.why_cold = "warm start: the earlier searches of this fingerprint hold no trial of these families"
+        return warm
+    query = f"tags.{c.RUN_TYPE} = '{c.SEARCH_RUN}' and tags.{c.SCHEMA_DIGEST} = '{warm.schema}'"
+    for run in client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"]):
+        if _enqueue(client, config, space, warm, run):
+            break
+    return warm
+
+
+def _values(config: SearchConfig, trial: Trial) -> list[float] | None:
+    """The trial's value per objective of this search, None when one is missing."""
+    if config.objectives:
+        from search.common.pareto import parse_objectives
+
+        names = [o.name for o in parse_objectives(config.objectives)]
+    else:
+        names = [config.metric]
+    values = [number(trial.metrics.get(name)) for name in names]
+    return None if any(v != v for v in values) else values  # NaN: missing
+
+
+def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, searches: list[Run]) -> None:
+    for search in searches:
+        search_id = search.data.tags[c.SEARCH_ID]
+        taken = 0
+        earlier = search_trials(client, search.info.experiment_id, search_id, finished=True)
+        for trial in sorted(earlier, key=lambda t: (t.index is None, t.index or 0)):  # the order they were proposed
+            values = _values(config, trial)
+            if not completed(trial) or values is None:
+                continue
+            try:
+                fixed = space.replay(trial.params)
+            except ValueError:  # a family or feature set this search does not use, or a changed range
+                continue
+            warm.trials.append(
+                optuna.trial.create_trial(
+                    params=fixed.params,
+                    distributions=fixed.distributions,
+                    values=values,
+                    user_attrs={c.WARM_START_FROM: search_id, c.TRIAL_INDEX: trial.index},
+                )
+            )
+            taken += 1
+        if taken:
+            warm.sources.append(search_id)
+
+
+def _enqueue(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, search: Run) -> bool:
+    """Take the best few configurations of `search` that fit this space; whether there were any."""
+    search_id = search.data.tags[c.SEARCH_ID]
+    seen = set()
+    for trial in rank_trials(search_trials(client, search.info.experiment_id, search_id, finished=True), config.metric):
+        try:
+            point = space.point(trial.params)
+        except ValueError:
+            continue
+        key = json.dumps(point, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            warm.points.append(point)
+        if len(warm.points) == min(RELATED_POINTS, config.num_samples):
+            break
+    if warm.points:
+        warm.related = search_id
+    return bool(warm.points)

@@ -154,37 +154,33 @@ def _values(config: SearchConfig, trial: Trial) -> list[float] | None:
     return None if any(v != v for v in values) else values  # NaN: missing
 
 
-def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, searches: list[Run]) -> None:
-    for search in searches:
-        search_id = search.data.tags[c.SEARCH_ID]
-        taken = 0
-        earlier = search_trials(client, search.info.experiment_id, search_id, finished=True)
-        for trial in sorted(earlier, key=lambda t: (t.index is None, t.index or 0)):  # the order they were proposed
-            values = _values(config, trial)
-            if not completed(trial) or values is None:
-                continue
-            try:
-                fixed = space.replay(trial.params)
-            except ValueError:  # a family or feature set this search does not use, or a changed range
-                continue
-            warm.trials.append(
-                optuna.trial.create_trial(
-                    params=fixed.params,
-                    distributions=fixed.distributions,
-                    values=values,
-                    user_attrs={c.WARM_START_FROM: search_id, c.TRIAL_INDEX: trial.index},
-                )
+def finished_trials(
+    config: SearchConfig, space: SearchSpace, trials: list[Trial], search_id: str
+) -> list[optuna.trial.FrozenTrial]:
+    """The completed `trials` of search `search_id` that fit `space`, as finished Optuna trials of this search's
+    objectives, in the order they were proposed."""
+    frozen = []
+    for trial in sorted(trials, key=lambda t: (t.index is None, t.index or 0)):
+        values = _values(config, trial)
+        if not completed(trial) or values is None:
+            continue
+        try:
+            fixed = space.replay(trial.params)
+        except ValueError:  # a family or feature set this search does not use, or a changed range
+            continue
+        attrs = {c.WARM_START_FROM: search_id, c.TRIAL_INDEX: trial.index}
+        frozen.append(
+            optuna.trial.create_trial(
+                params=fixed.params, distributions=fixed.distributions, values=values, user_attrs=attrs
             )
-            taken += 1
-        if taken:
-            warm.sources.append(search_id)
+        )
+    return frozen
 
 
-def _enqueue(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, search: Run) -> bool:
-    """Take the best few configurations of `search` that fit this space; whether there were any."""
-    search_id = search.data.tags[c.SEARCH_ID]
-    seen = set()
-    for trial in rank_trials(search_trials(client, search.info.experiment_id, search_id, finished=True), config.metric):
+def best_points(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> list[dict[str, Any]]:
+    """The best few distinct configurations of `trials` that fit `space`, in the searcher's names."""
+    points, seen = [], set()
+    for trial in rank_trials(trials, config.metric):
         try:
             point = space.point(trial.params)
         except ValueError:
@@ -192,9 +188,25 @@ def _enqueue(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, 
         key = json.dumps(point, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
-            warm.points.append(point)
-        if len(warm.points) == min(RELATED_POINTS, config.num_samples):
+            points.append(point)
+        if len(points) == min(RELATED_POINTS, config.num_samples):
             break
-    if warm.points:
-        warm.related = search_id
+    return points
+
+
+def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, searches: list[Run]) -> None:
+    for search in searches:
+        search_id = search.data.tags[c.SEARCH_ID]
+        earlier = search_trials(client, search.info.experiment_id, search_id, finished=True)
+        taken = finished_trials(config, space, earlier, search_id)
+        if taken:
+            warm.trials += taken
+            warm.sources.append(search_id)
+
+
+def _enqueue(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, search: Run) -> bool:
+    """Take the best few configurations of `search` that fit this space; whether there were any."""
+    search_id = search.data.tags[c.SEARCH_ID]
+    warm.points = best_points(config, space, search_trials(client, search.info.experiment_id, search_id, True))
+    warm.related = search_id if warm.points else ""
     return bool(warm.points)

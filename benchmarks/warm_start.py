@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -179,7 +180,10 @@ def main() -> None:
     datasets = dict.fromkeys(args.datasets.split(",") + args.plateau_datasets.split(","))
     jobs = [(d, s) for d in datasets for s in range(args.seeds)]
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(one, *zip(*jobs, strict=True), [args] * len(jobs)))
+        results = []
+        for result in pool.map(one, *zip(*jobs, strict=True), [args] * len(jobs)):
+            results.append(result)  # each job's values as it ends, so a long run can be read as it goes
+            print(json.dumps(result), file=sys.stderr, flush=True)
     print(tables(results, args))
 
 

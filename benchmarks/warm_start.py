@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import warnings
@@ -125,28 +126,28 @@ def one(dataset: str, seed: int, args) -> dict:
     return out
 
 
-def median(values: list) -> str:
-    known = [v for v in values if v is not None]
-    missed = len(values) - len(known)
-    text = f"{statistics.median(known):g}" if known else "n/a"
-    return text + (f" ({missed} never)" if missed else "")
+def median(values: list[float]) -> float:
+    """The median, a search that never came within the tolerance counting as more than any that did."""
+    return statistics.median(math.inf if v is None else v for v in values)
 
 
 def tables(results: list[dict], args) -> str:
-    lines = [f"trials to within {args.tolerance} of the cold {args.reference}-trial best, median over seeds "
-             f"(per seed in brackets); best after {args.budget} trials, median", "",
+    """The Markdown tables of BENCHMARKS.md from the jobs' results."""
+    kinds = ("cold", "warm", "related")
+    lines = [f"Trials a search ran until one came within {args.tolerance} of the cold {args.reference}-trial search's "
+             f"best (median over seeds, each seed in brackets, `-` never within {args.budget}); best "
+             f"val_accuracy after {args.budget} trials (median)", "",
              "| dataset | cold | warm | related | warm / cold | best: cold | warm | related |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for dataset in args.datasets.split(","):
         rows = [r for r in results if r["dataset"] == dataset and "warm" in r]
         if not rows:
             continue
-        count = {k: [needed(r[k], r["reference"] - args.tolerance) for r in rows] for k in ("cold", "warm", "related")}
-        ratio = [w / cd for w, cd in zip(count["warm"], count["cold"], strict=True) if w and cd]
-        best = {k: statistics.median(max(r[k][: args.budget]) for r in rows) for k in ("cold", "warm", "related")}
-        cells = [f"{median(count[k])} {count[k]}" for k in ("cold", "warm", "related")]
-        share = f"{statistics.median(ratio):.2f}" if ratio else "n/a"
-        lines.append(f"| {dataset} | {' | '.join(cells)} | {share} | "
+        count = {k: [needed(r[k][: args.budget], r["reference"] - args.tolerance) for r in rows] for k in kinds}
+        best = {k: statistics.median(max(r[k][: args.budget]) for r in rows) for k in kinds}
+        cells = [f"{median(count[k]):g} {[v or '-' for v in count[k]]}".replace("'", "") for k in kinds]
+        share = median(count["warm"]) / median(count["cold"])
+        lines.append(f"| {dataset} | {' | '.join(cells)} | {share:.2f} | "
                      f"{best['cold']:.4f} | {best['warm']:.4f} | {best['related']:.4f} |")  # fmt: skip
     stopped = [r for r in results if "plateau" in r]
     if stopped:

@@ -81,6 +81,6 @@ def text_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequen
     widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in rows)]).rstrip()
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in rows)])

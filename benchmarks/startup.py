@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--feature-sets", default="basic")
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file (e.g. BENCHMARKS.md)")
     parser.add_argument("--raw", type=Path, help="also save every run's steps (seconds) as JSON here")
+    parser.add_argument("--tracking-uri", help="a running MLflow server to track in (default: a private one)")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -136,7 +137,7 @@ def main() -> None:
     from cluster.processes import stop_process_group
 
     work = Path(tempfile.mkdtemp(prefix="startup-"))
-    server, uri = start_mlflow(work / "mlflow")
+    server, uri = start_mlflow(work / "mlflow") if args.tracking_uri is None else (None, args.tracking_uri)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     runs = []
     try:
@@ -155,7 +156,8 @@ def main() -> None:
     finally:
         if args.cluster:
             stop_cluster(work / "cluster")
-        stop_process_group(server.pid)
+        if server is not None:
+            stop_process_group(server.pid)
     where = "a running local cluster (2 worker nodes)" if args.cluster else "an embedded Ray (started by the search)"
     rows = [
         f"`python benchmarks/startup.py {' '.join(sys.argv[1:])}`: {args.trials} trials on {where}; seconds since "

@@ -97,10 +97,25 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "bad_input(what): a bad input that must be refused, listed in the summary")
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (the default options): a worker per CPU, at most 4; none for the compose tests, which share one
+    compose cluster, nor for a single test file."""
+    chosen = " ".join([config.getoption("markexpr") or "", *config.args])
+    if ("compose" in chosen and "not compose" not in chosen) or (len(config.args) == 1 and ".py" in config.args[0]):
+        return 0
+    return min(4, os.cpu_count() or 1)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """A test asking for a server fixture must be marked `integration`, and no unit test may ask for one."""
+    """A test asking for a server fixture must be marked `integration`, and no unit test may ask for one.
+
+    With several workers (pytest-xdist, `--dist loadgroup`), an integration module's tests stay on one worker, so
+    its module-scoped servers start once; unit tests spread one by one."""
     wrong = []
     for item in items:
+        if item.get_closest_marker("integration") is not None:
+            item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).stem))
         servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
         unit = (ROOT / "tests" / "unit") in Path(str(item.path)).parents
         if servers and (unit or item.get_closest_marker("integration") is None):

@@ -20,6 +20,7 @@ PREVIOUS_ALIAS = "previous"
 # A registered version's tag `promotion`: what the release's alias gate decided for it.
 PROMOTED, KEPT, FORCED, OVER_BUDGET, HOLDS = "promoted", "kept", "forced", "over_budget", "holds"
 PROMOTION_VERDICTS = (PROMOTED, KEPT, FORCED, OVER_BUDGET)  # HOLDS is said, never recorded
+LOGGED_MODEL = "model"  # the name the release logs its Pipeline under (a LoggedModel of the release run)
 
 
 def experiment_name(dataset: str) -> str:
@@ -72,7 +73,8 @@ MINIMISED = (FIT_TIME_S, *COSTS)  # lower is better; every other metric is a sco
 RANK_METRICS = (VAL_ACCURACY, VAL_F1)  # what --metric may be
 TEST_SCORES = ("test_accuracy", "test_f1")  # the release's scores on the held-out test part (its card, the report)
 
-# Trial params besides the model's own hyperparameters.
+# Trial params besides the model's own hyperparameters: the model family and the feature set, then the constants.
+MODEL, FEATURE_SET = "model", "feature_set"
 SEED, CV_FOLDS = "seed", "cv_folds"
 TRIAL_CONSTANTS = (SEED, CV_FOLDS)
 

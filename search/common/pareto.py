@@ -140,12 +140,12 @@ def _fmt(value: Any) -> str:
 
 def front_table(rows: Sequence[Mapping[str, Any]], objectives: Sequence[Objective], markdown: bool = False) -> str:
     """The front as a table (console text, or Markdown for the report and the parent run)."""
-    head = ["trial", "model", "feature set", *[o.label() for o in objectives]]
+    head = ["trial", contract.MODEL, "feature set", *[o.label() for o in objectives]]
     body = [
         [
             str(r.get("run_name") or r.get(contract.TRIAL_INDEX) or r.get("run_id") or "?"),
-            str(r.get("model") or ""),
-            str(r.get("feature_set") or ""),
+            str(r.get(contract.MODEL) or ""),
+            str(r.get(contract.FEATURE_SET) or ""),
             *[_fmt(r.get(o.name)) for o in objectives],
         ]
         for r in rows

@@ -15,7 +15,7 @@ from search.common import contract as c
 from search.common.trials import TAGS, param_column, search_trials
 
 METRICS = c.TRIAL_METRICS
-LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, "model", "feature_set")
+LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, c.MODEL, c.FEATURE_SET)
 CONSTANTS = c.TRIAL_CONSTANTS
 
 
@@ -49,7 +49,7 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     frame = pd.DataFrame([t.row() for t in trials])
     if frame.empty:
         frame = pd.DataFrame(columns=["run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME])
-    for col in ("model", "feature_set", *METRICS, *TAGS):
+    for col in (c.MODEL, c.FEATURE_SET, *METRICS, *TAGS):
         if col not in frame:
             frame[col] = None if col not in METRICS else math.nan
     frame[c.TRIAL_INDEX] = frame[c.TRIAL_INDEX].astype("Int64")
@@ -58,7 +58,7 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     metric_names = {k for t in trials for k in t.metrics}
     metrics = [m for m in METRICS if m in metric_names] + sorted(metric_names - set(METRICS))
     param_names = {param_column(k) for t in trials for k in t.params}
-    hyper = sorted(param_names - {"model", "feature_set", *CONSTANTS})
+    hyper = sorted(param_names - {c.MODEL, c.FEATURE_SET, *CONSTANTS})
     return SearchRuns(parent=parent, trials=frame, hyperparams=hyper, metrics=metrics)
 
 
@@ -81,6 +81,6 @@ def text_table(head: Sequence[str], rows: Sequence[Sequence[str]], right: Sequen
     widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in rows)]).rstrip()
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in rows)])

@@ -98,7 +98,7 @@ class Trial(Mapping[str, Any]):
         from trainables.space import flat_params
 
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
-        params = flat_params(dict(config)) if "model" in config else fixed
+        params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:
             tags.setdefault(c.TRIAL_ID, str(metrics[c.TRIAL_ID]))
         tags.update({k: str(metrics[k]) for k in c.NODE_TAGS if k in metrics})
@@ -108,7 +108,7 @@ class Trial(Mapping[str, Any]):
             metrics={k: float(metrics[k]) for k in c.TRIAL_METRICS if k in metrics},
             status="FAILED" if failed else "FINISHED" if c.FOLDS_DONE in metrics else "RUNNING",
             run_id=run_id,
-            run_name=c.trial_run_name(config) if "model" in config else "",
+            run_name=c.trial_run_name(config) if c.MODEL in config else "",
             tags=tags,
         )
 

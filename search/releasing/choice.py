@@ -98,7 +98,7 @@ def describe(choice: Choice) -> str:
 
 def _summary(run: Run, metric: str) -> str:
     p, mt = run.data.params, run.data.metrics
-    return f"model={p.get('model')} feature_set={p.get('feature_set')} {metric}={_fmt(mt.get(metric))}"
+    return f"model={p.get(c.MODEL)} feature_set={p.get(c.FEATURE_SET)} {metric}={_fmt(mt.get(metric))}"
 
 
 def _fmt(value: Any) -> str:

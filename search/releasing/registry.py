@@ -30,7 +30,7 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
 
 
-def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = "model") -> str:
+def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = c.LOGGED_MODEL) -> str:
     """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI."""
     import mlflow.sklearn
 

@@ -92,11 +92,11 @@ def front_figure(
     table = pd.DataFrame(done)
     x, y = table[x_obj.name].astype(float), table[y_obj.name].astype(float)
     ax = fig.add_subplot()
-    families = ordered(table["model"] if "model" in table else [], FAMILY_ORDER)
+    families = ordered(table[contract.MODEL] if contract.MODEL in table else [], FAMILY_ORDER)
     styles = family_styles(families)
     for family in families:
         color, marker = styles[family]
-        mine = (table["model"] == family).to_numpy()
+        mine = (table[contract.MODEL] == family).to_numpy()
         ax.scatter(x[mine], y[mine], s=42, color=color, marker=marker, alpha=0.75, linewidths=0, zorder=3)
     best = front(done, [y_obj, x_obj])
     fx, fy = [float(r[x_obj.name]) for r in best], [float(r[y_obj.name]) for r in best]
@@ -116,7 +116,7 @@ def front_figure(
     _style_axis(ax, "y", y_obj, y.tolist())
     _staircase(ax, fx, fy, x_obj, y_obj)
     ax.grid(alpha=0.3, which="major")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="model")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=contract.MODEL)
     ax.set_title(f"{heading}\n{_drawn_note(rows, len(done))}", fontsize=11)
     return fig
 

@@ -42,8 +42,8 @@ class Importance:
 
 
 def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]:
-    model = str(row["model"])
-    params: dict[str, Any] = {"model": model, "feature_set": str(row["feature_set"])}
+    model = str(row[contract.MODEL])
+    params: dict[str, Any] = {contract.MODEL: model, contract.FEATURE_SET: str(row[contract.FEATURE_SET])}
     params.update({f"{model}/{k}": parse_param(row[k]) for k in hyperparams if row.get(k) is not None})
     return params
 
@@ -77,9 +77,9 @@ def _distributions(trials: list[dict[str, Any]], choices: dict[str, list[str]]) 
     for params in trials:
         for name, value in params.items():
             observed.setdefault(name, []).append(value)
-        for name, dist in _space_distributions(params["model"], params).items():
+        for name, dist in _space_distributions(params[contract.MODEL], params).items():
             dists.setdefault(name, dist)
-    for key in ("model", "feature_set"):
+    for key in (contract.MODEL, contract.FEATURE_SET):
         dists[key] = CategoricalDistribution(list(dict.fromkeys([*choices.get(key, []), *observed[key]])))
     for name, values in observed.items():
         dist = dists.get(name)
@@ -175,9 +175,9 @@ def param_importance(study: optuna.Study) -> Importance:
     """PED-ANOVA importances of reaching the top trials' scores: `model` and `feature_set` over all completed trials,
     and per model family its hyperparameters and `feature_set` over its own trials (`Importance.per_family`)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    shared = _ped_anova(complete, ["model", "feature_set"], "of every family")
-    for family in dict.fromkeys(str(t.params["model"]) for t in complete):
-        mine = [t for t in complete if t.params["model"] == family]
-        params = sorted({p for t in mine for p in t.params if p.startswith(f"{family}/")}) + ["feature_set"]
+    shared = _ped_anova(complete, [contract.MODEL, contract.FEATURE_SET], "of every family")
+    for family in dict.fromkeys(str(t.params[contract.MODEL]) for t in complete):
+        mine = [t for t in complete if t.params[contract.MODEL] == family]
+        params = sorted({p for t in mine for p in t.params if p.startswith(f"{family}/")}) + [contract.FEATURE_SET]
         shared.per_family[family] = _ped_anova(mine, params, f"of {family}")
     return shared

@@ -102,19 +102,21 @@ def _legend(ax: Axes, styles: dict[str, tuple[str, str]], families: list[str], e
     handles = [
         Line2D([], [], color=styles[f][0], marker=styles[f][1], linestyle="", markersize=8, label=f) for f in families
     ]
-    ax.legend(handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="model")
+    ax.legend(
+        handles=handles + extra, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=contract.MODEL
+    )
 
 
 def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1."""
-    fig = new_figure(9, 1.6 + 0.55 * max(1, trials["model"].nunique()))
+    fig = new_figure(9, 1.6 + 0.55 * max(1, trials[contract.MODEL].nunique()))
     title = "Best trial of each model family"
-    families = ordered(trials["model"], FAMILY_ORDER)
+    families = ordered(trials[contract.MODEL], FAMILY_ORDER)
     if not families:
         return _empty(fig, title, "no trials")
-    per_family = best_per(trials, "model", metric)
+    per_family = best_per(trials, contract.MODEL, metric)
     best = {f: per_family.get(f) for f in families}
-    order = [r["model"] for r in rank_trials([b for b in best.values() if b], metric)]
+    order = [r[contract.MODEL] for r in rank_trials([b for b in best.values() if b], metric)]
     families = order + [f for f in families if best[f] is None]
     ax = fig.add_subplot()
     scores = [b[m] for b in best.values() if b for m in (contract.VAL_ACCURACY, contract.VAL_F1)]
@@ -124,7 +126,7 @@ def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) 
     for y, family in enumerate(families):
         row = best[family]
         if row is None:
-            counts = trials[trials["model"] == family][contract.OUTCOME].value_counts().to_dict()
+            counts = trials[trials[contract.MODEL] == family][contract.OUTCOME].value_counts().to_dict()
             text = "no completed trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
             ax.text(lo + 0.02 * (hi - lo), y, text, va="center", color="dimgray", style="italic")
             continue
@@ -136,7 +138,7 @@ def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) 
         ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label="val_f1 (macro)" if y == 0 else None)
         ax.annotate(f"acc {acc:.3f} | F1 {f1:.3f}", (max(acc, f1), y), xytext=(12, 0), textcoords="offset points",
                     va="center", fontsize=9)  # fmt: skip
-    n_by = trials.groupby("model")[contract.OUTCOME].apply(lambda s: int((s == contract.COMPLETED).sum()))
+    n_by = trials.groupby(contract.MODEL)[contract.OUTCOME].apply(lambda s: int((s == contract.COMPLETED).sum()))
     ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} completed)" for f in families])
     ax.set_ylim(len(families) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
@@ -150,8 +152,8 @@ def _slots(trials: pd.DataFrame, groups: list[str], families: list[str]) -> np.n
     """x position of each trial: its feature set's group, an offset per family, a small deterministic jitter."""
     rng = np.random.default_rng(0)
     width = 0.8 / len(families)
-    group_x = trials["feature_set"].map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=float)
-    offset = trials["model"].map({f: (j - (len(families) - 1) / 2) * width for j, f in enumerate(families)})
+    group_x = trials[contract.FEATURE_SET].map({g: i for i, g in enumerate(groups)}).to_numpy(dtype=float)
+    offset = trials[contract.MODEL].map({f: (j - (len(families) - 1) / 2) * width for j, f in enumerate(families)})
     return group_x + offset.to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(trials)) * width
 
 
@@ -161,14 +163,17 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURAC
     title = f"Every trial: {LABELS.get(metric, metric)} by feature set and model family"
     if trials.empty:
         return _empty(fig, title, "no trials")
-    groups, families = ordered(trials["feature_set"], FEATURE_ORDER), ordered(trials["model"], FAMILY_ORDER)
+    groups, families = (
+        ordered(trials[contract.FEATURE_SET], FEATURE_ORDER),
+        ordered(trials[contract.MODEL], FAMILY_ORDER),
+    )
     styles, x = family_styles(families), _slots(trials, groups, families)
     failed = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | trials[metric].isna()
     ax, strip = _main_and_failed(fig, int(failed.sum()))
     done = trials[contract.OUTCOME] == contract.COMPLETED
     for family in families:
         color, marker = styles[family]
-        mine = trials["model"] == family
+        mine = trials[contract.MODEL] == family
         for filled in (True, False):
             sel = (mine & ~failed & (done if filled else ~done)).to_numpy()
             ax.scatter(x[sel], trials.loc[sel, metric], s=46, marker=marker, edgecolors=color,
@@ -180,7 +185,7 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURAC
     ax.set_ylabel(score_label(metric))
     ax.grid(axis="y", alpha=0.3)
     bottom = strip if strip is not None else ax
-    counts = trials.groupby("feature_set").size()
+    counts = trials.groupby(contract.FEATURE_SET).size()
     bottom.set_xticks(range(len(groups)), [f"{g}\n({counts.get(g, 0)} trials)" for g in groups])
     bottom.set_xlabel("feature set")
     bottom.set_xlim(-0.5, len(groups) - 0.5)
@@ -204,13 +209,13 @@ def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURA
     order = frame[contract.TRIAL_INDEX].astype("float")
     after = order.max() + 1 if order.notna().any() else 0.0
     frame["x"] = order.where(order.notna(), pd.Series(np.arange(len(frame)) + after, index=frame.index))
-    families = ordered(frame["model"], FAMILY_ORDER)
+    families = ordered(frame[contract.MODEL], FAMILY_ORDER)
     styles = family_styles(families)
     failed = frame[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | frame[metric].isna()
     ax, strip = _main_and_failed(fig, int(failed.sum()))
     for family in families:
         color, marker = styles[family]
-        mine = frame["model"] == family
+        mine = frame[contract.MODEL] == family
         for filled in (True, False):
             sel = mine & ~failed & ((frame[contract.OUTCOME] == contract.COMPLETED) == filled)
             ax.scatter(frame.loc[sel, "x"], frame.loc[sel, metric], s=40, marker=marker, edgecolors=color,

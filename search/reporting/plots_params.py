@@ -34,7 +34,7 @@ LOG_RATIO = 20.0  # a positive axis whose largest value is more than this times 
 
 def _param_label(name: str) -> str:
     """`svm/C` -> `C` (its panel names the family), `feature_set` -> `feature set`."""
-    return {"model": "model family", "feature_set": "feature set"}.get(name, name.split("/", 1)[-1])
+    return {contract.MODEL: "model family", contract.FEATURE_SET: "feature set"}.get(name, name.split("/", 1)[-1])
 
 
 def param_importance(importance: Importance, top: int = 8) -> Figure:
@@ -128,7 +128,7 @@ def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) 
     counted) and run level through a gutter each side of the axis, and the category's name sits in that gutter above
     the bracket, clear of every line."""
     columns = list(table.columns)
-    names = {**LABELS, "model": "model family", "feature_set": "feature set"}
+    names = {**LABELS, contract.MODEL: "model family", contract.FEATURE_SET: "feature set"}
     pt_per_unit = ax.figure.figure.get_figwidth() * 72 * ax.get_position().width / len(columns)
     xs: list[list[float]] = [[] for _ in range(len(table))]
     ys: list[list[float]] = [[] for _ in range(len(table))]
@@ -187,18 +187,25 @@ def parallel_coordinates(
     best = ranked(trials, metric)[:top]
     if not best:
         return _empty(new_figure(11, 4.5), "Parallel coordinates of the best trials", "no completed trial")
-    family = best[0]["model"]
-    mine = [row_dict(r) for r in ranked(trials[trials["model"] == family], metric)]
+    family = best[0][contract.MODEL]
+    mine = [row_dict(r) for r in ranked(trials[trials[contract.MODEL] == family], metric)]
     params = [p for p in hyperparams if any(r.get(p) is not None for r in mine)]
     lower_shown = len(mine) >= 2 and bool(params)
     fig = new_figure(11, 9 if lower_shown else 4.9)
     upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1]) if lower_shown else (fig, None)
     ax = upper.add_subplot()
-    shared = ["feature_set", "model", contract.FIT_TIME_S, contract.TRAIN_ACCURACY, contract.VAL_F1, metric]
+    shared = [
+        contract.FEATURE_SET,
+        contract.MODEL,
+        contract.FIT_TIME_S,
+        contract.TRAIN_ACCURACY,
+        contract.VAL_F1,
+        metric,
+    ]
     table = pd.DataFrame(best)[list(dict.fromkeys(shared))]
-    styles = family_styles(table["model"])
-    _parallel(ax, table, [styles[m][0] for m in table["model"]], [3.5] + [1.4] * (len(table) - 1))
-    families = ordered(table["model"], FAMILY_ORDER)
+    styles = family_styles(table[contract.MODEL])
+    _parallel(ax, table, [styles[m][0] for m in table[contract.MODEL]], [3.5] + [1.4] * (len(table) - 1))
+    families = ordered(table[contract.MODEL], FAMILY_ORDER)
     handles = [Line2D([], [], color=styles[f][0], linewidth=2, label=f) for f in families]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="model (thick: best)")
     title = f"The {len(best)} best trials (ranked by {metric}, release tie-break), one line each"

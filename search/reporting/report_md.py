@@ -86,10 +86,10 @@ def _best_table(search: SearchRuns, column: str, label: str) -> str:
         if best is None:
             rows.append([value, size, "no completed trial", None, None, None, None])
             continue
-        other = "feature_set" if column == "model" else "model"
+        other = contract.FEATURE_SET if column == contract.MODEL else contract.MODEL
         trial = f"`{best['run_name']}` (#{best[contract.TRIAL_INDEX]})"
         rows.append([value, size, trial, best[other], *(best[m] for m in shown), _params(best, search.hyperparams)])
-    other_label = "feature set" if column == "model" else "model"
+    other_label = "feature set" if column == contract.MODEL else contract.MODEL
     headers = [label, "completed / stopped / failed", "best trial", other_label, *shown, "params"]
     return table(headers, rows)
 
@@ -136,8 +136,9 @@ def _best(search: SearchRuns) -> list[str]:
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."
     lines += ["", table(["", "value"], [["run", f"`{best['run_name']}` (`{best['run_id']}`)"],
-                                         [contract.TRIAL_INDEX, best[contract.TRIAL_INDEX]], ["model", best["model"]],
-                                         ["feature set", best["feature_set"]]]
+                                         [contract.TRIAL_INDEX, best[contract.TRIAL_INDEX]],
+                                         [contract.MODEL, best[contract.MODEL]],
+                                         ["feature set", best[contract.FEATURE_SET]]]
                         + [[m, best.get(m)] for m in SCORES]), ""]  # fmt: skip
     lines += [f"Parameters: {_params(best, search.hyperparams)}.", ""]
     tagged = search.parent.data.tags.get(contract.BEST_TRIAL_RUN_ID)
@@ -152,12 +153,12 @@ def _problems(search: SearchRuns) -> list[str]:
     lines = ["## Failed, stopped and unfinished trials", ""]
     if bad.empty:
         return [*lines, "None: every trial ran every fold.", ""]
-    rows = [[r[contract.TRIAL_INDEX], f"`{r['run_name']}`", r[contract.OUTCOME], r["status"], r["model"],
-             r["feature_set"], f"{cell(r[contract.FOLDS_DONE], 0)} / {r.get(contract.CV_FOLDS) or '—'}",
+    rows = [[r[contract.TRIAL_INDEX], f"`{r['run_name']}`", r[contract.OUTCOME], r["status"], r[contract.MODEL],
+             r[contract.FEATURE_SET], f"{cell(r[contract.FOLDS_DONE], 0)} / {r.get(contract.CV_FOLDS) or '—'}",
              r.get(contract.ERROR)]
             for _, r in bad.iterrows()]  # fmt: skip
-    headers = [contract.TRIAL_INDEX, "run", contract.OUTCOME, "MLflow status", "model", "feature set", "folds done",
-               "error"]  # fmt: skip
+    headers = [contract.TRIAL_INDEX, "run", contract.OUTCOME, "MLflow status", contract.MODEL, "feature set",
+               "folds done", "error"]  # fmt: skip
     more = [f"… and {len(rows) - MAX_ROWS} more in model_summary.csv.", ""] if len(rows) > MAX_ROWS else []
     note = "Failed trials have no score and are never counted as zero."
     return [*lines, note, "", table(headers, rows[:MAX_ROWS]), "", *more]
@@ -243,8 +244,8 @@ def render(
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Every trial is in [model_summary.csv](model_summary.csv).",
               ""]  # fmt: skip
     lines += _settings(search) + _best(search)
-    lines += ["## Best trial per model family", "", _best_table(search, "model", "model family"), ""]
-    lines += ["## Best trial per feature set", "", _best_table(search, "feature_set", "feature set"), ""]
+    lines += ["## Best trial per model family", "", _best_table(search, contract.MODEL, "model family"), ""]
+    lines += ["## Best trial per feature set", "", _best_table(search, contract.FEATURE_SET, "feature set"), ""]
     lines += (
         _problems(search)
         + _champion(champion, model_name, sid)

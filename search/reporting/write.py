@@ -70,8 +70,8 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
     frame, metric = search.trials, search.metric
     params = search.parent.data.params
     choices = {
-        "model": params.get(contract.MODELS, "").split(","),
-        "feature_set": params.get(contract.FEATURE_SETS, "").split(","),
+        contract.MODEL: params.get(contract.MODELS, "").split(","),
+        contract.FEATURE_SET: params.get(contract.FEATURE_SETS, "").split(","),
     }
     choices = {k: [c for c in v if c] for k, v in choices.items()}
     importance = param_importance(rebuild_study(frame, search.hyperparams, metric, choices))

@@ -236,13 +236,22 @@ def interrupted(search_id: str) -> Interrupted:
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
+    from search.common.runs_table import text_table
+
     print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
-    print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {c.VAL_ACCURACY:>12} {c.VAL_F1:>7} {'fit_s':>7}  run_id")
-    for row in outcome.ranked[:top]:
-        print(
-            f"{row[c.TRIAL_INDEX]:>5}  {row['model']:<20} {row['feature_set']:<11} {row[c.VAL_ACCURACY]:>12.4f} "
-            f"{row[c.VAL_F1]:>7.4f} {row[c.FIT_TIME_S]:>7.3f}  {row['run_id']}"
-        )
+    head = [c.TRIAL_INDEX, "model", "feature_set", c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S, "run_id"]
+    rows = [
+        [
+            str(t[c.TRIAL_INDEX]),
+            t["model"],
+            t["feature_set"],
+            *(f"{t[k]:.4f}" for k in head[3:5]),
+            f"{t[c.FIT_TIME_S]:.3f}",
+            t["run_id"],
+        ]  # fmt: skip
+        for t in outcome.ranked[:top]
+    ]
+    print(text_table(head, rows, right=[True, False, False, True, True, True, False]))
     for note in filter(None, outcome.notes):
         print(note)
     print(f"\nsearch_id: {outcome.search_id}")

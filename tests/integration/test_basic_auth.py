@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(
-    tmp_path, ray_session, quiet_env, monkeypatch
+    tmp_path, ray_session, quiet_env, monkeypatch, capsys
 ):
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
@@ -31,18 +29,17 @@ def test_server_with_logins_refuses_anonymous_and_tracks_a_logged_in_search(
             urllib.request.urlopen(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10)
         assert refused.value.code == 401
 
-        anonymous = subprocess.run(
-            [sys.executable, str(ROOT / "search/run.py"), "--tracking-uri", uri, "--num-samples", "1"],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
-            env={k: v for k, v in env.items() if not k.startswith("MLFLOW_")},
-        )  # fmt: skip
-        assert anonymous.returncode == 2 and "MLFLOW_TRACKING_USERNAME" in anonymous.stderr
-        assert "Traceback" not in anonymous.stderr
-
-        # Logged in, the search runs in this process, on the session's Ray: the same main() as the command's.
+        # Both searches run in this process, on the session's Ray: the same main() as the command's.
         from mlflow.tracking import MlflowClient
 
         from search.run import main
+
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            monkeypatch.delenv(key, raising=False)
+        capsys.readouterr()
+        assert main(["--tracking-uri", uri, "--num-samples", "1", "--storage-path", str(tmp_path / "refused")]) == 2
+        refusal = capsys.readouterr().err.strip().splitlines()
+        assert len(refusal) == 1 and "MLFLOW_TRACKING_USERNAME" in refusal[0], refusal
 
         for key, value in (secret | {"MLFLOW_TRACKING_PASSWORD": secret["MLFLOW_AUTH_ADMIN_PASSWORD"]}).items():
             monkeypatch.setenv(key, value)

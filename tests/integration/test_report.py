@@ -12,11 +12,11 @@ import re
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from pictures import check_png
 
 from search import report
 from search.common.runs_table import load_search
@@ -73,16 +73,6 @@ def knn(k: str, acc: float, feature_set: str = "pca", **extra) -> dict:
 
 FAILED = {"params": {"model": "svm", "feature_set": "pca", "C": "1e9", "gamma": "0.1", "kernel": "rbf"},
           "status": "FAILED", "tags": {"error": "ValueError: C out of range"}}  # fmt: skip
-
-
-def check_png(path: Path) -> None:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        pixels = np.asarray(image.convert("RGB"))
-    assert pixels.shape[0] > 200 and pixels.shape[1] > 600, path
-    assert (pixels < 250).any(axis=2).mean() > 0.02, f"{path} is almost blank"
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, f"{path} has too few colours"
 
 
 def check_report(client: MlflowClient, out: Path, parent_id: str) -> pd.DataFrame:

@@ -15,9 +15,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_step_of_a_real_search_is_timed_in_order(tmp_path):
+def test_every_step_of_a_real_search_is_timed_in_order(tmp_path, mlflow_server):
     raw = tmp_path / "steps.json"
     command = [sys.executable, "-m", "benchmarks.startup", "--trials", "2", "--repeats", "1", "--raw", str(raw)]
+    command += ["--tracking-uri", mlflow_server]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     [steps] = json.loads(raw.read_text())

@@ -69,3 +69,30 @@ def test_the_commands_are_those_of_the_venv_that_ran_the_search(capsys, monkeypa
 def test_a_clusters_dashboard_is_printed_where_ray_says_it_is(capsys):
     print_next_steps(SearchOutcome("abc123", "e", "7", "run0", [], 0, 0, "http://127.0.0.1:8266"), "sqlite:///m.db")
     assert "ray:     http://127.0.0.1:8266" in capsys.readouterr().out.splitlines()
+
+
+def test_the_summary_lists_the_best_trials_first_as_one_aligned_table(capsys):
+    from search.common.trials import Trial, rank_trials
+    from search.searching.driver import print_summary
+
+    scores = [0.91, 0.97, 0.93]
+    trials = [
+        Trial(
+            i,
+            {"model": "knn", "feature_set": "basic", "cv_folds": "5"},
+            status="FINISHED",
+            run_id=f"run{i}",
+            metrics={"val_accuracy": s, "val_f1": s, "fit_time_s": 0.01, "folds_done": 5},
+        )  # fmt: skip
+        for i, s in enumerate(scores)
+    ]
+    print_summary(SearchOutcome("abc123", "iris_classification", "7", "run0", rank_trials(trials), 1, 2))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "best trials of search abc123 (2 stopped early, 1 failed):"
+    head, rule, *rows, blank, last = out[1:]
+    assert head.split() == ["trial_index", "model", "feature_set", "val_accuracy", "val_f1", "fit_time_s", "run_id"]
+    assert [row.split()[-1] for row in rows] == ["run1", "run2", "run0"] and not blank and last == "search_id: abc123"
+    assert (
+        len(head) == len(rule) and len({len(row) for row in rows}) == 1 and all(line == line.rstrip() for line in out)
+    )
+    assert {row.index("0.9") + 6 for row in rows} == {head.index("val_accuracy") + 12}  # right-aligned under it

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
+from pictures import check_png
 
 from search.common.trials import outcome, row_dict
 from search.reporting import plots, plots_params
@@ -57,19 +58,6 @@ def synthetic(n: int = 48, families=FAMILIES, features=FEATURES, seed: int = 0) 
     return frame, hyper
 
 
-def decode(path) -> np.ndarray:
-    """The PNG's pixels, asserting it is a real picture rather than a blank canvas."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        pixels = np.asarray(image.convert("RGB"))
-    assert pixels.shape[0] > 200 and pixels.shape[1] > 600
-    assert (pixels < 250).any(axis=2).mean() > 0.02, "almost blank"
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
-    return pixels
-
-
 def all_figures(frame: pd.DataFrame, hyper: list[str]) -> dict:
     importance = param_importance(rebuild_study(frame, hyper))
     return {
@@ -89,14 +77,14 @@ def all_figures(frame: pd.DataFrame, hyper: list[str]) -> dict:
 def test_every_figure_decodes_as_a_real_png(tmp_path, families, features):
     frame, hyper = synthetic(30, families, features)
     for name, fig in all_figures(frame, hyper).items():
-        decode(plots.save(fig, tmp_path / f"{name}.png"))
+        check_png(plots.save(fig, tmp_path / f"{name}.png"))
 
 
 def test_a_lone_complete_trial_still_gives_pictures(tmp_path):
     frame, hyper = synthetic(11)
     frame.loc[1:, ["status", "outcome"]] = ["FAILED", "failed"]
     for name, fig in all_figures(frame, hyper).items():
-        decode(plots.save(fig, tmp_path / f"{name}.png"))
+        check_png(plots.save(fig, tmp_path / f"{name}.png"))
 
 
 def test_score_axis_is_zoomed_and_failed_trials_sit_in_their_own_strip():

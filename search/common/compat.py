@@ -14,6 +14,12 @@ upstream behaviour a patch relies on changes.
 2. `set_restored_callbacks` (Ray Tune's `Tuner._local_tuner`): `Tuner.restore` takes no run config, and the
    callbacks it unpickles are the interrupted driver's trackers, which hold no MLflow client; the restored Tuner
    needs fresh ones.
+3. `failures_counted` (Ray Tune's `Trial.run_metadata.num_failures`): the failures Tune counts against
+   `FailureConfig(max_failures)`; an attempt lost on a drained (pre-empted) node is not among them
+   (ray-project/ray#41609: `Trial._handle_ray_actor_error` skips `RayActorError.preempted`). A trial's run records
+   it, so a search shows that draining cost no retries.
+4. `drain_node` (`ray._raylet.GcsClient.drain_node`, what the hidden `ray drain-node` command and the autoscaler
+   call): mark a node draining so that it takes no new work, with a deadline after which it is stopped.
 """
 
 from __future__ import annotations
@@ -65,3 +71,30 @@ def set_restored_callbacks(tuner, callbacks: list) -> None:
     if local is None or not hasattr(local, "get_run_config"):
         raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
     local.get_run_config().callbacks = callbacks
+
+
+def failures_counted(trial) -> int:
+    """The failures Tune counted against `max_failures` for this trial so far."""
+    check_versions()
+    metadata = getattr(trial, "run_metadata", None)
+    if metadata is None or not hasattr(metadata, "num_failures"):
+        raise UsageError("Ray Tune's Trial changed: search/common/compat.py needs updating for this Ray")
+    return int(metadata.num_failures)
+
+
+def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> tuple[bool, str]:
+    """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
+    from now; returns (accepted, rejection message). The caller stops the node (Ray does not)."""
+    check_versions()
+    import time
+
+    import ray
+    from ray.core.generated import autoscaler_pb2
+
+    client = getattr(ray._raylet, "GcsClient", None)  # a wrapper of InnerGcsClient, which holds the methods
+    if client is None or not hasattr(getattr(ray._raylet, "InnerGcsClient", None), "drain_node"):
+        raise UsageError("Ray's GcsClient changed: search/common/compat.py needs updating for this Ray")
+    deadline_ms = int(time.time() * 1000 + deadline_s * 1000)
+    reason = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    accepted, rejection = client(address=address).drain_node(node_id, reason, message, deadline_ms)
+    return bool(accepted), str(rejection or "")

@@ -42,6 +42,7 @@ class SearchOutcome:
     failed: int
     stopped: int
     dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
+    nodes: int = 0  # the Ray nodes its trials ran on
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -117,6 +118,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 
 def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) -> SearchOutcome:
     """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens."""
+    from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
 
     status = "FAILED"
@@ -141,11 +143,11 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         failed = sum(r.outcome == c.FAILED for r in rows)
         stopped = sum(r.outcome == c.STOPPED for r in rows)
         counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
+        counts[c.NODES_USED] = nodes_used(rows)
         finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
-        return SearchOutcome(
-            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped
-        )
+        return SearchOutcome(home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed,
+                             stopped, nodes=counts[c.NODES_USED])  # fmt: skip
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
         raise interrupted(home.search_id) from None
@@ -197,7 +199,9 @@ def interrupted(search_id: str) -> Interrupted:
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
-    print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
+    on = f", on {outcome.nodes} node{'s' * (outcome.nodes != 1)}" if outcome.nodes else ""
+    counts = f"{outcome.stopped} stopped early, {outcome.failed} failed{on}"
+    print(f"\nbest trials of search {outcome.search_id} ({counts}):")
     print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {c.VAL_ACCURACY:>12} {c.VAL_F1:>7} {'fit_s':>7}  run_id")
     for row in outcome.ranked[:top]:
         print(

@@ -23,10 +23,12 @@ from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from search.common import contract as c
+from search.common.compat import failures_counted
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
+from search.searching.elastic import FoldLedger
 
 MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
 
@@ -114,6 +116,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
         self._lost_attempts: dict[str, int] = {}
+        self._folds = FoldLedger()  # folds restored and redone after lost attempts
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
@@ -131,18 +134,22 @@ class TrialTracker(MLflowLoggerCallback):
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         self._last_result[trial.trial_id] = result
+        self._folds.result(trial.trial_id, result)
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
-        """A lost attempt (its worker died, or it raised) that Tune retries: counted on the trial's run."""
+        """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
         lost = self._lost_attempts[trial.trial_id] = self._lost_attempts.get(trial.trial_id, 0) + 1
+        self._folds.lost(trial.trial_id)
         self._last_result.pop(trial.trial_id, None)
         if trial.trial_id in self._started:
-            error = _first_error_line(trial)
-            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error), trial.trial_id)
+            error, counted = _first_error_line(trial), failures_counted(trial)
+            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error, counted), trial.trial_id)
 
-    def _note_lost_attempt(self, trial_id: str, lost: int, error: str) -> None:
+    def _note_lost_attempt(self, trial_id: str, lost: int, error: str, counted: int) -> None:
         run_id = self.trials[trial_id][0]
-        self.client.log_batch(run_id, tags=[RunTag("lost_attempts", str(lost)), RunTag(f"lost_attempt_{lost}", error)])
+        tags = [RunTag(c.LOST_ATTEMPTS, str(lost)), RunTag(f"{c.LOST_ATTEMPT}_{lost}", error)]
+        tags.append(RunTag(c.FAILURES_COUNTED, str(counted)))
+        self.client.log_batch(run_id, tags=tags)
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
         error = _first_error_line(trial) if failed else None
@@ -182,6 +189,7 @@ class TrialTracker(MLflowLoggerCallback):
         params, metrics = trial.params, trial.metrics
         tags = {k: trial.tags[k] for k in c.NODE_TAGS if k in trial.tags}
         tags[c.OUTCOME] = trial.outcome
+        tags.update(self._folds.tags(trial_id, result))
         if error is not None:
             tags["error"] = error
         matrix = result.get(c.CONFUSION_MATRIX) if error is None else None

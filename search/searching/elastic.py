@@ -1,0 +1,91 @@
+"""A search on a cluster that breathes: workers that join, drain and vanish while it runs.
+
+- `FoldLedger`: what each trial lost with a vanished worker, as its MLflow run records it: the folds its last
+  attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
+  (`folds_redone`; with a checkpoint per reported fold, none).
+- `FollowCluster`: a Tune callback that keeps the search's concurrency equal to the cluster's CPUs as workers join
+  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds.
+- `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from ray import tune
+
+from search.common import contract as c
+
+FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
+# Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the limiter caps
+# the trials in flight, so a queue this deep lets the concurrency grow later without Tune holding trials back.
+MAX_PENDING_TRIALS = "256"
+
+
+class FoldLedger:
+    """Per trial: the most folds it reported, and, after a lost attempt, what the next attempt redid."""
+
+    def __init__(self) -> None:
+        self.reported: dict[str, int] = {}
+        self.lost_at: dict[str, int] = {}
+        self.redone: dict[str, int] = {}
+
+    def lost(self, trial_id: str) -> None:
+        """An attempt of the trial was lost: remember how far it had reported."""
+        self.lost_at[trial_id] = self.reported.get(trial_id, 0)
+        self.redone.setdefault(trial_id, 0)
+
+    def result(self, trial_id: str, result: dict) -> None:
+        """A result of the trial: the first after a lost attempt says how many folds were taken over."""
+        if trial_id in self.lost_at:
+            before = self.lost_at.pop(trial_id)
+            self.redone[trial_id] += max(0, before - int(result.get(c.FOLDS_RESTORED, 0)))
+        self.reported[trial_id] = int(result.get(c.FOLDS_DONE, 0))
+
+    def tags(self, trial_id: str, result: dict) -> dict[str, str]:
+        """The trial run's tags: folds restored by its last attempt, folds redone (only for a trial that lost one)."""
+        tags = {}
+        if int(result.get(c.FOLDS_RESTORED, 0)):
+            tags[c.FOLDS_RESTORED] = str(int(result[c.FOLDS_RESTORED]))
+        if trial_id in self.redone:
+            tags[c.FOLDS_REDONE] = str(self.redone[trial_id])
+        return tags
+
+
+def cluster_cpus() -> int:
+    """The CPUs of the cluster's live nodes, as Ray's resource view has them now."""
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
+class FollowCluster(tune.Callback):
+    """Set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) whenever they change.
+
+    `ConcurrencyLimiter.set_max_concurrency` is Tune's public setter; the limiter then lets the searcher propose
+    as many trials as there are CPUs, and Tune places them on whichever nodes have room, the new ones included.
+    """
+
+    def __init__(self, limiter, cpus: Callable[[], int] = cluster_cpus, every_s: float = FOLLOW_EVERY_S):
+        self.limiter = limiter
+        self.cpus = cpus
+        self.every_s = every_s
+        self.checked = 0.0
+        self.history: list[tuple[float, int]] = []  # (time, concurrency) at each change
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.every_s:
+            return
+        self.checked = now
+        wanted = max(1, self.cpus())
+        if wanted != self.limiter.max_concurrent:
+            self.limiter.set_max_concurrency(wanted)
+            self.history.append((now, wanted))
+            print(f"cluster: {wanted} CPUs, {wanted} trials at once", flush=True)
+
+
+def nodes_used(rows: Iterable) -> int:
+    """The distinct Ray nodes the trials' results name (`node` tag)."""
+    return len({row.tags.get(c.NODE) for row in rows if row.tags.get(c.NODE)})

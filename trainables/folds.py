@@ -82,9 +82,10 @@ def storage_reachable(marker: str | None) -> bool:
 class FoldKeeper:
     """Restores a trial's kept folds, and says when the next finished fold is worth a checkpoint."""
 
-    def __init__(self, every_fold: bool, reachable: bool):
+    def __init__(self, every_fold: bool, reachable: bool, keep_after_s: float | None = None):
         self.every_fold = every_fold
         self.reachable = reachable
+        self.keep_after_s = KEEP_AFTER_S if keep_after_s is None else keep_after_s
         self.kept_at = time.perf_counter()
         self.restored = 0
 
@@ -104,7 +105,7 @@ class FoldKeeper:
         """Whether to keep the folds finished so far (called after each fold but the last)."""
         if not self.reachable:
             return False
-        return self.every_fold or time.perf_counter() - self.kept_at >= KEEP_AFTER_S
+        return self.every_fold or time.perf_counter() - self.kept_at >= self.keep_after_s
 
     def report(self, metrics: dict, progress: FoldProgress) -> None:
         """Report `metrics` to Tune with the folds so far as its checkpoint."""

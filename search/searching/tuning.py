@@ -138,8 +138,9 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             progress_reporter=reporter,
-            failure_config=tune.FailureConfig(max_failures=2),  # a drained node's trials are not counted
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # a trial's latest folds are all it needs
+            # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
+            # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
+            failure_config=tune.FailureConfig(max_failures=2),
             verbose=1,
         ),
     )

@@ -40,8 +40,9 @@ def test_folds_are_kept_every_reported_fold_or_after_enough_work_and_only_where_
     assert not FoldKeeper(every_fold=True, reachable=False).wants()
     once = FoldKeeper(every_fold=False, reachable=True)
     assert not once.wants(), "a cheap fold of a trial that reports once is not worth a checkpoint"
+    assert FoldKeeper(every_fold=False, reachable=True, keep_after_s=0).wants()
     monkeypatch.setattr(folds, "KEEP_AFTER_S", 0.0)
-    assert once.wants()
+    assert FoldKeeper(every_fold=False, reachable=True).wants()
     journal = tmp_path / "journal.log"
     assert not storage_reachable(str(journal)) and not storage_reachable(None)
     journal.write_text("")

@@ -4,7 +4,9 @@
   attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
   (`folds_redone`; with a checkpoint per reported fold, none).
 - `FollowCluster`: a Tune callback that keeps the search's concurrency equal to the cluster's CPUs as workers join
-  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds.
+  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds; and keeps
+  the set of draining nodes, whose trial actors Tune then does not keep for another trial
+  (`search.common.compat.skip_draining_nodes`): a drained node takes no new trial.
 - `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
 """
 
@@ -60,25 +62,45 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 0))
 
 
+def draining() -> set[str]:
+    """The cluster's draining nodes (search/common/compat.py)."""
+    from search.common.compat import draining_nodes
+
+    return draining_nodes()
+
+
 class FollowCluster(tune.Callback):
-    """Set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) whenever they change.
+    """Once a second: set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) when they
+    change (with `follow`), and refresh the set of draining nodes Tune's actor cache avoids.
 
     `ConcurrencyLimiter.set_max_concurrency` is Tune's public setter; the limiter then lets the searcher propose
     as many trials as there are CPUs, and Tune places them on whichever nodes have room, the new ones included.
     """
 
-    def __init__(self, limiter, cpus: Callable[[], int] = cluster_cpus, every_s: float = FOLLOW_EVERY_S):
-        self.limiter = limiter
-        self.cpus = cpus
-        self.every_s = every_s
+    def __init__(self, limiter, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
+                 drains: Callable[[], set[str]] = draining, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
+        from search.common.compat import skip_draining_nodes
+
+        self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
         self.checked = 0.0
         self.history: list[tuple[float, int]] = []  # (time, concurrency) at each change
+        self.draining: set[str] = set()  # kept in place: the patched controller reads this very set
+        skip_draining_nodes(self.draining, c.NODE)
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
         now = time.monotonic()
         if now - self.checked < self.every_s:
             return
         self.checked = now
+        try:
+            now_draining = self.drains()
+        except Exception:  # noqa: BLE001 - a GCS that does not answer once leaves the set as it was
+            now_draining = self.draining
+        if now_draining != self.draining:
+            self.draining.clear()
+            self.draining.update(now_draining)
+        if not self.follow:
+            return
         wanted = max(1, self.cpus())
         if wanted != self.limiter.max_concurrent:
             self.limiter.set_max_concurrency(wanted)

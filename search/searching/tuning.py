@@ -122,7 +122,7 @@ def build_tuner(
     limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     if not config.max_concurrent:
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", MAX_PENDING_TRIALS)
-        callbacks = [*callbacks, FollowCluster(limiter)]
+    callbacks = [*callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
         make_trainable(config, split, tune_path),
         tune_config=tune.TuneConfig(

@@ -72,3 +72,18 @@ def test_the_gcs_client_still_drains_nodes_as_preempted():
     assert autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
     assert GcsClient and "drain_node" in dir(InnerGcsClient)
     assert "drain_node" in inspect.getsource(compat.drain_node)
+
+
+def test_tune_still_caches_trial_actors_where_the_drain_patch_looks():
+    import inspect
+
+    from ray._raylet import InnerGcsClient
+    from ray.tune.execution.tune_controller import TuneController
+
+    assert "get_draining_nodes" in dir(InnerGcsClient)
+    compat.skip_draining_nodes(set(), "node")
+    patched = TuneController._maybe_cache_trial_actor
+    assert list(inspect.signature(patched.__wrapped__).parameters) == ["self", "trial"]
+    assert "_actor_cache.cache_object" in inspect.getsource(patched.__wrapped__)
+    compat.skip_draining_nodes(set(), "node")  # again: wraps the original, not the patch
+    assert TuneController._maybe_cache_trial_actor.__wrapped__ is patched.__wrapped__

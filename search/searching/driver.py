@@ -146,8 +146,8 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker) ->
         counts[c.NODES_USED] = nodes_used(rows)
         finish_parent_run(client, home.parent_run_id, ranked, counts)
         status = "FINISHED" if ranked else "FAILED"
-        return SearchOutcome(home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed,
-                             stopped, nodes=counts[c.NODES_USED])  # fmt: skip
+        ids = (home.search_id, home.experiment, home.experiment_id, home.parent_run_id)
+        return SearchOutcome(*ids, ranked, failed, stopped, nodes=counts[c.NODES_USED])
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
         raise interrupted(home.search_id) from None
@@ -200,8 +200,9 @@ def interrupted(search_id: str) -> Interrupted:
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
     on = f", on {outcome.nodes} node{'s' * (outcome.nodes != 1)}" if outcome.nodes else ""
-    counts = f"{outcome.stopped} stopped early, {outcome.failed} failed{on}"
-    print(f"\nbest trials of search {outcome.search_id} ({counts}):")
+    print(
+        f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed{on}):"
+    )
     print(f"{'trial':>5}  {'model':<20} {'feature_set':<11} {c.VAL_ACCURACY:>12} {c.VAL_F1:>7} {'fit_s':>7}  run_id")
     for row in outcome.ranked[:top]:
         print(

@@ -26,17 +26,22 @@ MAX_PENDING_TRIALS = "256"
 
 
 class FoldLedger:
-    """Per trial: the most folds it reported, and, after a lost attempt, what the next attempt redid."""
+    """Per trial: the most folds it reported, its lost attempts, and what the attempts after them redid."""
 
     def __init__(self) -> None:
         self.reported: dict[str, int] = {}
         self.lost_at: dict[str, int] = {}
         self.redone: dict[str, int] = {}
+        self.attempts_lost: dict[str, dict[str, str]] = {}  # trial id -> its lost-attempt tags so far
 
-    def lost(self, trial_id: str) -> None:
-        """An attempt of the trial was lost: remember how far it had reported."""
+    def lost(self, trial_id: str, error: str, counted: int) -> dict[str, str]:
+        """An attempt of the trial was lost: remember how far it had reported; returns the trial run's tags for it
+        (`lost_tags`)."""
         self.lost_at[trial_id] = self.reported.get(trial_id, 0)
         self.redone.setdefault(trial_id, 0)
+        tags = self.attempts_lost.setdefault(trial_id, {})
+        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error, counted))
+        return dict(tags)
 
     def result(self, trial_id: str, result: dict) -> None:
         """A result of the trial: the first after a lost attempt says how many folds were taken over."""
@@ -46,13 +51,20 @@ class FoldLedger:
         self.reported[trial_id] = int(result.get(c.FOLDS_DONE, 0))
 
     def tags(self, trial_id: str, result: dict) -> dict[str, str]:
-        """The trial run's tags: folds restored by its last attempt, folds redone (only for a trial that lost one)."""
-        tags = {}
+        """The trial run's tags at its end: its lost attempts (again: an attempt lost before its run was opened has
+        no other record), folds restored by its last attempt, folds redone (only for a trial that lost one)."""
+        tags = dict(self.attempts_lost.get(trial_id, {}))
         if int(result.get(c.FOLDS_RESTORED, 0)):
             tags[c.FOLDS_RESTORED] = str(int(result[c.FOLDS_RESTORED]))
         if trial_id in self.redone:
             tags[c.FOLDS_REDONE] = str(self.redone[trial_id])
         return tags
+
+
+def lost_tags(lost: int, error: str, counted: int) -> dict[str, str]:
+    """The tags a lost attempt sets on its trial's run: how many were lost, this one's error, and how many Tune
+    counted against `max_failures` (an attempt lost on a drained node is not)."""
+    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error, c.FAILURES_COUNTED: str(counted)}
 
 
 def cluster_cpus() -> int:

@@ -115,8 +115,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._started: set[str] = set()
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
-        self._lost_attempts: dict[str, int] = {}
-        self._folds = FoldLedger()  # folds restored and redone after lost attempts
+        self._folds = FoldLedger()  # lost attempts, folds restored and redone
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
@@ -138,20 +137,16 @@ class TrialTracker(MLflowLoggerCallback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
         """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
-        lost = self._lost_attempts[trial.trial_id] = self._lost_attempts.get(trial.trial_id, 0) + 1
-        self._folds.lost(trial.trial_id)
-        self._last_result.pop(trial.trial_id, None)
-        if trial.trial_id in self._started:
-            error, counted = _first_error_line(trial), failures_counted(trial)
-            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error, counted), trial.trial_id)
-
-    def _note_lost_attempt(self, trial_id: str, lost: int, error: str, counted: int) -> None:
-        run_id = self.trials[trial_id][0]
-        tags = [RunTag(c.LOST_ATTEMPTS, str(lost)), RunTag(f"{c.LOST_ATTEMPT}_{lost}", error)]
-        tags.append(RunTag(c.FAILURES_COUNTED, str(counted)))
-        self.client.log_batch(run_id, tags=tags)
+        tid = trial.trial_id
+        lost = self._folds.lost(tid, _first_error_line(trial), failures_counted(trial))
+        self._last_result.pop(tid, None)
+        if tid in self._started:  # written now, and again with the trial's end
+            tags = [RunTag(k, v) for k, v in lost.items()]
+            self.writer.submit(lambda: self.client.log_batch(self.trials[tid][0], tags=tags), tid)
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
+        if failed and trial.trial_id not in self._started:  # lost while its first actor started: still one run
+            self._track_start(trial.trial_id, trial.config)
         error = _first_error_line(trial) if failed else None
         self._track_end(trial.trial_id, trial.config, self._last_result.pop(trial.trial_id, {}), error)
 

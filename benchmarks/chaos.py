@@ -117,17 +117,26 @@ def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, 
             log.append(f"{time.strftime('%X')} mlflow restarted")
 
 
-def search(env: dict, experiment: str, args, folder: Path) -> tuple[float, str]:
+def search(env: dict, experiment: str, args, folder: Path, timeout: float = 3600) -> tuple[float, str]:
+    """Run the search as a driver process, its output in `folder`/driver.log; (wall seconds, search id)."""
     argv = ["--experiment", experiment, "--num-samples", str(args.trials), "--scheduler", "asha", "--cv-folds", "5"]
     argv += ["--models", MODELS, "--seed", "7", "--storage-path", str(folder)]
     folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "driver.log"
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, str(ROOT / "search" / "run.py"), *argv], capture_output=True, text=True,
-                         env=env, cwd=folder, timeout=3600)  # fmt: skip
-    (folder / "driver.log").write_text(run.stdout + "\n" + run.stderr)
+    with open(log, "w") as out:
+        command = [sys.executable, str(ROOT / "search" / "run.py"), *argv]
+        run = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=folder,
+                               start_new_session=True)  # fmt: skip
+        try:
+            run.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_process_group(run.pid)
+            raise SystemExit(f"search {experiment} did not end within {timeout:.0f} s: see {log}") from None
+    text = log.read_text()
     if run.returncode != 0:
-        raise SystemExit(f"search {experiment} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
-    return time.perf_counter() - start, re.search(r"^search_id: (\w+)$", run.stdout, re.M)[1]
+        raise SystemExit(f"search {experiment} failed (exit {run.returncode}): see {log}\n{text[-2000:]}")
+    return time.perf_counter() - start, re.search(r"^search_id: (\w+)$", text, re.M)[1]
 
 
 def check(uri: str, experiment: str, search_id: str, trials: int) -> dict:
@@ -184,7 +193,7 @@ def main() -> None:
         loop = threading.Thread(target=chaos_loop, args=(state_dir, args.kill_every, args.kill, stop, log, started))
         loop.start()
         try:
-            wild, wild_id = search(env, "chaos-wild", args, work / "wild")
+            wild, wild_id = search(env, "chaos-wild", args, work / "wild", timeout=5 * calm)
         finally:
             stop.set()
             loop.join()

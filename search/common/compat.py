@@ -25,15 +25,6 @@ upstream behaviour a patch relies on changes.
    keeps a finished trial's actor for the next trial, which bypasses the raylet, so a draining node would go on
    taking trials through the actors it holds until its deadline. The patch does not keep the actor of a trial whose
    last result came from a draining node: the actor stops, the node falls idle, and the next trial goes elsewhere.
-6. `one_failure_per_lost_actor` (Ray Tune's `TuneController._schedule_trial_task`): when a node vanishes, every
-   task still in flight on a trial's actor fails too; Tune handles the first failure (the trial goes back to
-   PENDING to be retried), then takes each later one as a failure of the PENDING trial and ends it in ERROR: one
-   lost node, one failed trial (seen with SIGKILLed workers: `ActorUnavailableError` twice within 7 ms). The
-   patch passes on the first `RayActorError` of each actor (or Tune's own handling of an actor that failed while
-   its trial was starting, `_actor_failed`) and drops the later ones: that loss was handled already. And when the
-   GCS reports a running trial's actor dead before any of its tasks fails, Tune drops the tasks' futures and the
-   trial would wait for them for ever (seen once in the chaos run: a trial RUNNING with no actor): the patch
-   handles that loss as the trial's failure.
 """
 
 from __future__ import annotations
@@ -148,56 +139,3 @@ def skip_draining_nodes(draining: set[str], node_key: str) -> None:
         return original(self, trial)
 
     TuneController._maybe_cache_trial_actor = maybe_cache_trial_actor
-
-
-def one_failure_per_lost_actor() -> None:
-    """Patch Tune's controller (once per process) so that a lost actor is one failure of its trial, however many of
-    its tasks were in flight."""
-    check_versions()
-    from ray.exceptions import RayActorError
-    from ray.tune.execution.tune_controller import TuneController
-
-    schedule = getattr(TuneController, "_schedule_trial_task", None)
-    failed = getattr(TuneController, "_actor_failed", None)
-    if schedule is None or failed is None:
-        raise UsageError("Ray Tune's TuneController changed: search/common/compat.py needs updating for this Ray")
-    if getattr(schedule, "_one_failure_per_lost_actor", False):
-        return
-
-    def handled(controller) -> set:
-        return controller.__dict__.setdefault("_failed_actors_handled", set())
-
-    @functools.wraps(schedule)
-    def schedule_trial_task(self, trial, method_name, args=None, kwargs=None, on_result=None, on_error=None,
-                            _return_future=False):  # fmt: skip
-        actor = self._trial_to_actor.get(trial)
-        if on_error is not None and actor is not None:
-            on_error = drop_stale_failures(handled(self), actor, on_error, RayActorError)
-        return schedule(self, trial, method_name, args, kwargs, on_result, on_error, _return_future)
-
-    @functools.wraps(failed)
-    def actor_failed(self, tracked_actor, exception) -> None:
-        trial = self._actor_to_trial.get(tracked_actor)
-        first = tracked_actor not in handled(self)
-        handled(self).add(tracked_actor)
-        starting = trial is not None and trial in (self._pending_trials | self._paused_trials)
-        failed(self, tracked_actor, exception)  # a starting trial's failure is handled there; its futures dropped
-        if first and not starting and trial is not None and trial.status == "RUNNING":
-            self._trial_task_failure(trial, exception=exception)  # else it would wait for tasks that never end
-
-    schedule_trial_task._one_failure_per_lost_actor = True
-    TuneController._schedule_trial_task = schedule_trial_task
-    TuneController._actor_failed = actor_failed
-
-
-def drop_stale_failures(handled: set, actor, on_error, actor_error: type):
-    """`on_error`, but passing on only the first `actor_error` of `actor` (recorded in `handled`)."""
-
-    def handle(failed_trial, exception) -> None:
-        if isinstance(exception, actor_error):
-            if actor in handled:
-                return  # a later failure of an attempt whose loss was handled already
-            handled.add(actor)
-        on_error(failed_trial, exception)
-
-    return handle

@@ -87,31 +87,3 @@ def test_tune_still_caches_trial_actors_where_the_drain_patch_looks():
     assert "_actor_cache.cache_object" in inspect.getsource(patched.__wrapped__)
     compat.skip_draining_nodes(set(), "node")  # again: wraps the original, not the patch
     assert TuneController._maybe_cache_trial_actor.__wrapped__ is patched.__wrapped__
-
-
-def test_a_lost_actors_later_task_failures_are_dropped():
-    """Tune's `_schedule_trial_task` still takes `on_error(trial, exception)` and `_actor_failed` still handles only
-    a starting trial; the first failure of an actor passes, later ones of the same actor are dropped."""
-    import inspect
-
-    from ray.exceptions import RayActorError
-    from ray.tune.execution.tune_controller import TuneController
-
-    compat.one_failure_per_lost_actor()
-    patched = TuneController._schedule_trial_task
-    assert patched._one_failure_per_lost_actor
-    names = list(inspect.signature(patched.__wrapped__).parameters)
-    assert names == ["self", "trial", "method_name", "args", "kwargs", "on_result", "on_error", "_return_future"]
-    assert "self._trial_to_actor[trial]" in inspect.getsource(patched.__wrapped__)
-    failed = inspect.getsource(TuneController._actor_failed.__wrapped__)
-    assert "if trial in (self._pending_trials | self._paused_trials):" in failed and "_trial_task_failure" in failed
-    assert "self._actor_manager.clear_actor_task_futures(tracked_actor)" in failed, "a running trial's futures go"
-    seen, handled = [], set()
-    first_attempt = compat.drop_stale_failures(handled, "actor-1", lambda t, e: seen.append(e), RayActorError)
-    second_attempt = compat.drop_stale_failures(handled, "actor-2", lambda t, e: seen.append(e), RayActorError)
-    lost, again, next_lost, raised = RayActorError(), RayActorError(), RayActorError(), ValueError("the trial's")
-    first_attempt("trial", lost)  # the attempt's first failure: Tune recovers the trial
-    first_attempt("trial", again)  # the same lost actor's next task: dropped
-    first_attempt("trial", raised)  # not an actor's loss: passed on
-    second_attempt("trial", next_lost)  # the next attempt's actor lost too: a failure of its own
-    assert seen == [lost, raised, next_lost]

@@ -2,6 +2,8 @@
 
     python cluster/local.py up --workers 2      # prints the variables to export
     python cluster/local.py status
+    python cluster/local.py add-worker          # one more worker node, a search running or not
+    python cluster/local.py remove-worker       # drain the last one added (Ray's drain API), then stop it
     python cluster/local.py down                # stops what `up` started, by PID, and nothing else
 
 MLflow and the dashboard listen on 127.0.0.1; Ray's other servers listen beyond loopback whatever `ray start` is
@@ -23,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make `cluster` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster import local_steps as steps  # noqa: E402
+from cluster import local_workers  # noqa: E402
 from cluster.local_steps import ROOT, STATE_FILE, exports, live_pids, read_state  # noqa: E402, F401 (live_pids: tests)
 from cluster.processes import process_alive, processes_mentioning, stop_processes, wait_for_http  # noqa: E402
 from cluster.ray_node import parse_size  # noqa: E402
@@ -48,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--timeout", type=float, default=180, help="seconds to wait for everything to be up")
     status = commands.add_parser("status", help="say what is up")
     down = commands.add_parser("down", help="stop everything `up` started")
-    for sub in (up, status, down):  # --state-dir before or after the command
+    add = commands.add_parser("add-worker", help="start one more worker node (the sizes `up` gave the others)")
+    add.add_argument("--timeout", type=float, default=120, help="seconds to wait for it to join")
+    remove = commands.add_parser("remove-worker", help="drain a worker node through Ray's drain API, then stop it")
+    remove.add_argument("--worker", type=int, help="its number (ray-worker-<n>; default: the last one added)")
+    remove.add_argument("--grace", type=float, default=30, help="seconds its running trials get to finish")
+    for sub in (up, status, down, add, remove):  # --state-dir before or after the command
         sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help="(default .cluster)")
     return parser
 
@@ -62,6 +70,8 @@ def up(args: argparse.Namespace) -> None:
     steps.forget_dead_cluster(state_dir)
     ports = steps.check_flags(args)
     state = steps.record_state(state_dir, steps.write_token(state_dir), ports, args.workers)
+    sizes = {"cpus": args.cpus_per_worker, "memory": args.memory_per_worker, "object_store": args.object_store_memory}
+    state["worker_sizes"], state["last_worker"] = sizes, args.workers  # for add-worker: sizes, the next number
     launch = steps.Launch(state, steps.process_env(state), time.monotonic() + args.timeout)
     try:
         steps.start_mlflow(launch, args.backend_store_uri)
@@ -144,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             up(args)
         elif args.command == "status":
             return status(args)
+        elif args.command == "add-worker":
+            local_workers.add_worker(args)
+        elif args.command == "remove-worker":
+            local_workers.remove_worker(args)
         else:
             down(args)
     except CommandError as exc:

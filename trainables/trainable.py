@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from search.common import contract as c
+from trainables.folds import FoldKeeper, FoldProgress, storage_reachable
 from trainables.models import build_pipeline
 from trainables.space import hyperparams_of
 
@@ -40,8 +41,11 @@ def accuracy_and_macro_f1(matrix: np.ndarray) -> tuple[float, float]:
     return float(hits.sum() / matrix.sum()), float(f1.mean())
 
 
-def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fold=None) -> dict[str, Any]:
-    """Cross-validate the config's Pipeline; `on_fold(running_metrics)` is called after each fold but the last.
+def cross_validate(
+    config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fold=None, resume: FoldProgress | None = None
+) -> dict[str, Any]:
+    """Cross-validate the config's Pipeline; `on_fold(progress)` is called after each fold but the last, with the
+    folds finished so far (`FoldProgress`). `resume`: folds an earlier attempt finished, not fitted again.
 
     Returns mean validation and training accuracy and macro F1, the mean fit time of one fold, the serving cost
     (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first fold's validation rows;
@@ -57,11 +61,10 @@ def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fol
     codes = np.searchsorted(classes, y.to_numpy())
     folds = StratifiedKFold(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
     arrays = X.to_numpy(dtype=float)
-    scores: dict[str, list[float]] = {k: [] for k in (c.VAL_ACCURACY, c.VAL_F1, c.TRAIN_ACCURACY, c.TRAIN_F1)}
-    fit_times: list[float] = []
-    cost: dict[str, float] = {}
-    matrix = np.zeros((len(classes), len(classes)), dtype=int)
+    progress = resume or FoldProgress(len(classes))
     for i, (train_idx, val_idx) in enumerate(folds.split(arrays, codes)):
+        if i < progress.done:  # kept by an earlier attempt: the split is seeded, so it is the same fold
+            continue
         pipeline = pipeline_for(config, X.shape[1])
         if i == 0:
             X_train, y_train, X_val = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx]
@@ -73,28 +76,23 @@ def cross_validate(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fol
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             pipeline.fit(X_train, y_train)
-        fit_times.append(time.perf_counter() - start)
+        fit_time = time.perf_counter() - start
         as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
         val = confusion(codes[val_idx], as_codes(pipeline.predict(X_val)), np.arange(len(classes)))
         train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), np.arange(len(classes)))
+        scores = {}
         for part, counts in (("val", val), ("train", train)):
-            accuracy, f1 = accuracy_and_macro_f1(counts)
-            scores[f"{part}_accuracy"].append(accuracy)
-            scores[f"{part}_f1"].append(f1)
-        matrix += val
+            scores[f"{part}_accuracy"], scores[f"{part}_f1"] = accuracy_and_macro_f1(counts)
         if i == 0:
-            cost = {
+            progress.cost = {
                 c.PREDICT_MS: time_to_predict(pipeline, X_val),
                 c.MODEL_BYTES: float(serialised_size(pipeline)),
             }
+        progress.add(scores, val, fit_time)
         if on_fold is not None and i + 1 < folds.n_splits:
-            running = {k: float(np.mean(v)) for k, v in scores.items()}
-            on_fold({**running, **cost, c.FIT_TIME_S: float(np.mean(fit_times)), c.FOLDS_DONE: i + 1})
-    metrics: dict[str, Any] = {k: float(np.mean(v)) for k, v in scores.items()}
-    metrics.update(cost)
-    metrics[c.FIT_TIME_S] = float(np.mean(fit_times))
-    metrics[c.FOLDS_DONE] = len(fit_times)
-    metrics[c.CONFUSION_MATRIX] = json.dumps(matrix.tolist())
+            on_fold(progress)
+    metrics: dict[str, Any] = progress.running()
+    metrics[c.CONFUSION_MATRIX] = json.dumps(progress.matrix)
     return metrics
 
 
@@ -132,15 +130,30 @@ def where_am_i() -> dict[str, str]:
     return {c.NODE: node, c.HOSTNAME: socket.gethostname()}
 
 
-def train_trial(config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False) -> None:
+def train_trial(
+    config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False, storage: str | None = None,
+    keep_after_s: float | None = None,
+) -> None:  # fmt: skip
     """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`.
 
     With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
-    ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once.
+    ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
+    a file the driver wrote in the search's folder of Tune's storage: where it is visible, finished folds are kept
+    as checkpoints (trainables/folds.py says when) and an attempt that follows a lost one starts from them. Every
+    result says how many folds its attempt took over (`folds_restored`). `keep_after_s`: seconds of unkept fitting
+    worth a checkpoint when the trial reports once (`trainables.folds.KEEP_AFTER_S` by default).
     """
     from ray import tune
 
-    node = where_am_i()
-    on_fold = (lambda running: tune.report({**running, **node})) if report_folds else None
-    metrics = cross_validate(config, X, y, on_fold=on_fold)
+    keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s)
+    resume = keeper.restore()
+    node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
+
+    def on_fold(progress: FoldProgress) -> None:
+        if keeper.wants():
+            keeper.report({**progress.running(), **node}, progress)
+        elif report_folds:
+            tune.report({**progress.running(), **node})
+
+    metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume)
     tune.report({**metrics, **node})

@@ -14,6 +14,17 @@ upstream behaviour a patch relies on changes.
 2. `set_restored_callbacks` (Ray Tune's `Tuner._local_tuner`): `Tuner.restore` takes no run config, and the
    callbacks it unpickles are the interrupted driver's trackers, which hold no MLflow client; the restored Tuner
    needs fresh ones.
+3. `failures_counted` (Ray Tune's `Trial.run_metadata.num_failures`): the failures Tune counts against
+   `FailureConfig(max_failures)`; an attempt lost on a drained (pre-empted) node is not among them
+   (ray-project/ray#41609: `Trial._handle_ray_actor_error` skips `RayActorError.preempted`). A trial's run records
+   it, so a search shows that draining cost no retries.
+4. `drain_node` (`ray._raylet.GcsClient.drain_node`, what the hidden `ray drain-node` command and the autoscaler
+   call): mark a node draining so that it takes no new work, with a deadline after which it is stopped;
+   `draining_nodes` (`GcsClient.get_draining_nodes`) lists the nodes draining now.
+5. `skip_draining_nodes` (Ray Tune's `TuneController._maybe_cache_trial_actor`): with `reuse_actors=True` Tune
+   keeps a finished trial's actor for the next trial, which bypasses the raylet, so a draining node would go on
+   taking trials through the actors it holds until its deadline. The patch does not keep the actor of a trial whose
+   last result came from a draining node: the actor stops, the node falls idle, and the next trial goes elsewhere.
 """
 
 from __future__ import annotations
@@ -68,3 +79,66 @@ def set_restored_callbacks(tuner, callbacks: list, stopper=None) -> None:
     local.get_run_config().callbacks = callbacks
     if stopper is not None:
         local.get_run_config().stop = stopper
+
+
+def failures_counted(trial) -> int:
+    """The failures Tune counted against `max_failures` for this trial so far."""
+    check_versions()
+    metadata = getattr(trial, "run_metadata", None)
+    if metadata is None or not hasattr(metadata, "num_failures"):
+        raise UsageError("Ray Tune's Trial changed: search/common/compat.py needs updating for this Ray")
+    return int(metadata.num_failures)
+
+
+def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> tuple[bool, str]:
+    """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
+    from now; returns (accepted, rejection message). The caller stops the node (Ray does not)."""
+    check_versions()
+    import time
+
+    import ray
+    from ray.core.generated import autoscaler_pb2
+
+    client = getattr(ray._raylet, "GcsClient", None)  # a wrapper of InnerGcsClient, which holds the methods
+    if client is None or not hasattr(getattr(ray._raylet, "InnerGcsClient", None), "drain_node"):
+        raise UsageError("Ray's GcsClient changed: search/common/compat.py needs updating for this Ray")
+    deadline_ms = int(time.time() * 1000 + deadline_s * 1000)
+    reason = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    accepted, rejection = client(address=address).drain_node(node_id, reason, message, deadline_ms)
+    return bool(accepted), str(rejection or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _gcs_client(address: str):
+    import ray
+
+    return ray._raylet.GcsClient(address=address)
+
+
+def draining_nodes() -> set[str]:
+    """The hex ids of the nodes of the connected cluster that are draining now."""
+    check_versions()
+    import ray
+
+    client = _gcs_client(ray.get_runtime_context().gcs_address)
+    return {k if isinstance(k, str) else k.hex() for k in client.get_draining_nodes(timeout=5)}
+
+
+def skip_draining_nodes(draining: set[str], node_key: str) -> None:
+    """Patch Tune's controller (once per process) not to keep for reuse a trial actor whose trial's last result
+    (its `node_key`) names a node in `draining`, a set the caller keeps up to date."""
+    check_versions()
+    from ray.tune.execution.tune_controller import TuneController
+
+    original = getattr(TuneController, "_maybe_cache_trial_actor", None)
+    if original is None:
+        raise UsageError("Ray Tune's TuneController changed: search/common/compat.py needs updating for this Ray")
+    original = getattr(original, "__wrapped__", original)
+
+    @functools.wraps(original)
+    def maybe_cache_trial_actor(self, trial) -> bool:
+        if draining and (trial.last_result or {}).get(node_key) in draining:
+            return False  # its node is draining: let the actor stop with the trial
+        return original(self, trial)
+
+    TuneController._maybe_cache_trial_actor = maybe_cache_trial_actor

@@ -56,6 +56,14 @@ NODE_TAGS = (NODE, HOSTNAME) = ("node", "hostname")  # where a trial ran, from i
 ERROR = "error"  # tag of a failed trial run: the last line of its error
 BEST_TRIAL_RUN_ID = "best_trial_run_id"  # tag of the search's parent run, set when the search ends
 SOURCE_RUN_ID = "source_run_id"  # tag of a registered version (and its release run): the trial it came from
+# A cluster that breathes: what a trial lost to a vanished worker, and how many nodes a search used.
+LOST_ATTEMPTS = "lost_attempts"  # tag of a trial run: attempts lost (its node died or drained, or it raised)
+LOST_ATTEMPT = "lost_attempt"  # tag `lost_attempt_<n>`: the error that ended the n-th lost attempt
+FOLDS_RESTORED = "folds_restored"  # in every result, and a trial run's tag: folds its last attempt took over
+FOLDS_REDONE = "folds_redone"  # tag of a trial run: folds it had reported, lost with a worker, and fitted again
+FAILURES_COUNTED = "failures_counted"  # tag of a trial run that lost attempts: those Tune counted (max_failures)
+NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
+ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FAILURES_COUNTED, NODES_USED)
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
@@ -104,7 +112,7 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPE
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

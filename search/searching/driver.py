@@ -44,6 +44,7 @@ class SearchOutcome:
     dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
     stop_reason: str = c.NUM_SAMPLES  # every trial asked for ran, or `--plateau` ended the search
     notes: list[str] = field(default_factory=list)  # one line each: the warm start, why the search stopped
+    nodes: int = 0  # the Ray nodes its trials ran on
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
@@ -150,6 +151,7 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, st
     """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens.
 
     A search that `stopper` (`--plateau`) ended is complete: its trials cut short in flight count as stopped."""
+    from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
 
     status = "FAILED"
@@ -177,14 +179,15 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, st
         failed = sum(r.outcome == c.FAILED for r in rows)
         stopped = sum(r.outcome == c.STOPPED for r in rows)
         counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
+        counts[c.NODES_USED] = nodes_used(rows)
         reason = c.PLATEAU if plateaued else c.NUM_SAMPLES
         finish_parent_run(client, home.parent_run_id, ranked, counts, reason)
         status = "FINISHED" if ranked else "FAILED"
         said = f"stopped: {stopper.reason()}" if plateaued else f"stopped: every one of the {len(rows)} trials ran"
+        ids = (home.search_id, home.experiment, home.experiment_id, home.parent_run_id)
         return SearchOutcome(
-            home.search_id, home.experiment, home.experiment_id, home.parent_run_id, ranked, failed, stopped,
-            stop_reason=reason, notes=[said],
-        )  # fmt: skip
+            *ids, ranked, failed, stopped, stop_reason=reason, notes=[said], nodes=counts[c.NODES_USED]
+        )
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
         raise interrupted(home.search_id) from None
@@ -238,7 +241,10 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
     from search.common.runs_table import text_table
 
-    print(f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed):")
+    on = f", on {outcome.nodes} node{'s' * (outcome.nodes != 1)}" if outcome.nodes else ""
+    print(
+        f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed{on}):"
+    )
     head = [c.TRIAL_INDEX, "model", "feature_set", c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S, "run_id"]
     rows = [
         [

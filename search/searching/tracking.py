@@ -24,10 +24,12 @@ from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from search.common import contract as c
+from search.common.compat import failures_counted
 from search.common.contract import trial_run_name as run_name
 from search.common.figures import save_confusion_matrix
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
+from search.searching.elastic import FoldLedger
 
 MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
 
@@ -120,7 +122,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._started: set[str] = set()
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
-        self._lost_attempts: dict[str, int] = {}
+        self._folds = FoldLedger()  # lost attempts, folds restored and redone
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
@@ -138,20 +140,20 @@ class TrialTracker(MLflowLoggerCallback):
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         self._last_result[trial.trial_id] = result
+        self._folds.result(trial.trial_id, result)
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
-        """A lost attempt (its worker died, or it raised) that Tune retries: counted on the trial's run."""
-        lost = self._lost_attempts[trial.trial_id] = self._lost_attempts.get(trial.trial_id, 0) + 1
-        self._last_result.pop(trial.trial_id, None)
-        if trial.trial_id in self._started:
-            error = _first_error_line(trial)
-            self.writer.submit(lambda: self._note_lost_attempt(trial.trial_id, lost, error), trial.trial_id)
-
-    def _note_lost_attempt(self, trial_id: str, lost: int, error: str) -> None:
-        run_id = self.trials[trial_id][0]
-        self.client.log_batch(run_id, tags=[RunTag("lost_attempts", str(lost)), RunTag(f"lost_attempt_{lost}", error)])
+        """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
+        tid = trial.trial_id
+        lost = self._folds.lost(tid, _first_error_line(trial), failures_counted(trial))
+        self._last_result.pop(tid, None)
+        if tid in self._started:  # written now, and again with the trial's end
+            tags = [RunTag(k, v) for k, v in lost.items()]
+            self.writer.submit(lambda: self.client.log_batch(self.trials[tid][0], tags=tags), tid)
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
+        if failed and trial.trial_id not in self._started:  # lost while its first actor started: still one run
+            self._track_start(trial.trial_id, trial.config)
         error = _first_error_line(trial) if failed else None
         self._track_end(trial.trial_id, trial.config, self._last_result.pop(trial.trial_id, {}), error)
 
@@ -191,6 +193,7 @@ class TrialTracker(MLflowLoggerCallback):
         params, metrics = trial.params, trial.metrics
         tags = {k: trial.tags[k] for k in c.NODE_TAGS if k in trial.tags}
         tags[c.OUTCOME] = trial.outcome
+        tags.update(self._folds.tags(trial_id, result))
         if error is not None:
             tags["error"] = error
         matrix = result.get(c.CONFUSION_MATRIX) if error is None else None

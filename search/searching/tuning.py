@@ -23,6 +23,7 @@ from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
+from search.searching.elastic import MAX_PENDING_TRIALS, FollowCluster
 from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
 from trainables.space import SearchSpace
@@ -45,10 +46,10 @@ def trial_dirname(trial) -> str:
 
 
 def _driver_settings() -> None:
-    """Trial actors that stay (search/common/compat.py), Tune's classic reporter (it honours the chosen columns; the
-    newer output ignores them), and none of Tune's own per-trial result files (result.json, progress.csv): MLflow
-    holds every trial, Tune's experiment state holds what `--resume` needs, and the files cost the driver about
-    35 ms a trial."""
+    """Trial actors that stay (search/common/compat.py), Tune's classic reporter (it
+    honours the chosen columns; the newer output ignores them), and none of Tune's own per-trial result files
+    (result.json, progress.csv): MLflow holds every trial, Tune's experiment state holds what `--resume` needs, and
+    the files cost the driver about 35 ms a trial."""
     keep_starting_actors()
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -57,10 +58,11 @@ def _driver_settings() -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
-def make_trainable(config: SearchConfig, split: Split):
-    """The trainable with the development part put in the object store once, and one CPU per trial."""
-    asha = config.scheduler == "asha"
-    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha)
+def make_trainable(config: SearchConfig, split: Split, tune_path: Path):
+    """The trainable with the development part put in the object store once, and one CPU per trial; its finished
+    folds are kept beside the study journal, where every node that sees it reads them (trainables/folds.py)."""
+    asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
+    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal)
     return tune.with_resources(trainable, {"cpu": 1})
 
 
@@ -89,7 +91,8 @@ def build_tuner(
     With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
     folds; with `fifo` every trial runs every fold and reports once. `warm`: earlier trials put in the study as
     finished before the first proposal, and configurations to run first (search/searching/warm.py); `stopper`:
-    what ends the search early (`--plateau`).
+    what ends the search early (`--plateau`). Without `--max-concurrent` the concurrency follows the cluster's CPUs
+    as workers join and leave (search/searching/elastic.py).
     """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     tune_path.mkdir(parents=True, exist_ok=True)
@@ -133,10 +136,14 @@ def build_tuner(
         max_report_frequency=15,
     )
     _driver_settings()
+    limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    if not config.max_concurrent:
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", MAX_PENDING_TRIALS)
+    callbacks = [*callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
-        make_trainable(config, split),
+        make_trainable(config, split, tune_path),
         tune_config=tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=max_concurrent),
+            search_alg=limiter,
             scheduler=scheduler,
             num_samples=config.num_samples,
             reuse_actors=True,
@@ -149,6 +156,8 @@ def build_tuner(
             callbacks=callbacks,
             stop=stopper,
             progress_reporter=reporter,
+            # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
+            # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=2),
             verbose=1,
         ),
@@ -162,6 +171,6 @@ def restore_tuner(
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _driver_settings()
-    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split), resume_unfinished=True)
+    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path), resume_unfinished=True)
     set_restored_callbacks(tuner, callbacks, stopper)  # fresh trackers: the pickled ones hold no client
     return tuner

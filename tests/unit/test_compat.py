@@ -46,3 +46,44 @@ def test_restored_tuners_take_fresh_callbacks():
 def test_a_tuner_without_the_internal_is_refused():
     with pytest.raises(UsageError, match="Tuner changed"):
         compat.set_restored_callbacks(object(), [])
+
+
+def test_tune_still_spares_preempted_trials_the_failure_count():
+    """ray-project/ray#41609: an actor lost with a drained (pre-empted) node is not counted against max_failures;
+    `failures_counted` reads the count Tune keeps."""
+    import inspect
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+
+    source = inspect.getsource(Trial._handle_ray_actor_error)
+    assert "exc.preempted" in source and "num_failures += 1" in source
+    assert compat.failures_counted(SimpleNamespace(run_metadata=SimpleNamespace(num_failures=2))) == 2
+    with pytest.raises(UsageError, match="Trial changed"):
+        compat.failures_counted(object())
+
+
+def test_the_gcs_client_still_drains_nodes_as_preempted():
+    import inspect
+
+    from ray._raylet import GcsClient, InnerGcsClient
+    from ray.core.generated import autoscaler_pb2
+
+    assert autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    assert GcsClient and "drain_node" in dir(InnerGcsClient)
+    assert "drain_node" in inspect.getsource(compat.drain_node)
+
+
+def test_tune_still_caches_trial_actors_where_the_drain_patch_looks():
+    import inspect
+
+    from ray._raylet import InnerGcsClient
+    from ray.tune.execution.tune_controller import TuneController
+
+    assert "get_draining_nodes" in dir(InnerGcsClient)
+    compat.skip_draining_nodes(set(), "node")
+    patched = TuneController._maybe_cache_trial_actor
+    assert list(inspect.signature(patched.__wrapped__).parameters) == ["self", "trial"]
+    assert "_actor_cache.cache_object" in inspect.getsource(patched.__wrapped__)
+    compat.skip_draining_nodes(set(), "node")  # again: wraps the original, not the patch
+    assert TuneController._maybe_cache_trial_actor.__wrapped__ is patched.__wrapped__

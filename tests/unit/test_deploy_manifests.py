@@ -113,6 +113,21 @@ def test_ray_cluster_runs_the_pinned_ray_in_the_project_image():
             assert args.address == f"$(FQ_RAY_IP):{head_port}", "workers must join the head's Service"
 
 
+def test_ray_cluster_scales_with_rays_own_autoscaler_and_drains_before_a_pod_goes():
+    (cluster,) = by_kind("RayCluster")
+    spec = cluster["spec"]
+    assert spec["enableInTreeAutoscaling"] is True and spec["autoscalerOptions"]["idleTimeoutSeconds"] > 0
+    assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0", "the autoscaler's view: no trials on the head"
+    for group in spec["workerGroupSpecs"]:
+        assert group["minReplicas"] == 0 < group["maxReplicas"], "from no worker to as many as the search asks for"
+        pod = group["template"]["spec"]
+        command = pod["containers"][0]["command"]
+        cpus = ray_node.build_parser().parse_args(command[2:]).num_cpus
+        assert group["rayStartParams"]["num-cpus"] == str(cpus), "the autoscaler must see the CPUs the node offers"
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert float(env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"]) < pod["terminationGracePeriodSeconds"]
+
+
 def test_ray_job_runs_a_search_on_that_cluster():
     from search.searching.config import build_parser
 

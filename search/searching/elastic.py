@@ -1,0 +1,125 @@
+"""A search on a cluster that breathes: workers that join, drain and vanish while it runs.
+
+- `FoldLedger`: what each trial lost with a vanished worker, as its MLflow run records it: the folds its last
+  attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
+  (`folds_redone`; with a checkpoint per reported fold, none).
+- `FollowCluster`: a Tune callback that keeps the search's concurrency equal to the cluster's CPUs as workers join
+  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds; and keeps
+  the set of draining nodes, whose trial actors Tune then does not keep for another trial
+  (`search.common.compat.skip_draining_nodes`): a drained node takes no new trial.
+- `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from ray import tune
+
+from search.common import contract as c
+
+FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
+# Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the limiter caps
+# the trials in flight, so a queue this deep lets the concurrency grow later without Tune holding trials back.
+MAX_PENDING_TRIALS = "256"
+
+
+class FoldLedger:
+    """Per trial: the most folds it reported, its lost attempts, and what the attempts after them redid."""
+
+    def __init__(self) -> None:
+        self.reported: dict[str, int] = {}
+        self.lost_at: dict[str, int] = {}
+        self.redone: dict[str, int] = {}
+        self.attempts_lost: dict[str, dict[str, str]] = {}  # trial id -> its lost-attempt tags so far
+
+    def lost(self, trial_id: str, error: str, counted: int) -> dict[str, str]:
+        """An attempt of the trial was lost: remember how far it had reported; returns the trial run's tags for it
+        (`lost_tags`)."""
+        self.lost_at[trial_id] = self.reported.get(trial_id, 0)
+        self.redone.setdefault(trial_id, 0)
+        tags = self.attempts_lost.setdefault(trial_id, {})
+        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error, counted))
+        return dict(tags)
+
+    def result(self, trial_id: str, result: dict) -> None:
+        """A result of the trial: the first after a lost attempt says how many folds were taken over."""
+        if trial_id in self.lost_at:
+            before = self.lost_at.pop(trial_id)
+            self.redone[trial_id] += max(0, before - int(result.get(c.FOLDS_RESTORED, 0)))
+        self.reported[trial_id] = int(result.get(c.FOLDS_DONE, 0))
+
+    def tags(self, trial_id: str, result: dict) -> dict[str, str]:
+        """The trial run's tags at its end: its lost attempts (again: an attempt lost before its run was opened has
+        no other record), folds restored by its last attempt, folds redone (only for a trial that lost one)."""
+        tags = dict(self.attempts_lost.get(trial_id, {}))
+        if int(result.get(c.FOLDS_RESTORED, 0)):
+            tags[c.FOLDS_RESTORED] = str(int(result[c.FOLDS_RESTORED]))
+        if trial_id in self.redone:
+            tags[c.FOLDS_REDONE] = str(self.redone[trial_id])
+        return tags
+
+
+def lost_tags(lost: int, error: str, counted: int) -> dict[str, str]:
+    """The tags a lost attempt sets on its trial's run: how many were lost, this one's error, and how many Tune
+    counted against `max_failures` (an attempt lost on a drained node is not)."""
+    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error, c.FAILURES_COUNTED: str(counted)}
+
+
+def cluster_cpus() -> int:
+    """The CPUs of the cluster's live nodes, as Ray's resource view has them now."""
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
+def draining() -> set[str]:
+    """The cluster's draining nodes (search/common/compat.py)."""
+    from search.common.compat import draining_nodes
+
+    return draining_nodes()
+
+
+class FollowCluster(tune.Callback):
+    """Once a second: set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) when they
+    change (with `follow`), and refresh the set of draining nodes Tune's actor cache avoids.
+
+    `ConcurrencyLimiter.set_max_concurrency` is Tune's public setter; the limiter then lets the searcher propose
+    as many trials as there are CPUs, and Tune places them on whichever nodes have room, the new ones included.
+    """
+
+    def __init__(self, limiter, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
+                 drains: Callable[[], set[str]] = draining, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
+        from search.common.compat import skip_draining_nodes
+
+        self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
+        self.checked = 0.0
+        self.history: list[tuple[float, int]] = []  # (time, concurrency) at each change
+        self.draining: set[str] = set()  # kept in place: the patched controller reads this very set
+        skip_draining_nodes(self.draining, c.NODE)
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.every_s:
+            return
+        self.checked = now
+        try:
+            now_draining = self.drains()
+        except Exception:  # noqa: BLE001 - a GCS that does not answer once leaves the set as it was
+            now_draining = self.draining
+        if now_draining != self.draining:
+            self.draining.clear()
+            self.draining.update(now_draining)
+        if not self.follow:
+            return
+        wanted = max(1, self.cpus())
+        if wanted != self.limiter.max_concurrent:
+            self.limiter.set_max_concurrency(wanted)
+            self.history.append((now, wanted))
+            print(f"cluster: {wanted} CPUs, {wanted} trials at once", flush=True)
+
+
+def nodes_used(rows: Iterable) -> int:
+    """The distinct Ray nodes the trials' results name (`node` tag)."""
+    return len({row.tags.get(c.NODE) for row in rows if row.tags.get(c.NODE)})

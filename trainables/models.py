@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from search.common.contract import MODEL
 from trainables.features import make_features
 
 Params = dict[str, Any]
@@ -130,5 +131,5 @@ def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int,
     steps = [("features", make_features(feature_set, n_features))]
     if family.needs_scaling:
         steps.append(("scaler", StandardScaler()))
-    steps.append(("model", family.build(hyperparams, seed)))
+    steps.append((MODEL, family.build(hyperparams, seed)))
     return Pipeline(steps)

@@ -41,8 +41,8 @@ class SearchSpace:
         self.first_number = 0
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
-        model = trial.suggest_categorical("model", self.models)
-        trial.suggest_categorical("feature_set", self.feature_sets)
+        model = trial.suggest_categorical(c.MODEL, self.models)
+        trial.suggest_categorical(c.FEATURE_SET, self.feature_sets)
         MODEL_FAMILIES[model].suggest(trial, model)
         return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
 
@@ -56,13 +56,13 @@ class SearchSpace:
     def point(self, flat: dict[str, Any]) -> dict[str, Any]:
         """A configuration to evaluate first, given in its flat form (a trial's MLflow params, values as numbers or
         strings), in the searcher's names (`svm/C`). ValueError says what does not fit this space."""
-        model, feature_set = flat.get("model"), flat.get("feature_set")
+        model, feature_set = flat.get(c.MODEL), flat.get(c.FEATURE_SET)
         if model not in self.models:
             raise ValueError(f"model {model!r} is not one of the searched models ({','.join(self.models)})")
         if feature_set not in self.feature_sets:
             raise ValueError(f"feature set {feature_set!r} is not one of {','.join(self.feature_sets)}")
-        skip = {"model", "feature_set", c.TRIAL_INDEX, *TRIAL_CONSTANTS}
-        named = {"model": model, "feature_set": feature_set}
+        skip = {c.MODEL, c.FEATURE_SET, c.TRIAL_INDEX, *TRIAL_CONSTANTS}
+        named = {c.MODEL: model, c.FEATURE_SET: feature_set}
         named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
         trial = optuna.trial.FixedTrial(named)
         with warnings.catch_warnings():
@@ -82,12 +82,12 @@ class SearchSpace:
 
 def hyperparams_of(config: dict[str, Any]) -> Params:
     """The model's own hyperparameters from a trial config."""
-    return dict(config.get(config["model"], {}))
+    return dict(config.get(config[c.MODEL], {}))
 
 
 def flat_params(config: dict[str, Any]) -> dict[str, Any]:
     """A trial config as the flat params of its MLflow run."""
-    flat = {"model": config["model"], "feature_set": config["feature_set"]}
+    flat = {c.MODEL: config[c.MODEL], c.FEATURE_SET: config[c.FEATURE_SET]}
     flat.update(hyperparams_of(config))
     flat.update({k: config[k] for k in TRIAL_CONSTANTS if k in config})
     return flat
@@ -95,10 +95,10 @@ def flat_params(config: dict[str, Any]) -> dict[str, Any]:
 
 def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a trial config from the string params MLflow stored (the inverse of `flat_params`)."""
-    model = params["model"]
-    fixed = {"model", "feature_set", *TRIAL_CONSTANTS}
+    model = params[c.MODEL]
+    fixed = {c.MODEL, c.FEATURE_SET, *TRIAL_CONSTANTS}
     hyper = {k: parse_param(v) for k, v in params.items() if k not in fixed}
-    config: dict[str, Any] = {"model": model, "feature_set": params["feature_set"], model: hyper}
+    config: dict[str, Any] = {c.MODEL: model, c.FEATURE_SET: params[c.FEATURE_SET], model: hyper}
     for key in TRIAL_CONSTANTS:
         if key in params:
             config[key] = int(params[key])

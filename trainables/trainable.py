@@ -21,7 +21,7 @@ from trainables.space import hyperparams_of
 
 def pipeline_for(config: dict[str, Any], n_features: int):
     """The unfitted Pipeline a trial config describes."""
-    return build_pipeline(config["model"], config["feature_set"], hyperparams_of(config), config[c.SEED], n_features)
+    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hyperparams_of(config), config[c.SEED], n_features)
 
 
 def confusion(y_true, y_pred, classes: np.ndarray) -> np.ndarray:

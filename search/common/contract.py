@@ -112,7 +112,7 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPE
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from search.common.cli import OneLineParser
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.contract import RANK_METRICS, VAL_ACCURACY
+from search.common.contract import MODEL, RANK_METRICS, VAL_ACCURACY
 from search.common.errors import UsageError
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
     p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
     p.add_argument("--target", help="label column of a CSV dataset")
-    p.add_argument("--models", type=_choices("model", MODEL_FAMILIES), default=d.models, help="comma-separated")
+    p.add_argument("--models", type=_choices(MODEL, MODEL_FAMILIES), default=d.models, help="comma-separated")
     p.add_argument("--feature-sets", type=_choices("feature set", FEATURE_SETS), default=d.feature_sets)
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")

@@ -173,7 +173,7 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, st
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise interrupted(home.search_id)
         ranked = rank_trials(rows, config.metric)
-        tracker.draw_matrices([t.trial_id for t in best_per(rows, "model", config.metric).values() if t])
+        tracker.draw_matrices([t.trial_id for t in best_per(rows, c.MODEL, config.metric).values() if t])
         if config.objectives:
             mark_front(config, client, home, tracker, rows)
         failed = sum(r.outcome == c.FAILED for r in rows)
@@ -245,12 +245,12 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     print(
         f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed{on}):"
     )
-    head = [c.TRIAL_INDEX, "model", "feature_set", c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S, "run_id"]
+    head = [c.TRIAL_INDEX, c.MODEL, c.FEATURE_SET, c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S, "run_id"]
     rows = [
         [
             str(t[c.TRIAL_INDEX]),
-            t["model"],
-            t["feature_set"],
+            t[c.MODEL],
+            t[c.FEATURE_SET],
             *(f"{t[k]:.4f}" for k in head[3:5]),
             f"{t[c.FIT_TIME_S]:.3f}",
             t["run_id"],

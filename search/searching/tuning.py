@@ -127,7 +127,7 @@ def build_tuner(
             grace_period=1,
         )
     reporter = tune.CLIReporter(
-        parameter_columns=["model", "feature_set"],
+        parameter_columns=[c.MODEL, c.FEATURE_SET],
         metric_columns=REPORTED,
         metric=config.metric,
         mode="max",

@@ -58,17 +58,19 @@ def exports(state: dict) -> dict[str, str]:
     }
 
 
-def alive_nodes(dashboard: str, token: str) -> list[dict]:
-    """The ALIVE nodes the dashboard's state API lists (empty when it does not answer)."""
-    request = urllib.request.Request(
-        f"{dashboard}/api/v0/nodes?limit=1000", headers={"Authorization": f"Bearer {token}"}
-    )
+def state_api(dashboard: str, token: str, query: str) -> list[dict] | None:
+    """The rows Ray's state API answers to `query` (`nodes?limit=1000`, say), None when it does not answer."""
+    request = urllib.request.Request(f"{dashboard}/api/v0/{query}", headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            nodes = json.load(response)["data"]["result"]["result"]
+            return json.load(response)["data"]["result"]["result"]
     except (OSError, ValueError, KeyError):
-        return []
-    return [n for n in nodes if n.get("state") == "ALIVE"]
+        return None
+
+
+def alive_nodes(dashboard: str, token: str) -> list[dict]:
+    """The ALIVE nodes the dashboard's state API lists (empty when it does not answer)."""
+    return [n for n in state_api(dashboard, token, "nodes?limit=1000") or [] if n.get("state") == "ALIVE"]
 
 
 def forget_dead_cluster(state_dir: Path) -> None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import re
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,13 +47,8 @@ def running_tasks(dashboard: str, token: str, node_id: str) -> list[str]:
     query = [("limit", "100"), ("detail", "false")]
     for key, value in (("node_id", node_id), ("state", "RUNNING")):
         query += [("filter_keys", key), ("filter_predicates", "="), ("filter_values", value)]
-    url = f"{dashboard}/api/v0/tasks?{urllib.parse.urlencode(query)}"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return [t.get("name", "") for t in json.load(response)["data"]["result"]["result"]]
-    except (OSError, ValueError, KeyError):
-        return ["(no answer)"]
+    tasks = steps.state_api(dashboard, token, f"tasks?{urllib.parse.urlencode(query)}")
+    return ["(no answer)"] if tasks is None else [t.get("name", "") for t in tasks]
 
 
 def worker_numbers(state: dict) -> list[int]:

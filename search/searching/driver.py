@@ -66,6 +66,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
+    from search.searching.elastic import cluster_cpus
     from search.searching.parent_run import default_experiment, reopen_search, start_search
     from search.searching.resume import find_search, resumed_config
     from search.searching.tracking import TrialTracker
@@ -102,7 +103,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
         warm = None
         if parent is None:
-            max_concurrent = config.max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            max_concurrent = config.max_concurrent or max(1, cluster_cpus())
             warm = plan(client, config, data, config.experiment or default_experiment(data))
             home = start_search(client, config, data, split, lineage, max_concurrent, warm.tags())
         else:

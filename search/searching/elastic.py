@@ -95,7 +95,6 @@ class FollowCluster(tune.Callback):
 
         self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
         self.checked = 0.0
-        self.history: list[tuple[float, int]] = []  # (time, concurrency) at each change
         self.draining: set[str] = set()  # kept in place: the patched controller reads this very set
         skip_draining_nodes(self.draining, c.NODE)
 
@@ -116,7 +115,6 @@ class FollowCluster(tune.Callback):
         wanted = max(1, self.cpus())
         if wanted != self.limiter.max_concurrent:
             self.limiter.set_max_concurrency(wanted)
-            self.history.append((now, wanted))
             print(f"cluster: {wanted} CPUs, {wanted} trials at once", flush=True)
 
 

@@ -99,4 +99,6 @@ def test_workers_added_mid_search_get_trials_within_seconds(local_cluster, tmp_p
     parent = client.search_runs(
         [runs[0].info.experiment_id], f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.SEARCH_RUN}'"
     )[0]
-    assert parent.data.metrics[c.NODES_USED] == 3 and "on 3 nodes" in out
+    used = {r.data.tags[c.NODE] for r in runs if c.NODE in r.data.tags}  # a node that re-registers counts anew
+    assert set(joined) <= used and len(used) >= 3, used
+    assert parent.data.metrics[c.NODES_USED] == len(used) and f"on {len(used)} nodes" in out

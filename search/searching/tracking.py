@@ -254,16 +254,13 @@ class TrialTracker(MLflowLoggerCallback):
 
     def record_missing(self, results) -> int:
         """Track the results Tune holds for trials that MLflow lacks (a resumed search whose tracking was lost)."""
-        missing = 0
-        for result in results:
-            metrics = result.metrics or {}
-            trial_id = metrics.get(c.TRIAL_ID)
-            if trial_id and trial_id not in self._ended and c.FOLDS_DONE in metrics and not result.error:
-                missing += 1
-                self._track_start(trial_id, result.config, {"recorded_on_resume": "true"})
-                self._track_end(trial_id, result.config, metrics, None)
+        missing = completed_untracked(results, self._ended)
+        for result in missing:
+            trial_id = result.metrics[c.TRIAL_ID]
+            self._track_start(trial_id, result.config, {"recorded_on_resume": "true"})
+            self._track_end(trial_id, result.config, result.metrics, None)
         self.close()
-        return missing
+        return len(missing)
 
     def close(self) -> None:
         """Close runs of trials that never ended (Ctrl-C, a driver error) as KILLED, then flush every write."""
@@ -277,6 +274,20 @@ class TrialTracker(MLflowLoggerCallback):
     def _kill(self, trial_id: str) -> None:
         if trial_id in self.trials:
             self.client.set_terminated(self.trials[trial_id][0], status="KILLED")
+
+
+def completed_untracked(results, ended: set[str]) -> list:
+    """Tune's results of trials that completed (Tune's `done`, set once the trainable returned) but whose runs
+    were not ended. A trial whose last report arrived just before a Ctrl-C is not among them: it runs again on
+    `--resume`, so its run must stay open for it, not be closed as finished."""
+    return [
+        r
+        for r in results
+        if (r.metrics or {}).get(c.TRIAL_ID) not in (None, *ended)
+        and r.metrics.get("done")
+        and c.FOLDS_DONE in r.metrics
+        and not r.error
+    ]
 
 
 def _first_error_line(trial) -> str:

@@ -85,3 +85,18 @@ def test_trials_rank_with_table_rows_and_best_per_family():
 def test_one_float_coercion():
     assert number("0.5") == 0.5 and math.isnan(number(None)) and math.isnan(number("x"))
     assert number(float("nan"), -1.0) == -1.0 and number(pd.NA, 2.0) == 2.0
+
+
+def test_only_completed_trials_are_recorded_after_the_fact():
+    """A trial whose last report came just before a Ctrl-C is not done: it reruns on --resume, its run stays open."""
+    from ray.tune import Result
+
+    from search.searching.tracking import completed_untracked
+
+    def result(trial_id: str, done: bool, error: Exception | None = None) -> Result:
+        metrics = {c.TRIAL_ID: trial_id, c.FOLDS_DONE: 5, "done": done}
+        return Result(metrics=metrics, checkpoint=None, error=error, path=f"/tmp/{trial_id}")
+
+    results = [result("a", True), result("b", False), result("c", True), result("d", True, ValueError("x"))]
+    results.append(Result(metrics=None, checkpoint=None, error=None, path="/tmp/e"))
+    assert [r.metrics[c.TRIAL_ID] for r in completed_untracked(results, ended={"c"})] == ["a"]

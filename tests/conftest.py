@@ -106,16 +106,10 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return min(4, os.cpu_count() or 1)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """A test asking for a server fixture must be marked `integration`, and no unit test may ask for one.
-
-    With several workers (pytest-xdist, `--dist loadgroup`), an integration module's tests stay on one worker, so
-    its module-scoped servers start once; unit tests spread one by one."""
+    """A test asking for a server fixture must be marked `integration`, and no unit test may ask for one."""
     wrong = []
     for item in items:
-        if item.get_closest_marker("integration") is not None:
-            item.add_marker(pytest.mark.xdist_group(Path(str(item.path)).stem))
         servers = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
         unit = (ROOT / "tests" / "unit") in Path(str(item.path)).parents
         if servers and (unit or item.get_closest_marker("integration") is None):

@@ -114,8 +114,9 @@ def run_search(config: SearchConfig) -> SearchOutcome:
               f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
-        tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         stopper = plateau_stopper(config)
+        tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
+        tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
         if parent is None:
             make_tuner = functools.partial(
                 build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper

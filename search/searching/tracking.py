@@ -115,6 +115,7 @@ class TrialTracker(MLflowLoggerCallback):
         self.classes = classes
         self.writer: BackgroundWriter | None = None
         self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
+        self.stopper = None  # `--plateau`'s Stopper: once it fired, the trials it cut in flight end as stopped
 
     def setup(self, *args, **kwargs) -> None:
         self.client = MlflowClient(self.tracking_uri)
@@ -246,7 +247,11 @@ class TrialTracker(MLflowLoggerCallback):
             raise ConnectionError(f"the MLflow tracking server stopped answering: {self.writer.failures[0]}")
 
     def on_experiment_end(self, trials, **info) -> None:
-        for trial in trials:  # ended with the experiment (`--plateau`): Tune calls no trial-end callback for them
+        # Trials in flight when the experiment ends: Tune calls no trial-end callback for them and calls them
+        # TERMINATED either way. Cut by `--plateau`, they end here; cut by Ctrl-C, Tune saved them as running and
+        # reruns them on `--resume`, so `close` leaves their runs KILLED, to be reopened.
+        fired = self.stopper is not None and self.stopper.fired
+        for trial in trials if fired else ():
             if trial.status == "TERMINATED" and trial.trial_id in self._started and trial.trial_id not in self._ended:
                 result = self._last_result.pop(trial.trial_id, None) or dict(trial.last_result or {})
                 self._track_end(trial.trial_id, trial.config, result, None)

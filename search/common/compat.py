@@ -72,13 +72,24 @@ def keep_starting_actors() -> None:
 def set_restored_callbacks(tuner, callbacks: list, stopper=None) -> None:
     """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client), and the stopper
     the driver watches (the pickled one is a copy)."""
-    check_versions()
-    local = getattr(tuner, "_local_tuner", None)
-    if local is None or not hasattr(local, "get_run_config"):
-        raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
+    local = _local_tuner(tuner)
     local.get_run_config().callbacks = callbacks
     if stopper is not None:
         local.get_run_config().stop = stopper
+
+
+def restored_search_alg(tuner):
+    """The search algorithm (the search's ConcurrencyLimiter) of a Tuner made by `Tuner.restore`: the object Tune
+    restores the searcher's state into, so a callback given it follows the resumed search."""
+    return _local_tuner(tuner)._tune_config.search_alg
+
+
+def _local_tuner(tuner):
+    check_versions()
+    local = getattr(tuner, "_local_tuner", None)
+    if local is None or not hasattr(local, "get_run_config") or not hasattr(local, "_tune_config"):
+        raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
+    return local
 
 
 def failures_counted(trial) -> int:

@@ -16,7 +16,7 @@ from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
 from search.common.errors import Interrupted, Unreachable, UsageError
-from search.common.trials import Trial, best_per, rank_trials
+from search.common.trials import Trial, best_per, rank_trials, search_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
 
@@ -115,6 +115,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
         stopper = plateau_stopper(config)
+        if stopper is not None and parent is not None:  # the count goes on from where the search was cut
+            stopper.replay(search_trials(client, home.experiment_id, home.search_id))
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
         if parent is None:

@@ -41,6 +41,13 @@ class Plateau(Stopper):
         self.fired = self.fired or self.since_best >= self.patience
         return False
 
+    def replay(self, trials: list) -> None:
+        """Count an interrupted search's completed trials (`search.common.trials.Trial`s) in the order they ended,
+        so that `--resume` goes on from the count the search had: Tune feeds no finished trial again."""
+        done = [t for t in trials if t.outcome == c.COMPLETED and self.metric in t.metrics]
+        for trial in sorted(done, key=lambda t: (t.run.info.end_time if t.run else 0, t.index or 0)):
+            self(trial.trial_id or trial.run_id, {**trial.metrics, c.FOLDS_DONE: self.cv_folds})
+
     def stop_all(self) -> bool:
         return self.fired
 

@@ -18,7 +18,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from search.common import contract as c
-from search.common.compat import keep_starting_actors, set_restored_callbacks
+from search.common.compat import keep_starting_actors, restored_search_alg, set_restored_callbacks
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
@@ -172,5 +172,7 @@ def restore_tuner(
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _driver_settings()
     tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path), resume_unfinished=True)
-    set_restored_callbacks(tuner, callbacks, stopper)  # fresh trackers: the pickled ones hold no client
+    limiter = restored_search_alg(tuner)  # the ConcurrencyLimiter: its concurrency follows the cluster again
+    follow = FollowCluster(limiter, follow=not config.max_concurrent)
+    set_restored_callbacks(tuner, [*callbacks, follow], stopper)  # fresh trackers: the pickled ones hold no client
     return tuner

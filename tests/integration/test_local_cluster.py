@@ -256,6 +256,7 @@ def test_interrupted_search_resumes_without_loss_or_duplicates(local_cluster, tm
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     argv = ["--experiment", "it-resume", "--num-samples", str(TRIALS), "--max-concurrent", "1"]
     argv += ["--models", "knn,logistic_regression,svm", "--storage-path", str(tmp_path)]
+    argv += ["--plateau", "50"]  # never reached in 12 trials: the resumed search replays its count
     driver = start_driver(argv, env=env, cwd=tmp_path)
     try:
         search_id = search_id_of(driver)

@@ -43,9 +43,20 @@ def test_restored_tuners_take_fresh_callbacks():
     assert tuner._local_tuner.get_run_config().callbacks == [marker]
 
 
+def test_a_tuners_search_algorithm_is_the_one_it_was_given():
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    limiter = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
+    tuner = tune.Tuner(lambda config: None, tune_config=tune.TuneConfig(search_alg=limiter))
+    assert compat.restored_search_alg(tuner) is limiter
+
+
 def test_a_tuner_without_the_internal_is_refused():
     with pytest.raises(UsageError, match="Tuner changed"):
         compat.set_restored_callbacks(object(), [])
+    with pytest.raises(UsageError, match="Tuner changed"):
+        compat.restored_search_alg(object())
 
 
 def test_tune_still_spares_preempted_trials_the_failure_count():

@@ -7,6 +7,7 @@ import pytest
 
 from search.common import contract as c
 from search.common.errors import UsageError
+from search.common.trials import Trial
 from search.searching.config import SearchConfig, parse_args
 from search.searching.plateau import Plateau
 from search.searching.warm import fingerprint, schema_digest
@@ -30,6 +31,18 @@ def test_plateau_counts_completed_trials_without_a_gain_above_min_delta():
         stopper("same", {c.VAL_ACCURACY: 0.9, c.FOLDS_DONE: 2})
     assert not stopper.stop_all() and stopper.completed == 1
     assert feed(Plateau(c.PREDICT_MS, 2, 0.1, 2, mode="min"), [5.0, 4.95, 4.99])  # lower is better
+
+
+def test_a_resumed_search_goes_on_from_the_count_its_completed_trials_give():
+    def trial(index: int, score: float, status: str = "FINISHED") -> Trial:
+        metrics = {c.VAL_ACCURACY: score, c.FOLDS_DONE: 2.0}
+        return Trial(index, {c.CV_FOLDS: "2"}, metrics, status, run_id=f"r{index}", tags={c.TRIAL_ID: f"t{index}"})
+
+    stopper = Plateau(c.VAL_ACCURACY, 3, 0.001, 2)
+    stopper.replay([trial(2, 0.9), trial(0, 0.95), trial(1, 0.9), trial(3, 0.99, status="KILLED")])
+    assert (stopper.completed, stopper.since_best, stopper.fired) == (3, 2, False)  # 0.95 first, then two ties
+    stopper("t4", {c.VAL_ACCURACY: 0.9, c.FOLDS_DONE: 2})
+    assert stopper.stop_all()
 
 
 def test_the_fingerprint_names_data_split_and_folds_not_the_families():

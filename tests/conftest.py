@@ -118,6 +118,10 @@ def pytest_collection_modifyitems(config, items):
             wrong.append(f"{item.nodeid} is a unit test marked integration")
     if wrong:
         raise pytest.UsageError("servers belong to tests/integration, marked `integration`:\n  " + "\n  ".join(wrong))
+    # The longest files first, so the two xdist workers end together (`--no-loadscope-reorder` keeps this order):
+    # those that start a local cluster, then the other integration files, then the unit tests that fill the gaps.
+    cluster_files = {item.path for item in items if "local_cluster" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: 0 if item.path in cluster_files else 1 if item.get_closest_marker("integration") else 2)
 
 
 def _servers_below_us() -> set[int]:

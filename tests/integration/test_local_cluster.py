@@ -1,8 +1,9 @@
 """`cluster/local.py`: an MLflow server, a Ray head and two Ray worker nodes as local processes, brought up once
 for this module and shared by its tests, in order: what `up` prints and guards; every socket it listens on is in
-docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI lands on both workers, tracked with
-its artifacts; a search interrupted and resumed, a search whose tracking server goes away and comes back, a search
-that loses a worker node; `down` leaves no process behind. A taken port is refused before anything starts."""
+docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI runs on the workers, tracked with its
+artifacts, while a worker is drained away and two join; a search interrupted and resumed, a search whose tracking
+server goes away and comes back, a search that loses a worker node; `down` leaves no process behind. A taken port is
+refused before anything starts."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from cluster_helpers import clean_env, dashboard_get, local, read_state, search_id_of, start_driver, wait_until
+from cluster_helpers import LOCAL, clean_env, dashboard_get, local, read_state, search_id_of, start_driver, wait_until
 from mlflow.tracking import MlflowClient
 from test_listening_ports import (
     DRIVER,
@@ -45,6 +47,7 @@ from cluster.processes import (
     stop_process_group,
     stop_processes,
 )
+from search.common import contract as c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,57 +194,99 @@ def trial_runs(client: MlflowClient, experiment: str, search_id: str) -> list:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    query = f"tags.search_id = '{search_id}' and tags.run_type = 'trial'"
+    query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
     return client.search_runs([found.experiment_id], query, max_results=1000)
+
+
+def ended(client: MlflowClient, experiment: str, search_id: str) -> int:
+    return sum(r.info.status != "RUNNING" for r in trial_runs(client, experiment, search_id))
 
 
 def finished(client: MlflowClient, experiment: str, search_id: str) -> int:
     return sum(r.info.status == "FINISHED" for r in trial_runs(client, experiment, search_id))
 
 
+def worker_node(local_cluster, number: int) -> str:
+    token = Path(local_cluster["exports"]["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+    url = f"http://127.0.0.1:{local_cluster['ports']['dashboard']}/api/v0/nodes?limit=100"
+    nodes = dashboard_get(url, token)["data"]["result"]["result"]
+    return next(n["node_id"] for n in nodes if n["state"] == "ALIVE" and n["labels"].get("worker") == str(number))
+
+
+ELASTIC_TRIALS = 20
+ELASTIC = ["--dataset", "digits", "--models", "random_forest,svm", "--scheduler", "asha", "--cv-folds", "4"]
+
+
 @pytest.mark.integration
-def test_a_search_runs_on_both_workers_with_its_figures(local_cluster, tmp_path):
-    exports, ports = local_cluster["exports"], local_cluster["ports"]
+@pytest.mark.fault("a worker node drained away mid-search (cluster/local.py remove-worker), then two added")
+def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(local_cluster, tmp_path):
+    """A search from the host, through the exported variables only, while the cluster breathes: worker 2 drained
+    away after the first trial's end (none of it counts against `max_failures`), then workers 3 and 4 added at
+    once, each taking trials within 15 s of joining. Trials run on workers only; the figures of the best trial of
+    each family go through the server into its artifact store."""
+    exports, ports, state_dir = local_cluster["exports"], local_cluster["ports"], local_cluster["state_dir"]
     token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     dashboard = f"http://127.0.0.1:{ports['dashboard']}"
     nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
-    workers = {n["node_id"] for n in nodes if n["state"] == "ALIVE" and not n["is_head_node"]}
-    assert len(workers) == 2
-    # A real search from the host, through the exported variables only.
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "search" / "run.py"), "--num-samples", "6", "--dataset", "digits"]
-        + ["--models", "random_forest,svm,logistic_regression", "--experiment", "local_cluster_test"]
-        + ["--cv-folds", "3", "--storage-path", str(tmp_path / "ray_results")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=local_cluster["env"],
-        cwd=tmp_path,
-    )
-    assert run.returncode == 0, f"search failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    search_id = re.search(r"^search_id: (\w+)$", run.stdout, re.M)[1]
-
+    assert len([n for n in nodes if n["state"] == "ALIVE" and not n["is_head_node"]]) == 2
+    head = next(n["node_id"] for n in nodes if n["is_head_node"])
     client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
-    experiment = client.get_experiment_by_name("local_cluster_test")
-    trials = trial_runs(client, "local_cluster_test", search_id)
-    assert len(trials) == 6 and all(t.info.status == "FINISHED" for t in trials)
-    used = {t.data.tags["node"] for t in trials}
-    assert used <= workers, "trials must run on worker nodes, not on the head"
-    assert len(used) >= 2, f"all trials ran on one node: {used}"
+    argv = [*ELASTIC, "--experiment", "it-elastic", "--num-samples", str(ELASTIC_TRIALS), "--storage-path"]
+    driver = start_driver([*argv, str(tmp_path / "ray_results")], env=local_cluster["env"], cwd=tmp_path)
+    joined: dict[str, float] = {}
+    try:
+        search_id = search_id_of(driver)
+        wait_until(lambda: ended(client, "it-elastic", search_id) >= 1, "a trial's end", 180, driver)
+        removed = local(state_dir, "remove-worker", "--worker", "2", "--grace", "5", timeout=120)
+        assert removed.returncode == 0, removed.stderr
+        assert "worker 2 draining" in removed.stdout and "worker 2 removed" in removed.stdout
+        print(removed.stdout)  # idle (its trial finished) or at its deadline (its trial moved): both are fine
+        adding = [subprocess.Popen([*LOCAL, "add-worker", "--state-dir", str(state_dir)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=clean_env()) for _ in range(2)]  # fmt: skip
+        for added in adding:  # both at once: each waits for its node, then says its number
+            out, err = added.communicate(timeout=150)
+            number = int(re.search(r"worker (\d+) joined", out)[1]) if added.returncode == 0 else 0
+            assert number in (3, 4), err
+            joined[worker_node(local_cluster, number)] = time.time()
+        out, err = driver.communicate(timeout=600)
+        assert driver.returncode == 0, err[-3000:]
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    runs = trial_runs(client, "it-elastic", search_id)
+    assert sorted(int(r.data.tags[c.TRIAL_INDEX]) for r in runs) == list(range(ELASTIC_TRIALS))
+    assert all(r.info.status == "FINISHED" and r.data.tags[c.OUTCOME] in (c.COMPLETED, c.STOPPED) for r in runs)
+    for run in runs:  # a trial that moved off the drained node: its attempt lost, none counted against max_failures
+        if c.LOST_ATTEMPTS in run.data.tags:
+            assert run.data.tags[c.FAILURES_COUNTED] == "0", run.data.tags
+    for node, at in joined.items():
+        starts = [r.info.start_time / 1000 for r in runs if r.data.tags.get(c.NODE) == node]
+        assert starts, f"no trial ran on the node that joined at {at}:\n{out[-3000:]}"
+        assert min(starts) - at <= 15, f"the first trial on a new node started {min(starts) - at:.1f} s after it joined"
+    used = {r.data.tags[c.NODE] for r in runs if c.NODE in r.data.tags}  # a node that re-registers counts anew
+    assert set(joined) <= used and len(used) >= 3 and head not in used, used
+    experiment = client.get_experiment_by_name("it-elastic")
+    parent = client.search_runs(
+        [experiment.experiment_id], f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.SEARCH_RUN}'"
+    )[0]
+    assert parent.data.metrics[c.NODES_USED] == len(used) and f"on {len(used)} nodes" in out
+    status = local(state_dir, "status", timeout=60)
+    assert status.returncode == 0 and "4 of 4" in status.stdout, status.stdout
 
     # The figures (the best trial of each model family) went through the server into its artifact store.
-    store = local_cluster["state_dir"] / "mlflow" / "artifacts"
-    drawn = [t for t in trials if client.list_artifacts(t.info.run_id)]
-    assert drawn and all("confusion_matrix" in t.data.tags for t in trials)
+    store = state_dir / "mlflow" / "artifacts"
+    completed = [r for r in runs if r.data.tags[c.OUTCOME] == c.COMPLETED]
+    drawn = [r for r in completed if client.list_artifacts(r.info.run_id)]
+    assert drawn and all(c.CONFUSION_MATRIX in r.data.tags for r in completed)
     for trial in drawn:
-        assert [a.path for a in client.list_artifacts(trial.info.run_id)] == ["confusion_matrix.png"]
-        stored = store / experiment.experiment_id / trial.info.run_id / "artifacts" / "confusion_matrix.png"
+        assert [a.path for a in client.list_artifacts(trial.info.run_id)] == [c.CONFUSION_MATRIX_PNG]
+        stored = store / experiment.experiment_id / trial.info.run_id / "artifacts" / c.CONFUSION_MATRIX_PNG
         assert stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stored
 
-    # The dashboard agrees: the trial actors ran on the workers, none on the head.
+    # The dashboard agrees: the trial actors ran on worker nodes, none on the head.
     actors = dashboard_get(f"{dashboard}/api/v0/actors?limit=1000&detail=1", token)["data"]["result"]["result"]
     trial_nodes = {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc"}
-    assert used <= trial_nodes <= workers
+    assert used <= trial_nodes and head not in trial_nodes
 
 
 # Enough trials that the interrupt, sent once 3 have finished, lands before the last one ends however cheap they are.

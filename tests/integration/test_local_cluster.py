@@ -1,7 +1,7 @@
 """`cluster/local.py`: an MLflow server, a Ray head and two Ray worker nodes as local processes, brought up once
 for this module and shared by its tests, in order: what `up` prints and guards; every socket it listens on is in
 docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI runs on the workers, tracked with its
-artifacts, while a worker is drained away and two join; a search interrupted and resumed, a search whose tracking
+artifacts, while two workers join and one is drained away; a search interrupted and resumed, a search whose tracking
 server goes away and comes back, a search that loses a worker node; `down` leaves no process behind. A taken port is
 refused before anything starts."""
 
@@ -207,10 +207,18 @@ def finished(client: MlflowClient, experiment: str, search_id: str) -> int:
 
 
 def worker_node(local_cluster, number: int) -> str:
+    """The node id of worker `number`, once the dashboard's node list (which can lag the GCS) shows it alive."""
     token = Path(local_cluster["exports"]["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     url = f"http://127.0.0.1:{local_cluster['ports']['dashboard']}/api/v0/nodes?limit=100"
-    nodes = dashboard_get(url, token)["data"]["result"]["result"]
-    return next(n["node_id"] for n in nodes if n["state"] == "ALIVE" and n["labels"].get("worker") == str(number))
+    alive: dict[str, str] = {}
+
+    def listed() -> bool:
+        nodes = dashboard_get(url, token)["data"]["result"]["result"]
+        alive.update({n["labels"].get("worker", ""): n["node_id"] for n in nodes if n["state"] == "ALIVE"})
+        return str(number) in alive
+
+    wait_until(listed, f"worker {number} alive in the dashboard's node list", 30)
+    return alive[str(number)]
 
 
 ELASTIC_TRIALS = 20
@@ -218,12 +226,12 @@ ELASTIC = ["--dataset", "digits", "--models", "random_forest,svm", "--scheduler"
 
 
 @pytest.mark.integration
-@pytest.mark.fault("a worker node drained away mid-search (cluster/local.py remove-worker), then two added")
+@pytest.mark.fault("two worker nodes added mid-search (add-worker), then one drained away (remove-worker)")
 def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(local_cluster, tmp_path):
-    """A search from the host, through the exported variables only, while the cluster breathes: worker 2 drained
-    away after the first trial's end (none of it counts against `max_failures`), then workers 3 and 4 added at
-    once, each taking trials within 15 s of joining. Trials run on workers only; the figures of the best trial of
-    each family go through the server into its artifact store."""
+    """A search from the host, through the exported variables only, while the cluster breathes: workers 3 and 4
+    added at once after the first trial's end, each taking trials within 15 s of joining, then worker 2 drained away
+    (none of it counts against `max_failures`). Trials run on workers only; the figures of the best trial of each
+    family go through the server into its artifact store."""
     exports, ports, state_dir = local_cluster["exports"], local_cluster["ports"], local_cluster["state_dir"]
     token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     dashboard = f"http://127.0.0.1:{ports['dashboard']}"
@@ -237,17 +245,18 @@ def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(lo
     try:
         search_id = search_id_of(driver)
         wait_until(lambda: ended(client, "it-elastic", search_id) >= 1, "a trial's end", 180, driver)
-        removed = local(state_dir, "remove-worker", "--worker", "2", "--grace", "5", timeout=120)
-        assert removed.returncode == 0, removed.stderr
-        assert "worker 2 draining" in removed.stdout and "worker 2 removed" in removed.stdout
-        print(removed.stdout)  # idle (its trial finished) or at its deadline (its trial moved): both are fine
         adding = [subprocess.Popen([*LOCAL, "add-worker", "--state-dir", str(state_dir)], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, env=clean_env()) for _ in range(2)]  # fmt: skip
         for added in adding:  # both at once: each waits for its node, then says its number
             out, err = added.communicate(timeout=150)
+            at = time.time()
             number = int(re.search(r"worker (\d+) joined", out)[1]) if added.returncode == 0 else 0
-            assert number in (3, 4), err
-            joined[worker_node(local_cluster, number)] = time.time()
+            assert number in (3, 4), f"add-worker exited {added.returncode}: {out[-1000:]}{err[-2000:]}"
+            joined[worker_node(local_cluster, number)] = at
+        removed = local(state_dir, "remove-worker", "--worker", "2", "--grace", "5", timeout=120)
+        assert removed.returncode == 0, removed.stderr
+        assert "worker 2 draining" in removed.stdout and "worker 2 removed" in removed.stdout
+        print(removed.stdout)  # idle (its trial finished) or at its deadline (its trial moved): both are fine
         out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err[-3000:]
     finally:

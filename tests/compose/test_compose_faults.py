@@ -1,7 +1,7 @@
 """Faults on the compose cluster, mid-search: a ray-worker container killed (`docker kill`, what
-`docker compose kill` does to each container), `docker compose restart mlflow`, and PostgreSQL stopped for a
-short while. Each search still ends with every trial asked for, tracked once with its metrics. The cluster is put
-back as it was after each (the other compose tests share it)."""
+`docker compose kill` does to each container), `docker compose restart mlflow`, PostgreSQL stopped for a short
+while, and the workers scaled up and then down. Each search still ends with every trial asked for, tracked once
+with its metrics. The cluster is put back as it was after each (the other compose tests share it)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from cluster_harness import SEARCH_LINE, WORKERS, tail
 pytestmark = pytest.mark.compose
 
 
-def start_search(cluster, experiment: str, samples: int) -> tuple[subprocess.Popen, str]:
-    """A search in the head, in the background, once it has finished two trials; (driver, search id)."""
-    driver = cluster.project.popen(*cluster.search_argv(experiment, samples, "--max-concurrent", "2"))
+def start_search(cluster, experiment: str, samples: int, *extra: str) -> tuple[subprocess.Popen, str]:
+    """A search in the head, in the background, once it has finished two trials; (driver, search id). Two trials
+    at a time unless `extra` says otherwise."""
+    driver = cluster.project.popen(*cluster.search_argv(experiment, samples, *(extra or ("--max-concurrent", "2"))))
     first = driver.stdout.readline()
     found = SEARCH_LINE.search(first)
     assert found, first + driver.stderr.read()[-2000:] if driver.poll() is not None else first
@@ -80,3 +81,32 @@ def test_search_survives_a_short_postgres_stop(cluster):
     finally:
         cluster.project.run("start", "postgres", timeout=120, check=True)
     finish(cluster, driver, experiment, search_id, samples)
+
+
+@pytest.mark.fault("compose: `--scale ray-worker=5` mid-search, then `--scale ray-worker=1`")
+def test_workers_scaled_up_take_trials_and_scaling_down_loses_none(cluster):
+    """`docker compose up -d --scale ray-worker=5` mid-search: the new containers join and take trials (the
+    search's concurrency follows the cluster's CPUs); `--scale ray-worker=1` then stops four of them (SIGTERM: Ray
+    drains each node within the grace period) and the search still ends with every trial, none failed."""
+    experiment, samples = "compose_scaled", 60
+    before = set(cluster.project.containers("ray-worker"))
+    driver, search_id = start_search(cluster, experiment, samples, "--cv-folds", "5")
+    try:
+        cluster.project.run("up", "-d", "--no-recreate", "--scale", "ray-worker=5", timeout=600, check=True)
+        added = {name for name in cluster.project.containers("ray-worker") if name not in before}
+        assert len(added) == 2, added
+        cluster.wait_for_nodes(6)
+        shown = ["docker", "inspect", "-f", "{{.Config.Hostname}}", *added]  # a trial's `hostname` tag
+        hosts = set(subprocess.run(shown, env=cluster.project.env, capture_output=True, text=True).stdout.split())
+        assert len(hosts) == 2, hosts
+        deadline = time.monotonic() + 120
+        while not hosts & {t.data.tags.get("hostname") for t in cluster.trials(experiment, search_id)}:
+            assert time.monotonic() < deadline and driver.poll() is None, f"no trial ran on the added {hosts}"
+            time.sleep(2)
+        cluster.project.run("up", "-d", "--no-recreate", "--scale", "ray-worker=1", timeout=600, check=True)
+        assert len(cluster.project.containers("ray-worker")) == 1
+        trials = finish(cluster, driver, experiment, search_id, samples)
+    finally:
+        cluster.project.run("up", "-d", "--no-recreate", "--scale", f"ray-worker={WORKERS}", timeout=600, check=True)
+        cluster.wait_for_nodes(WORKERS + 1)
+    assert hosts & {t.data.tags.get("hostname") for t in trials}

@@ -152,11 +152,10 @@ def check(uri: str, experiment: str, search_id: str, trials: int) -> dict:
     problems = []
     if indices != list(range(trials)):
         problems.append(f"trial indices: {len(indices)} runs, {len(set(indices))} distinct, want {trials}")
-    bad = [r.info.run_name for r in trial_runs
-           if r.info.status != "FINISHED" or r.data.tags.get(c.OUTCOME) not in (c.COMPLETED, c.STOPPED)]  # fmt: skip
+    bad = {r.info.run_name: r.data.tags.get("error", "")[-160:] for r in trial_runs
+           if r.info.status != "FINISHED" or r.data.tags.get(c.OUTCOME) not in (c.COMPLETED, c.STOPPED)}  # fmt: skip
     if bad:
-        errors = {r.info.run_name: r.data.tags.get("error", "")[-160:] for r in trial_runs if r.info.run_name in bad}
-        problems.append(f"not FINISHED completed/stopped: {dict(list(errors.items())[:3])}")
+        problems.append(f"not FINISHED completed/stopped: {dict(list(bad.items())[:3])}")
     m = parent.data.metrics
     outcomes = [r.data.tags.get(c.OUTCOME) for r in trial_runs]
     if (m.get(c.TRIALS_FINISHED), m.get(c.TRIALS_STOPPED), m.get(c.TRIALS_FAILED)) != (

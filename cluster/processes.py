@@ -1,7 +1,7 @@
 """Process and network helpers shared by `cluster/local.py`, the tests and the benchmarks (psutil underneath).
 
 Process trees and groups, one way to stop them (terminate the leaders, wait, kill what is left), free ports,
-the sockets a set of processes listens on, and waiting for an HTTP health check.
+and waiting for an HTTP health check.
 """
 
 from __future__ import annotations
@@ -10,24 +10,12 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import psutil
 
 from cluster.healthcheck import healthy, tcp_connect
 
 GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
-
-
-@dataclass(frozen=True)
-class Listener:
-    """One listening TCP socket: who holds it and where it listens."""
-
-    pid: int
-    name: str
-    cmdline: str
-    ip: str
-    port: int
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -149,19 +137,3 @@ def stop_processes(leaders: Iterable[int], extra_pids: Iterable[int] = (), timeo
 def stop_process_group(pid: int, timeout: float = 15.0) -> None:
     """Stop the process started as group leader `pid` and everything it started (see `stop_processes`)."""
     stop_processes([pid], timeout=timeout)
-
-
-def listening_sockets(pids: Iterable[int]) -> list[Listener]:
-    """The TCP sockets in LISTEN state held by `pids` (processes that are gone are skipped)."""
-    found = []
-    for pid in pids:
-        try:
-            process = psutil.Process(pid)
-            name, cmdline = process.name(), " ".join(process.cmdline())
-            connections = process.net_connections(kind="tcp")
-        except GONE:
-            continue
-        for conn in connections:
-            if conn.status == psutil.CONN_LISTEN:
-                found.append(Listener(pid, name, cmdline, conn.laddr.ip, conn.laddr.port))
-    return found

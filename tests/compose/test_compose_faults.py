@@ -99,8 +99,9 @@ def test_workers_scaled_up_take_trials_and_scaling_down_loses_none(cluster):
         shown = ["docker", "inspect", "-f", "{{.Config.Hostname}}", *added]  # a trial's `hostname` tag
         hosts = set(subprocess.run(shown, env=cluster.project.env, capture_output=True, text=True).stdout.split())
         assert len(hosts) == 2, hosts
+        ran_on = lambda runs: hosts & {t.data.tags.get("hostname") for t in runs}  # noqa: E731
         deadline = time.monotonic() + 120
-        while not hosts & {t.data.tags.get("hostname") for t in cluster.trials(experiment, search_id)}:
+        while not ran_on(cluster.trials(experiment, search_id)):
             assert time.monotonic() < deadline and driver.poll() is None, f"no trial ran on the added {hosts}"
             time.sleep(2)
         cluster.project.run("up", "-d", "--no-recreate", "--scale", "ray-worker=1", timeout=600, check=True)
@@ -109,4 +110,4 @@ def test_workers_scaled_up_take_trials_and_scaling_down_loses_none(cluster):
     finally:
         cluster.project.run("up", "-d", "--no-recreate", "--scale", f"ray-worker={WORKERS}", timeout=600, check=True)
         cluster.wait_for_nodes(WORKERS + 1)
-    assert hosts & {t.data.tags.get("hostname") for t in trials}
+    assert ran_on(trials)

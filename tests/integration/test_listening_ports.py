@@ -12,9 +12,10 @@ from pathlib import Path
 
 import grpc
 import psutil
+from sockets import Listener, listening_sockets
 
 from cluster.local import live_pids
-from cluster.processes import Listener, listening_sockets, process_tree
+from cluster.processes import process_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDS = {"127.0.0.1": "127.0.0.1", "all interfaces": "all interfaces", "the machine's address": "machine"}

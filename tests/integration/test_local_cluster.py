@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from cluster_helpers import LOCAL, clean_env, dashboard_get, local, read_state, search_id_of, start_driver, wait_until
 from mlflow.tracking import MlflowClient
+from sockets import Listener
 from test_listening_ports import (
     DRIVER,
     SESSION_PORTS,
@@ -39,7 +40,6 @@ from test_listening_ports import (
 from cluster.local import live_pids
 from cluster.private_mlflow import start_mlflow
 from cluster.processes import (
-    Listener,
     free_port,
     group_members,
     process_alive,
@@ -206,15 +206,19 @@ def finished(client: MlflowClient, experiment: str, search_id: str) -> int:
     return sum(r.info.status == "FINISHED" for r in trial_runs(client, experiment, search_id))
 
 
-def worker_node(local_cluster, number: int) -> str:
-    """The node id of worker `number`, once the dashboard's node list (which can lag the GCS) shows it alive."""
+def alive_nodes(local_cluster) -> list[dict]:
+    """The cluster's alive nodes, as the dashboard's state API lists them (with the token)."""
     token = Path(local_cluster["exports"]["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     url = f"http://127.0.0.1:{local_cluster['ports']['dashboard']}/api/v0/nodes?limit=100"
+    return [n for n in dashboard_get(url, token)["data"]["result"]["result"] if n["state"] == "ALIVE"]
+
+
+def worker_node(local_cluster, number: int) -> str:
+    """The node id of worker `number`, once the dashboard's node list (which can lag the GCS) shows it alive."""
     alive: dict[str, str] = {}
 
     def listed() -> bool:
-        nodes = dashboard_get(url, token)["data"]["result"]["result"]
-        alive.update({n["labels"].get("worker", ""): n["node_id"] for n in nodes if n["state"] == "ALIVE"})
+        alive.update({n["labels"].get("worker", ""): n["node_id"] for n in alive_nodes(local_cluster)})
         return str(number) in alive
 
     wait_until(listed, f"worker {number} alive in the dashboard's node list", 30)
@@ -235,8 +239,8 @@ def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(lo
     exports, ports, state_dir = local_cluster["exports"], local_cluster["ports"], local_cluster["state_dir"]
     token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     dashboard = f"http://127.0.0.1:{ports['dashboard']}"
-    nodes = dashboard_get(f"{dashboard}/api/v0/nodes?limit=100", token)["data"]["result"]["result"]
-    assert len([n for n in nodes if n["state"] == "ALIVE" and not n["is_head_node"]]) == 2
+    nodes = alive_nodes(local_cluster)
+    assert len([n for n in nodes if not n["is_head_node"]]) == 2
     head = next(n["node_id"] for n in nodes if n["is_head_node"])
     client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
     argv = [*ELASTIC, "--experiment", "it-elastic", "--num-samples", str(ELASTIC_TRIALS), "--storage-path"]

@@ -1,5 +1,5 @@
 """cluster/processes.py on real processes: a leader with children that ignore SIGTERM or leave its session is
-stopped whole; the sockets a process tree listens on are found; zombies count as gone."""
+stopped whole; the sockets a process tree listens on are found (tests/sockets.py); zombies count as gone."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import textwrap
 import time
 
 import psutil
+from sockets import listening_sockets
 
 from cluster.processes import (
     family,
-    listening_sockets,
     process_alive,
     process_tree,
     stop_process_group,

@@ -403,8 +403,8 @@ def kill_node(state: dict, name: str) -> int:
 @pytest.mark.integration
 @pytest.mark.fault("a Ray worker node SIGKILLed mid-search")
 def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
-    """A Ray worker node dies (SIGKILL) mid-search: the search still ends with every trial completed, the lost
-    attempt is on its trial's run, and no run is FINISHED without its metrics."""
+    """A Ray worker node dies (SIGKILL) mid-search while it runs a trial: the search still ends with every trial
+    completed, the lost attempt is on its trial's run, and no run is FINISHED without its metrics."""
     env = local_cluster["env"]
     argv = ["--experiment", "it-worker-loss", "--dataset", "digits", "--models", "random_forest,svm"]
     argv += ["--num-samples", "6", "--max-concurrent", "2", "--cv-folds", "3"]
@@ -412,8 +412,22 @@ def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
     try:
         search_id = search_id_of(driver)
         client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-        wait_until(lambda: finished(client, "it-worker-loss", search_id) >= 2, "2 finished trials", 180, driver)
-        assert kill_node(local_cluster["state"], "ray-worker-1") > 0
+        busy: list[str] = []  # workers that hold a trial actor, once two trials finished and one runs
+        token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        actors_url = f"http://127.0.0.1:{local_cluster['ports']['dashboard']}/api/v0/actors?limit=1000&detail=1"
+
+        def a_worker_is_busy() -> bool:
+            runs = trial_runs(client, "it-worker-loss", search_id)
+            if sum(r.info.status == "FINISHED" for r in runs) < 2 or not any(r.info.status == "RUNNING" for r in runs):
+                return False
+            actors = dashboard_get(actors_url, token)["data"]["result"]["result"]
+            hosts = {a["node_id"] for a in actors if a["class_name"] == "ImplicitFunc" and a["state"] == "ALIVE"}
+            workers = {n["node_id"]: n["labels"].get("worker") for n in alive_nodes(local_cluster)}
+            busy[:] = [workers[n] for n in hosts if workers.get(n)]
+            return bool(busy)
+
+        wait_until(a_worker_is_busy, "2 finished trials and one running on a worker", 180, driver)
+        assert kill_node(read_state(local_cluster["state_dir"]), f"ray-worker-{busy[0]}") > 0
         _, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err[-3000:]
         trials = trial_runs(client, "it-worker-loss", search_id)

@@ -2,7 +2,8 @@
 
 - `basic`:   the original columns, unchanged.
 - `subset`:  the half of the columns (rounded up) with the highest ANOVA F-score, learned on the rows the
-             pipeline is fitted on (on Iris: the two petal measurements).
+             pipeline is fitted on (on Iris: the two petal measurements); columns constant on those rows (digits'
+             blank corners) are dropped first, as they have no F-score.
 - `squared`: the original columns plus their squares.
 - `pca`:     the principal components that keep 95% of the variance of the standardised columns.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -25,7 +26,7 @@ def _basic(n_features: int) -> TransformerMixin:
 
 
 def _subset(n_features: int) -> TransformerMixin:
-    return SelectKBest(f_classif, k=max(1, math.ceil(n_features / 2)))
+    return make_pipeline(VarianceThreshold(), SelectKBest(f_classif, k=max(1, math.ceil(n_features / 2))))
 
 
 def _squared(n_features: int) -> TransformerMixin:

@@ -1,5 +1,7 @@
 """Feature sets and model families build Pipelines that work on every bundled dataset."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
@@ -47,6 +49,14 @@ def test_subset_on_iris_keeps_the_petal_measurements():
     data = load_dataset("iris")
     selector = make_features("subset", 4).fit(data.X, data.y)
     assert list(selector.get_feature_names_out()) == ["petal length (cm)", "petal width (cm)"]
+
+
+def test_subset_on_digits_skips_its_constant_pixels_without_a_warning():
+    data = load_dataset("digits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # f_classif warns about (and divides by zero on) a constant column
+        out = make_features("subset", 64).fit_transform(data.X.iloc[:100], data.y.iloc[:100])
+    assert out.shape == (100, 32)
 
 
 @pytest.mark.parametrize("model", sorted(MODEL_FAMILIES))

@@ -10,9 +10,9 @@ as much as a cheap Iris fold itself (BENCHMARKS.md, "Fold checkpoints"). So a tr
 - whenever it reports every fold anyway (`--scheduler asha`): the checkpoint rides on a report Tune makes regardless;
 - otherwise (one report per trial, the default) only once at least `KEEP_AFTER_S` seconds of fitting would be lost
   without it: cheap trials never checkpoint and pay nothing; a trial of minutes loses at most that much;
-- and only where the checkpoint can be read back from every node: Tune's storage is a URI (an object store) or a
-  folder this node sees (the driver's study journal is there). A worker that shares no storage with the
-  driver (compose without an object store) keeps nothing and a lost trial starts over, as before.
+- and only where the checkpoint can be read back from every node: Tune's storage is a folder this node sees (the
+  driver's study journal is there). A worker that shares no storage with the driver (compose) keeps nothing and a
+  lost trial starts over, as before.
 """
 
 from __future__ import annotations
@@ -72,11 +72,9 @@ class FoldProgress:
 
 
 def storage_reachable(marker: str | None) -> bool:
-    """True when a checkpoint written here can be read on every node: Tune's storage is an object-store URI, or
-    `marker`, a file the driver wrote into the search's folder, is visible on this node."""
-    if not marker:
-        return False
-    return "://" in marker or Path(marker).is_file()
+    """True when a checkpoint written here can be read on every node: `marker`, a file the driver wrote into the
+    search's folder in Tune's storage, is visible on this node."""
+    return bool(marker) and Path(marker).is_file()
 
 
 class FoldKeeper:

@@ -25,6 +25,11 @@ upstream behaviour a patch relies on changes.
    keeps a finished trial's actor for the next trial, which bypasses the raylet, so a draining node would go on
    taking trials through the actors it holds until its deadline. The patch does not keep the actor of a trial whose
    last result came from a draining node: the actor stops, the node falls idle, and the next trial goes elsewhere.
+6. `retry_trials_of_lost_cached_actors` (Ray Tune's `TuneController._actor_failed` and `_trial_task_failure`): when a
+   cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
+   twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
+   fails it for good, and the trial stays listed as resetting, so Tune would never give it another actor. The
+   patch handles the error once and forgets the reset: the trial is retried as any trial of a lost node is.
 """
 
 from __future__ import annotations
@@ -153,3 +158,42 @@ def skip_draining_nodes(draining: set[str], node_key: str) -> None:
         return original(self, trial)
 
     TuneController._maybe_cache_trial_actor = maybe_cache_trial_actor
+
+
+LOST_ACTOR_ERRORS = "_lost_actor_errors"  # instance attribute: trial id -> the actor error already handled
+
+
+def retry_trials_of_lost_cached_actors() -> None:
+    """Patch Tune's controller (once per process) so that a cached actor lost while it is handed to a pending
+    trial costs that trial one retry, not the trial."""
+    check_versions()
+    from ray.tune.execution.tune_controller import TuneController
+
+    actor_failed = getattr(TuneController, "_actor_failed", None)
+    task_failure = getattr(TuneController, "_trial_task_failure", None)
+    if actor_failed is None or task_failure is None:
+        raise UsageError("Ray Tune's TuneController changed: search/common/compat.py needs updating for this Ray")
+    if getattr(actor_failed, "_handles_once", False):
+        return
+
+    @functools.wraps(actor_failed)
+    def handle_actor_failure(self, tracked_actor, exception) -> None:
+        trial = self._actor_to_trial.get(tracked_actor)
+        waiting = trial is not None and trial in (self._pending_trials | self._paused_trials)
+        if trial is not None:
+            self._resetting_trials.discard(trial)  # a dead actor's reset never resolves
+        actor_failed(self, tracked_actor, exception)  # requeues a waiting trial, through _trial_task_failure
+        if waiting:
+            self.__dict__.setdefault(LOST_ACTOR_ERRORS, {})[trial.trial_id] = exception
+
+    @functools.wraps(task_failure)
+    def handle_task_failure(self, trial, exception) -> None:
+        handled = self.__dict__.get(LOST_ACTOR_ERRORS, {})
+        if handled.get(trial.trial_id) is exception:  # the same error, again from the actor's task
+            del handled[trial.trial_id]
+            return
+        task_failure(self, trial, exception)
+
+    handle_actor_failure._handles_once = True
+    TuneController._actor_failed = handle_actor_failure
+    TuneController._trial_task_failure = handle_task_failure

@@ -18,7 +18,12 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from search.common import contract as c
-from search.common.compat import keep_starting_actors, restored_search_alg, set_restored_callbacks
+from search.common.compat import (
+    keep_starting_actors,
+    restored_search_alg,
+    retry_trials_of_lost_cached_actors,
+    set_restored_callbacks,
+)
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
@@ -46,11 +51,12 @@ def trial_dirname(trial) -> str:
 
 
 def _driver_settings() -> None:
-    """Trial actors that stay (search/common/compat.py), Tune's classic reporter (it
-    honours the chosen columns; the newer output ignores them), and none of Tune's own per-trial result files
-    (result.json, progress.csv): MLflow holds every trial, Tune's experiment state holds what `--resume` needs, and
-    the files cost the driver about 35 ms a trial."""
+    """Trial actors that stay, and trials retried when a cached actor is lost (search/common/compat.py), Tune's
+    classic reporter (it honours the chosen columns; the newer output ignores them), and none of Tune's own
+    per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment state holds what
+    `--resume` needs, and the files cost the driver about 35 ms a trial."""
     keep_starting_actors()
+    retry_trials_of_lost_cached_actors()
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Without those files the ResultGrid warns once per trial that it has no metrics history; the last result,

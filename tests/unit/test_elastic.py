@@ -46,7 +46,7 @@ def test_folds_are_kept_every_reported_fold_or_after_enough_work_and_only_where_
     journal = tmp_path / "journal.log"
     assert not storage_reachable(str(journal)) and not storage_reachable(None)
     journal.write_text("")
-    assert storage_reachable(str(journal)) and storage_reachable("s3://bucket/ray_results/x/journal.log")
+    assert storage_reachable(str(journal))
 
 
 def test_a_trial_run_records_the_folds_it_took_over_and_redid():

@@ -1,21 +1,20 @@
 """A release under a serving budget: which trials fit `--max-predict-ms` / `--max-model-mb`, which the budget ruled
 out, and the best of those that fit by the release's own ranking (`search.common.trials.rank_trials`).
 
-Candidates are the completed trials, or the Pareto front's when the search had several objectives. A trial that
-does not record a budgeted metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
+Candidates are the completed trials, whatever the search's objectives. A trial that does not record a budgeted
+metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from search.common import contract as c
 from search.common.errors import NothingToDo, UsageError
-from search.common.pareto import Objective, front
-from search.common.trials import Rows, completed, number, rank_trials, records
+from search.common.trials import Rows, number, rank_trials
 
 MB = 1_000_000
 
@@ -74,17 +73,16 @@ class BudgetChoice:
     best: Mapping[str, Any]
     within: list[Mapping[str, Any]]
     ruled_out: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
-    pool: str = "completed trials"
     budget: Budget = field(default_factory=Budget)
 
     def ruled_out_line(self, limit: int = 5) -> str:
         """One line: how many trials the budget ruled out and the best of them with the reason."""
         if not self.ruled_out:
-            return f"budget {self.budget.describe()}: ruled out none of the {len(self.within)} {self.pool}"
+            return f"budget {self.budget.describe()}: ruled out none of the {len(self.within)} completed trials"
         shown = ", ".join(f"{_name(r)} ({why})" for r, why in self.ruled_out[:limit])
         more = f" and {len(self.ruled_out) - limit} more" if len(self.ruled_out) > limit else ""
         n = len(self.ruled_out) + len(self.within)
-        return f"budget {self.budget.describe()} ruled out {len(self.ruled_out)} of {n} {self.pool}: {shown}{more}"
+        return f"budget {self.budget.describe()} ruled out {len(self.ruled_out)} of {n} completed trials: {shown}{more}"
 
 
 def _cost(name: str, value: float) -> str:
@@ -97,19 +95,9 @@ def _name(row: Mapping[str, Any]) -> str:
     return str(row.get("run_name") or f"trial {row.get(c.TRIAL_INDEX)}")
 
 
-def candidates(trials: Rows, objectives: Sequence[Objective] | None = None) -> tuple[list[Mapping[str, Any]], str]:
-    """The trials a release may pick from and what they are: the front's with objectives, else the completed ones."""
-    if objectives:
-        return front(trials, objectives), "trials on the Pareto front"
-    return [r for r in records(trials) if completed(r)], "completed trials"
-
-
-def choose_within(
-    trials: Rows, budget: Budget, metric: str = c.VAL_ACCURACY, objectives: Sequence[Objective] | None = None
-) -> BudgetChoice:
-    """The best candidate within `budget` by `metric` and the release's tie-break; NothingToDo when none fits."""
-    pool, what = candidates(trials, objectives)
-    ranked = rank_trials(pool, metric)
+def choose_within(trials: Rows, budget: Budget, metric: str = c.VAL_ACCURACY) -> BudgetChoice:
+    """The best completed trial within `budget` by `metric` and the release's tie-break; NothingToDo when none fits."""
+    ranked, what = rank_trials(trials, metric), "completed trials"
     within = [r for r in ranked if budget.excess(r) is None]
     ruled_out = [(r, budget.excess(r) or "") for r in ranked if budget.excess(r) is not None]
     if not ranked:
@@ -119,7 +107,7 @@ def choose_within(
             f"no trial fits the budget {budget.describe()}: all {len(ranked)} {what} break it, the cheapest "
             f"being {_cheapest(ranked, budget)}; raise --max-predict-ms / --max-model-mb or search cheaper models"
         )
-    return BudgetChoice(within[0], within, ruled_out, what, budget)
+    return BudgetChoice(within[0], within, ruled_out, budget)
 
 
 def _cheapest(rows: list[Mapping[str, Any]], budget: Budget) -> str:

@@ -58,7 +58,7 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
         version = register_version(settings, client, plan, run_id, scores)
         evaluate(settings, client, run_id, plan, version, split)
         check = plan.check
-        if check is not None and check.tag != git_tag.tag_name(plan.model_name, version.version):
+        if check is not None and check.tag != c.git_tag_name(plan.model_name, version.version):
             check = _preflight(settings, plan.commit, plan.model_name, version.version)
         rows = (len(split.y_dev), len(split.y_test))
         gate = gate_metric_for(settings.metric)

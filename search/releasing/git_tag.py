@@ -17,11 +17,6 @@ from search.common.errors import CommandError
 from search.common.lineage import RECORD_VARIABLE
 
 
-def tag_name(model: str, version: int | str) -> str:
-    """The tag of version `version` of registered model `model` (the contract's rule)."""
-    return contract.git_tag_name(model, version)
-
-
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     try:
         result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=60)
@@ -77,7 +72,7 @@ def preflight(
     if not commit or commit == "unknown" or found.returncode != 0:
         raise CommandError(f"the training commit {commit!r} is not in {repo.resolve()}: fetch it, or --no-tag")
     full = found.stdout.strip()
-    tag = tag_name(model, version)
+    tag = contract.git_tag_name(model, version)
     points = tagged_commit(repo, tag)
     if points is not None and points != full:
         raise CommandError(f"tag {tag} already points at {points[:12]}, not the training commit {full[:12]}")

@@ -67,8 +67,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 
     from search.common.lineage import lineage_tags
     from search.searching.elastic import cluster_cpus
-    from search.searching.parent_run import default_experiment, reopen_search, start_search
-    from search.searching.resume import find_search, resumed_config
+    from search.searching.parent_run import reopen_search, start_search
+    from search.searching.resume import resumed_config
     from search.searching.tracking import TrialTracker
     from search.searching.tuning import build_tuner, restore_tuner
     from search.searching.warm import plan
@@ -78,7 +78,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         os.environ.setdefault(name, value)
     parent = None
     if config.resume:
-        parent = find_search(MlflowClient(config.tracking_uri), config.resume)
+        parent = c.find_search(MlflowClient(config.tracking_uri), config.resume)
         if parent.data.tags.get(c.STOP_REASON) == c.PLATEAU:
             raise UsageError(
                 f"search {config.resume} ended on its --plateau: it is complete, not interrupted; start a new search "
@@ -104,7 +104,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         warm = None
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, cluster_cpus())
-            warm = plan(client, config, data, config.experiment or default_experiment(data))
+            warm = plan(client, config, data, config.experiment or c.experiment_name(data.name))
             home = start_search(client, config, data, split, lineage, max_concurrent, warm.tags())
         else:
             home = reopen_search(client, parent)

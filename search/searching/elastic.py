@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from ray import tune
 
 from search.common import contract as c
+from search.common.compat import draining_nodes, skip_draining_nodes
 
 FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
 # Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the limiter caps
@@ -74,13 +75,6 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 0))
 
 
-def draining() -> set[str]:
-    """The cluster's draining nodes (search/common/compat.py)."""
-    from search.common.compat import draining_nodes
-
-    return draining_nodes()
-
-
 class FollowCluster(tune.Callback):
     """Once a second: set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) when they
     change (with `follow`), and refresh the set of draining nodes Tune's actor cache avoids.
@@ -90,9 +84,7 @@ class FollowCluster(tune.Callback):
     """
 
     def __init__(self, limiter, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
-                 drains: Callable[[], set[str]] = draining, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
-        from search.common.compat import skip_draining_nodes
-
+                 drains: Callable[[], set[str]] = draining_nodes, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
         self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
         self.checked = 0.0
         self.draining: set[str] = set()  # kept in place: the patched controller reads this very set

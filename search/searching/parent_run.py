@@ -19,11 +19,6 @@ from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split
 
 
-def default_experiment(data: Dataset) -> str:
-    """The contract's experiment name for the dataset (`iris_classification` for Iris)."""
-    return c.experiment_name(data.name)
-
-
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
     """The settings recorded as the parent run's params."""
     return {
@@ -72,7 +67,7 @@ def start_search(
     """A new search: its id, its parent run (settings as params, lineage and `tags` as tags) and its Tune folder."""
     extra = dict(tags or {})
     search_id = uuid.uuid4().hex[:12]
-    experiment = config.experiment or default_experiment(data)
+    experiment = config.experiment or c.experiment_name(data.name)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
     tags = {**lineage, **extra, "dataset_source": config.dataset, "tune_path": str(tune_path)}
     tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column

@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.searching.config import SearchConfig
-
-
-def find_search(client: MlflowClient, search_id: str) -> Run:
-    """The parent run of search `search_id`, in whichever experiment holds it."""
-    return c.find_search(client, search_id)
 
 
 def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:

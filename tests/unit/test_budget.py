@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from search.common.errors import NothingToDo, UsageError
-from search.common.pareto import parse_objectives
 from search.releasing.budget import Budget, choose_within
 
 
@@ -56,16 +55,6 @@ def test_budget_that_rules_out_all_refuses_in_one_line():
     assert "\n" not in message and "no trial fits the budget" in message
     assert "0003-m-basic" in message  # the cheapest completed trial, not the stopped one
     assert "--max-predict-ms" in message
-
-
-def test_with_several_objectives_only_the_front_is_considered():
-    objectives = parse_objectives("val_accuracy,predict_ms")
-    # trial 2 (0.96, 0.8 ms) dominates trial 1 (0.96, 1.0 ms): off the front, so not a candidate
-    choice = choose_within(TABLE, Budget(max_predict_ms=2.0), objectives=objectives)
-    assert choice.pool == "trials on the Pareto front"
-    listed = {r["trial_index"] for r in choice.within} | {r["trial_index"] for r, _ in choice.ruled_out}
-    assert listed == {0, 2, 3}
-    assert choice.best["trial_index"] == 2
 
 
 @pytest.mark.parametrize("bad", [0, -1.5, float("nan")])

@@ -70,11 +70,7 @@ def from_record(root: Path | str, record_file: Path | str) -> dict | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     now = code_digest(root, paths)
-    return {
-        **record,
-        c.GIT_DIRTY: bool(record.get(c.GIT_DIRTY)) or now != recorded,
-        c.CODE_DIGEST: now,
-    }
+    return {**record, c.GIT_DIRTY: bool(record.get(c.GIT_DIRTY)) or now != recorded, c.CODE_DIGEST: now}
 
 
 def code_lineage(root: Path | str) -> dict:
@@ -113,12 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] != ["write"] or len(argv) != 2:
         print("usage: python search/common/lineage.py write FILE", file=sys.stderr)
         return 2
-    found = from_git(root) or {
-        c.GIT_COMMIT: "unknown",
-        c.GIT_DIRTY: True,
-        "paths": [],
-        c.CODE_DIGEST: "unknown",
-    }
+    found = from_git(root) or {c.GIT_COMMIT: "unknown", c.GIT_DIRTY: True, "paths": [], c.CODE_DIGEST: "unknown"}
     Path(argv[1]).write_text(json.dumps(found, indent=1) + "\n")
     print(f"lineage: {found[c.GIT_COMMIT]} (dirty: {str(found[c.GIT_DIRTY]).lower()}), {len(found['paths'])} files")
     return 0

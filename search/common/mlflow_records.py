@@ -111,12 +111,7 @@ class StartTimes:
 
 
 def evaluate_classifier(
-    tracking_uri: str,
-    run_id: str,
-    model_uri: str,
-    X_test: pd.DataFrame,
-    y_test: pd.Series,
-    dataset_name: str = "test",
+    tracking_uri: str, run_id: str, model_uri: str, X_test: pd.DataFrame, y_test: pd.Series, dataset_name: str = "test"
 ) -> dict[str, float]:
     """MLflow's classifier evaluation of `model_uri` on the test part, logged to the release run `run_id`.
 

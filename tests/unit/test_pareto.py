@@ -8,14 +8,7 @@ import pytest
 from optuna.samplers import TPESampler
 
 from search.common.errors import UsageError
-from search.common.pareto import (
-    dominates,
-    front,
-    front_table,
-    pareto_mask,
-    parse_objectives,
-    searcher_args,
-)
+from search.common.pareto import dominates, front, front_table, pareto_mask, parse_objectives, searcher_args
 
 OUTCOMES = ("completed", "completed", "completed", "stopped", "failed")
 

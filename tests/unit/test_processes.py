@@ -11,13 +11,7 @@ import time
 import psutil
 from sockets import listening_sockets
 
-from cluster.processes import (
-    family,
-    process_alive,
-    process_tree,
-    stop_process_group,
-    stop_processes,
-)
+from cluster.processes import family, process_alive, process_tree, stop_process_group, stop_processes
 
 # A leader that starts a child ignoring SIGTERM (same session) and a child in a session of its own that listens on
 # a loopback port; it prints their PIDs and the port, then sleeps. SIGTERM ends the leader alone.

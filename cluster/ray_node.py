@@ -25,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `cluster` and `search` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cluster.credentials import write_private  # noqa: E402
 from cluster.healthcheck import tcp_connect  # noqa: E402
 from search.common.errors import CommandError  # noqa: E402
 
@@ -67,10 +68,8 @@ def install_mlflow_credentials(env: dict[str, str], home: Path | None = None) ->
         raise CommandError(f"MLFLOW_TRACKING_PASSWORD_FILE={source}: {exc.strerror or exc}") from None
     target = (home or Path.home()) / ".mlflow" / "credentials"
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        username = env.get("MLFLOW_TRACKING_USERNAME", "admin")
-        handle.write(f"[mlflow]\nmlflow_tracking_username = {username}\nmlflow_tracking_password = {password}\n")
+    username = env.get("MLFLOW_TRACKING_USERNAME", "admin")
+    write_private(target, f"[mlflow]\nmlflow_tracking_username = {username}\nmlflow_tracking_password = {password}\n")
     return target
 
 

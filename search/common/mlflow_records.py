@@ -9,6 +9,7 @@ no fluent active run, except `evaluate_classifier`, whose MLflow API needs one a
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import time
 import warnings
@@ -129,39 +130,22 @@ def evaluate_classifier(
     active = mlflow.active_run()
     if active is not None and active.info.run_id != run_id:
         raise ValueError(f"another MLflow run ({active.info.run_id}) is active: end it before evaluating {run_id}")
-    quiet = (
-        "mlflow.models.evaluation",
-        "mlflow.models.evaluation.default_evaluator",
-        "mlflow.pyfunc",
-        "mlflow.tracking.fluent",
-    )
+    quiet = ("mlflow.models.evaluation", "mlflow.models.evaluation.default_evaluator", "mlflow.pyfunc",
+             "mlflow.tracking.fluent")  # fmt: skip
     levels = {name: logging.getLogger(name).level for name in quiet}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.ERROR)
+    config = {"log_model_explainability": False, "log_explainer": False}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = mlflow.data.from_pandas(frame, targets=label, name=dataset_name)
-            if active is None:
-                with mlflow.start_run(run_id=run_id):
-                    result = _evaluate(model_uri, data)
-            else:
-                result = _evaluate(model_uri, data)
+            with mlflow.start_run(run_id=run_id) if active is None else contextlib.nullcontext():
+                result = mlflow.models.evaluate(model_uri, data, model_type="classifier", evaluator_config=config)
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
     return {k: float(v) for k, v in result.metrics.items()}
-
-
-def _evaluate(model_uri: str, data):
-    import mlflow.models
-
-    return mlflow.models.evaluate(
-        model_uri,
-        data,
-        model_type="classifier",
-        evaluator_config={"log_model_explainability": False, "log_explainer": False},
-    )
 
 
 def link_evaluation(client: MlflowClient, name: str, version: str, run_id: str) -> None:

@@ -71,22 +71,14 @@ def _style_axis(ax: Axes, which: str, objective: Objective, values: list[float])
         axis.set_major_formatter(EngFormatter(unit="B"))
 
 
-def _matches(row: Mapping[str, Any], released: str | int) -> bool:
-    if isinstance(released, int):
-        return row.get(contract.TRIAL_INDEX) == released
-    return released in (row.get("run_id"), row.get("run_name"))
-
-
-def front_figure(
-    trials: Rows, objectives: Sequence[Objective], released: str | int | None = None, title: str | None = None
-) -> Figure:
+def front_figure(trials: Rows, objectives: Sequence[Objective], released: str | None = None) -> Figure:
     """The first objective (y) against the second (x) over completed trials, the two-objective front as a step line,
-    and the released trial (its run id, run name or trial index) ringed and named in the legend, off the points."""
+    and the released trial (its run id or run name) ringed and named in the legend, off the points."""
     y_obj, x_obj = objectives[0], objectives[1]
     rows = records(trials)
     done = [r for r in rows if is_completed(r) and _finite(r, x_obj.name) and _finite(r, y_obj.name)]
     fig = new_figure(10.5, 6.2)
-    heading = title or f"{y_obj.name} against {x_obj.name}: the Pareto front of the search"
+    heading = f"{y_obj.name} against {x_obj.name}: the Pareto front of the search"
     if not done:
         return _empty(fig, heading, "no completed trial records both objectives")
     table = pd.DataFrame(done)
@@ -105,7 +97,7 @@ def front_figure(
                for f in families]  # fmt: skip
     handles.append(Line2D([], [], color="black", marker="o", markerfacecolor="none", markersize=10, linewidth=1.4,
                           label=f"Pareto front ({len(best)} trial{'s' if len(best) != 1 else ''})"))  # fmt: skip
-    chosen = [r for r in done if released is not None and _matches(r, released)]
+    chosen = [r for r in done if released is not None and released in (r.get("run_id"), r.get("run_name"))]
     if chosen:
         rx, ry = float(chosen[0][x_obj.name]), float(chosen[0][y_obj.name])
         ax.scatter([rx], [ry], s=260, facecolors="none", edgecolors=RELEASED, linewidths=2.4, zorder=5)

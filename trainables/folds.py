@@ -11,13 +11,16 @@ as much as a cheap Iris fold itself (BENCHMARKS.md, "Fold checkpoints"). So a tr
 - otherwise (one report per trial, the default) only once at least `KEEP_AFTER_S` seconds of fitting would be lost
   without it: cheap trials never checkpoint and pay nothing; a trial of minutes loses at most that much;
 - and only where the checkpoint can be read back from every node: Tune's storage is a folder this node sees (the
-  driver's study journal is there). A worker that shares no storage with the driver (compose) keeps nothing and a
-  lost trial starts over, as before.
+  driver's study journal is there).
+A worker that shares no storage with the driver (compose) keeps its folds in its trial's own MLflow run instead
+(`RunFolds`, the tag `folds_kept`), which every node reaches: only once `KEEP_AFTER_S` seconds of fitting would be
+lost without it, as each save is a round trip to the tracking server.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -77,38 +80,103 @@ def storage_reachable(marker: str | None) -> bool:
     return bool(marker) and Path(marker).is_file()
 
 
-class FoldKeeper:
-    """Restores a trial's kept folds, and says when the next finished fold is worth a checkpoint."""
+@dataclass
+class RunFolds:
+    """A trial's kept folds as a tag of its own MLflow run, for a worker that does not see Tune's storage but
+    reaches the tracking server: at the node's MLFLOW_TRACKING_URI if it has one (the driver's URI may name the
+    server as the driver's host sees it), else the driver's. A server that does not answer costs one short try and
+    the folds are not kept: keeping them never fails or holds up a trial."""
 
-    def __init__(self, every_fold: bool, reachable: bool, keep_after_s: float | None = None):
+    tracking_uri: str
+    experiment_id: str
+    search_id: str
+    run_ids: dict[str, str] = field(default_factory=dict)
+
+    def _client(self):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        from mlflow import MlflowClient
+
+        return MlflowClient(os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri)
+
+    def _run(self, client, trial_id: str):
+        query = f"tags.{c.SEARCH_ID} = '{self.search_id}' and tags.{c.TRIAL_ID} = '{trial_id}'"
+        runs = client.search_runs([self.experiment_id], query, max_results=1)
+        if runs:
+            self.run_ids[trial_id] = runs[0].info.run_id
+        return runs[0] if runs else None
+
+    def load(self, trial_id: str) -> FoldProgress | None:
+        """The folds an earlier attempt of the trial kept in its run, or None."""
+        try:
+            run = self._run(self._client(), trial_id)
+        except Exception:  # the tracking server is down or refuses: start from the first fold
+            return None
+        text = run.data.tags.get(c.FOLDS_KEPT) if run is not None else None
+        return FoldProgress.from_json(text) if text else None
+
+    def save(self, trial_id: str, progress: FoldProgress) -> bool:
+        """Keep `progress` on the trial's run; False when it could not be."""
+        text = progress.to_json()
+        if len(text) > c.MAX_TAG_CHARS:
+            return False
+        try:
+            client = self._client()
+            if trial_id not in self.run_ids:
+                self._run(client, trial_id)
+            if trial_id not in self.run_ids:  # the driver has not opened the trial's run yet
+                return False
+            client.set_tag(self.run_ids[trial_id], c.FOLDS_KEPT, text)
+            return True
+        except Exception:  # as in load: the folds are not kept this time
+            return False
+
+
+class FoldKeeper:
+    """Restores a trial's kept folds, and says when the next finished fold is worth keeping: as a Tune checkpoint
+    where Tune's storage is `reachable`, else in the trial's MLflow run (`runs`), else nowhere."""
+
+    def __init__(
+        self, every_fold: bool, reachable: bool, keep_after_s: float | None = None, runs: RunFolds | None = None
+    ):
         self.every_fold = every_fold
         self.reachable = reachable
+        self.runs = None if reachable else runs
         self.keep_after_s = KEEP_AFTER_S if keep_after_s is None else keep_after_s
         self.kept_at = time.perf_counter()
         self.restored = 0
 
     def restore(self) -> FoldProgress | None:
-        """The folds kept by an earlier attempt of this trial (Tune's latest checkpoint), or None."""
+        """The folds kept by an earlier attempt of this trial (Tune's latest checkpoint, or its run), or None."""
         from ray import tune
 
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is None:
-            return None
-        with checkpoint.as_directory() as folder:
-            progress = FoldProgress.from_json((Path(folder) / STATE_FILE).read_text())
-        self.restored = progress.done
+        progress = None
+        if self.runs is not None:
+            progress = self.runs.load(tune.get_context().get_trial_id())
+        elif (checkpoint := tune.get_checkpoint()) is not None:
+            with checkpoint.as_directory() as folder:
+                progress = FoldProgress.from_json((Path(folder) / STATE_FILE).read_text())
+        self.restored = progress.done if progress is not None else 0
         return progress
 
     def wants(self) -> bool:
         """Whether to keep the folds finished so far (called after each fold but the last)."""
-        if not self.reachable:
-            return False
-        return self.every_fold or time.perf_counter() - self.kept_at >= self.keep_after_s
+        due = time.perf_counter() - self.kept_at >= self.keep_after_s
+        if self.reachable:
+            return self.every_fold or due
+        return self.runs is not None and due
 
     def report(self, metrics: dict, progress: FoldProgress) -> None:
-        """Report `metrics` to Tune with the folds so far as its checkpoint."""
+        """Keep the folds so far: report `metrics` to Tune with them as its checkpoint, or save them in the trial's
+        run (and report `metrics` when every fold is reported)."""
         from ray import tune
 
+        if self.runs is not None:
+            self.runs.save(tune.get_context().get_trial_id(), progress)
+            self.kept_at = time.perf_counter()
+            if self.every_fold:
+                tune.report(metrics)
+            return
         folder = tempfile.mkdtemp(prefix="folds-")
         try:
             (Path(folder) / STATE_FILE).write_text(progress.to_json())

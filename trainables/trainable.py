@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from search.common import contract as c
-from trainables.folds import FoldKeeper, FoldProgress, storage_reachable
+from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
 from trainables.space import hyperparams_of
 
@@ -132,20 +132,21 @@ def where_am_i() -> dict[str, str]:
 
 def train_trial(
     config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False, storage: str | None = None,
-    keep_after_s: float | None = None,
+    keep_after_s: float | None = None, runs: RunFolds | None = None,
 ) -> None:  # fmt: skip
     """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`.
 
     With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
     ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
     a file the driver wrote in the search's folder of Tune's storage: where it is visible, finished folds are kept
-    as checkpoints (trainables/folds.py says when) and an attempt that follows a lost one starts from them. Every
-    result says how many folds its attempt took over (`folds_restored`). `keep_after_s`: seconds of unkept fitting
-    worth a checkpoint when the trial reports once (`trainables.folds.KEEP_AFTER_S` by default).
+    as checkpoints (trainables/folds.py says when), elsewhere in the trial's MLflow run (`runs`), and an attempt
+    that follows a lost one starts from them. Every result says how many folds its attempt took over
+    (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
+    (`trainables.folds.KEEP_AFTER_S` by default).
     """
     from ray import tune
 
-    keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s)
+    keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s, runs)
     resume = keeper.restore()
     node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
 

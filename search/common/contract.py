@@ -61,9 +61,11 @@ LOST_ATTEMPTS = "lost_attempts"  # tag of a trial run: attempts lost (its node d
 LOST_ATTEMPT = "lost_attempt"  # tag `lost_attempt_<n>`: the error that ended the n-th lost attempt
 FOLDS_RESTORED = "folds_restored"  # in every result, and a trial run's tag: folds its last attempt took over
 FOLDS_REDONE = "folds_redone"  # tag of a trial run: folds it had reported, lost with a worker, and fitted again
+FOLDS_KEPT = "folds_kept"  # tag of a trial run whose worker does not see Tune's storage: its finished folds (JSON)
+MAX_TAG_CHARS = 5000  # the longest tag value the project writes (MLflow's limit on a tag's value)
 FAILURES_COUNTED = "failures_counted"  # tag of a trial run that lost attempts: those Tune counted (max_failures)
 NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
-ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FAILURES_COUNTED, NODES_USED)
+ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, FAILURES_COUNTED, NODES_USED)
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"

@@ -19,6 +19,7 @@ from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.trials import Trial, best_per, rank_trials, search_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
+from trainables.folds import RunFolds
 
 if TYPE_CHECKING:
     from search.searching.parent_run import SearchHome
@@ -119,12 +120,15 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             stopper.replay(search_trials(client, home.experiment_id, home.search_id))
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
+        # Workers that do not see the Tune folder keep their folds in their trial runs, on a server they reach.
+        http = config.tracking_uri.startswith(("http://", "https://"))
+        runs = RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if http else None
         if parent is None:
             make_tuner = functools.partial(
-                build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper
+                build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
             )
         else:
-            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker], stopper)
+            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker], stopper, runs=runs)
         if warm is not None and warm.note():
             print(warm.note())
         outcome = _run(config, client, home, make_tuner, tracker, stopper)

@@ -31,8 +31,6 @@ from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
 from search.searching.elastic import FoldLedger
 
-MAX_TAG = 5000  # MLflow's limit on a tag's value; a larger matrix (many classes) stays in Tune's results only
-
 
 class BackgroundWriter:
     """Threads ("lanes") that run queued writes, retrying each with backoff; `close` waits for all.
@@ -200,7 +198,7 @@ class TrialTracker(MLflowLoggerCallback):
         matrix = result.get(c.CONFUSION_MATRIX) if error is None else None
         if matrix is not None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
             self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get(c.CV_FOLDS, "?"))
-            if len(matrix) <= MAX_TAG:
+            if len(matrix) <= c.MAX_TAG_CHARS:  # a larger matrix (many classes) stays in Tune's results only
                 tags[c.CONFUSION_MATRIX] = matrix
         status = "FAILED" if error is not None else "KILLED" if cut else "FINISHED"
         self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, status), trial_id)

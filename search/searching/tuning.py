@@ -31,6 +31,7 @@ from search.searching.config import SearchConfig
 from search.searching.elastic import MAX_PENDING_TRIALS, FollowCluster
 from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from trainables.data import Split
+from trainables.folds import RunFolds
 from trainables.space import SearchSpace
 from trainables.trainable import train_trial
 
@@ -62,13 +63,19 @@ def _driver_settings() -> None:
     # Without those files the ResultGrid warns once per trial that it has no metrics history; the last result,
     # which is all the driver reads, is there.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # OptunaSearch numbers intermediate values by Tune's iteration, which restarts when a trial resumes from folds
+    # kept in its run: the study already holds those steps, from the attempt that was lost, and keeps them.
+    warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=", category=UserWarning)
 
 
-def make_trainable(config: SearchConfig, split: Split, tune_path: Path):
+def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
     """The trainable with the development part put in the object store once, and one CPU per trial; its finished
-    folds are kept beside the study journal, where every node that sees it reads them (trainables/folds.py)."""
+    folds are kept beside the study journal, where every node that sees it reads them, and in the trial's run
+    (`runs`) on a node that does not (trainables/folds.py)."""
     asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
-    trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal)
+    trainable = tune.with_parameters(
+        train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal, runs=runs
+    )
     return tune.with_resources(trainable, {"cpu": 1})
 
 
@@ -91,14 +98,16 @@ def build_tuner(
     callbacks: list,
     warm: WarmStart | None = None,
     stopper: Stopper | None = None,
+    runs: RunFolds | None = None,
 ) -> tune.Tuner:
     """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store.
 
     With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
     folds; with `fifo` every trial runs every fold and reports once. `warm`: earlier trials put in the study as
     finished before the first proposal, and configurations to run first (search/searching/warm.py); `stopper`:
-    what ends the search early (`--plateau`). Without `--max-concurrent` the concurrency follows the cluster's CPUs
-    as workers join and leave (search/searching/elastic.py).
+    what ends the search early (`--plateau`); `runs`: where workers without the Tune folder keep folds. Without
+    `--max-concurrent` the concurrency follows the cluster's CPUs as workers join and leave
+    (search/searching/elastic.py).
     """
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     tune_path.mkdir(parents=True, exist_ok=True)
@@ -126,7 +135,7 @@ def build_tuner(
     if config.scheduler == "asha":  # ASHA stops trials on the first objective
         first = objectives[0] if objectives else None
         scheduler = ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr=c.FOLDS_DONE,  # not Tune's iteration count, which restarts when folds come back from a run
             metric=first.name if first else config.metric,
             mode=first.mode if first else "max",
             max_t=config.cv_folds,
@@ -147,7 +156,7 @@ def build_tuner(
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", MAX_PENDING_TRIALS)
     callbacks = [*callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
-        make_trainable(config, split, tune_path),
+        make_trainable(config, split, tune_path, runs),
         tune_config=tune.TuneConfig(
             search_alg=limiter,
             scheduler=scheduler,
@@ -171,13 +180,18 @@ def build_tuner(
 
 
 def restore_tuner(
-    config: SearchConfig, split: Split, tune_path: Path, callbacks: list, stopper: Stopper | None = None
+    config: SearchConfig,
+    split: Split,
+    tune_path: Path,
+    callbacks: list,
+    stopper: Stopper | None = None,
+    runs: RunFolds | None = None,
 ) -> tune.Tuner:
     """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _driver_settings()
-    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path), resume_unfinished=True)
+    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)
     limiter = restored_search_alg(tuner)  # the ConcurrencyLimiter: its concurrency follows the cluster again
     follow = FollowCluster(limiter, follow=not config.max_concurrent)
     set_restored_callbacks(tuner, [*callbacks, follow], stopper)  # fresh trackers: the pickled ones hold no client

@@ -28,7 +28,7 @@ POINT = {"model": "random_forest", "feature_set": "basic", "n_estimators": 30, "
          "min_samples_leaf": 2, "max_features": "sqrt"}  # fmt: skip
 
 
-def vanishing_trial(config, X, y, report_folds=False, storage=None, marker=""):
+def vanishing_trial(config, X, y, report_folds=False, storage=None, marker="", **kept):
     """`train_trial`, whose worker process exits (as a killed node's would) right after it kept its second fold,
     once per search (the marker file says it happened)."""
     from trainables import folds
@@ -43,16 +43,20 @@ def vanishing_trial(config, X, y, report_folds=False, storage=None, marker=""):
 
     folds.FoldKeeper.report = keep_then_vanish
     try:
-        train_trial(config, X, y, report_folds=report_folds, storage=storage)
+        train_trial(config, X, y, report_folds=report_folds, storage=storage, **kept)
     finally:
         folds.FoldKeeper.report = keep
 
 
-def test_a_trial_that_loses_its_worker_resumes_from_its_last_kept_fold(mlflow_server, ray_session, tmp_path):
+@pytest.mark.parametrize("kept_in", ["checkpoint", "trial run"])
+def test_a_trial_that_loses_its_worker_resumes_from_its_last_kept_fold(mlflow_server, ray_session, tmp_path, kept_in):
+    """Kept as Tune checkpoints where the worker sees Tune's folder; in the trial's MLflow run where it does not
+    (as on compose: here the trainable is told the folder is not there, and keeps every fold)."""
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import a test module
     marker = tmp_path / "vanished"
     original = tuning.train_trial
-    tuning.train_trial = lambda config, X, y, **kw: vanishing_trial(config, X, y, marker=str(marker), **kw)
+    elsewhere = {"storage": None, "keep_after_s": 0} if kept_in == "trial run" else {}
+    tuning.train_trial = lambda config, X, y, **kw: vanishing_trial(config, X, y, marker=str(marker), **kw | elsewhere)
     (tmp_path / "points.json").write_text(json.dumps([POINT]))
     argv = ["--tracking-uri", mlflow_server, "--storage-path", str(tmp_path / "ray_results"), "--dataset", "wine"]
     argv += ["--experiment", "it-fold-resume", "--num-samples", "1", "--scheduler", "asha", "--cv-folds", "4"]
@@ -72,6 +76,7 @@ def test_a_trial_that_loses_its_worker_resumes_from_its_last_kept_fold(mlflow_se
     assert tags[c.LOST_ATTEMPTS] == "1" and tags[c.FOLDS_RESTORED] == "2" and tags[c.FOLDS_REDONE] == "0"
     assert tags[f"{c.LOST_ATTEMPT}_1"], "the lost attempt's error"
     assert tags[c.FAILURES_COUNTED] == "1", "a process that exits is a failure (a drained node's is not)"
+    assert (c.FOLDS_KEPT in tags) == (kept_in == "trial run"), "folds kept on the run only where no folder is shared"
     # An undisturbed trial with the same params and seed, in this process: the same scores, to the last bit.
     split = split_dataset(load_dataset("wine"), 0.2, 42)
     undisturbed = cross_validate(config_from_params(run.data.params), split.X_dev, split.y_dev)

@@ -1,16 +1,19 @@
 """Faults on the compose cluster, mid-search: a ray-worker container killed (`docker kill`, what
-`docker compose kill` does to each container), `docker compose restart mlflow`, PostgreSQL stopped for a short
-while, and the workers scaled up and then down. Each search still ends with every trial asked for, tracked once
+`docker compose kill` does to each container), the one running a trial that has kept folds on its run,
+`docker compose restart mlflow`, PostgreSQL stopped for a short while, and the workers scaled up and then down. Each search still ends with every trial asked for, tracked once
 with its metrics. The cluster is put back as it was after each (the other compose tests share it)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections import Counter
 
 import pytest
 from cluster_harness import SEARCH_LINE, WORKERS, tail
+
+from search.common import contract as c
 
 pytestmark = pytest.mark.compose
 
@@ -58,6 +61,53 @@ def test_search_survives_a_killed_worker_container(cluster):
         assert killed.returncode == 0, tail(killed)
         finish(cluster, driver, experiment, search_id, samples)
     finally:
+        cluster.project.run("up", "-d", "--scale", f"ray-worker={WORKERS}", timeout=600, check=True)
+        cluster.wait_for_nodes(WORKERS + 1)
+
+
+# A trial of a few seconds a fold on one CPU: it keeps a fold before its worker is killed.
+SLOW = {"model": "gradient_boosting", "feature_set": "squared", "learning_rate": 0.01, "max_iter": 300,
+        "max_leaf_nodes": 64, "l2_regularization": 1e-6}  # fmt: skip
+RUNS_A_TRIAL = """import glob
+found = 0
+for path in glob.glob('/proc/[0-9]*/cmdline'):
+    try:
+        found += b'ImplicitFunc' in open(path, 'rb').read()
+    except OSError:
+        pass
+print(found)"""
+
+
+@pytest.mark.fault("compose: the worker container of a running trial killed; the trial resumes from its kept folds")
+def test_a_trial_whose_worker_container_is_killed_resumes_from_the_folds_on_its_run(cluster):
+    """Workers share no storage with the head: the trial keeps its finished folds on its MLflow run (`folds_kept`),
+    and the attempt on another worker takes them over instead of starting again."""
+    experiment, head = "compose_folds_kept", ("exec", "-T", "ray-head", "python", "-c")
+    cluster.project.run(*head, f"open('/tmp/slow.json', 'w').write({json.dumps(json.dumps([SLOW]))})", check=True)
+    argv = cluster.search_argv(experiment, 1, "--models", "gradient_boosting", "--feature-sets", "squared")
+    driver = cluster.project.popen(*argv, "--points-to-evaluate", "/tmp/slow.json")
+    try:
+        found = SEARCH_LINE.search(first := driver.stdout.readline())
+        assert found, first + (driver.stderr.read()[-2000:] if driver.poll() is not None else "")
+        deadline = time.monotonic() + 300
+        while not any(c.FOLDS_KEPT in t.data.tags for t in cluster.trials(experiment, found[1])):
+            assert time.monotonic() < deadline and driver.poll() is None, "the trial kept no fold on its run"
+            time.sleep(1)
+
+        def runs_a_trial(container: str) -> bool:
+            probe = ["docker", "exec", container, "python", "-c", RUNS_A_TRIAL]
+            return subprocess.run(probe, env=cluster.project.env, capture_output=True, text=True).stdout.strip() == "1"
+
+        busy = [name for name in cluster.project.containers("ray-worker") if runs_a_trial(name)]
+        assert len(busy) == 1, busy
+        killed = subprocess.run(["docker", "kill", busy[0]], env=cluster.project.env, capture_output=True, text=True)
+        assert killed.returncode == 0, tail(killed)
+        [trial] = finish(cluster, driver, experiment, found[1], 1)
+        assert trial.data.tags[c.LOST_ATTEMPTS] == "1", trial.data.tags
+        assert int(trial.data.tags[c.FOLDS_RESTORED]) >= 1, "the new attempt started over"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
         cluster.project.run("up", "-d", "--scale", f"ray-worker={WORKERS}", timeout=600, check=True)
         cluster.wait_for_nodes(WORKERS + 1)
 

@@ -1,7 +1,8 @@
 """Faults on the compose cluster, mid-search: a ray-worker container killed (`docker kill`, what
 `docker compose kill` does to each container), the one running a trial that has kept folds on its run,
-`docker compose restart mlflow`, PostgreSQL stopped for a short while, and the workers scaled up and then down. Each search still ends with every trial asked for, tracked once
-with its metrics. The cluster is put back as it was after each (the other compose tests share it)."""
+`docker compose restart mlflow`, PostgreSQL stopped for a short while, and the workers scaled up and then down.
+Each search still ends with every trial asked for, tracked once with its metrics. The cluster is put back as it
+was after each (the other compose tests share it)."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ class RunFolds:
 
     def _client(self):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         from mlflow import MlflowClient
 
         return MlflowClient(os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri)

@@ -5,6 +5,8 @@ Variants (each `search.searching.driver.run_search` on Iris, 5 folds, 2 trials a
 - fifo-off:   the default scheduler, no checkpoint ever (the trainable as it was);
 - fifo-rule:  the default scheduler with the project's rule (a fold is kept after 2 s of unkept fitting);
 - fifo-every: the default scheduler, a checkpoint (and so a report) after every fold;
+- fifo-run:   the default scheduler, folds kept on the trial's MLflow run with the same rule, as on a worker that
+              does not see Tune's folder (compose): each trial start asks the server for folds to take over;
 - asha-off:   `--scheduler asha`, a report per fold, no checkpoint;
 - asha-rule:  `--scheduler asha` with the project's rule (every reported fold carries its checkpoint).
 
@@ -25,12 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VARIANTS = {  # name: (scheduler, keep folds?, seconds of unkept fitting worth a checkpoint)
-    "fifo-off": ("fifo", False, None),
-    "fifo-rule": ("fifo", True, None),
-    "fifo-every": ("fifo", True, 0.0),
-    "asha-off": ("asha", False, None),
-    "asha-rule": ("asha", True, None),
+VARIANTS = {  # name: (scheduler, where folds are kept, seconds of unkept fitting worth keeping)
+    "fifo-off": ("fifo", None, None),
+    "fifo-rule": ("fifo", "checkpoint", None),
+    "fifo-every": ("fifo", "checkpoint", 0.0),
+    "fifo-run": ("fifo", "run", None),
+    "asha-off": ("asha", None, None),
+    "asha-rule": ("asha", "checkpoint", None),
 }
 
 
@@ -45,10 +48,11 @@ def run_variant(name: str, uri: str, trials: int, storage: Path) -> float:
 
     scheduler, keep, keep_after_s = VARIANTS[name]
 
-    def make_trainable(config, split, tune_path):
-        journal = str(tune_path / tuning.STUDY_JOURNAL) if keep else None
+    def make_trainable(config, split, tune_path, runs=None):
+        journal = str(tune_path / tuning.STUDY_JOURNAL) if keep == "checkpoint" else None
         trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=scheduler == "asha",
-                                         storage=journal, keep_after_s=keep_after_s)  # fmt: skip
+                                         storage=journal, keep_after_s=keep_after_s,
+                                         runs=runs if keep == "run" else None)  # fmt: skip
         return tune.with_resources(trainable, {"cpu": 1})
 
     original, tuning.make_trainable = tuning.make_trainable, make_trainable

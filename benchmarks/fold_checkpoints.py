@@ -106,6 +106,7 @@ def main() -> None:
         ray.shutdown()
         stop_process_group(server.pid)
     command = f"python benchmarks/fold_checkpoints.py --trials {args.trials} --repeats {args.repeats}"
+    command += f" --variants {args.variants}" if args.variants != ",".join(VARIANTS) else ""
     text = table(args.trials, args.repeats, timings, command)
     print("\n" + text)
     if args.write:

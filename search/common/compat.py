@@ -29,7 +29,8 @@ upstream behaviour a patch relies on changes.
    cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
    twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
    fails it for good, and the trial stays listed as resetting, so Tune would never give it another actor. The
-   patch handles the error once and forgets the reset: the trial is retried as any trial of a lost node is.
+   patch handles the error once and forgets the reset, and does not count it against `max_failures`: the trial
+   ran nothing on that actor (its node may have been drained, or killed), so it is simply given another.
 """
 
 from __future__ import annotations
@@ -180,11 +181,15 @@ def retry_trials_of_lost_cached_actors() -> None:
     def handle_actor_failure(self, tracked_actor, exception) -> None:
         trial = self._actor_to_trial.get(tracked_actor)
         waiting = trial is not None and trial in (self._pending_trials | self._paused_trials)
+        handed_over = waiting and trial in self._resetting_trials  # a cached actor, not the trial's own
+        counted = failures_counted(trial) if handed_over else 0
         if trial is not None:
             self._resetting_trials.discard(trial)  # a dead actor's reset never resolves
         actor_failed(self, tracked_actor, exception)  # requeues a waiting trial, through _trial_task_failure
         if waiting:
             self.__dict__.setdefault(LOST_ACTOR_ERRORS, {})[trial.trial_id] = exception
+        if handed_over:  # the trial ran nothing on it: not a failure of the trial's
+            trial.run_metadata.num_failures = counted
 
     @functools.wraps(task_failure)
     def handle_task_failure(self, trial, exception) -> None:

@@ -108,6 +108,16 @@ class DiesWhenReused(tune.Trainable):
         return True
 
 
+class CountedFailures(tune.Callback):
+    """The failures Tune counted against `max_failures` for each trial (by its `x`), as it completes."""
+
+    def __init__(self):
+        self.failures: dict[int, int] = {}
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.failures[trial.config["x"]] = compat.failures_counted(trial)
+
+
 @pytest.mark.parametrize("patched", [True, False], ids=["patched", "as-tune-ships"])
 def test_a_cached_actor_lost_while_handed_to_a_trial_costs_it_a_retry(ray_session, tmp_path, patched, monkeypatch):
     """compat.retry_trials_of_lost_cached_actors: Tune gets the lost actor's error twice (the actor, its reset
@@ -121,12 +131,13 @@ def test_a_cached_actor_lost_while_handed_to_a_trial_costs_it_a_retry(ray_sessio
         compat.retry_trials_of_lost_cached_actors()
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
+        counted = CountedFailures()
         tuner = tune.Tuner(
             tune.with_resources(DiesWhenReused, {"cpu": 1}),
             param_space={"x": tune.grid_search([1, 2, 3]), "marker": str(tmp_path / "reused")},
             tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
             run_config=tune.RunConfig(storage_path=str(tmp_path), failure_config=tune.FailureConfig(max_failures=2),
-                                      verbose=0),
+                                      verbose=0, callbacks=[counted]),
         )  # fmt: skip
         results = tuner.fit()
     finally:
@@ -134,3 +145,5 @@ def test_a_cached_actor_lost_while_handed_to_a_trial_costs_it_a_retry(ray_sessio
     assert (tmp_path / "reused").exists(), "no actor was reused"
     scores = sorted(r.metrics.get("score", -1) for r in results if r.error is None)
     assert (scores == [1, 2, 3]) == patched, [r.error for r in results]
+    if patched:
+        assert counted.failures == {1: 0, 2: 0, 3: 0}, "a trial ran nothing on the lost actor: no failure of its own"

@@ -29,6 +29,11 @@ CODE_EXCLUDES = [
 ]
 
 
+def served(uri: str) -> bool:
+    """Whether a tracking URI names an MLflow server (http or https), rather than a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
 def public_uri(uri: str) -> str:
     """The URI without any user:password part, fit to print."""
     parts = urlsplit(uri)
@@ -82,7 +87,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0, must_exist: bool = False,
         if must_exist and str(path) != ":memory:" and not path.is_file():
             raise Unreachable(f"no MLflow database at {path.resolve()}: run a search first or fix --tracking-uri")
         return
-    if not uri.startswith(("http://", "https://")):
+    if not served(uri):
         return
 
     def probe() -> int:

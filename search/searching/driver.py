@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from search.common import contract as c
 from search.common.cli import check_writable
-from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri
+from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.trials import Trial, best_per, rank_trials, search_trials
 from search.searching.config import SearchConfig
@@ -92,7 +92,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             f"dataset {config.dataset} has changed since search {config.resume} started "
             f"({data.digest[:19]}… now, {parent.data.tags.get(c.DATASET_DIGEST, '?')[:19]}… then): it cannot resume"
         )
-    if config.tracking_uri.startswith(("http://", "https://")):  # logins refused here, before Ray starts
+    if served(config.tracking_uri):  # logins refused here, before Ray starts
         MlflowClient(config.tracking_uri).search_experiments(max_results=1)
     context = connect_ray(config.address, PROJECT_ROOT)
     started_ray = context is not None and config.address in (None, "", "local")
@@ -121,8 +121,9 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
         tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
         # Workers that do not see the Tune folder keep their folds in their trial runs, on a server they reach.
-        http = config.tracking_uri.startswith(("http://", "https://"))
-        runs = RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if http else None
+        runs = (
+            RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if served(config.tracking_uri) else None
+        )
         if parent is None:
             make_tuner = functools.partial(
                 build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
@@ -302,8 +303,7 @@ def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: st
     if host:
         where = f" --tracking-uri {host.rstrip('/')}"
     page = f"#/experiments/{outcome.experiment_id}/runs"
-    served = tracking_uri.startswith(("http://", "https://"))
-    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served else "")
+    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served(tracking_uri) else "")
     bin_ = "" if host else commands_dir()  # in compose, the release and the report are host commands
     py = f"{bin_}python"
     if ui:

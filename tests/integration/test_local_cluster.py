@@ -230,6 +230,9 @@ ELASTIC_TRIALS = 20
 SLOW = {"model": "gradient_boosting", "feature_set": "squared", "learning_rate": 0.01, "max_iter": 150,
         "max_leaf_nodes": 64, "l2_regularization": 1e-6}  # fmt: skip
 ELASTIC = ["--dataset", "digits", "--models", "random_forest,svm", "--scheduler", "asha", "--cv-folds", "4"]
+# Eight of the largest forests first (a few seconds each on one CPU): trials still wait when the new workers join.
+LARGE_FORESTS = [{"model": "random_forest", "feature_set": "squared", "n_estimators": 300 - i, "max_depth": 20,
+                  "min_samples_leaf": 1, "max_features": "sqrt"} for i in range(8)]  # fmt: skip
 
 
 @pytest.mark.integration
@@ -246,8 +249,10 @@ def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(lo
     assert len([n for n in nodes if not n["is_head_node"]]) == 2
     head = next(n["node_id"] for n in nodes if n["is_head_node"])
     client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
-    argv = [*ELASTIC, "--experiment", "it-elastic", "--num-samples", str(ELASTIC_TRIALS), "--storage-path"]
-    driver = start_driver([*argv, str(tmp_path / "ray_results")], env=local_cluster["env"], cwd=tmp_path)
+    (points := tmp_path / "forests.json").write_text(json.dumps(LARGE_FORESTS))
+    argv = [*ELASTIC, "--experiment", "it-elastic", "--num-samples", str(ELASTIC_TRIALS), "--points-to-evaluate"]
+    argv += [str(points), "--storage-path", str(tmp_path / "ray_results")]
+    driver = start_driver(argv, env=local_cluster["env"], cwd=tmp_path)
     joined: dict[str, float] = {}
     try:
         search_id = search_id_of(driver)

@@ -10,7 +10,9 @@ first in, first out (`parallel_tpe.run_in_flight`: the project's default on 2 CP
 - cold: a search from nothing; its best after `--reference` trials is the reference.
 - warm: the same settings, its study holding the completed trials of one earlier `--earlier`-trial search with the
   same settings (which, same seed, proposed the cold search's first trials), converted by the driver's own code
-  (`search.searching.warm.finished_trials`, from `search.common.trials.Trial` records).
+  (`search.searching.warm.finished_trials`, from `search.common.trials.Trial` records), and the best of them run
+  first (`search.searching.warm.incumbent`), as the driver does.
+- known only: the same warm search without the best run first: what the sampler alone makes of the earlier trials.
 - related: the earlier search ran on another seed (another split); its best few configurations are enqueued
   (`search.searching.warm.best_points`) and run first.
 Each counts the trials it ran until one came within `--tolerance` of the reference, and its best after `--budget`.
@@ -35,7 +37,7 @@ from search.common import contract as c
 from search.common.trials import Trial
 from search.searching.config import SearchConfig
 from search.searching.plateau import Plateau
-from search.searching.warm import best_points, finished_trials
+from search.searching.warm import best_points, finished_trials, incumbent
 from trainables.data import load_dataset, split_dataset
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
@@ -119,7 +121,9 @@ def one(dataset: str, seed: int, args) -> dict:
         return out
     config = SearchConfig(dataset=dataset, models=models, seed=seed, num_samples=args.budget)
     earlier = as_records(earlier_search(objective, seed, args.earlier), seed)
-    out["warm"] = search(objective, seed, args.budget, known=finished_trials(config, space, earlier, "earlier"))
+    known = finished_trials(config, space, earlier, "earlier")
+    out["known only"] = search(objective, seed, args.budget, known=known)
+    out["warm"] = search(objective, seed, args.budget, known=known, first=[incumbent(config, space, earlier)[1]])
     other, _ = objective_for(dataset, seed + RELATED_SEED, models)
     related = as_records(earlier_search(other, seed + RELATED_SEED, args.earlier), seed + RELATED_SEED)
     out["related"] = search(objective, seed, args.budget, first=best_points(config, space, related))
@@ -133,12 +137,12 @@ def median(values: list[float]) -> float:
 
 def tables(results: list[dict], args) -> str:
     """The Markdown tables of BENCHMARKS.md from the jobs' results."""
-    kinds = ("cold", "warm", "related")
+    kinds = ("cold", "warm", "known only", "related")
     lines = [f"Trials a search ran until one came within {args.tolerance} of the cold {args.reference}-trial search's "
              f"best (median over seeds, each seed in brackets, `-` never within {args.budget}); best "
              f"val_accuracy after {args.budget} trials (median)", "",
-             "| dataset | cold | warm | related | warm / cold | best: cold | warm | related |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             f"| dataset | {' | '.join(kinds)} | warm / cold | best: {' | '.join(kinds)} |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for dataset in args.datasets.split(","):
         rows = [r for r in results if r["dataset"] == dataset and "warm" in r]
         if not rows:
@@ -148,7 +152,7 @@ def tables(results: list[dict], args) -> str:
         cells = [f"{median(count[k]):g} {[v or '-' for v in count[k]]}".replace("'", "") for k in kinds]
         share = median(count["warm"]) / median(count["cold"])
         lines.append(f"| {dataset} | {' | '.join(cells)} | {share:.2f} | "
-                     f"{best['cold']:.4f} | {best['warm']:.4f} | {best['related']:.4f} |")  # fmt: skip
+                     f"{' | '.join(f'{best[k]:.4f}' for k in kinds)} |")  # fmt: skip
     stopped = [r for r in results if "plateau" in r]
     if stopped:
         lines += ["", f"`--plateau {args.patience} --min-delta {args.min_delta}` on cold {args.reference}-trial "

@@ -99,12 +99,13 @@ SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURR
                  PLATEAU, MIN_DELTA)  # fmt: skip
 # What a search knows of earlier ones (tags of its parent run): its fingerprint (data, split, folds, definitions of
 # the families and feature sets) and its data's schema (columns and labels); the searches whose completed trials
-# its sampler knew before its first proposal, and how many; or the related search whose best configurations it
-# ran first, and how many.
+# its sampler knew before its first proposal, and how many, and the best of them it ran first (`<search id>/<trial
+# index>`); or the related search whose best configurations it ran first, and how many.
 SEARCH_FINGERPRINT, SCHEMA_DIGEST = "search_fingerprint", "schema_digest"
-WARM_START_FROM, WARM_START_TRIALS = "warm_start_from", "warm_start_trials"
+WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST = "warm_start_from", "warm_start_trials", "warm_start_best"
 ENQUEUED_FROM, ENQUEUED_TRIALS = "enqueued_from", "enqueued_trials"
-WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIALS, ENQUEUED_FROM, ENQUEUED_TRIALS)
+WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST, ENQUEUED_FROM,
+             ENQUEUED_TRIALS)  # fmt: skip
 # Why a search ended (tag `stop_reason` of its parent run): every trial asked for ran, or `--plateau` ended it.
 STOP_REASON = "stop_reason"
 STOP_REASONS = (NUM_SAMPLES, PLATEAU)

@@ -2,8 +2,10 @@
 
 - Same fingerprint (the dataset digest, the split seed and test size, the cross-validation folds, and a digest of the
   model-family and feature-set definitions): the completed trials of every earlier such search are added to the new
-  study as finished trials before the sampler proposes anything; they are not run again nor copied as runs. Only
-  the families and feature sets the new search allows are taken; a family or feature set new to it starts cold.
+  study as finished trials before the sampler proposes anything; they are not run again nor copied as runs, but
+  for the best of them (`incumbent`), which runs first: the new search's own best is never below what it learned
+  from, at the cost of one trial (measured in BENCHMARKS.md). Only the families and feature sets the new search
+  allows are taken; a family or feature set new to it starts cold.
 - No same fingerprint, but the same columns and labels (`schema_digest`: another `--seed`, a CSV that grew): the
   best few configurations of the most recent such search are enqueued, run first on this split and data.
 
@@ -76,6 +78,7 @@ class WarmStart:
     schema: str
     sources: list[str] = field(default_factory=list)  # search ids whose trials the study holds
     trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    best: str = ""  # `<search id>/<trial index>` of the best earlier trial, run first
     related: str = ""  # the search whose best configurations are enqueued
     points: list[dict[str, Any]] = field(default_factory=list)  # those configurations, in the searcher's names
     why_cold: str = ""  # said when a warm start was asked for and none happened
@@ -85,16 +88,19 @@ class WarmStart:
         tags = {c.SEARCH_FINGERPRINT: self.fingerprint, c.SCHEMA_DIGEST: self.schema}
         if self.trials:
             tags |= {c.WARM_START_FROM: ",".join(self.sources), c.WARM_START_TRIALS: str(len(self.trials))}
-        if self.points:
+        if self.best:
+            tags[c.WARM_START_BEST] = self.best
+        if self.related:
             tags |= {c.ENQUEUED_FROM: self.related, c.ENQUEUED_TRIALS: str(len(self.points))}
         return tags
 
     def note(self) -> str:
         """One line for the summary (empty for a cold search nobody asked to warm)."""
         if self.trials:
+            first = f"; their best (trial {self.best}) ran first" if self.best else ""
             return (
                 f"warm start: the sampler knew {len(self.trials)} completed trials of {len(self.sources)} earlier "
-                f"search(es) with the same fingerprint ({', '.join(self.sources)}) before its first proposal"
+                f"search(es) with the same fingerprint ({', '.join(self.sources)}) before its first proposal{first}"
             )
         if self.points:
             return (
@@ -194,7 +200,21 @@ def best_points(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -
     return points
 
 
+def incumbent(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> tuple[Trial, dict[str, Any]] | None:
+    """The best of `trials` on this search's metric that fits `space`, and its configuration in the searcher's
+    names; None with several objectives (no one best) or none that fits."""
+    if config.objectives:
+        return None
+    for trial in rank_trials(trials, config.metric):
+        try:
+            return trial, space.point(trial.params)
+        except ValueError:  # a family or feature set this search does not use
+            continue
+    return None
+
+
 def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, searches: list[Run]) -> None:
+    learned: dict[str, tuple[Trial, str]] = {}  # run id -> (trial, its search's id)
     for search in searches:
         search_id = search.data.tags[c.SEARCH_ID]
         earlier = search_trials(client, search.info.experiment_id, search_id, finished=True)
@@ -202,6 +222,11 @@ def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, se
         if taken:
             warm.trials += taken
             warm.sources.append(search_id)
+            learned |= {t.run_id: (t, search_id) for t in earlier}
+    best = incumbent(config, space, [t for t, _ in learned.values()]) if config.num_samples > 1 else None
+    if best is not None:
+        trial, point = best
+        warm.best, warm.points = f"{learned[trial.run_id][1]}/{trial.index}", [point]
 
 
 def _enqueue(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, search: Run) -> bool:

@@ -66,6 +66,9 @@ def test_the_second_search_starts_with_the_first_ones_trials(mlflow_server, two_
     assert len(own) == 6 and not any(c.WARM_START_FROM in t.user_attrs for t in own)
     runs = trials_of(client, second)  # not copied as runs; its own trials numbered from 0
     assert [t.index for t in runs] == list(range(6)) and all(t.outcome == c.COMPLETED for t in runs)
+    best = rank_trials(earlier)[0]  # run first, on the same data, split and folds: the same score again
+    assert tags[c.WARM_START_BEST] == f"{first.search_id}/{best.index}"
+    assert runs[0].params == best.params and runs[0].metrics[c.VAL_ACCURACY] == best.metrics[c.VAL_ACCURACY]
     assert any(first.search_id in note for note in second.notes)
 
 

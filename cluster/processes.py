@@ -7,9 +7,11 @@ and waiting for an HTTP health check.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import psutil
 
@@ -19,7 +21,20 @@ GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on right now."""
+    """A TCP port on `host` that nothing listens on right now, below the kernel's ephemeral range where it can: a
+    port that `bind(0)` hands out (Ray's worker ports, other servers) can be handed out again before the server it
+    was chosen for binds it, seconds later on a busy machine."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    for port in random.SystemRandom().sample(range(10000, low), 20) if low > 10100 else ():
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]

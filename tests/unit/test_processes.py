@@ -3,6 +3,7 @@ stopped whole; the sockets a process tree listens on are found (tests/sockets.py
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import time
 import psutil
 from sockets import listening_sockets
 
-from cluster.processes import family, process_alive, process_tree, stop_process_group, stop_processes
+from cluster.processes import family, free_port, process_alive, process_tree, stop_process_group, stop_processes
 
 # A leader that starts a child ignoring SIGTERM (same session) and a child in a session of its own that listens on
 # a loopback port; it prints their PIDs and the port, then sleeps. SIGTERM ends the leader alone.
@@ -75,3 +76,13 @@ def test_a_zombie_is_gone_and_stopping_the_gone_is_quiet():
     stop_process_group(child.pid, timeout=1)
     child.wait(5)
     assert not process_alive(child.pid)
+
+
+def test_free_ports_lie_below_the_ephemeral_range_and_are_free():
+    """A chosen port is not one `bind(0)` could hand to another process before the server binds it."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(10000 <= p < low for p in ports) and len(ports) > 10, ports
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))

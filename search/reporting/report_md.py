@@ -109,6 +109,8 @@ def _settings(search: SearchRuns) -> list[str]:
         rows += [["stop reason", tags[contract.STOP_REASON]]]
     if tags.get(contract.WARM_START_FROM):
         rows += [["warm start", f"{tags.get(contract.WARM_START_TRIALS)} trials of {tags[contract.WARM_START_FROM]}"]]
+    if tags.get(contract.WARM_START_BEST):
+        rows += [["run first", f"their best, trial {tags[contract.WARM_START_BEST]}"]]
     if tags.get(contract.ENQUEUED_FROM):
         rows += [["run first", f"the best {tags.get(contract.ENQUEUED_TRIALS)} of {tags[contract.ENQUEUED_FROM]}"]]
     rows += [["versions", ", ".join(f"{k} {tags[f'version.{k}']}" for k in VERSIONS if f"version.{k}" in tags)]]

@@ -10,7 +10,10 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common.errors import UsageError
+from search.common.runs_table import load_search
 from search.common.trials import rank_trials, search_trials
+from search.reporting.importance import Importance
+from search.reporting.report_md import render
 from search.searching.config import parse_args
 from search.searching.driver import run_search
 from trainables.data import load_dataset
@@ -69,6 +72,10 @@ def test_the_second_search_starts_with_the_first_ones_trials(mlflow_server, two_
     best = rank_trials(earlier)[0]  # run first, on the same data, split and folds: the same score again
     assert tags[c.WARM_START_BEST] == f"{first.search_id}/{best.index}"
     assert runs[0].params == best.params and runs[0].metrics[c.VAL_ACCURACY] == best.metrics[c.VAL_ACCURACY]
+    search_runs = load_search(client, "it-warm", second.search_id)  # and the report says both
+    report = render(search_runs, Importance({}, 0, "none"), None, "model", mlflow_server)
+    assert f"| warm start | {len(earlier)} trials of {first.search_id} |" in report
+    assert f"| run first | their best, trial {first.search_id}/{best.index} |" in report
     assert any(first.search_id in note for note in second.notes)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,14 +184,20 @@ def finished_trials(
     return frozen
 
 
+def _fitting(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> Iterator[tuple[Trial, dict[str, Any]]]:
+    """The completed `trials`, best first on this search's metric, that fit `space`, each with its configuration in
+    the searcher's names (a family or feature set this search does not use is passed over)."""
+    for trial in rank_trials(trials, config.metric):
+        try:
+            yield trial, space.point(trial.params)
+        except ValueError:
+            continue
+
+
 def best_points(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> list[dict[str, Any]]:
     """The best few distinct configurations of `trials` that fit `space`, in the searcher's names."""
     points, seen = [], set()
-    for trial in rank_trials(trials, config.metric):
-        try:
-            point = space.point(trial.params)
-        except ValueError:
-            continue
+    for _, point in _fitting(config, space, trials):
         key = json.dumps(point, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
@@ -201,16 +208,8 @@ def best_points(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -
 
 
 def incumbent(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> tuple[Trial, dict[str, Any]] | None:
-    """The best of `trials` on this search's metric that fits `space`, and its configuration in the searcher's
-    names; None with several objectives (no one best) or none that fits."""
-    if config.objectives:
-        return None
-    for trial in rank_trials(trials, config.metric):
-        try:
-            return trial, space.point(trial.params)
-        except ValueError:  # a family or feature set this search does not use
-            continue
-    return None
+    """The best of `trials` that fits `space`, and its configuration; None with several objectives (no one best)."""
+    return None if config.objectives else next(_fitting(config, space, trials), None)
 
 
 def _learn(client, config: SearchConfig, space: SearchSpace, warm: WarmStart, searches: list[Run]) -> None:

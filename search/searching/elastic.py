@@ -64,7 +64,7 @@ class FoldLedger:
 
 def lost_tags(lost: int, error: str, counted: int) -> dict[str, str]:
     """The tags a lost attempt sets on its trial's run: how many were lost, this one's error, and how many Tune
-    counted against `max_failures` (an attempt lost on a drained node is not)."""
+    counted against `max_failures` (an attempt lost with its node, drained or killed, is not)."""
     return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error, c.FAILURES_COUNTED: str(counted)}
 
 

@@ -122,6 +122,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
         self._folds = FoldLedger()  # lost attempts, folds restored and redone
+        self._counted: dict[str, int] = {}  # trial id -> its failures Tune counted, at its last lost attempt
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
@@ -144,7 +145,14 @@ class TrialTracker(MLflowLoggerCallback):
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
         """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
         tid = trial.trial_id
-        lost = self._folds.lost(tid, _first_error_line(trial), failures_counted(trial))
+        error, counted = _first_error_line(trial), failures_counted(trial)
+        lost = self._folds.lost(tid, error, counted)
+        name, attempt = run_name(trial.config), lost[c.LOST_ATTEMPTS]
+        if counted > self._counted.get(tid, 0):  # Tune counted it: the trial's own failure
+            print(f"trial {name}: attempt {attempt} failed, running it again: {error[:200]}", flush=True)
+        else:
+            print(f"trial {name}: attempt {attempt} lost with its node, running it again (not a failure)", flush=True)
+        self._counted[tid] = counted
         self._last_result.pop(tid, None)
         if tid in self._started:  # written now, and again with the trial's end
             tags = [RunTag(k, v) for k, v in lost.items()]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.storages import JournalStorage
 from ray import tune
+from ray.exceptions import RayActorError
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -23,6 +24,7 @@ from search.common.compat import (
     restored_search_alg,
     retry_trials_of_lost_cached_actors,
     set_restored_callbacks,
+    spare_trials_lost_with_their_node,
 )
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
 REPORTED = [c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S]
+MAX_FAILURES = 2  # a trial's crashes (it raised, its process died) Tune retries before the trial fails
+LOST_NODES_SPARED = 5  # attempts a trial may lose with its node (killed, not drained) beyond those
 
 
 def trial_name(trial) -> str:
@@ -52,20 +56,32 @@ def trial_dirname(trial) -> str:
 
 
 def _driver_settings() -> None:
-    """Trial actors that stay, and trials retried when a cached actor is lost (search/common/compat.py), Tune's
-    classic reporter (it honours the chosen columns; the newer output ignores them), and none of Tune's own
-    per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment state holds what
-    `--resume` needs, and the files cost the driver about 35 ms a trial."""
+    """Trial actors that stay, trials retried when a cached actor is lost, attempts lost with their node not counted
+    as the trial's failures (search/common/compat.py), Tune's classic reporter (it honours the chosen columns; the
+    newer output ignores them), and none of Tune's own per-trial result files (result.json, progress.csv): MLflow
+    holds every trial, Tune's experiment state holds what `--resume` needs, and the files cost the driver about 35
+    ms a trial."""
     keep_starting_actors()
     retry_trials_of_lost_cached_actors()
+    spare_trials_lost_with_their_node(LOST_NODES_SPARED)
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # Without those files the ResultGrid warns once per trial that it has no metrics history; the last result,
     # which is all the driver reads, is there.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
+    if _not_a_lost_actor not in controller.filters:
+        controller.addFilter(_not_a_lost_actor)
     # OptunaSearch numbers intermediate values by Tune's iteration, which restarts when a trial resumes from folds
     # kept in its run: the study already holds those steps, from the attempt that was lost, and keeps them.
     warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=", category=UserWarning)
+
+
+def _not_a_lost_actor(record: logging.LogRecord) -> bool:
+    """Tune logs a traceback for every trial task that fails; one whose actor was lost (its node died or drained, its
+    process died) is run again, and the tracker says so in one line."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, RayActorError)
 
 
 def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
@@ -173,7 +189,7 @@ def build_tuner(
             progress_reporter=reporter,
             # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
             # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
-            failure_config=tune.FailureConfig(max_failures=2),
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
             verbose=1,
         ),
     )

@@ -10,8 +10,8 @@ trial in flight (target <= 1: with a checkpoint per reported fold only the fold 
 
     python benchmarks/chaos.py --trials 200 --kill-every 20 [--kill hard|drain] [--write BENCHMARKS.md]
 
-`--kill hard` (default) SIGKILLs every process of the node: Tune counts those attempts against max_failures
-(`failures_counted`); `--kill drain` drains it first (`remove-worker --grace 2`), so none is counted.
+`--kill hard` (default) SIGKILLs every process of the node, a machine gone without notice; `--kill drain` drains
+it first (`remove-worker --grace 2`). In neither is an attempt counted against max_failures (`failures_counted`).
 """
 
 from __future__ import annotations
@@ -53,15 +53,18 @@ def state_of(state_dir: Path) -> dict:
     return json.loads((state_dir / "state.json").read_text())
 
 
-def kill_hard(state: dict, name: str) -> None:
-    """SIGKILL every process of worker `name`, as a vanished machine."""
+def kill_hard(state: dict, name: str) -> int:
+    """SIGKILL every process of worker `name` (its `ray start`, its raylet, its workers), as a machine that vanished;
+    returns how many."""
     leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
     node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
-    for pid in set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}:
+    pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    return len(pids)
 
 
 def restart_mlflow(state_dir: Path) -> None:
@@ -92,12 +95,26 @@ def trials_ended(uri: str, experiment: str) -> int:
 
 
 def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, log: list[str], started) -> None:
-    """Once the search's first trial has ended (`started()`), every `every` seconds kill (or drain away) a random
-    worker and add a replacement; restart MLflow once."""
-    rng, restarted = random.Random(0), False
+    """Once the search's first trial has ended (`started()`), every `every` seconds (from one kill to the next) kill
+    (or drain away) a random worker; a replacement is added, and MLflow restarted once, beside the loop."""
+    rng, helpers, restarted = random.Random(0), [], False
+
+    def aside(name: str, step) -> None:  # a step beside the loop, its end (or failure) in the log
+        def run() -> None:
+            try:
+                step()
+                log.append(f"{time.strftime('%X')} {name}")
+            except BaseException as exc:  # noqa: BLE001 - SystemExit from local() included: the log says it
+                log.append(f"{time.strftime('%X')} {name} failed: {exc}")
+
+        helpers.append(threading.Thread(target=run))
+        helpers[-1].start()
+
     while not stop.is_set() and not started():
         stop.wait(0.5)
-    while not stop.wait(every):
+    due = time.monotonic() + every
+    while not stop.wait(max(0.0, due - time.monotonic())):
+        due += every
         workers = [p["name"] for p in state_of(state_dir)["processes"] if p["name"].startswith("ray-worker-")]
         victim = rng.choice(workers)
         if mode == "hard":
@@ -110,17 +127,18 @@ def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, 
         else:
             local(state_dir, "remove-worker", "--worker", victim.rsplit("-", 1)[1], "--grace", "2")
         log.append(f"{time.strftime('%X')} {mode} {victim}")
-        local(state_dir, "add-worker")
-        if not restarted and not stop.is_set():
+        aside("worker added", lambda: local(state_dir, "add-worker"))
+        if not restarted:
             restarted = True
-            restart_mlflow(state_dir)
-            log.append(f"{time.strftime('%X')} mlflow restarted")
+            aside("mlflow restarted", lambda: restart_mlflow(state_dir))
+    for helper in helpers:
+        helper.join()
 
 
 def search(env: dict, experiment: str, args, folder: Path, timeout: float = 3600) -> tuple[float, str]:
     """Run the search as a driver process, its output in `folder`/driver.log; (wall seconds, search id)."""
     argv = ["--experiment", experiment, "--num-samples", str(args.trials), "--scheduler", "asha", "--cv-folds", "5"]
-    argv += ["--models", MODELS, "--seed", "7", "--storage-path", str(folder)]
+    argv += ["--dataset", args.dataset, "--models", MODELS, "--seed", "7", "--storage-path", str(folder)]
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "driver.log"
     start = time.perf_counter()
@@ -163,6 +181,10 @@ def check(uri: str, experiment: str, search_id: str, trials: int) -> dict:
         problems.append(f"parent counts {m} against the runs")
     lost = [r for r in trial_runs if c.LOST_ATTEMPTS in r.data.tags]
     tag = lambda r, k: int(r.data.tags.get(k, 0))  # noqa: E731
+    counted = {r.info.run_name: r.data.tags.get(f"{c.LOST_ATTEMPT}_1", "")[-160:] for r in lost
+               if tag(r, c.FAILURES_COUNTED)}  # fmt: skip
+    if counted:
+        problems.append(f"lost attempts counted against max_failures: {dict(list(counted.items())[:3])}")
     return {"problems": problems, "lost_attempts": sum(tag(r, c.LOST_ATTEMPTS) for r in lost),
             "trials_hit": len(lost), "failures_counted": sum(tag(r, c.FAILURES_COUNTED) for r in lost),
             "folds_redone": sum(tag(r, c.FOLDS_REDONE) for r in lost),
@@ -170,51 +192,73 @@ def check(uri: str, experiment: str, search_id: str, trials: int) -> dict:
             "nodes_used": m.get(c.NODES_USED)}  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--kill-every", type=float, default=20)
-    parser.add_argument("--kill", choices=("hard", "drain"), default="hard")
-    parser.add_argument("--write", type=Path, help="replace the chaos block of this Markdown file")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
+def start_cluster(work: Path) -> tuple[Path, dict, dict]:
+    """`cluster/local.py up --workers 3` on free ports, its state in `work`; (state dir, exported variables, an
+    environment for drivers holding them)."""
     state_dir = work / "state"
     ports = [f"--{n}-port={free_port()}" for n in ("mlflow", "ray", "dashboard", "ray-client")]
     up = local(state_dir, "up", "--workers", "3", *ports)
     exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
-    env |= {**exports, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
-    log: list[str] = []
+    return state_dir, exports, env | {**exports, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+
+
+def stop_cluster(state_dir: Path) -> None:
+    """`cluster/local.py down`."""
+    subprocess.run([*LOCAL, "down", "--state-dir", str(state_dir)], capture_output=True, timeout=300)
+
+
+def disturbed_search(state_dir: Path, env: dict, args, folder: Path, timeout: float) -> tuple[float, dict, list[str]]:
+    """The search (experiment `chaos-wild`) while the chaos loop runs; (wall seconds, `check`'s figures, what the
+    loop did)."""
+    uri, log, stop = env["MLFLOW_TRACKING_URI"], [], threading.Event()
+    started = lambda: trials_ended(uri, "chaos-wild") > 0  # noqa: E731
+    loop = threading.Thread(target=chaos_loop, args=(state_dir, args.kill_every, args.kill, stop, log, started))
+    loop.start()
     try:
-        calm, calm_id = search(env, "chaos-calm", args, work / "calm")
-        print(f"calm: {calm:.1f} s", flush=True)
-        stop = threading.Event()
-        started = lambda: trials_ended(exports["MLFLOW_TRACKING_URI"], "chaos-wild") > 0  # noqa: E731
-        loop = threading.Thread(target=chaos_loop, args=(state_dir, args.kill_every, args.kill, stop, log, started))
-        loop.start()
-        try:
-            wild, wild_id = search(env, "chaos-wild", args, work / "wild", timeout=5 * calm)
-        finally:
-            stop.set()
-            loop.join()
-        print(f"chaos: {wild:.1f} s; " + "; ".join(log), flush=True)
-        figures = check(exports["MLFLOW_TRACKING_URI"], "chaos-wild", wild_id, args.trials)
+        wild, wild_id = search(env, "chaos-wild", args, folder, timeout=timeout)
     finally:
-        subprocess.run([*LOCAL, "down", "--state-dir", str(state_dir)], capture_output=True, timeout=300)
-    kills = sum(" mlflow " not in entry for entry in log)
+        stop.set()
+        loop.join()
+    figures = check(uri, "chaos-wild", wild_id, args.trials)
+    figures["kills"] = sum(f" {args.kill} " in entry for entry in log)
+    return wild, figures, log
+
+
+def folds_again_per_lost_attempt(figures: dict) -> float:
+    """Folds fitted again per lost attempt: each loses at most its fold in progress (target <= 1)."""
     lost = figures["lost_attempts"]
-    per = (
-        (figures["folds_redone"] + lost) / lost if lost else 0.0
-    )  # each lost attempt loses at most its fold in progress
+    return (figures["folds_redone"] + lost) / lost if lost else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--kill-every", type=float, default=20)
+    parser.add_argument("--kill", choices=("hard", "drain"), default="hard")
+    parser.add_argument("--dataset", default="digits", help="digits: trials long enough for the kills to land")
+    parser.add_argument("--write", type=Path, help="replace the chaos block of this Markdown file")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
+    state_dir, _, env = start_cluster(work)
+    try:
+        calm, _ = search(env, "chaos-calm", args, work / "calm")
+        print(f"calm: {calm:.1f} s", flush=True)
+        wild, figures, log = disturbed_search(state_dir, env, args, work / "wild", timeout=5 * calm)
+        print(f"chaos: {wild:.1f} s; " + "; ".join(log), flush=True)
+    finally:
+        stop_cluster(state_dir)
     command = f"python benchmarks/chaos.py --trials {args.trials} --kill-every {args.kill_every:g} --kill {args.kill}"
+    command += f" --dataset {args.dataset}"
     text = "\n".join([
         f"`{command}`", "",
         "| search | wall s | vs calm | kills | attempts lost | counted failures | folds restored | folds redone "
         "| folds fitted again per lost attempt (at most) | nodes used | checks |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         f"| calm | {calm:.1f} | 1.00x | 0 | | | | | | | |",
-        f"| chaos | {wild:.1f} | {wild / calm:.2f}x | {kills} | {lost} | {figures['failures_counted']} "
-        f"| {figures['folds_restored']} | {figures['folds_redone']} | {per:.2f} | {figures['nodes_used']:.0f} "
+        f"| chaos | {wild:.1f} | {wild / calm:.2f}x | {figures['kills']} | {figures['lost_attempts']} "
+        f"| {figures['failures_counted']} | {figures['folds_restored']} | {figures['folds_redone']} "
+        f"| {folds_again_per_lost_attempt(figures):.2f} | {figures['nodes_used']:.0f} "
         f"| {'; '.join(figures['problems']) or 'all pass'} |",
     ])  # fmt: skip
     print("\n" + text)

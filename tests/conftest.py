@@ -99,9 +99,10 @@ def pytest_configure(config):
 
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto` (the default options): a worker per CPU, at most 4; none for the compose tests, which share one
-    compose cluster, nor for a single test file."""
+    compose cluster, for the chaos test, nor for a single test file."""
     chosen = " ".join([config.getoption("markexpr") or "", *config.args])
-    if ("compose" in chosen and "not compose" not in chosen) or (len(config.args) == 1 and ".py" in config.args[0]):
+    alone = any(tier in chosen and f"not {tier}" not in chosen for tier in ("compose", "chaos"))
+    if alone or (len(config.args) == 1 and ".py" in config.args[0]):
         return 0
     return min(4, os.cpu_count() or 1)
 

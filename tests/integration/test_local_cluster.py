@@ -8,7 +8,6 @@ refused before anything starts."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -37,16 +36,10 @@ from test_listening_ports import (
     snapshot,
 )
 
+from benchmarks.chaos import kill_hard
 from cluster.local import live_pids
 from cluster.private_mlflow import start_mlflow
-from cluster.processes import (
-    free_port,
-    group_members,
-    process_alive,
-    processes_mentioning,
-    stop_process_group,
-    stop_processes,
-)
+from cluster.processes import free_port, process_alive, stop_process_group, stop_processes
 from search.common import contract as c
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -406,24 +399,12 @@ def test_search_survives_a_tracking_server_restart(local_cluster, tmp_path):
         stop_process_group(server.pid)
 
 
-def kill_node(state: dict, name: str) -> int:
-    """SIGKILL every process of one node: its `ray start`, its raylet, its workers. Returns how many."""
-    leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
-    node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-"))
-    pids = set(group_members(leader)) | set(processes_mentioning(node_dir))
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return len(pids)
-
-
 @pytest.mark.integration
 @pytest.mark.fault("a Ray worker node SIGKILLed mid-search")
 def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
     """A Ray worker node dies (SIGKILL) mid-search while it runs a trial: the search still ends with every trial
-    completed, the lost attempt is on its trial's run, and no run is FINISHED without its metrics. One trial at a
+    completed, the lost attempt is on its trial's run, not counted against max_failures, and no run is FINISHED
+    without its metrics. One trial at a
     time, a slow one first, so the one live trial actor is that trial's and it is still fitting when its node dies."""
     env, points = local_cluster["env"], tmp_path / "slow.json"
     points.write_text(json.dumps(SLOW_THEN_CHEAP))
@@ -449,9 +430,11 @@ def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
             return len(busy) == 1
 
         wait_until(slow_trial_runs_on_a_worker, "the slow first trial running on a worker", 180, driver)
-        assert kill_node(read_state(local_cluster["state_dir"]), f"ray-worker-{busy[0]}") > 0
-        _, err = driver.communicate(timeout=600)
+        assert kill_hard(read_state(local_cluster["state_dir"]), f"ray-worker-{busy[0]}") > 0
+        out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err[-3000:]
+        assert re.search(r"^trial 0000-\S+: attempt 1 lost with its node, running it again", out, re.M), out[-3000:]
+        assert "Trial task failed" not in out + err, "Tune's traceback for a lost actor is shown"
         trials = trial_runs(client, "it-worker-loss", search_id)
         assert sorted(int(r.data.tags["trial_index"]) for r in trials) == list(range(2))
         for run in trials:
@@ -459,6 +442,7 @@ def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
             assert {"val_accuracy", "val_f1", "fit_time_s"} <= set(run.data.metrics)
         [slow] = [r for r in trials if r.data.tags[c.TRIAL_INDEX] == "0"]
         assert int(slow.data.tags.get(c.LOST_ATTEMPTS, 0)) == 1, "the slow trial lost no attempt"
+        assert slow.data.tags[c.FAILURES_COUNTED] == "0", "an attempt lost with its node counted as a failure"
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -1,0 +1,32 @@
+"""The chaos test (`pytest -m chaos`, about 3 minutes): a 200-trial ASHA search (digits, 5 folds, cheap families) on
+`cluster/local.py up --workers 3` while a worker node is SIGKILLed every 10 s and replaced, and the MLflow server
+is restarted once. `benchmarks/chaos.py` runs the same search, and measures it against the search undisturbed."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+import pytest
+
+from benchmarks.chaos import disturbed_search, folds_again_per_lost_attempt, start_cluster, stop_cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+
+@pytest.mark.fault("a worker node SIGKILLed every 10 s and replaced, and an MLflow restart, in one search")
+def test_a_search_on_a_cluster_that_loses_a_node_every_10_s_ends_whole(tmp_path):
+    """Exactly 200 trial runs, each FINISHED (completed or stopped by ASHA), no trial_index twice, none left
+    RUNNING, none failed, no lost attempt counted against max_failures, the parent's counts right, and at most the
+    fold in progress fitted again per lost attempt."""
+    state_dir, _, env = start_cluster(tmp_path)
+    try:
+        args = Namespace(trials=200, kill_every=10.0, kill="hard", dataset="digits")
+        _, figures, log = disturbed_search(state_dir, env, args, tmp_path / "search", timeout=900)
+    finally:
+        stop_cluster(state_dir)
+    assert not figures["problems"], (figures, log)
+    assert figures["kills"] >= 2 and any(entry.endswith("mlflow restarted") for entry in log), log
+    assert not [entry for entry in log if "failed" in entry], log
+    assert figures["failures_counted"] == 0, figures
+    assert folds_again_per_lost_attempt(figures) <= 1, figures
+    assert figures["nodes_used"] >= 4, ("no replacement worker took a trial", log)

@@ -122,7 +122,6 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
         self._folds = FoldLedger()  # lost attempts, folds restored and redone
-        self._counted: dict[str, int] = {}  # trial id -> its failures Tune counted, at its last lost attempt
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
         self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
@@ -146,13 +145,13 @@ class TrialTracker(MLflowLoggerCallback):
         """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
         tid = trial.trial_id
         error, counted = _first_error_line(trial), failures_counted(trial)
+        before = int(self._folds.attempts_lost.get(tid, {}).get(c.FAILURES_COUNTED, 0))
         lost = self._folds.lost(tid, error, counted)
         name, attempt = run_name(trial.config), lost[c.LOST_ATTEMPTS]
-        if counted > self._counted.get(tid, 0):  # Tune counted it: the trial's own failure
+        if counted > before:  # Tune counted it: the trial's own failure
             print(f"trial {name}: attempt {attempt} failed, running it again: {error[:200]}", flush=True)
         else:
             print(f"trial {name}: attempt {attempt} lost with its node, running it again (not a failure)", flush=True)
-        self._counted[tid] = counted
         self._last_result.pop(tid, None)
         if tid in self._started:  # written now, and again with the trial's end
             tags = [RunTag(k, v) for k, v in lost.items()]

@@ -97,10 +97,11 @@ def trials_ended(uri: str, experiment: str) -> int:
 
 def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, log: list[str], started) -> None:
     """Once the search's first trial has ended (`started()`), every `every` seconds (from one kill to the next) kill
-    (or drain away) a random worker; a replacement is added, and MLflow restarted once, beside the loop."""
+    (or drain away) a random worker that has joined; a replacement is added, and MLflow restarted once, beside the
+    loop."""
     rng, helpers, restarted = random.Random(0), [], False
 
-    def aside(name: str, step) -> None:  # a step beside the loop, its end (or failure) in the log
+    def aside(name: str, step) -> threading.Thread:  # a step beside the loop, its end (or failure) in the log
         def run() -> None:
             try:
                 step()
@@ -110,12 +111,15 @@ def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, 
 
         helpers.append(threading.Thread(target=run))
         helpers[-1].start()
+        return helpers[-1]
 
     while not stop.is_set() and not started():
         stop.wait(0.5)
-    due = time.monotonic() + every
+    due, adding = time.monotonic() + every, None
     while not stop.wait(max(0.0, due - time.monotonic())):
         due += every
+        if adding:  # a worker still starting is not a victim: its add-worker would fail, not the search
+            adding.join()
         workers = [p["name"] for p in state_of(state_dir)["processes"] if p["name"].startswith("ray-worker-")]
         victim = rng.choice(workers)
         if mode == "hard":
@@ -128,7 +132,7 @@ def chaos_loop(state_dir: Path, every: float, mode: str, stop: threading.Event, 
         else:
             local(state_dir, "remove-worker", "--worker", victim.rsplit("-", 1)[1], "--grace", "2")
         log.append(f"{time.strftime('%X')} {mode} {victim}")
-        aside("worker added", lambda: local(state_dir, "add-worker"))
+        adding = aside("worker added", lambda: local(state_dir, "add-worker"))
         if not restarted:
             restarted = True
             aside("mlflow restarted", lambda: restart_mlflow(state_dir))

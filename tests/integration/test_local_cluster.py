@@ -1,9 +1,9 @@
 """`cluster/local.py`: an MLflow server, a Ray head and two Ray worker nodes as local processes, brought up once
 for this module and shared by its tests, in order: what `up` prints and guards; every socket it listens on is in
-docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI runs on the workers, tracked with its
-artifacts, while two workers join and one is drained away; a search interrupted and resumed, a search whose tracking
-server goes away and comes back, a search that loses a worker node; `down` leaves no process behind. A taken port is
-refused before anything starts."""
+docs/cluster.md's table; a search through RAY_ADDRESS and MLFLOW_TRACKING_URI, started on one worker, runs on the
+workers, tracked with its artifacts, while two workers join and one is drained away; a search interrupted and
+resumed, a search whose tracking server goes away and comes back, a search that loses a worker node; `down` leaves
+no process behind. A taken port is refused before anything starts."""
 
 from __future__ import annotations
 
@@ -241,15 +241,18 @@ LARGE_FORESTS = [{"model": "random_forest", "feature_set": "squared", "n_estimat
 @pytest.mark.integration
 @pytest.mark.fault("two worker nodes added mid-search (add-worker), then one drained away (remove-worker)")
 def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(local_cluster, tmp_path):
-    """A search from the host, through the exported variables only, while the cluster breathes: workers 3 and 4
-    added at once after the first trial's end, each taking trials within 15 s of joining, then worker 2 drained away
-    (none of it counts against `max_failures`). Trials run on workers only; the figures of the best trial of each
-    family go through the server into its artifact store."""
+    """A search from the host, through the exported variables only, while the cluster breathes: started on one
+    worker (worker 2 drained first), workers 3 and 4 added at once after the first trial's end, each taking trials
+    within 15 s of joining, then worker 1 drained away mid-search (none of it counts against `max_failures`).
+    Trials run on workers only; the figures of the best trial of each family go through the server into its
+    artifact store."""
     exports, ports, state_dir = local_cluster["exports"], local_cluster["ports"], local_cluster["state_dir"]
     token = Path(exports["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
     dashboard = f"http://127.0.0.1:{ports['dashboard']}"
     nodes = alive_nodes(local_cluster)
     assert len([n for n in nodes if not n["is_head_node"]]) == 2
+    idle = local(state_dir, "remove-worker", "--worker", "2", "--grace", "5", timeout=120)
+    assert idle.returncode == 0 and "worker 2 removed" in idle.stdout, idle.stdout + idle.stderr
     head = next(n["node_id"] for n in nodes if n["is_head_node"])
     client = MlflowClient(exports["MLFLOW_TRACKING_URI"])
     (points := tmp_path / "forests.json").write_text(json.dumps(LARGE_FORESTS))
@@ -268,9 +271,9 @@ def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(lo
             number = int(re.search(r"worker (\d+) joined", out)[1]) if added.returncode == 0 else 0
             assert number in (3, 4), f"add-worker exited {added.returncode}: {out[-1000:]}{err[-2000:]}"
             joined[worker_node(local_cluster, number)] = at
-        removed = local(state_dir, "remove-worker", "--worker", "2", "--grace", "5", timeout=120)
+        removed = local(state_dir, "remove-worker", "--worker", "1", "--grace", "5", timeout=120)
         assert removed.returncode == 0, removed.stderr
-        assert "worker 2 draining" in removed.stdout and "worker 2 removed" in removed.stdout
+        assert "worker 1 draining" in removed.stdout and "worker 1 removed" in removed.stdout
         print(removed.stdout)  # idle (its trial finished) or at its deadline (its trial moved): both are fine
         out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err[-3000:]
@@ -296,7 +299,7 @@ def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(lo
     )[0]
     assert parent.data.metrics[c.NODES_USED] == len(used) and f"on {len(used)} nodes" in out
     status = local(state_dir, "status", timeout=60)
-    assert status.returncode == 0 and "4 of 4" in status.stdout, status.stdout
+    assert status.returncode == 0 and "3 of 3" in status.stdout, status.stdout
 
     # The figures (the best trial of each model family) went through the server into its artifact store.
     store = state_dir / "mlflow" / "artifacts"

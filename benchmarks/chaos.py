@@ -33,9 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.compare import start_cluster, stop_cluster  # noqa: E402
 from cluster.local_steps import process_env, write_state  # noqa: E402
 from cluster.local_workers import state_lock, stop_worker  # noqa: E402
-from cluster.processes import free_port, group_members, processes_mentioning, stop_process_group  # noqa: E402
+from cluster.processes import group_members, processes_mentioning, stop_process_group  # noqa: E402
 from search.common import contract as c  # noqa: E402
 
 LOCAL = [sys.executable, str(ROOT / "cluster" / "local.py")]
@@ -197,20 +198,12 @@ def check(uri: str, experiment: str, search_id: str, trials: int) -> dict:
             "nodes_used": m.get(c.NODES_USED)}  # fmt: skip
 
 
-def start_cluster(work: Path) -> tuple[Path, dict, dict]:
-    """`cluster/local.py up --workers 3` on free ports, its state in `work`; (state dir, exported variables, an
-    environment for drivers holding them)."""
-    state_dir = work / "state"
-    ports = [f"--{n}-port={free_port()}" for n in ("mlflow", "ray", "dashboard", "ray-client")]
-    up = local(state_dir, "up", "--workers", "3", *ports)
-    exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
+def cluster_env(state_dir: Path) -> dict[str, str]:
+    """`cluster/local.py up --workers 3` (its state in `state_dir`); an environment for drivers on it, with its
+    MLflow server and none of the caller's Ray or MLflow variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
-    return state_dir, exports, env | {**exports, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
-
-
-def stop_cluster(state_dir: Path) -> None:
-    """`cluster/local.py down`."""
-    subprocess.run([*LOCAL, "down", "--state-dir", str(state_dir)], capture_output=True, timeout=300)
+    cluster = start_cluster(state_dir, workers=3, tracking=True)
+    return env | cluster | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
 
 
 def disturbed_search(state_dir: Path, env: dict, args, folder: Path, timeout: float) -> tuple[float, dict, list[str]]:
@@ -244,7 +237,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits", help="digits: trials long enough for the kills to land")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
-    state_dir, _, env = start_cluster(work)
+    env = cluster_env(state_dir := work / "state")
     try:
         calm, _ = search(env, "chaos-calm", args, work / "calm")
         print(f"calm: {calm:.1f} s", flush=True)

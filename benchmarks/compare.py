@@ -33,15 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SETUPS = ("project", "cluster", "loop", "grid", "untracked")  # and "asha": the project's search with ASHA
 
 
-def start_cluster(state_dir: Path) -> dict[str, str]:
-    """`cluster/local.py up --workers 2` on free ports; returns the variables a driver needs."""
+def start_cluster(state_dir: Path, workers: int = 2, tracking: bool = False) -> dict[str, str]:
+    """`cluster/local.py up --workers N` on free ports; returns the variables a driver needs (its MLflow server's
+    address too with `tracking`: else the caller gives the driver its own)."""
     ports = {f"--{name}-port": str(free_port()) for name in ("mlflow", "ray", "dashboard", "ray-client")}
-    command = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "up", "--workers", "2"]
-    subprocess.run([*command, *[x for kv in ports.items() for x in kv]], check=True, stdout=subprocess.DEVNULL)
+    command = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "up"]
+    command += ["--workers", str(workers), *[x for kv in ports.items() for x in kv]]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     state = json.loads((state_dir / "state.json").read_text())
     from cluster.local import exports
 
-    return {k: v for k, v in exports(state).items() if k != "MLFLOW_TRACKING_URI"}
+    return {k: v for k, v in exports(state).items() if tracking or k != "MLFLOW_TRACKING_URI"}
 
 
 def stop_cluster(state_dir: Path) -> None:

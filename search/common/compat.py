@@ -215,10 +215,10 @@ def retry_trials_of_lost_cached_actors() -> None:
 def lost_with_its_node(exc: BaseException | None) -> bool:
     """Whether Tune's error `exc` for a trial is its actor lost with its node: the GCS has that node dead, or its
     raylet takes no connection (a node SIGKILLed or gone, seen before the GCS's health checks give it up)."""
-    import socket
-
     import ray
     from ray.exceptions import RayActorError, RayTaskError
+
+    from cluster.healthcheck import tcp_connect
 
     cause = exc.cause if isinstance(exc, RayTaskError) else exc
     actor_id = cause.actor_id if isinstance(cause, RayActorError) else None
@@ -230,7 +230,7 @@ def lost_with_its_node(exc: BaseException | None) -> bool:
     if node is None or not node["Alive"]:
         return node is not None
     try:
-        socket.create_connection((node["NodeManagerAddress"], node["NodeManagerPort"]), timeout=1).close()
+        tcp_connect(node["NodeManagerAddress"], node["NodeManagerPort"], timeout=1)
     except OSError:
         return True
     return False

@@ -8,7 +8,8 @@ from argparse import Namespace
 
 import pytest
 
-from benchmarks.chaos import disturbed_search, folds_again_per_lost_attempt, start_cluster, stop_cluster
+from benchmarks.chaos import cluster_env, disturbed_search, folds_again_per_lost_attempt
+from benchmarks.compare import stop_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -18,7 +19,7 @@ def test_a_search_on_a_cluster_that_loses_a_node_every_10_s_ends_whole(tmp_path)
     """Exactly 200 trial runs, each FINISHED (completed or stopped by ASHA), no trial_index twice, none left
     RUNNING, none failed, no lost attempt counted against max_failures, the parent's counts right, and at most the
     fold in progress fitted again per lost attempt."""
-    state_dir, _, env = start_cluster(tmp_path)
+    env = cluster_env(state_dir := tmp_path / "state")
     try:
         args = Namespace(trials=200, kill_every=10.0, kill="hard", dataset="digits")
         _, figures, log = disturbed_search(state_dir, env, args, tmp_path / "search", timeout=900)

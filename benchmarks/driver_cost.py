@@ -153,7 +153,7 @@ def main() -> None:
         for size in [int(n) for n in args.sizes.split(",")]:
             config = search_config(uri, size, work / f"tune-{size}")
             tracked = measure(functools.partial(run_search, config))
-            _, split = prepare(config)
+            _, split, _ = prepare(config)
             untracked = measure(functools.partial(bare_search, config, split, work / f"bare-{size}" / "search"))
             cells = [f"{tracked[0]:.0f}", f"{1000 * tracked[0] / size:.0f}", f"{1000 * tracked[1] / size:.0f}"]
             cells += [f"{untracked[0]:.0f}", f"{1000 * untracked[0] / size:.0f}", f"{1000 * untracked[1] / size:.0f}"]

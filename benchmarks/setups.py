@@ -62,7 +62,7 @@ def untracked(args) -> list[tuple[float, float]]:
     argv += ["--models", args.models, "--feature-sets", args.feature_sets]
     argv += ["--points-to-evaluate", args.points] if args.points else []
     config = parse_args(argv)
-    _, split = prepare(config)
+    _, split, _ = prepare(config)
     connect_ray(os.environ.get("RAY_ADDRESS"), PROJECT_ROOT)
     tuner = build_tuner(config, split, Path(args.storage) / "untracked", 2, callbacks=[])
     with redirect_stdout(io.StringIO()):

@@ -1,7 +1,9 @@
-"""Datasets: load one (a scikit-learn bundled set or a user's CSV), fingerprint it, split it once."""
+"""Datasets: load one (a scikit-learn bundled set, or a user's CSV or Parquet table as it is), fingerprint it, split
+it once."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from search.common.contract import TARGET
 from search.common.errors import UsageError
+from trainables.columns import Roles, infer_roles
 
 BUNDLED = {
     "iris": datasets.load_iris,
@@ -19,6 +22,7 @@ BUNDLED = {
     "breast_cancer": datasets.load_breast_cancer,
     "digits": datasets.load_digits,
 }
+PARQUET = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class Dataset:
     X: pd.DataFrame
     y: pd.Series
     digest: str
+    roles: Roles | None = None  # None: inferred on first use
+    notes: tuple[str, ...] = ()  # said once when the search starts: rows left out, columns read as text
+
+    def __post_init__(self) -> None:
+        if self.roles is None:
+            object.__setattr__(self, "roles", infer_roles(self.X))
 
     @property
     def classes(self) -> list:
@@ -44,6 +54,7 @@ class Split:
     y_dev: pd.Series
     X_test: pd.DataFrame
     y_test: pd.Series
+    roles: Roles | None = None  # the dataset's column roles
 
 
 def digest_of(X: pd.DataFrame, y: pd.Series) -> str:
@@ -63,35 +74,68 @@ def _load_bundled(name: str) -> tuple[pd.DataFrame, pd.Series]:
     return X, pd.Series(labels, name=TARGET)
 
 
-def _load_csv(path: Path, target: str | None) -> tuple[pd.DataFrame, pd.Series]:
+def _read_table(path: Path) -> pd.DataFrame:
+    """A CSV (its delimiter sniffed, UTF-8) or Parquet file as a DataFrame; UsageError in one line otherwise."""
     if path.is_dir():
-        raise UsageError(f"dataset {path} is a folder, not a CSV: pass the path of a CSV file")
+        raise UsageError(f"dataset {path} is a folder, not a table: pass the path of a CSV or Parquet file")
     if not path.is_file():
-        raise UsageError(f"dataset file {path} does not exist: pass an existing CSV path or one of {sorted(BUNDLED)}")
-    if not target:
-        raise UsageError(f"dataset {path} is a CSV: name its label column with --target COLUMN")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise UsageError(f"dataset {path} is empty: give a CSV with a header row and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UsageError(
-            f"dataset {path} is not readable as CSV ({exc.__class__.__name__}): check its format"
-        ) from None
+            f"dataset file {path} does not exist: pass an existing CSV or Parquet path or one of {sorted(BUNDLED)}"
+        )
+    try:
+        if path.suffix.lower() in PARQUET:
+            return pd.read_parquet(path)
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            head = f.read(65536)
+        try:
+            sep = csv.Sniffer().sniff(head.split("\n", 1)[0], delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"dataset {path} is empty: give a table with a header row and data rows") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"dataset {path} is not UTF-8 text: save it as UTF-8 (or as Parquet)") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        kind = "Parquet" if path.suffix.lower() in PARQUET else "CSV"
+        problem = f"dataset {path} is not readable as {kind} ({exc.__class__.__name__})"
+        raise UsageError(f"{problem}: check its format") from None
+
+
+def _load_table(path: Path, target: str | None, notes: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    if not target:
+        raise UsageError(f"dataset {path} is a table: name its label column with --target COLUMN")
+    frame = _read_table(path)
+    frame.columns = [str(col) for col in frame.columns]
     if target not in frame.columns:
         raise UsageError(f"target column {target!r} is not in {path}: its columns are {list(frame.columns)}")
-    frame = frame.dropna(subset=[target])
+    if frame.empty:
+        raise UsageError(f"dataset {path} has a header but no rows: give a table with data rows")
+    unlabelled = int(frame[target].isna().sum())
+    if unlabelled:
+        frame = frame.dropna(subset=[target])
+        notes.append(f"{unlabelled} of {unlabelled + len(frame)} rows of {path.name} have no {target!r}: left out")
+    for col in frame.columns.drop(target):
+        values = frame[col]
+        if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = pd.to_numeric(values.dropna(), errors="coerce").notna()
+            if numbers.any() and not numbers.all():
+                texts = int((~numbers).sum())
+                notes.append(f"column {col!r} mixes numbers and text ({texts} text values): read as text")
     X = frame.drop(columns=[target])
-    non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    if non_numeric:
-        raise UsageError(f"feature columns {non_numeric} of {path} are not numeric: encode them or drop them")
-    if X.shape[1] == 0 or len(frame) == 0:
-        raise UsageError(f"dataset {path} has no feature columns or no rows besides {target!r}")
-    if X.isna().any().any():
-        raise UsageError(f"dataset {path} has missing feature values: fill or drop them first")
     y = frame[target]
+    if X.shape[1] == 0 or len(frame) == 0:
+        raise UsageError(f"dataset {path} has no feature columns or no labelled rows besides {target!r}")
+    if pd.api.types.is_float_dtype(y) and (y == y.round()).all():
+        y = y.astype("int64")  # integer class codes read as floats because of a gap in the column
     y = y.astype(str) if not pd.api.types.is_integer_dtype(y) else y
-    return X.astype("float64").reset_index(drop=True), y.rename(TARGET).reset_index(drop=True)
+    return X.reset_index(drop=True), y.rename(TARGET).reset_index(drop=True)
+
+
+def _check_overrides(columns: pd.Index, flag: str, names: list[str] | None) -> None:
+    unknown = [n for n in names or () if n not in columns]
+    if unknown:
+        raise UsageError(f"{flag} names {unknown}, not columns of the table: its columns are {list(columns)}")
 
 
 def recorded_source(name: str) -> str | None:
@@ -100,22 +144,34 @@ def recorded_source(name: str) -> str | None:
     return None if name in BUNDLED else name
 
 
-def load_dataset(name: str, target: str | None = None) -> Dataset:
-    """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`) or a CSV by path."""
+def load_dataset(
+    name: str, target: str | None = None, categorical: list[str] | None = None, drop: list[str] | None = None
+) -> Dataset:
+    """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`) or a CSV or Parquet file by path,
+    and infer its columns' roles once (`categorical`, `drop`: the user's overrides)."""
+    notes: list[str] = []
     if name in BUNDLED:
         if target:
-            raise UsageError(f"--target applies to a CSV; {name} has its own labels: drop --target {target}")
+            raise UsageError(f"--target applies to a table file; {name} has its own labels: drop --target {target}")
         X, y = _load_bundled(name)
         label = name
-    elif name.endswith(".csv") or Path(name).exists():
-        X, y = _load_csv(Path(name), target)
+    elif Path(name).suffix.lower() in (".csv", *PARQUET) or Path(name).exists():
+        X, y = _load_table(Path(name), target, notes)
         label = Path(name).stem
     else:
-        raise UsageError(f"unknown dataset {name!r}: use one of {sorted(BUNDLED)} or a path to a CSV file")
+        raise UsageError(f"unknown dataset {name!r}: use one of {sorted(BUNDLED)} or a path to a CSV or Parquet file")
+    _check_overrides(X.columns, "--categorical", categorical)
+    _check_overrides(X.columns, "--drop", drop)
     counts = y.value_counts()
     if len(counts) < 2:
         raise UsageError(f"dataset {name} has a single class ({counts.index[0]!r}): a classifier needs two or more")
-    return Dataset(name=label, X=X, y=y, digest=digest_of(X, y))
+    roles = infer_roles(X, categorical, drop)
+    if not roles.kept:
+        raise UsageError(
+            f"dataset {name} has no usable feature column: each is an ID, constant or dropped "
+            f"({', '.join(f'{col.name}: {col.role}' for col in roles.columns)}); keep one (--categorical, fewer --drop)"
+        )
+    return Dataset(name=label, X=X, y=y, digest=digest_of(X, y), roles=roles, notes=tuple(notes))
 
 
 def split_dataset(data: Dataset, test_size: float, seed: int) -> Split:
@@ -126,4 +182,4 @@ def split_dataset(data: Dataset, test_size: float, seed: int) -> Split:
     X_dev, X_test, y_dev, y_test = train_test_split(
         data.X, data.y, test_size=test_size, stratify=data.y, random_state=seed
     )
-    return Split(X_dev, y_dev, X_test, y_test)
+    return Split(X_dev, y_dev, X_test, y_test, data.roles)

@@ -40,9 +40,7 @@ class FoldProgress:
     """The folds a trial has finished: their scores, fit times, summed confusion matrix and the serving cost."""
 
     n_classes: int
-    scores: dict[str, list[float]] = field(
-        default_factory=lambda: {k: [] for k in (c.VAL_ACCURACY, c.VAL_F1, c.TRAIN_ACCURACY, c.TRAIN_F1)}
-    )
+    scores: dict[str, list[float]] = field(default_factory=dict)
     fit_times: list[float] = field(default_factory=list)
     matrix: list[list[int]] | None = None
     cost: dict[str, float] = field(default_factory=dict)
@@ -55,7 +53,7 @@ class FoldProgress:
     def add(self, scores: dict[str, float], val_matrix: np.ndarray, fit_time: float) -> None:
         """Record one more finished fold."""
         for key, value in scores.items():
-            self.scores[key].append(float(value))
+            self.scores.setdefault(key, []).append(float(value))
         self.fit_times.append(float(fit_time))
         summed = np.asarray(self.matrix, dtype=int) if self.matrix is not None else 0
         self.matrix = (summed + val_matrix).tolist()

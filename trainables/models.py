@@ -17,7 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from search.common.contract import MODEL
+from trainables.columns import NUMERIC, Roles
 from trainables.features import make_features
+from trainables.prepare import native_category_names, preparation
 
 Params = dict[str, Any]
 
@@ -29,6 +31,13 @@ class ModelFamily:
     suggest: Callable[[optuna.Trial, str], Params]
     build: Callable[[Params, int], ClassifierMixin]
     needs_scaling: bool
+    native_categories: bool = False  # takes categories as they are (ordinal codes it is told are categories)
+
+
+def _weight(hp: Params) -> Params:
+    """The hyperparameters with `class_weight` as scikit-learn takes it ("none" is None)."""
+    weight = hp.get("class_weight", "none")
+    return {**hp, "class_weight": None if weight == "none" else weight}
 
 
 def _suggest_logistic(t: optuna.Trial, p: str) -> Params:
@@ -39,8 +48,7 @@ def _suggest_logistic(t: optuna.Trial, p: str) -> Params:
 
 
 def _build_logistic(hp: Params, seed: int) -> ClassifierMixin:
-    weight = None if hp["class_weight"] == "none" else hp["class_weight"]
-    return LogisticRegression(C=hp["C"], class_weight=weight, max_iter=2000, random_state=seed)
+    return LogisticRegression(**_weight(hp), max_iter=2000, random_state=seed)
 
 
 def _suggest_forest(t: optuna.Trial, p: str) -> Params:
@@ -49,11 +57,12 @@ def _suggest_forest(t: optuna.Trial, p: str) -> Params:
         "max_depth": t.suggest_int(f"{p}/max_depth", 2, 20),
         "min_samples_leaf": t.suggest_int(f"{p}/min_samples_leaf", 1, 10),
         "max_features": t.suggest_categorical(f"{p}/max_features", ["sqrt", "log2"]),
+        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced", "balanced_subsample"]),
     }
 
 
 def _build_forest(hp: Params, seed: int) -> ClassifierMixin:
-    return RandomForestClassifier(**hp, n_jobs=1, random_state=seed)
+    return RandomForestClassifier(**_weight(hp), n_jobs=1, random_state=seed)
 
 
 def _suggest_svm(t: optuna.Trial, p: str) -> Params:
@@ -61,11 +70,12 @@ def _suggest_svm(t: optuna.Trial, p: str) -> Params:
         "C": t.suggest_float(f"{p}/C", 1e-2, 1e3, log=True),
         "gamma": t.suggest_float(f"{p}/gamma", 1e-4, 1e1, log=True),
         "kernel": t.suggest_categorical(f"{p}/kernel", ["rbf", "sigmoid"]),
+        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced"]),
     }
 
 
 def _build_svm(hp: Params, seed: int) -> ClassifierMixin:
-    return SVC(**hp, random_state=seed)
+    return SVC(**_weight(hp), random_state=seed)
 
 
 def _suggest_boosting(t: optuna.Trial, p: str) -> Params:
@@ -74,11 +84,12 @@ def _suggest_boosting(t: optuna.Trial, p: str) -> Params:
         "max_iter": t.suggest_int(f"{p}/max_iter", 20, 300, log=True),
         "max_leaf_nodes": t.suggest_int(f"{p}/max_leaf_nodes", 4, 64, log=True),
         "l2_regularization": t.suggest_float(f"{p}/l2_regularization", 1e-6, 1.0, log=True),
+        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced"]),
     }
 
 
 def _build_boosting(hp: Params, seed: int) -> ClassifierMixin:
-    return HistGradientBoostingClassifier(**hp, early_stopping=False, random_state=seed)
+    return HistGradientBoostingClassifier(**_weight(hp), early_stopping=False, random_state=seed)
 
 
 def _suggest_knn(t: optuna.Trial, p: str) -> Params:
@@ -117,19 +128,31 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
     "logistic_regression": ModelFamily(_suggest_logistic, _build_logistic, needs_scaling=True),
     "random_forest": ModelFamily(_suggest_forest, _build_forest, needs_scaling=False),
     "svm": ModelFamily(_suggest_svm, _build_svm, needs_scaling=True),
-    "gradient_boosting": ModelFamily(_suggest_boosting, _build_boosting, needs_scaling=False),
+    "gradient_boosting": ModelFamily(_suggest_boosting, _build_boosting, needs_scaling=False, native_categories=True),
     "knn": ModelFamily(_suggest_knn, _build_knn, needs_scaling=True),
     "mlp": ModelFamily(_suggest_mlp, _build_mlp, needs_scaling=True),
 }
 
 
-def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int, n_features: int) -> Pipeline:
-    """One Pipeline from raw columns to prediction: feature set, a scaler where the model needs one, the model."""
+def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int, roles: Roles | int) -> Pipeline:
+    """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int is a
+    count of clean numeric columns), the feature set, a scaler where the model needs one, the model."""
     if model not in MODEL_FAMILIES:
         raise KeyError(f"unknown model {model!r}: use one of {sorted(MODEL_FAMILIES)}")
     family = MODEL_FAMILIES[model]
-    steps = [("features", make_features(feature_set, n_features))]
+    estimator = family.build(hyperparams, seed)
+    if isinstance(roles, int) or roles.plain:
+        n_features = roles if isinstance(roles, int) else len(roles.columns)
+        steps = [("features", make_features(feature_set, n_features))]
+    else:
+        features = make_features(feature_set, len(roles.names(NUMERIC))) if roles.names(NUMERIC) else None
+        native = family.native_categories and bool(native_category_names(roles))
+        prepare = preparation(roles, features, native, seed)
+        if native:  # the model is told which of the prepared columns are categories, by name
+            prepare.set_output(transform="pandas")
+            estimator.set_params(categorical_features=native_category_names(roles))
+        steps = [("prepare", prepare)]
     if family.needs_scaling:
         steps.append(("scaler", StandardScaler()))
-    steps.append((MODEL, family.build(hyperparams, seed)))
+    steps.append((MODEL, estimator))
     return Pipeline(steps)

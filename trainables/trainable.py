@@ -14,60 +14,57 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from search.common import contract as c
+from trainables.columns import Roles, infer_roles
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
+from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores
 from trainables.space import hyperparams_of
 
 
-def pipeline_for(config: dict[str, Any], n_features: int):
-    """The unfitted Pipeline a trial config describes."""
-    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hyperparams_of(config), config[c.SEED], n_features)
-
-
-def confusion(y_true, y_pred, classes: np.ndarray) -> np.ndarray:
-    """The confusion matrix (rows: true class, columns: predicted) over sorted `classes`, counted with numpy:
-    sklearn's metrics validate their inputs on every call, which costs more than a cheap trial's fit."""
-    n = len(classes)
-    true, pred = np.searchsorted(classes, np.asarray(y_true)), np.searchsorted(classes, np.asarray(y_pred))
-    return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
-
-
-def accuracy_and_macro_f1(matrix: np.ndarray) -> tuple[float, float]:
-    """Accuracy and macro F1 from a confusion matrix, as sklearn's `accuracy_score` and `f1_score(average="macro")`
-    compute them (F1 averaged over the classes that occur as true or predicted labels)."""
-    hits, true, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
-    present = (true + predicted) > 0
-    f1 = 2 * hits[present] / (true[present] + predicted[present])
-    return float(hits.sum() / matrix.sum()), float(f1.mean())
+def pipeline_for(config: dict[str, Any], roles: Roles | int):
+    """The unfitted Pipeline a trial config describes, for a table with these column roles (an int: that many clean
+    numeric columns)."""
+    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hyperparams_of(config), config[c.SEED], roles)
 
 
 def cross_validate(
-    config: dict[str, Any], X: pd.DataFrame, y: pd.Series, on_fold=None, resume: FoldProgress | None = None
+    config: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    on_fold=None,
+    resume: FoldProgress | None = None,
+    roles: Roles | None = None,
 ) -> dict[str, Any]:
     """Cross-validate the config's Pipeline; `on_fold(progress)` is called after each fold but the last, with the
-    folds finished so far (`FoldProgress`). `resume`: folds an earlier attempt finished, not fitted again.
+    folds finished so far (`FoldProgress`). `resume`: folds an earlier attempt finished, not fitted again. `roles`:
+    the table's column roles (inferred from `X` when not given).
 
-    Returns mean validation and training accuracy and macro F1, the mean fit time of one fold, the serving cost
-    (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first fold's validation rows;
-    `model_bytes`: the first fold's fitted Pipeline serialised as the release stores it, cloudpickle), and the
-    confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted, classes sorted).
+    Returns the mean validation scores (trainables/scoring.py) and training accuracy and macro F1, the mean fit time
+    of one fold, the serving cost (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first
+    fold's validation rows; `model_bytes`: the first fold's fitted Pipeline serialised as the release stores it,
+    cloudpickle), and the confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted,
+    classes sorted).
 
     The first fold is fitted as the release fits its model (the frame with its column names, the labels as they
-    are), so its serving cost is the served model's. The other folds fit plain arrays and class codes: the same
-    numbers (sklearn encodes sorted labels the same way), without the per-call checks on frames and string labels
-    that cost more than a cheap trial's fit.
+    are), so its serving cost is the served model's. The other folds fit class codes, and on a table of clean numbers
+    plain arrays: the same numbers (sklearn encodes sorted labels the same way), without the per-call checks on
+    frames and string labels that cost more than a cheap trial's fit.
     """
+    roles = roles if roles is not None else infer_roles(X)
     classes = np.asarray(sorted(pd.unique(y).tolist()))
+    n_classes = len(classes)
     codes = np.searchsorted(classes, y.to_numpy())
     folds = StratifiedKFold(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
-    arrays = X.to_numpy(dtype=float)
-    progress = resume or FoldProgress(len(classes))
-    for i, (train_idx, val_idx) in enumerate(folds.split(arrays, codes)):
+    arrays = X.to_numpy(dtype=float) if roles.plain else None
+    progress = resume or FoldProgress(n_classes)
+    for i, (train_idx, val_idx) in enumerate(folds.split(np.zeros(len(codes)), codes)):
         if i < progress.done:  # kept by an earlier attempt: the split is seeded, so it is the same fold
             continue
-        pipeline = pipeline_for(config, X.shape[1])
+        pipeline = pipeline_for(config, roles)
         if i == 0:
             X_train, y_train, X_val = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx]
+        elif arrays is None:
+            X_train, X_val, y_train = X.iloc[train_idx], X.iloc[val_idx], codes[train_idx]
         else:
             # Column-major, as sklearn sees a frame's rows: the same layout gives the same floating-point sums.
             X_train, X_val = np.asfortranarray(arrays[train_idx]), np.asfortranarray(arrays[val_idx])
@@ -78,17 +75,16 @@ def cross_validate(
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
         as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
-        val = confusion(codes[val_idx], as_codes(pipeline.predict(X_val)), np.arange(len(classes)))
-        train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), np.arange(len(classes)))
-        scores = {}
-        for part, counts in (("val", val), ("train", train)):
-            scores[f"{part}_accuracy"], scores[f"{part}_f1"] = accuracy_and_macro_f1(counts)
+        predicted = as_codes(pipeline.predict(X_val))
+        scores = fold_scores(pipeline, X_val, codes[val_idx], predicted, n_classes)
+        train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), n_classes)
+        scores[c.TRAIN_ACCURACY], scores[c.TRAIN_F1] = accuracy_and_macro_f1(train)
         if i == 0:
             progress.cost = {
                 c.PREDICT_MS: time_to_predict(pipeline, X_val),
                 c.MODEL_BYTES: float(serialised_size(pipeline)),
             }
-        progress.add(scores, val, fit_time)
+        progress.add(scores, confusion(codes[val_idx], predicted, n_classes), fit_time)
         if on_fold is not None and i + 1 < folds.n_splits:
             on_fold(progress)
     metrics: dict[str, Any] = progress.running()
@@ -132,7 +128,7 @@ def where_am_i() -> dict[str, str]:
 
 def train_trial(
     config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False, storage: str | None = None,
-    keep_after_s: float | None = None, runs: RunFolds | None = None,
+    keep_after_s: float | None = None, runs: RunFolds | None = None, roles: Roles | None = None,
 ) -> None:  # fmt: skip
     """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`.
 
@@ -142,7 +138,7 @@ def train_trial(
     as checkpoints (trainables/folds.py says when), elsewhere in the trial's MLflow run (`runs`), and an attempt
     that follows a lost one starts from them. Every result says how many folds its attempt took over
     (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
-    (`trainables.folds.KEEP_AFTER_S` by default).
+    (`trainables.folds.KEEP_AFTER_S` by default). `roles`: the table's column roles, inferred once by the driver.
     """
     from ray import tune
 
@@ -156,5 +152,5 @@ def train_trial(
         elif report_folds:
             tune.report({**progress.running(), **node})
 
-    metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume)
+    metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume, roles=roles)
     tune.report({**metrics, **node})

@@ -73,15 +73,31 @@ OUTCOMES = (COMPLETED, STOPPED, FAILED)
 # What the report calls a trial run that has no outcome yet: still RUNNING, or closed without any score.
 UNFINISHED, NO_RESULT = "unfinished", "no_result"
 
-# Trial metrics: scores (cross-validated on the development part), then serving cost, then bookkeeping.
+# Trial metrics: scores (cross-validated on the development part), then serving cost, then bookkeeping. ROC AUC
+# where the model gives scores (from probabilities or a decision function), log loss where it gives probabilities.
 VAL_ACCURACY, VAL_F1, TRAIN_ACCURACY, TRAIN_F1 = "val_accuracy", "val_f1", "train_accuracy", "train_f1"
+VAL_BALANCED_ACCURACY, VAL_ROC_AUC, VAL_LOG_LOSS = "val_balanced_accuracy", "val_roc_auc", "val_log_loss"
 FIT_TIME_S, PREDICT_MS, MODEL_BYTES, FOLDS_DONE = "fit_time_s", "predict_ms", "model_bytes", "folds_done"
-SCORES = (VAL_ACCURACY, VAL_F1, TRAIN_ACCURACY, TRAIN_F1, FIT_TIME_S)
+VAL_SCORES = (VAL_ACCURACY, VAL_F1, VAL_BALANCED_ACCURACY, VAL_ROC_AUC, VAL_LOG_LOSS)
+SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, FIT_TIME_S)
 COSTS = (PREDICT_MS, MODEL_BYTES)
 TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE)
-MINIMISED = (FIT_TIME_S, *COSTS)  # lower is better; every other metric is a score, higher is better
-RANK_METRICS = (VAL_ACCURACY, VAL_F1)  # what --metric may be
-TEST_SCORES = ("test_accuracy", "test_f1")  # the release's scores on the held-out test part (its card, the report)
+RANK_METRICS = VAL_SCORES  # what --metric may be
+TEST_SCORES = ("test_accuracy", "test_f1", "test_balanced_accuracy", "test_roc_auc", "test_log_loss")  # the release's
+# scores on the held-out test part (its card, the report), one for each of RANK_METRICS: `test_metric_for`.
+MINIMISED = (FIT_TIME_S, *COSTS, VAL_LOG_LOSS, "test_log_loss")  # lower is better; every other metric: higher
+IMBALANCE = 3.0  # largest class / smallest class from which the default metric is balanced accuracy
+
+
+def mode_of(metric: str) -> str:
+    """`min` for a metric where lower is better (log loss, costs), else `max`."""
+    return "min" if metric in MINIMISED else "max"
+
+
+def test_metric_for(metric: str) -> str:
+    """The release's test-part score that matches a trial metric (`val_f1` -> `test_f1`)."""
+    return TEST_SCORES[RANK_METRICS.index(metric)] if metric in RANK_METRICS else TEST_SCORES[0]
+
 
 # Trial params besides the model's own hyperparameters: the model family and the feature set, then the constants.
 MODEL, FEATURE_SET = "model", "feature_set"
@@ -94,9 +110,14 @@ MAX_CONCURRENT, TEST_SIZE, SPLIT_SEED, METRIC = "max_concurrent", "test_size", "
 SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_to_evaluate"
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
 WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
+CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: the user's overrides of the column roles
 SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
-                 PLATEAU, MIN_DELTA)  # fmt: skip
+                 PLATEAU, MIN_DELTA, CATEGORICAL, DROP)  # fmt: skip
+# The table's columns as the search saw them (tag of the parent run and of a registered version: JSON, one object a
+# column: name, role, missing values, date format) and why the search ranks by its metric (tag of the parent run).
+COLUMN_ROLES, METRIC_REASON = "column_roles", "metric_reason"
+COLUMN_ROLES_FILE = "column_roles.json"  # artifact of the parent run, when the roles do not fit in a tag
 # What a search knows of earlier ones (tags of its parent run): its fingerprint (data, split, folds, definitions of
 # the families and feature sets) and its data's schema (columns and labels); the searches whose completed trials
 # its sampler knew before its first proposal, and how many, and the best of them it ran first (`<search id>/<trial
@@ -115,7 +136,8 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPE
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, COLUMN_ROLES,
+                   METRIC_REASON})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

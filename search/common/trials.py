@@ -182,9 +182,11 @@ def records(trials: Rows) -> list[Mapping[str, Any]]:
 def rank_trials(trials: Rows | Iterable[Mapping[str, Any]], metric: str = c.VAL_ACCURACY) -> list[Mapping[str, Any]]:
     """Completed trials (of a list, or of a trial table), best first, by `metric` and the stated tie-break."""
 
+    sign = -1.0 if c.mode_of(metric) == "max" else 1.0  # best first: the metric's direction from the contract
+
     def key(row: Mapping[str, Any]) -> tuple[float, ...]:
         return (
-            -number(row.get(metric), -math.inf),
+            sign * number(row.get(metric), -sign * math.inf),
             -number(row.get(c.VAL_F1), -math.inf),
             number(row.get(c.FIT_TIME_S), math.inf),
             number(row.get(c.TRIAL_INDEX), math.inf),

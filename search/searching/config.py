@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from search.common.cli import OneLineParser
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.contract import MODEL, RANK_METRICS, VAL_ACCURACY
+from search.common.contract import IMBALANCE, MODEL, RANK_METRICS
 from search.common.errors import UsageError
 from trainables.features import FEATURE_SETS
 from trainables.models import MODEL_FAMILIES
@@ -31,7 +31,8 @@ class SearchConfig:
     seed: int = 42
     cv_folds: int = 5
     test_size: float = 0.2
-    metric: str = VAL_ACCURACY
+    metric: str | None = None  # None: chosen from the data (accuracy; balanced accuracy for rare classes)
+    metric_reason: str = "--metric"  # why the search ranks by its metric (driver.choose_metric)
     scheduler: str = "fifo"
     objectives: str | None = None  # e.g. "val_accuracy,predict_ms": a multi-objective search
     address: str | None = None
@@ -44,6 +45,8 @@ class SearchConfig:
     warm_start: str = "auto"  # auto (earlier searches of the same fingerprint), off, or a search id
     plateau: int | None = None  # end after this many completed trials without a gain above min_delta
     min_delta: float = 0.001
+    categorical: list[str] | None = None  # columns to treat as categories whatever their type
+    drop: list[str] | None = None  # columns the models never see
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -59,6 +62,13 @@ def _choices(kind: str, known: dict) -> callable:
         return names
 
     return parse
+
+
+def _columns(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no column named in {text!r}: give comma-separated column names")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
     p.add_argument("--cv-folds", type=int, default=d.cv_folds)
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
-    p.add_argument("--metric", choices=RANK_METRICS, default=d.metric, help="what the search maximises")
+    p.add_argument(
+        "--metric",
+        choices=RANK_METRICS,
+        help="what the search optimises (default: val_accuracy, or val_balanced_accuracy when the smallest class is "
+        f"{IMBALANCE:g}x rarer than the largest)",
+    )
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
     p.add_argument(
         "--objectives",
@@ -121,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the search once N completed trials in a row brought no gain above --min-delta",
     )
     p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts (default 0.001)")
+    p.add_argument(
+        "--categorical", type=_columns, metavar="COLS", help="comma-separated columns to treat as categories"
+    )
+    p.add_argument("--drop", type=_columns, metavar="COLS", help="comma-separated columns the models never see")
     return p
 
 
@@ -130,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
     config = SearchConfig(**vars(args))
     if config.points_to_evaluate is not None:
         config.points_to_evaluate = read_points(config.points_to_evaluate)
-    if config.dataset.endswith(".csv") or os.path.sep in config.dataset:
+    if config.dataset.endswith((".csv", ".parquet", ".pq")) or os.path.sep in config.dataset:
         config.dataset = os.path.abspath(config.dataset)  # recorded so that a release can reload it from anywhere
     validate(config)
     return config

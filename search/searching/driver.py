@@ -48,9 +48,11 @@ class SearchOutcome:
     nodes: int = 0  # the Ray nodes its trials ran on
 
 
-def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
-    """Load and split the data, and check the settings against it, before anything starts."""
-    data = load_dataset(config.dataset, config.target)
+def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
+    """Load and split the data, choose the metric (when not given: `config.metric` is set, and `config.metric_reason`
+    says why) and the families and feature sets that fit the table, and check the settings against it, before
+    anything starts; the lines to say about it."""
+    data = load_dataset(config.dataset, config.target, config.categorical, config.drop)
     split = split_dataset(data, config.test_size, config.seed)
     smallest = int(split.y_dev.value_counts().min())
     if config.cv_folds > smallest:
@@ -59,7 +61,49 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split]:
             f"development part of {data.name}: lower --cv-folds"
         )
     check_writable(Path(config.storage_path or "ray_results"), "--storage-path")
-    return data, split
+    notes = list(data.notes)
+    if config.metric is None:
+        config.metric, config.metric_reason = choose_metric(split.y_dev)
+        notes.append(f"metric {config.metric}: {config.metric_reason}")
+    notes += fit_space(config, data)
+    return data, split, notes
+
+
+def choose_metric(y) -> tuple[str, str]:
+    """The default metric for these labels, and why: balanced accuracy when the smallest class is `IMBALANCE` times
+    rarer than the largest or more, accuracy otherwise."""
+    counts = y.value_counts()
+    ratio = counts.max() / counts.min()
+    shape = f"the largest class has {ratio:.1f}x the rows of the smallest ({counts.idxmin()!r}, {counts.min()} rows)"
+    if ratio >= c.IMBALANCE:
+        return c.VAL_BALANCED_ACCURACY, f"{shape}; accuracy would reward ignoring it"
+    return c.VAL_ACCURACY, f"{shape}: about even"
+
+
+def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
+    """Leave out of the space the families and feature sets that make no sense for this table or metric; a line
+    for each left out. UsageError when nothing is left."""
+    from trainables.columns import NUMERIC
+
+    notes = []
+    if config.metric == c.VAL_LOG_LOSS and "svm" in config.models and len(config.models) > 1:
+        config.models = [m for m in config.models if m != "svm"]
+        notes.append("svm left out: it gives no probabilities, so no log loss")
+    if not data.roles.names(NUMERIC) and config.feature_sets != ["basic"]:
+        dropped = [f for f in config.feature_sets if f != "basic"]
+        config.feature_sets = ["basic"]
+        notes.append(f"feature sets {','.join(dropped)} left out: the table has no numeric column to transform")
+    if config.metric == c.VAL_LOG_LOSS and config.models == ["svm"]:
+        raise UsageError("--metric val_log_loss needs probabilities, which svm does not give: choose other --models")
+    return notes
+
+
+def say_columns(data: Dataset) -> None:
+    """The column roles: a table for a table that needs preparing, one line for a table of clean numbers."""
+    if data.roles.plain:
+        print(f"columns: {len(data.roles.columns)} numeric, none missing")
+    else:
+        print(f"columns of {data.name} ({len(data.X)} rows):\n{data.roles.table()}")
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:
@@ -86,7 +130,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
                 "(it warm-starts from this one)"
             )
         config = resumed_config(parent, config)
-    data, split = prepare(config)
+    data, split, notes = prepare(config)
     if parent is not None and parent.data.tags.get(c.DATASET_DIGEST) != data.digest:
         raise UsageError(
             f"dataset {config.dataset} has changed since search {config.resume} started "
@@ -106,9 +150,13 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, cluster_cpus())
             warm = plan(client, config, data, config.experiment or c.experiment_name(data.name))
-            home = start_search(client, config, data, split, lineage, max_concurrent, warm.tags())
+            tags = {**warm.tags(), c.METRIC_REASON: config.metric_reason}
+            home = start_search(client, config, data, split, lineage, max_concurrent, tags)
         else:
             home = reopen_search(client, parent)
+        say_columns(data)
+        for note in notes:
+            print(note)
         verb = "resuming" if parent else "search"
         on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
         print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
@@ -147,7 +195,7 @@ def plateau_stopper(config: SearchConfig):
         return None
     from search.searching.plateau import Plateau
 
-    metric, mode = config.metric, "max"
+    metric, mode = config.metric, c.mode_of(config.metric)
     if config.objectives:
         from search.common.pareto import parse_objectives
 

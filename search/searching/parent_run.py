@@ -41,6 +41,8 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
         c.WARM_START: config.warm_start,
         c.PLATEAU: config.plateau or "",
         c.MIN_DELTA: config.min_delta,
+        c.CATEGORICAL: ",".join(config.categorical or []),
+        c.DROP: ",".join(config.drop or []),
     }
 
 
@@ -70,10 +72,14 @@ def start_search(
     experiment = config.experiment or c.experiment_name(data.name)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
     tags = {**lineage, **extra, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    roles = data.roles.to_json()
+    if len(roles) <= c.MAX_TAG_CHARS:  # the report, the card and a resumed search read them; wider tables: the file
+        tags[c.COLUMN_ROLES] = roles
     tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
     log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage})
+    client.log_text(parent_id, roles, c.COLUMN_ROLES_FILE)
     # The UI's Dataset column and run page: the development and test parts, with their digests.
     parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", config.dataset)]
     parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", config.dataset))

@@ -90,7 +90,7 @@ def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: Ru
     (`runs`) on a node that does not (trainables/folds.py)."""
     asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
     trainable = tune.with_parameters(
-        train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal, runs=runs
+        train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal, runs=runs, roles=split.roles
     )
     return tune.with_resources(trainable, {"cpu": 1})
 
@@ -134,8 +134,9 @@ def build_tuner(
     points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
-    goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: config.metric, "mode": "max"}
-    known = name_objectives(study, tune_path.name, objectives or [Objective(config.metric, "max")])
+    mode = c.mode_of(config.metric)
+    goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: config.metric, "mode": mode}
+    known = name_objectives(study, tune_path.name, objectives or [Objective(config.metric, mode)])
     if warm and warm.trials and not known.trials:  # not twice: a study that has trials already had them added
         known.add_trials(warm.trials)
         space.first_number = len(warm.trials)  # this search's own trials are numbered from 0
@@ -153,7 +154,7 @@ def build_tuner(
         scheduler = ASHAScheduler(
             time_attr=c.FOLDS_DONE,  # not Tune's iteration count, which restarts when folds come back from a run
             metric=first.name if first else config.metric,
-            mode=first.mode if first else "max",
+            mode=first.mode if first else mode,
             max_t=config.cv_folds,
             grace_period=1,
         )
@@ -161,7 +162,7 @@ def build_tuner(
         parameter_columns=[c.MODEL, c.FEATURE_SET],
         metric_columns=REPORTED,
         metric=config.metric,
-        mode="max",
+        mode=mode,
         sort_by_metric=stopper is None,  # Tune's sort fails on a trial the stopper ended before it reported
         max_progress_rows=8,
         max_report_frequency=15,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 AUTO, OFF = "auto", "off"
 RELATED_POINTS = 5  # the best configurations of a related search run first
-DEFINITIONS = ("models.py", "features.py")  # in trainables/: what a family and a feature set are
+DEFINITIONS = ("models.py", "features.py", "prepare.py")  # in trainables/: families, feature sets, preparation
 
 
 def definitions_digest() -> str:
@@ -62,13 +62,17 @@ def fingerprint(data: Dataset, config: SearchConfig) -> str:
             c.TEST_SIZE: float(config.test_size),
             c.CV_FOLDS: config.cv_folds,
             "definitions": definitions_digest(),
+            c.COLUMN_ROLES: data.roles.to_json(),
         }
     )
 
 
 def schema_digest(data: Dataset) -> str:
-    """The data's columns and labels: two searches on related data (another split, more rows) share it."""
-    return _digest({"columns": [str(x) for x in data.X.columns], "labels": [str(x) for x in data.classes]})
+    """The data's columns, their roles and labels: two searches on related data (another split, more rows) share it."""
+    roles = [(col.name, col.role) for col in data.roles.columns]
+    return _digest(
+        {"columns": [str(x) for x in data.X.columns], "labels": [str(x) for x in data.classes], "roles": roles}
+    )
 
 
 @dataclass

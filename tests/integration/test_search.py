@@ -171,7 +171,7 @@ def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
 
     argv = ["--models", "knn", "--feature-sets", "basic", "--cv-folds", "2", "--num-samples", "60"]
     config = parse_args([*argv, "--max-concurrent", "2", "--storage-path", str(tmp_path)])
-    _, split = prepare(config)
+    _, split, _ = prepare(config)
     with contextlib.redirect_stdout(io.StringIO()):
         results = build_tuner(config, split, tmp_path / "short", 2, callbacks=[]).fit()
     pids = Counter(result.metrics["pid"] for result in results)

@@ -26,12 +26,12 @@ def store(tmp_path) -> list[str]:
 
 def test_target_on_a_bundled_dataset_is_refused(capsys, tmp_path, store):
     argv = ["--dataset", "iris", "--target", "label", "--storage-path", str(tmp_path / "runs"), *store]
-    assert "--target applies to a CSV; iris has its own labels" in refused(capsys, run.main, argv)
+    assert "--target applies to a table file; iris has its own labels" in refused(capsys, run.main, argv)
 
 
 def test_a_folder_as_dataset_is_said_to_be_a_folder(capsys, tmp_path, store):
     argv = ["--dataset", str(tmp_path), "--target", "y", "--storage-path", str(tmp_path / "runs"), *store]
-    assert f"dataset {tmp_path} is a folder, not a CSV" in refused(capsys, run.main, argv)
+    assert f"dataset {tmp_path} is a folder, not a table" in refused(capsys, run.main, argv)
 
 
 @pytest.mark.parametrize("flag", ["--max-predict-ms", "--max-model-mb"])

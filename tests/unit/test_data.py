@@ -57,7 +57,8 @@ def test_csv_with_text_labels(tmp_path):
         ("", "y", "is empty"),
         ("a,b,y\n1,2,x\n3,4,x\n", "y", "single class"),
         ("a,b,y\n1,2,x\n3,4,z\n", "label", "target column 'label' is not in"),
-        ("a,b,y\n1,red,x\n3,blue,z\n", "y", "not numeric"),
+        ("a,b,y\n", "y", "header but no rows"),
+        ("a,b,y\n1,2,x\n3,4,x\n,,z\n", None, "--target"),
         ("a,b,y\n1,2,x\n3,4,z\n", None, "--target"),
     ],
 )

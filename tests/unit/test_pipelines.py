@@ -62,7 +62,7 @@ def test_subset_on_digits_skips_its_constant_pixels_without_a_warning():
 @pytest.mark.parametrize("model", sorted(MODEL_FAMILIES))
 def test_each_family_is_one_pipeline_from_raw_columns(model):
     data = load_dataset("iris")
-    pipeline = build_pipeline(model, "squared", TYPICAL[model], seed=0, n_features=4)
+    pipeline = build_pipeline(model, "squared", TYPICAL[model], seed=0, roles=4)
     assert isinstance(pipeline, Pipeline) and pipeline.steps[0][0] == "features"
     assert ("scaler" in pipeline.named_steps) == MODEL_FAMILIES[model].needs_scaling
     predictions = pipeline.fit(data.X, data.y).predict(data.X)
@@ -70,10 +70,10 @@ def test_each_family_is_one_pipeline_from_raw_columns(model):
 
 
 def test_mlp_hidden_layers_come_from_its_hyperparameters():
-    pipeline = build_pipeline("mlp", "basic", TYPICAL["mlp"], seed=0, n_features=4)
+    pipeline = build_pipeline("mlp", "basic", TYPICAL["mlp"], seed=0, roles=4)
     assert pipeline.named_steps["model"].hidden_layer_sizes == (16, 8)
 
 
 def test_unknown_model_is_refused():
     with pytest.raises(KeyError, match="unknown model"):
-        build_pipeline("xgboost", "basic", {}, seed=0, n_features=4)
+        build_pipeline("xgboost", "basic", {}, seed=0, roles=4)

@@ -23,7 +23,12 @@ HYPER = {
         "class_weight": r.choice(["none", "balanced"]),
     },
     "random_forest": lambda r: {"n_estimators": str(r.integers(10, 300)), "max_features": r.choice(["sqrt", "log2"])},
-    "svm": lambda r: {"C": repr(10 ** r.uniform(-2, 3)), "gamma": repr(10 ** r.uniform(-4, 1)), "kernel": "rbf"},
+    "svm": lambda r: {
+        "C": repr(10 ** r.uniform(-2, 3)),
+        "gamma": repr(10 ** r.uniform(-4, 1)),
+        "kernel": "rbf",
+        "class_weight": r.choice(["none", "balanced"]),
+    },
     "gradient_boosting": lambda r: {
         "learning_rate": repr(10 ** r.uniform(-2, -0.3)),
         "max_iter": str(r.integers(20, 300)),

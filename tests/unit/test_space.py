@@ -68,9 +68,10 @@ def test_params_round_trip_through_mlflow_strings():
 
 def test_a_point_in_mlflow_params_form_becomes_the_searchers_names():
     space = SearchSpace(["svm", "knn"], ["basic", "pca"], seed=0, cv_folds=3)
-    flat = {"model": "svm", "feature_set": "pca", "C": "2.5", "kernel": "rbf", "gamma": 0.1, "seed": "0"}
+    flat = {"model": "svm", "feature_set": "pca", "C": "2.5", "kernel": "rbf", "gamma": 0.1, "seed": "0",
+            "class_weight": "none"}  # fmt: skip
     assert space.point(flat) == {"model": "svm", "feature_set": "pca", "svm/C": 2.5, "svm/kernel": "rbf",
-                                 "svm/gamma": 0.1}  # fmt: skip
+                                 "svm/gamma": 0.1, "svm/class_weight": "none"}  # fmt: skip
     sampled = sample_configs(space, 20, seed=4)
     for config in sampled:  # every sampled trial, written as MLflow params, is a valid point
         assert space.point(flat_params(config))["model"] == config["model"]
@@ -84,7 +85,18 @@ def test_a_point_in_mlflow_params_form_becomes_the_searchers_names():
         ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf"}, "svm needs a value for gamma"),
         ({"model": "svm", "feature_set": "basic", "C": 1e9, "kernel": "rbf", "gamma": 0.1}, "out of the range"),
         ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "cubic", "gamma": 0.1}, "'cubic' not in"),
-        ({"model": "svm", "feature_set": "basic", "C": 1.0, "kernel": "rbf", "gamma": 0.1, "depth": 3}, "no hyper"),
+        (
+            {
+                "model": "svm",
+                "feature_set": "basic",
+                "C": 1.0,
+                "kernel": "rbf",
+                "gamma": 0.1,
+                "class_weight": "none",
+                "depth": 3,
+            },
+            "no hyper",
+        ),  # fmt: skip
     ],
 )
 def test_a_point_that_does_not_fit_the_space_is_refused_by_name(flat, message):

@@ -21,7 +21,7 @@ RESULT = {"trial_id": "t_00007", "val_accuracy": 0.96, "val_f1": 0.95, "train_ac
 def mlflow_run(status: str = "FINISHED", **metrics: float) -> Run:
     """The run the tracker writes for CONFIG and RESULT (params as strings, metrics as floats, its tags)."""
     params = {"model": "svm", "feature_set": "basic", "C": "3.2", "kernel": "rbf", "seed": "0", "cv_folds": "5"}
-    values = {k: float(RESULT[k]) for k in c.TRIAL_METRICS} | metrics
+    values = {k: float(RESULT[k]) for k in c.TRIAL_METRICS if k in RESULT} | metrics
     tags = {c.TRIAL_ID: "t_00007", c.TRIAL_INDEX: "7", "node": "n1", "hostname": "h1", c.OUTCOME: "completed",
             c.RUN_TYPE: c.TRIAL_RUN, c.SEARCH_ID: "s1", c.CONFUSION_MATRIX: RESULT["confusion_matrix"]}  # fmt: skip
     data = RunData(

@@ -1,0 +1,119 @@
+"""The preparation step of a trial's Pipeline: raw columns in, numbers out, by the roles of trainables/columns.py.
+
+Every step is fitted on the rows the Pipeline is fitted on (a fold's training rows, or the whole development part
+at release), so nothing of the validation or test rows leaks in; the served model takes raw rows. scikit-learn's
+own encoders do the work (docs/usage.md says why not skrub's TableVectorizer); the one step of the project's own,
+`DateParts`, turns dates into numbers.
+
+The feature set (trainables/features.py) applies to the numeric columns, where squaring, selecting or rotating means
+something; categories are encoded beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, TargetEncoder
+
+from trainables.columns import CATEGORICAL, DATETIME, HIGH_CARDINALITY, MAX_ONE_HOT, NUMERIC, Roles
+
+MIN_FREQUENCY = 5  # rows a category needs in the fitted rows to get its own one-hot column
+MISSING = "(missing)"
+PARTS = ("year", "month", "day", "weekday")
+
+
+def as_text(X: pd.DataFrame) -> np.ndarray:
+    """Columns as text (an object array), missing values kept as NaN: categories read alike from any dtype."""
+    frame = pd.DataFrame(X)
+    return frame.astype(str).where(frame.notna(), np.nan).to_numpy(dtype=object)
+
+
+class DateParts(TransformerMixin, BaseEstimator):
+    """Dates (text in one recorded format each, or datetimes) to year, month, day, weekday, days since 1970, and
+    the hour where the fitted rows' times vary; a value that does not parse is missing."""
+
+    def __init__(self, formats: dict[str, str | None] | None = None):
+        self.formats = formats
+
+    def _parse(self, X: pd.DataFrame) -> pd.DataFrame:
+        frame = pd.DataFrame(X)
+        formats = self.formats or {}
+        parsed = {}
+        for name in frame.columns:
+            values = frame[name]
+            if not pd.api.types.is_datetime64_any_dtype(values):
+                values = pd.to_datetime(values, format=formats.get(name), errors="coerce")
+            parsed[name] = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+        return pd.DataFrame(parsed, index=frame.index)
+
+    def fit(self, X, y=None):
+        """Remember the columns, and which of them have times of day."""
+        parsed = self._parse(X)
+        self.columns_ = list(parsed.columns)
+        self.hours_ = [name for name in parsed.columns if parsed[name].dt.hour.fillna(0).nunique() > 1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The parts of each date, as floats (NaN where a date is missing)."""
+        parsed = self._parse(X)
+        out = []
+        for name in self.columns_:
+            when = parsed[name].dt
+            out += [getattr(when, part).astype("float64") for part in PARTS]
+            days = (parsed[name] - pd.Timestamp(0)) / pd.Timedelta(days=1)
+            out.append(days.astype("float64"))
+            if name in self.hours_:
+                out.append(when.hour.astype("float64"))
+        return np.column_stack(out) if out else np.empty((len(parsed), 0))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """`<column>_<part>` for each part."""
+        names = []
+        for name in self.columns_:
+            names += [f"{name}_{part}" for part in (*PARTS, "days")] + ([f"{name}_hour"] if name in self.hours_ else [])
+        return np.asarray(names, dtype=object)
+
+
+def _text() -> FunctionTransformer:
+    return FunctionTransformer(as_text, feature_names_out="one-to-one")
+
+
+def preparation(roles: Roles, features, native_categories: bool, seed: int) -> ColumnTransformer:
+    """The ColumnTransformer for `roles`: numbers imputed then `features` (a feature-set transformer, or None),
+    dates as parts, categories one-hot (or ordinal, for a model with `native_categories`), many-valued text
+    target-encoded. Columns of other roles are dropped."""
+    parts = []
+    numeric = roles.names(NUMERIC)
+    if numeric:
+        steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+        parts.append(("numeric", make_pipeline(*steps, *([features] if features is not None else [])), numeric))
+    if dates := roles.names(DATETIME):
+        formats = {col.name: col.date_format for col in roles.columns if col.role == DATETIME}
+        imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+        parts.append(("dates", make_pipeline(DateParts(formats), imputer), dates))
+    if categorical := roles.names(CATEGORICAL):
+        if native_categories:
+            encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=254)
+        else:
+            encoder = OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                min_frequency=MIN_FREQUENCY,
+                max_categories=MAX_ONE_HOT,
+                sparse_output=False,
+            )
+            encoder = make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING), encoder)
+        parts.append((CATEGORICAL, make_pipeline(_text(), encoder), categorical))
+    if many := roles.names(HIGH_CARDINALITY):
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)  # its cross-fitting, seeded
+        parts.append((HIGH_CARDINALITY, make_pipeline(_text(), TargetEncoder(cv=folds)), many))
+    return ColumnTransformer(parts, remainder="drop")
+
+
+def native_category_names(roles: Roles) -> list[str]:
+    """The output names of the ordinal-encoded categorical columns, as a native-categories model is told them."""
+    return [f"{CATEGORICAL}__{name}" for name in roles.names(CATEGORICAL)]

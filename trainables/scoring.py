@@ -1,0 +1,75 @@
+"""A fold's scores, counted with numpy: scikit-learn's metrics validate their inputs on every call, which costs more
+than a cheap trial's fit. Each function gives what its scikit-learn namesake gives (tests/unit/test_trial_metrics.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from search.common import contract as c
+
+EPS = np.finfo(np.float64).eps  # log loss clips probabilities to [EPS, 1 - EPS], as scikit-learn does
+
+
+def confusion(true_codes: np.ndarray, predicted_codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """The confusion matrix (rows: true class, columns: predicted) of class codes 0..n_classes-1."""
+    n = n_classes
+    return np.bincount(np.asarray(true_codes) * n + np.asarray(predicted_codes), minlength=n * n).reshape(n, n)
+
+
+def accuracy_and_macro_f1(matrix: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro F1 from a confusion matrix, as sklearn's `accuracy_score` and `f1_score(average="macro")`
+    compute them (F1 averaged over the classes that occur as true or predicted labels)."""
+    hits, true, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    present = (true + predicted) > 0
+    f1 = 2 * hits[present] / (true[present] + predicted[present])
+    return float(hits.sum() / matrix.sum()), float(f1.mean())
+
+
+def balanced_accuracy(matrix: np.ndarray) -> float:
+    """The mean recall over the classes that occur as true labels (sklearn's `balanced_accuracy_score`)."""
+    true = matrix.sum(axis=1)
+    present = true > 0
+    return float(np.mean(np.diag(matrix)[present] / true[present]))
+
+
+def _auc(positive: np.ndarray, score: np.ndarray) -> float:
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_auc(codes: np.ndarray, scores: np.ndarray, n_classes: int) -> float:
+    """ROC AUC: binary from the positive class's score; one-vs-rest macro for more classes (sklearn's
+    `roc_auc_score(multi_class="ovr", average="macro")`), over the classes present as both positive and negative."""
+    if scores.ndim == 1 or n_classes == 2:
+        positive = scores if scores.ndim == 1 else scores[:, 1]
+        return _auc(codes == 1, positive)
+    aucs = [_auc(codes == k, scores[:, k]) for k in range(n_classes) if 0 < (codes == k).sum() < len(codes)]
+    return float(np.mean(aucs))
+
+
+def log_loss(codes: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (sklearn's `log_loss` with every class as a label)."""
+    p = np.clip(probabilities[np.arange(len(codes)), codes], EPS, 1 - EPS)
+    return float(-np.mean(np.log(p)))
+
+
+def fold_scores(pipeline, X_val, val_codes: np.ndarray, predicted_codes: np.ndarray, n_classes: int) -> dict:
+    """A fitted Pipeline's validation scores: accuracy, macro F1, balanced accuracy; ROC AUC where it gives scores
+    for every class it was fitted on, log loss where it gives probabilities."""
+    matrix = confusion(val_codes, predicted_codes, n_classes)
+    scores = dict(zip((c.VAL_ACCURACY, c.VAL_F1), accuracy_and_macro_f1(matrix), strict=True))
+    scores[c.VAL_BALANCED_ACCURACY] = balanced_accuracy(matrix)
+    model = pipeline[-1]
+    if len(getattr(model, "classes_", ())) != n_classes:  # a fold short of a class: scores do not line up
+        return scores
+    if hasattr(model, "predict_proba"):
+        probabilities = pipeline.predict_proba(X_val)
+        scores[c.VAL_ROC_AUC] = roc_auc(val_codes, probabilities, n_classes)
+        scores[c.VAL_LOG_LOSS] = log_loss(val_codes, probabilities)
+    elif hasattr(model, "decision_function"):
+        scores[c.VAL_ROC_AUC] = roc_auc(val_codes, pipeline.decision_function(X_val), n_classes)
+    return scores

@@ -5,15 +5,6 @@ docs/tracking.md describes these names; `tests/unit/test_contract.py` checks tha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search.common.connect import public_uri
-from search.common.errors import NothingToDo, UsageError
-
-if TYPE_CHECKING:  # imported where used: trainables read the names on workers without loading MLflow
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
-
 # Experiments, registered models, aliases and git tags: one rule for every dataset.
 ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
@@ -126,60 +117,3 @@ def search_run_name(search_id: str) -> str:
 def trial_run_name(config: dict) -> str:
     """A trial's name, in Tune and in MLflow: `0007-svm-basic` (the order the searcher proposed it, what it tries)."""
     return f"{int(config.get(TRIAL_INDEX, 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
-
-
-def find_search(
-    client: MlflowClient, search_id: str | None = None, experiment: str | None = None, finished: bool = False
-) -> Run:
-    """The parent run of a search: by `search_id`, or the latest one (`finished`: the latest FINISHED one).
-
-    `experiment` (a name or an id) limits the look to one experiment; without it every experiment of the
-    tracking store is searched, so the latest search is found whatever its dataset. Raises UsageError for a
-    named search or experiment that is not there, NothingToDo when there is no search at all.
-    """
-    experiments = _experiment_ids(client, experiment)
-    query = f"tags.{RUN_TYPE} = '{SEARCH_RUN}'"
-    if search_id:
-        query += f" and tags.{SEARCH_ID} = '{search_id}'"
-    elif finished:
-        query += " and attributes.status = 'FINISHED'"
-    runs = client.search_runs(experiments, query, order_by=["attributes.start_time DESC"], max_results=1)
-    if runs:
-        return runs[0]
-    where = f"experiment {experiment!r}" if experiment else f"any experiment at {public_uri(client.tracking_uri)}"
-    if search_id:
-        raise UsageError(f"no search {search_id!r} in {where}: check the id, --experiment or --tracking-uri")
-    what = "finished search" if finished else "search"
-    raise NothingToDo(f"no {what} in {where}: run python search/run.py first, or pass --experiment/--search-id")
-
-
-def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
-    if experiment is None:
-        ids, token = [], None
-        while True:
-            page = client.search_experiments(max_results=1000, page_token=token)
-            ids += [e.experiment_id for e in page]
-            token = page.token
-            if not token:
-                break
-        if not ids:
-            raise NothingToDo(f"no experiment at {public_uri(client.tracking_uri)}: run python search/run.py first")
-        return ids
-    from mlflow.exceptions import MlflowException
-
-    found = client.get_experiment_by_name(experiment)
-    if found is None and experiment.isdigit():  # an experiment id works too
-        try:
-            found = client.get_experiment(experiment)
-        except MlflowException:
-            found = None
-    if found is None:
-        raise UsageError(
-            f"experiment {experiment!r} does not exist at {public_uri(client.tracking_uri)}: check --experiment"
-        )
-    return [found.experiment_id]
-
-
-def experiment_of(client: MlflowClient, run: Run) -> str:
-    """The name of the experiment a run belongs to."""
-    return client.get_experiment(run.info.experiment_id).name

@@ -21,7 +21,6 @@ from search.common import contract as c
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
 
 TIE_BREAK = "higher val_f1, then lower fit_time_s, then the earlier trial"
 TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
@@ -152,19 +151,6 @@ def _index(value: Any) -> int | None:
 def param_column(key: str) -> str:
     """A param's column in the trial table: its name, or `param.<name>` when a column has that name already."""
     return key if key not in RESERVED else f"param.{key}"
-
-
-def search_trials(client: MlflowClient, experiment_id: str, search_id: str, finished: bool = False) -> list[Trial]:
-    """Every trial run of a search (`finished`: the FINISHED ones), as Trials."""
-    query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
-    query += " and attributes.status = 'FINISHED'" if finished else ""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], query, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return [Trial.from_run(r) for r in runs]
 
 
 def row_dict(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from mlflow.entities.model_registry import ModelVersion
 from search.common import contract as c
 from search.common import mlflow_records as mr
 from search.common.figures import save_confusion_matrix
+from search.common.lookup import experiment_of, find_search
 from search.releasing import choice as ch
 from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
@@ -83,7 +84,7 @@ def plan_release(settings: ReleaseSettings, client: MlflowClient) -> Plan:
     """The search and its best trial, the model's name, and every check that can refuse before anything is written."""
     budget = Budget(settings.max_predict_ms, settings.max_model_mb)
     chosen = ch.choose(client, settings.experiment, settings.search_id, settings.metric, budget)
-    experiment = c.experiment_of(client, chosen.search)
+    experiment = experiment_of(client, chosen.search)
     print(f"releasing from experiment {experiment!r}")
     print(ch.describe(chosen))
     trial = chosen.best
@@ -204,8 +205,8 @@ def target_model(settings: ReleaseSettings, client: MlflowClient) -> str:
         return settings.model_name
     experiment = settings.experiment
     if experiment is None:
-        latest = c.find_search(client, settings.search_id)
-        experiment = c.experiment_of(client, latest)
+        latest = find_search(client, settings.search_id)
+        experiment = experiment_of(client, latest)
     name = c.model_name(experiment)
     print(f"model {name} (experiment {experiment!r})")
     return name

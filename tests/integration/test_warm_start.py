@@ -10,8 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common.errors import UsageError
+from search.common.lookup import search_trials
 from search.common.runs_table import load_search
-from search.common.trials import rank_trials, search_trials
+from search.common.trials import rank_trials
 from search.reporting.importance import Importance
 from search.reporting.report_md import render
 from search.searching.config import parse_args

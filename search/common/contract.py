@@ -57,6 +57,9 @@ MAX_TAG_CHARS = 5000  # the longest tag value the project writes (MLflow's limit
 FAILURES_COUNTED = "failures_counted"  # tag of a trial run that lost attempts: those Tune counted (max_failures)
 NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
 ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, FAILURES_COUNTED, NODES_USED)
+# Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in that
+# folder (the journal cluster/study_dashboard.py serves).
+TUNE_PATH, STUDY_JOURNAL = "tune_path", "optuna-journal.log"
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"

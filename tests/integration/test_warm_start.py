@@ -35,7 +35,7 @@ def study_of(client, outcome):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from search.searching.journal import STUDY_JOURNAL
+    from search.common.contract import STUDY_JOURNAL
 
     tune_path = Path(client.get_run(outcome.parent_run_id).data.tags["tune_path"])
     storage = JournalStorage(JournalFileBackend(str(tune_path / STUDY_JOURNAL)))

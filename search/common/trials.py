@@ -38,6 +38,19 @@ def number(value: Any, default: float = math.nan) -> float:
     return default if math.isnan(value) else value
 
 
+def hyperparams_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's own hyperparameters from a trial config (`trainables.space` describes its shape)."""
+    return dict(config.get(config[c.MODEL], {}))
+
+
+def flat_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial config as the flat params of its MLflow run."""
+    flat = {c.MODEL: config[c.MODEL], c.FEATURE_SET: config[c.FEATURE_SET]}
+    flat.update(hyperparams_of(config))
+    flat.update({k: config[k] for k in c.TRIAL_CONSTANTS if k in config})
+    return flat
+
+
 def outcome(row: Mapping[str, Any]) -> str:
     """completed (ran every fold), stopped (cut short), failed, unfinished (still running) or no_result (closed
     without any result), from a trial's MLflow status (FINISHED when absent), `folds_done` and `cv_folds`."""
@@ -94,8 +107,6 @@ class Trial(Mapping[str, Any]):
         cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "", **tags: str
     ) -> Trial:
         """The trial of a Tune result (its config and last metrics), as its MLflow run records it."""
-        from trainables.space import flat_params
-
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
         params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:

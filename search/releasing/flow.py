@@ -25,6 +25,7 @@ from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
 from search.releasing.publish import Context, ReleaseSettings, publish
 from search.releasing.retrain import Lineage, Scores, fit, lineage_of, rebuild_split, score
+from trainables.data import recorded_source
 
 
 @dataclass
@@ -160,7 +161,7 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
 
 def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
     name = f"{run_tags(plan)[c.DATASET]}-{part}"
-    return mr.data_part(X, y, name, context, plan.lineage.dataset_source)
+    return mr.data_part(X, y, name, context, recorded_source(plan.lineage.dataset_source))
 
 
 def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from search.common import contract as c
 from search.common import mlflow_records as mr
 from search.searching.config import SearchConfig
-from trainables.data import Dataset, Split
+from trainables.data import Dataset, Split, recorded_source
 
 
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
@@ -75,8 +75,9 @@ def start_search(
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
     log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage})
     # The UI's Dataset column and run page: the development and test parts, with their digests.
-    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", config.dataset)]
-    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", config.dataset))
+    source = recorded_source(config.dataset)
+    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
+    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
     mr.log_data(client, parent_id, parts)
     return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
 

@@ -15,13 +15,14 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 from cluster import local_steps as steps
-from cluster.processes import process_alive, processes_mentioning, stop_processes
+from cluster.processes import group_members, process_alive, processes_mentioning, stop_processes
 from search.common.errors import CommandError, UsageError
 
 POLL_S = 0.5
@@ -163,3 +164,17 @@ def stop_worker(state: dict, number: int) -> None:
     if left:
         raise CommandError(f"processes {left} of worker {number} did not stop")
     state["processes"] = [p for p in state["processes"] if p["name"] != name]
+
+
+def kill_hard(state: dict, name: str) -> int:
+    """SIGKILL every process of worker `name` (its `ray start`, its raylet, its workers), as a machine that vanished;
+    returns how many."""
+    leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
+    node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
+    pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)

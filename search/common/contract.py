@@ -60,6 +60,21 @@ ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLD
 # Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in that
 # folder (the journal cluster/study_dashboard.py serves).
 TUNE_PATH, STUDY_JOURNAL = "tune_path", "optuna-journal.log"
+# More tags of the search's parent run: where its data was read (a CSV's path, a bundled set's name), `resumed=true`
+# once `--resume` continued it, and its best trial's run when it ended.
+DATASET_SOURCE, RESUMED = "dataset_source", "resumed"
+SEARCH_TAGS = (TUNE_PATH, DATASET_SOURCE, RESUMED, BEST_TRIAL_RUN_ID)
+# A registered version's tags: its lineage (`dataset_source`, the split, the trial's params as the JSON `config`), what
+# the alias gate decided (`promotion`, one of PROMOTION_VERDICTS, its reason and alias, `forced=true`, the serving
+# budget it was held to), `rolled_back=true`, its git tag, the run holding its evaluation, `released_from_dirty_tree`,
+# `release_complete`; and the release run's `model_uri` (its logged Pipeline) and `release_status`.
+CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS = "config", "promotion", "promotion_reason", "promotion_alias"
+SERVING_BUDGET, ROLLED_BACK, GIT_TAG = "serving_budget", "rolled_back", "git_tag"
+EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE = "evaluation_run_id", "released_from_dirty_tree", "release_complete"
+MODEL_URI, RELEASE_STATUS = "model_uri", "release_status"
+RELEASE_TAGS = (SOURCE_RUN_ID, CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS, FORCED, SERVING_BUDGET,
+                ROLLED_BACK, GIT_TAG, EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE, MODEL_URI,
+                RELEASE_STATUS)  # fmt: skip
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
@@ -109,7 +124,8 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPE
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, ERROR, *SEARCH_TAGS,
+                   *RELEASE_TAGS})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

@@ -148,4 +148,4 @@ def evaluate_classifier(
 
 def link_evaluation(client: MlflowClient, name: str, version: str, run_id: str) -> None:
     """Name the run holding the evaluation on the registered version (tag `evaluation_run_id`)."""
-    client.set_model_version_tag(name, version, "evaluation_run_id", run_id)
+    client.set_model_version_tag(name, version, c.EVALUATION_RUN_ID, run_id)

@@ -111,7 +111,7 @@ def run_tags(plan: Plan) -> dict[str, str]:
     return {
         c.RUN_TYPE: c.RELEASE_RUN,
         c.SEARCH_ID: plan.chosen.search_id,
-        "source_run_id": plan.chosen.best.info.run_id,
+        c.SOURCE_RUN_ID: plan.chosen.best.info.run_id,
         c.GIT_COMMIT: plan.commit,
         c.DATASET: search.data.tags.get(c.DATASET) or Path(plan.lineage.dataset_source).stem,
         "search_git_dirty": search.data.tags.get(c.GIT_DIRTY, "unknown"),
@@ -127,7 +127,7 @@ def release_run(client: MlflowClient, plan: Plan) -> str:
     query = f"tags.{c.RUN_TYPE} = '{c.RELEASE_RUN}' and tags.{c.SEARCH_ID} = '{sid}'"
     query += f" and tags.source_run_id = '{trial_run}'"
     runs = client.search_runs([plan.chosen.search.info.experiment_id], query, order_by=["attributes.start_time DESC"])
-    runs.sort(key=lambda r: "model_uri" not in r.data.tags)  # prefer one whose model was logged
+    runs.sort(key=lambda r: c.MODEL_URI not in r.data.tags)  # prefer one whose model was logged
     if runs:
         return runs[0].info.run_id
     experiment_id = plan.chosen.search.info.experiment_id
@@ -140,15 +140,15 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
     import mlflow
 
     current = client.get_run(run_id)
-    if not current.data.tags.get("model_uri"):  # the training part as an MLflow dataset: the UI's Dataset column
+    if not current.data.tags.get(c.MODEL_URI):  # the training part as an MLflow dataset: the UI's Dataset column
         mr.log_data(client, run_id, [_data_part(plan, split.X_dev, split.y_dev, "development", "training")])
     logged = current.data.params
     params = [Param(k, str(v)) for k, v in plan.lineage.params.items() if k not in logged]
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in run_tags(plan).items()], params=params)
-    if not current.data.tags.get("model_uri"):
+    if not current.data.tags.get(c.MODEL_URI):
         with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
             model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5))
-        client.set_tag(run_id, "model_uri", model_uri)
+        client.set_tag(run_id, c.MODEL_URI, model_uri)
     if "test_accuracy" not in current.data.metrics:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
@@ -170,9 +170,9 @@ def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan:
     run = client.get_run(run_id)
     if "accuracy_score" not in run.data.metrics:
         print("evaluating the model on the test part with mlflow.models.evaluate ...", flush=True)
-        model_uri, name = run.data.tags["model_uri"], f"{run_tags(plan)[c.DATASET]}-test"
+        model_uri, name = run.data.tags[c.MODEL_URI], f"{run_tags(plan)[c.DATASET]}-test"
         mr.evaluate_classifier(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name)
-    if version.tags.get("evaluation_run_id") != run_id:
+    if version.tags.get(c.EVALUATION_RUN_ID) != run_id:
         mr.link_evaluation(client, plan.model_name, version.version, run_id)
 
 
@@ -187,13 +187,13 @@ def register_version(
         **{k: f"{v:.6g}" for k, v in scores.metrics.items() if "." not in k},
     }
     if settings.allow_dirty and plan.check is not None and plan.check.dirty:
-        tags["released_from_dirty_tree"] = "true"
+        tags[c.DIRTY_RELEASE] = "true"
     if plan.existing is None:
-        model_uri = client.get_run(run_id).data.tags["model_uri"]
+        model_uri = client.get_run(run_id).data.tags[c.MODEL_URI]
         version = registry.register(client, name, model_uri, run_id, tags)
         print(f"registered {name} v{version.version} from release run {run_id}")
         return version
-    dirty = {k: v for k, v in tags.items() if k == "released_from_dirty_tree"}
+    dirty = {k: v for k, v in tags.items() if k == c.DIRTY_RELEASE}
     registry.record(client, name, plan.existing.version, dirty)
     print(f"found {name} v{plan.existing.version}, already registered for this search and trial: no new version")
     return plan.existing

@@ -69,7 +69,7 @@ def start_search(
     search_id = uuid.uuid4().hex[:12]
     experiment = config.experiment or c.experiment_name(data.name)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
-    tags = {**lineage, **extra, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    tags = {**lineage, **extra, c.DATASET_SOURCE: config.dataset, c.TUNE_PATH: str(tune_path)}
     tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
@@ -85,9 +85,9 @@ def start_search(
 def reopen_search(client, parent) -> SearchHome:
     """An interrupted search's home, its parent run set RUNNING again."""
     client.update_run(parent.info.run_id, status="RUNNING")
-    client.set_tag(parent.info.run_id, "resumed", "true")
+    client.set_tag(parent.info.run_id, c.RESUMED, "true")
     experiment = client.get_experiment(parent.info.experiment_id).name
-    tune_path = Path(parent.data.tags["tune_path"])
+    tune_path = Path(parent.data.tags[c.TUNE_PATH])
     return SearchHome(
         parent.data.tags[c.SEARCH_ID], experiment, parent.info.experiment_id, parent.info.run_id, tune_path
     )
@@ -122,7 +122,7 @@ def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[s
     metrics = dict(counts)
     if ranked:
         metrics |= {c.BEST_VAL_ACCURACY: ranked[0][c.VAL_ACCURACY], c.BEST_VAL_F1: ranked[0][c.VAL_F1]}
-        client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
+        client.set_tag(parent_id, c.BEST_TRIAL_RUN_ID, ranked[0]["run_id"])
     client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
 
 

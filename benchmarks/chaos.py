@@ -22,7 +22,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.compare import start_cluster, stop_cluster  # noqa: E402
 from cluster.local_steps import process_env, write_state  # noqa: E402
-from cluster.local_workers import state_lock, stop_worker  # noqa: E402
-from cluster.processes import group_members, processes_mentioning, stop_process_group  # noqa: E402
+from cluster.local_workers import kill_hard, state_lock, stop_worker  # noqa: E402
+from cluster.processes import stop_process_group  # noqa: E402
 from search.common import contract as c  # noqa: E402
 
 LOCAL = [sys.executable, str(ROOT / "cluster" / "local.py")]
@@ -53,20 +52,6 @@ def local(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def state_of(state_dir: Path) -> dict:
     return json.loads((state_dir / "state.json").read_text())
-
-
-def kill_hard(state: dict, name: str) -> int:
-    """SIGKILL every process of worker `name` (its `ray start`, its raylet, its workers), as a machine that vanished;
-    returns how many."""
-    leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
-    node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
-    pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return len(pids)
 
 
 def restart_mlflow(state_dir: Path) -> None:

@@ -41,6 +41,7 @@ def run_variant(name: str, uri: str, trials: int, storage: Path) -> float:
     """One search of the variant; its wall seconds."""
     from ray import tune
 
+    from search.common.contract import STUDY_JOURNAL
     from search.searching import tuning
     from search.searching.config import parse_args
     from search.searching.driver import run_search
@@ -49,7 +50,7 @@ def run_variant(name: str, uri: str, trials: int, storage: Path) -> float:
     scheduler, keep, keep_after_s = VARIANTS[name]
 
     def make_trainable(config, split, tune_path, runs=None):
-        journal = str(tune_path / tuning.STUDY_JOURNAL) if keep == "checkpoint" else None
+        journal = str(tune_path / STUDY_JOURNAL) if keep == "checkpoint" else None
         trainable = tune.with_parameters(train_trial, X=split.X_dev, y=split.y_dev, report_folds=scheduler == "asha",
                                          storage=journal, keep_after_s=keep_after_s,
                                          runs=runs if keep == "run" else None)  # fmt: skip

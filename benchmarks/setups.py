@@ -31,7 +31,7 @@ def project(args) -> list[tuple[float, float]]:
     """(finish time, val_accuracy) of every completed trial of a real search, read back from MLflow."""
     from mlflow.tracking import MlflowClient
 
-    from search.common.trials import search_trials
+    from search.common.lookup import search_trials
     from search.searching.config import parse_args
     from search.searching.driver import run_search
 

@@ -2,37 +2,23 @@
 
 python cluster/healthcheck.py http://127.0.0.1:8265/api/gcs_healthz
 
-Also the project's one HTTP probe and one TCP probe (the commands, cluster/ and the tests use these).
+A script of its own, importing nothing of the project: the MLflow image holds only the server's files
+(Dockerfile.mlflow). The project's code probes servers through `search.common.probes`.
 """
 
 from __future__ import annotations
 
-import socket
 import sys
-import urllib.error
 import urllib.request
 
 
-def status_of(url: str, timeout: float = 4.0, headers: dict[str, str] | None = None) -> int:
-    """The HTTP status `url` answers with, an error status too; OSError when nothing answers."""
+def healthy(url: str, timeout: float = 4.0) -> bool:
+    """True when `url` answers 200 within `timeout` seconds (an error status, no answer or a bad URL: False)."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def healthy(url: str, timeout: float = 4.0, headers: dict[str, str] | None = None) -> bool:
-    """True when `url` answers 200 within `timeout` seconds."""
-    try:
-        return status_of(url, timeout, headers) == 200
-    except (OSError, ValueError):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):  # HTTPError is an OSError
         return False
-
-
-def tcp_connect(host: str, port: int, timeout: float = 2.0) -> None:
-    """Open and close a TCP connection to `host:port`; OSError when nothing accepts it."""
-    socket.create_connection((host, port), timeout=timeout).close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 - add-worker starts one more Ray worker node (labelled `worker=<n>`, the next number) with the sizes `up` gave its
   workers; a running search gets trials on it within seconds (its concurrency follows the cluster's CPUs).
-- remove-worker drains a worker node through Ray's drain API (`search.common.compat.drain_node`, as pre-empted,
+- remove-worker drains a worker node through Ray's drain API (`drain_node` below, as pre-empted,
   with a deadline `--grace` seconds away): it takes no new work, its running trials finish, and at the deadline
   what still runs there moves to another node, resuming from its last kept fold; none of it counts against
   `max_failures`. Then the node is stopped by PID and forgotten.
@@ -15,14 +15,15 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 from cluster import local_steps as steps
-from cluster.processes import process_alive, processes_mentioning, stop_processes
-from search.common.errors import CommandError
+from cluster.processes import group_members, process_alive, processes_mentioning, stop_processes
+from search.common.errors import CommandError, UsageError
 
 POLL_S = 0.5
 QUIET_POLLS = 3  # polls in a row with no running trial task before a draining node counts as idle
@@ -106,10 +107,27 @@ def node_of(dashboard: str, token: str, number: int, missing_ok: bool = False) -
     raise CommandError(f"worker {number} is not an alive node of this cluster")
 
 
+def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> tuple[bool, str]:
+    """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
+    from now; returns (accepted, rejection message). The caller stops the node (Ray does not).
+
+    Ray's `ray._raylet.GcsClient.drain_node`, what the hidden `ray drain-node` command and the autoscaler call: it
+    marks the node draining, so that it takes no new work, with a deadline after which it is stopped.
+    """
+    import ray
+    from ray.core.generated import autoscaler_pb2
+
+    client = getattr(ray._raylet, "GcsClient", None)  # a wrapper of InnerGcsClient, which holds the methods
+    if client is None or not hasattr(getattr(ray._raylet, "InnerGcsClient", None), "drain_node"):
+        raise UsageError("Ray's GcsClient changed: cluster/local_workers.py's drain_node needs updating for this Ray")
+    deadline_ms = int(time.time() * 1000 + deadline_s * 1000)
+    reason = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    accepted, rejection = client(address=address).drain_node(node_id, reason, message, deadline_ms)
+    return bool(accepted), str(rejection or "")
+
+
 def remove_worker(args: argparse.Namespace) -> None:
     """Drain a worker node (`--worker`, default the last one added), wait for it, stop it."""
-    from search.common.compat import drain_node
-
     state_dir = args.state_dir.resolve()
     state = live_state(state_dir)
     numbers = worker_numbers(state)
@@ -146,3 +164,17 @@ def stop_worker(state: dict, number: int) -> None:
     if left:
         raise CommandError(f"processes {left} of worker {number} did not stop")
     state["processes"] = [p for p in state["processes"] if p["name"] != name]
+
+
+def kill_hard(state: dict, name: str) -> int:
+    """SIGKILL every process of worker `name` (its `ray start`, its raylet, its workers), as a machine that vanished;
+    returns how many."""
+    leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
+    node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
+    pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pids)

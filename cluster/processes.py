@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from cluster.healthcheck import healthy, tcp_connect
+from search.common.probes import healthy, tcp_connect
 
 GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 

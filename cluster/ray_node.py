@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a script: make `cluster` and `search` im
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cluster.credentials import write_private  # noqa: E402
-from cluster.healthcheck import tcp_connect  # noqa: E402
 from search.common.errors import CommandError  # noqa: E402
+from search.common.probes import tcp_connect  # noqa: E402
 
 UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}

@@ -24,8 +24,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from search.common.contract import STUDY_JOURNAL as JOURNAL  # noqa: E402 - the file the search writes
 from search.common.errors import UsageError  # noqa: E402
-from search.searching.journal import STUDY_JOURNAL as JOURNAL  # noqa: E402 - the file the search writes
 
 HOST = "127.0.0.1"
 

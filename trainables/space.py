@@ -17,8 +17,9 @@ import optuna
 
 from search.common import contract as c
 from search.common.contract import TRIAL_CONSTANTS
+from search.common.trials import flat_params, hyperparams_of  # noqa: F401 - defined with the record
 from trainables.features import FEATURE_SETS
-from trainables.models import MODEL_FAMILIES, Params
+from trainables.models import MODEL_FAMILIES
 
 
 class SearchSpace:
@@ -78,19 +79,6 @@ class SearchSpace:
         if extra:
             raise ValueError(f"{model} has no hyperparameter {', '.join(extra)}")
         return named
-
-
-def hyperparams_of(config: dict[str, Any]) -> Params:
-    """The model's own hyperparameters from a trial config."""
-    return dict(config.get(config[c.MODEL], {}))
-
-
-def flat_params(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial config as the flat params of its MLflow run."""
-    flat = {c.MODEL: config[c.MODEL], c.FEATURE_SET: config[c.FEATURE_SET]}
-    flat.update(hyperparams_of(config))
-    flat.update({k: config[k] for k in TRIAL_CONSTANTS if k in config})
-    return flat
 
 
 def config_from_params(params: dict[str, str]) -> dict[str, Any]:

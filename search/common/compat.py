@@ -18,9 +18,9 @@ upstream behaviour a patch relies on changes.
    `FailureConfig(max_failures)`; an attempt lost on a drained (pre-empted) node is not among them
    (ray-project/ray#41609: `Trial._handle_ray_actor_error` skips `RayActorError.preempted`). A trial's run records
    it, so a search shows that draining cost no retries.
-4. `drain_node` (`ray._raylet.GcsClient.drain_node`, what the hidden `ray drain-node` command and the autoscaler
-   call): mark a node draining so that it takes no new work, with a deadline after which it is stopped;
-   `draining_nodes` (`GcsClient.get_draining_nodes`) lists the nodes draining now.
+4. `draining_nodes` (`ray._raylet.GcsClient.get_draining_nodes`) lists the nodes draining now. Draining one is
+   the cluster's business (`cluster/local_workers.py`'s `drain_node`, the same `GcsClient`): `cluster/` imports
+   nothing of the search above its bottom layer.
 5. `skip_draining_nodes` (Ray Tune's `TuneController._maybe_cache_trial_actor`): with `reuse_actors=True` Tune
    keeps a finished trial's actor for the next trial, which bypasses the raylet, so a draining node would go on
    taking trials through the actors it holds until its deadline. The patch does not keep the actor of a trial whose
@@ -115,24 +115,6 @@ def failures_counted(trial) -> int:
     return int(metadata.num_failures)
 
 
-def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> tuple[bool, str]:
-    """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
-    from now; returns (accepted, rejection message). The caller stops the node (Ray does not)."""
-    check_versions()
-    import time
-
-    import ray
-    from ray.core.generated import autoscaler_pb2
-
-    client = getattr(ray._raylet, "GcsClient", None)  # a wrapper of InnerGcsClient, which holds the methods
-    if client is None or not hasattr(getattr(ray._raylet, "InnerGcsClient", None), "drain_node"):
-        raise UsageError("Ray's GcsClient changed: search/common/compat.py needs updating for this Ray")
-    deadline_ms = int(time.time() * 1000 + deadline_s * 1000)
-    reason = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
-    accepted, rejection = client(address=address).drain_node(node_id, reason, message, deadline_ms)
-    return bool(accepted), str(rejection or "")
-
-
 @functools.lru_cache(maxsize=4)
 def _gcs_client(address: str):
     import ray
@@ -218,7 +200,7 @@ def lost_with_its_node(exc: BaseException | None) -> bool:
     import ray
     from ray.exceptions import RayActorError, RayTaskError
 
-    from cluster.healthcheck import tcp_connect
+    from search.common.probes import tcp_connect
 
     cause = exc.cause if isinstance(exc, RayTaskError) else exc
     actor_id = cause.actor_id if isinstance(cause, RayActorError) else None

@@ -12,8 +12,8 @@ import urllib.error
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
-from cluster.healthcheck import status_of, tcp_connect
 from search.common.errors import Unreachable
+from search.common.probes import status_of, tcp_connect
 
 # What Ray's runtime_env working_dir leaves out when it ships the project's code to a cluster.
 CODE_EXCLUDES = [

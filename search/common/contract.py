@@ -5,15 +5,6 @@ docs/tracking.md describes these names; `tests/unit/test_contract.py` checks tha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from search.common.connect import public_uri
-from search.common.errors import NothingToDo, UsageError
-
-if TYPE_CHECKING:  # imported where used: trainables read the names on workers without loading MLflow
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
-
 # Experiments, registered models, aliases and git tags: one rule for every dataset.
 ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
@@ -66,6 +57,24 @@ MAX_TAG_CHARS = 5000  # the longest tag value the project writes (MLflow's limit
 FAILURES_COUNTED = "failures_counted"  # tag of a trial run that lost attempts: those Tune counted (max_failures)
 NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
 ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, FAILURES_COUNTED, NODES_USED)
+# Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in that
+# folder (the journal cluster/study_dashboard.py serves).
+TUNE_PATH, STUDY_JOURNAL = "tune_path", "optuna-journal.log"
+# More tags of the search's parent run: where its data was read (a CSV's path, a bundled set's name), `resumed=true`
+# once `--resume` continued it, and its best trial's run when it ended.
+DATASET_SOURCE, RESUMED = "dataset_source", "resumed"
+SEARCH_TAGS = (TUNE_PATH, DATASET_SOURCE, RESUMED, BEST_TRIAL_RUN_ID)
+# A registered version's tags: its lineage (`dataset_source`, the split, the trial's params as the JSON `config`), what
+# the alias gate decided (`promotion`, one of PROMOTION_VERDICTS, its reason and alias, `forced=true`, the serving
+# budget it was held to), `rolled_back=true`, its git tag, the run holding its evaluation, `released_from_dirty_tree`,
+# `release_complete`; and the release run's `model_uri` (its logged Pipeline) and `release_status`.
+CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS = "config", "promotion", "promotion_reason", "promotion_alias"
+SERVING_BUDGET, ROLLED_BACK, GIT_TAG = "serving_budget", "rolled_back", "git_tag"
+EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE = "evaluation_run_id", "released_from_dirty_tree", "release_complete"
+MODEL_URI, RELEASE_STATUS = "model_uri", "release_status"
+RELEASE_TAGS = (SOURCE_RUN_ID, CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS, FORCED, SERVING_BUDGET,
+                ROLLED_BACK, GIT_TAG, EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE, MODEL_URI,
+                RELEASE_STATUS)  # fmt: skip
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
@@ -110,7 +119,7 @@ MAX_CONCURRENT, TEST_SIZE, SPLIT_SEED, METRIC = "max_concurrent", "test_size", "
 SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_to_evaluate"
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
 WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
-CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: the user's overrides of the column roles
+CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: overrides of the roles
 SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
                  PLATEAU, MIN_DELTA, CATEGORICAL, DROP)  # fmt: skip
@@ -136,8 +145,8 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPE
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
-                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, COLUMN_ROLES,
-                   METRIC_REASON})  # fmt: skip
+                   CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, ERROR, *SEARCH_TAGS,
+                   *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:
@@ -148,60 +157,3 @@ def search_run_name(search_id: str) -> str:
 def trial_run_name(config: dict) -> str:
     """A trial's name, in Tune and in MLflow: `0007-svm-basic` (the order the searcher proposed it, what it tries)."""
     return f"{int(config.get(TRIAL_INDEX, 0)):04d}-{config.get('model')}-{config.get('feature_set')}"
-
-
-def find_search(
-    client: MlflowClient, search_id: str | None = None, experiment: str | None = None, finished: bool = False
-) -> Run:
-    """The parent run of a search: by `search_id`, or the latest one (`finished`: the latest FINISHED one).
-
-    `experiment` (a name or an id) limits the look to one experiment; without it every experiment of the
-    tracking store is searched, so the latest search is found whatever its dataset. Raises UsageError for a
-    named search or experiment that is not there, NothingToDo when there is no search at all.
-    """
-    experiments = _experiment_ids(client, experiment)
-    query = f"tags.{RUN_TYPE} = '{SEARCH_RUN}'"
-    if search_id:
-        query += f" and tags.{SEARCH_ID} = '{search_id}'"
-    elif finished:
-        query += " and attributes.status = 'FINISHED'"
-    runs = client.search_runs(experiments, query, order_by=["attributes.start_time DESC"], max_results=1)
-    if runs:
-        return runs[0]
-    where = f"experiment {experiment!r}" if experiment else f"any experiment at {public_uri(client.tracking_uri)}"
-    if search_id:
-        raise UsageError(f"no search {search_id!r} in {where}: check the id, --experiment or --tracking-uri")
-    what = "finished search" if finished else "search"
-    raise NothingToDo(f"no {what} in {where}: run python search/run.py first, or pass --experiment/--search-id")
-
-
-def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
-    if experiment is None:
-        ids, token = [], None
-        while True:
-            page = client.search_experiments(max_results=1000, page_token=token)
-            ids += [e.experiment_id for e in page]
-            token = page.token
-            if not token:
-                break
-        if not ids:
-            raise NothingToDo(f"no experiment at {public_uri(client.tracking_uri)}: run python search/run.py first")
-        return ids
-    from mlflow.exceptions import MlflowException
-
-    found = client.get_experiment_by_name(experiment)
-    if found is None and experiment.isdigit():  # an experiment id works too
-        try:
-            found = client.get_experiment(experiment)
-        except MlflowException:
-            found = None
-    if found is None:
-        raise UsageError(
-            f"experiment {experiment!r} does not exist at {public_uri(client.tracking_uri)}: check --experiment"
-        )
-    return [found.experiment_id]
-
-
-def experiment_of(client: MlflowClient, run: Run) -> str:
-    """The name of the experiment a run belongs to."""
-    return client.get_experiment(run.info.experiment_id).name

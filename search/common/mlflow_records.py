@@ -37,25 +37,23 @@ class DataPart:
     context: str
 
 
-def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, dataset: str = "") -> DataPart:
+def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: str | None = None) -> DataPart:
     """An MLflow dataset input for features `X` with labels `y`, e.g. `data_part(X_dev, y_dev, "iris-dev", "train")`.
 
-    `dataset` is the search's `--dataset`: a CSV's path is recorded as the dataset's source; for a bundled dataset
-    (`iris`) MLflow records the code that built it (`trainables.data.recorded_source`).
+    `source` is where the data was read, as MLflow records a dataset's source (`trainables.data.recorded_source` of
+    the search's `--dataset`: a CSV's path); without it (a bundled dataset, `iris`) MLflow records the code that
+    built it.
 
     The digest is MLflow's own (computed once here from the frame); build it once per search and hand the same
     `DataPart` to every run, so a trial only sends it, never recomputes it.
     """
     import mlflow.data
 
-    from trainables.data import recorded_source
-
     frame = X.copy()
     frame[y.name or c.TARGET] = y.to_numpy()
     with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
         warnings.simplefilter("ignore")
-        source = recorded_source(dataset) if dataset else None
-        recorded = mlflow.data.from_pandas(frame, source=source, targets=y.name or c.TARGET, name=name)
+        recorded = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or c.TARGET, name=name)
     fields = recorded.to_dict()
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
@@ -150,4 +148,4 @@ def evaluate_classifier(
 
 def link_evaluation(client: MlflowClient, name: str, version: str, run_id: str) -> None:
     """Name the run holding the evaluation on the registered version (tag `evaluation_run_id`)."""
-    client.set_model_version_tag(name, version, "evaluation_run_id", run_id)
+    client.set_model_version_tag(name, version, c.EVALUATION_RUN_ID, run_id)

@@ -12,7 +12,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
-from search.common.trials import TAGS, param_column, search_trials
+from search.common.lookup import find_search, search_trials
+from search.common.trials import TAGS, param_column
 
 METRICS = c.TRIAL_METRICS
 LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, c.MODEL, c.FEATURE_SET)
@@ -42,7 +43,7 @@ class SearchRuns:
 def load_search(client: MlflowClient, experiment: str | None = None, search_id: str | None = None) -> SearchRuns:
     """The parent run and trial table of a search (the latest one, in any experiment unless `experiment` is given);
     trials ordered by `trial_index`, then start time."""
-    parent = c.find_search(client, search_id, experiment)
+    parent = find_search(client, search_id, experiment)
     pid = parent.info.run_id
     found = search_trials(client, parent.info.experiment_id, parent.data.tags.get(c.SEARCH_ID, ""))
     trials = [t for t in found if t.run.data.tags.get(c.PARENT_RUN_ID, pid) == pid]

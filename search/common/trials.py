@@ -21,7 +21,6 @@ from search.common import contract as c
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
 
 TIE_BREAK = "higher val_f1, then lower fit_time_s, then the earlier trial"
 TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
@@ -37,6 +36,19 @@ def number(value: Any, default: float = math.nan) -> float:
     except (TypeError, ValueError):
         return default
     return default if math.isnan(value) else value
+
+
+def hyperparams_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's own hyperparameters from a trial config (`trainables.space` describes its shape)."""
+    return dict(config.get(config[c.MODEL], {}))
+
+
+def flat_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial config as the flat params of its MLflow run."""
+    flat = {c.MODEL: config[c.MODEL], c.FEATURE_SET: config[c.FEATURE_SET]}
+    flat.update(hyperparams_of(config))
+    flat.update({k: config[k] for k in c.TRIAL_CONSTANTS if k in config})
+    return flat
 
 
 def outcome(row: Mapping[str, Any]) -> str:
@@ -95,8 +107,6 @@ class Trial(Mapping[str, Any]):
         cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "", **tags: str
     ) -> Trial:
         """The trial of a Tune result (its config and last metrics), as its MLflow run records it."""
-        from trainables.space import flat_params
-
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
         params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:
@@ -152,19 +162,6 @@ def _index(value: Any) -> int | None:
 def param_column(key: str) -> str:
     """A param's column in the trial table: its name, or `param.<name>` when a column has that name already."""
     return key if key not in RESERVED else f"param.{key}"
-
-
-def search_trials(client: MlflowClient, experiment_id: str, search_id: str, finished: bool = False) -> list[Trial]:
-    """Every trial run of a search (`finished`: the FINISHED ones), as Trials."""
-    query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
-    query += " and attributes.status = 'FINISHED'" if finished else ""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], query, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return [Trial.from_run(r) for r in runs]
 
 
 def row_dict(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from mlflow.entities import Run
 
 from search.common import contract as c
 from search.common.errors import NothingToDo
-from search.common.trials import TIE_BREAK, number, rank_trials, search_trials
+from search.common.lookup import find_search, search_trials
+from search.common.trials import TIE_BREAK, number, rank_trials
 
 if TYPE_CHECKING:
     from search.releasing.budget import Budget
@@ -64,7 +65,7 @@ def choose(
     The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None). With
     a serving `budget`, only the trials within it compete, and a line says which trials it ruled out.
     """
-    search = c.find_search(client, search_id, experiment, finished=True)
+    search = find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
     rows = search_trials(client, search.info.experiment_id, sid, finished=True)
     if budget is not None and budget.active:

@@ -19,11 +19,13 @@ from mlflow.entities.model_registry import ModelVersion
 from search.common import contract as c
 from search.common import mlflow_records as mr
 from search.common.figures import save_confusion_matrix
+from search.common.lookup import experiment_of, find_search
 from search.releasing import choice as ch
 from search.releasing import git_tag, registry
 from search.releasing.budget import Budget
 from search.releasing.publish import Context, ReleaseSettings, publish
 from search.releasing.retrain import Lineage, Scores, fit, lineage_of, rebuild_split, score
+from trainables.data import recorded_source
 
 
 @dataclass
@@ -83,7 +85,7 @@ def plan_release(settings: ReleaseSettings, client: MlflowClient) -> Plan:
     """The search and its best trial, the model's name, and every check that can refuse before anything is written."""
     budget = Budget(settings.max_predict_ms, settings.max_model_mb)
     chosen = ch.choose(client, settings.experiment, settings.search_id, settings.metric, budget)
-    experiment = c.experiment_of(client, chosen.search)
+    experiment = experiment_of(client, chosen.search)
     print(f"releasing from experiment {experiment!r}")
     print(ch.describe(chosen))
     trial = chosen.best
@@ -109,7 +111,7 @@ def run_tags(plan: Plan) -> dict[str, str]:
     return {
         c.RUN_TYPE: c.RELEASE_RUN,
         c.SEARCH_ID: plan.chosen.search_id,
-        "source_run_id": plan.chosen.best.info.run_id,
+        c.SOURCE_RUN_ID: plan.chosen.best.info.run_id,
         c.GIT_COMMIT: plan.commit,
         c.DATASET: search.data.tags.get(c.DATASET) or Path(plan.lineage.dataset_source).stem,
         "search_git_dirty": search.data.tags.get(c.GIT_DIRTY, "unknown"),
@@ -125,7 +127,7 @@ def release_run(client: MlflowClient, plan: Plan) -> str:
     query = f"tags.{c.RUN_TYPE} = '{c.RELEASE_RUN}' and tags.{c.SEARCH_ID} = '{sid}'"
     query += f" and tags.source_run_id = '{trial_run}'"
     runs = client.search_runs([plan.chosen.search.info.experiment_id], query, order_by=["attributes.start_time DESC"])
-    runs.sort(key=lambda r: "model_uri" not in r.data.tags)  # prefer one whose model was logged
+    runs.sort(key=lambda r: c.MODEL_URI not in r.data.tags)  # prefer one whose model was logged
     if runs:
         return runs[0].info.run_id
     experiment_id = plan.chosen.search.info.experiment_id
@@ -138,15 +140,15 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
     import mlflow
 
     current = client.get_run(run_id)
-    if not current.data.tags.get("model_uri"):  # the training part as an MLflow dataset: the UI's Dataset column
+    if not current.data.tags.get(c.MODEL_URI):  # the training part as an MLflow dataset: the UI's Dataset column
         mr.log_data(client, run_id, [_data_part(plan, split.X_dev, split.y_dev, "development", "training")])
     logged = current.data.params
     params = [Param(k, str(v)) for k, v in plan.lineage.params.items() if k not in logged]
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in run_tags(plan).items()], params=params)
-    if not current.data.tags.get("model_uri"):
+    if not current.data.tags.get(c.MODEL_URI):
         with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
             model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5))
-        client.set_tag(run_id, "model_uri", model_uri)
+        client.set_tag(run_id, c.MODEL_URI, model_uri)
     if "test_accuracy" not in current.data.metrics:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
@@ -159,7 +161,7 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
 
 def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
     name = f"{run_tags(plan)[c.DATASET]}-{part}"
-    return mr.data_part(X, y, name, context, plan.lineage.dataset_source)
+    return mr.data_part(X, y, name, context, recorded_source(plan.lineage.dataset_source))
 
 
 def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:
@@ -168,9 +170,9 @@ def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan:
     run = client.get_run(run_id)
     if "accuracy_score" not in run.data.metrics:
         print("evaluating the model on the test part with mlflow.models.evaluate ...", flush=True)
-        model_uri, name = run.data.tags["model_uri"], f"{run_tags(plan)[c.DATASET]}-test"
+        model_uri, name = run.data.tags[c.MODEL_URI], f"{run_tags(plan)[c.DATASET]}-test"
         mr.evaluate_classifier(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name)
-    if version.tags.get("evaluation_run_id") != run_id:
+    if version.tags.get(c.EVALUATION_RUN_ID) != run_id:
         mr.link_evaluation(client, plan.model_name, version.version, run_id)
 
 
@@ -185,13 +187,13 @@ def register_version(
         **{k: f"{v:.6g}" for k, v in scores.metrics.items() if "." not in k},
     }
     if settings.allow_dirty and plan.check is not None and plan.check.dirty:
-        tags["released_from_dirty_tree"] = "true"
+        tags[c.DIRTY_RELEASE] = "true"
     if plan.existing is None:
-        model_uri = client.get_run(run_id).data.tags["model_uri"]
+        model_uri = client.get_run(run_id).data.tags[c.MODEL_URI]
         version = registry.register(client, name, model_uri, run_id, tags)
         print(f"registered {name} v{version.version} from release run {run_id}")
         return version
-    dirty = {k: v for k, v in tags.items() if k == "released_from_dirty_tree"}
+    dirty = {k: v for k, v in tags.items() if k == c.DIRTY_RELEASE}
     registry.record(client, name, plan.existing.version, dirty)
     print(f"found {name} v{plan.existing.version}, already registered for this search and trial: no new version")
     return plan.existing
@@ -204,8 +206,8 @@ def target_model(settings: ReleaseSettings, client: MlflowClient) -> str:
         return settings.model_name
     experiment = settings.experiment
     if experiment is None:
-        latest = c.find_search(client, settings.search_id)
-        experiment = c.experiment_of(client, latest)
+        latest = find_search(client, settings.search_id)
+        experiment = experiment_of(client, latest)
     name = c.model_name(experiment)
     print(f"model {name} (experiment {experiment!r})")
     return name

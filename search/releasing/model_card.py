@@ -37,15 +37,15 @@ def build_card(
         "model_name": model_name,
         "version": str(version),
         "created_at": created_at,
-        "model_uri": f"models:/{model_name}/{version}",
+        c.MODEL_URI: f"models:/{model_name}/{version}",
         "run_id": run_id,
         "metrics": {k: trial_metrics[k] for k in SCORES if k in trial_metrics},
         "test_metrics": test_metrics,
         "parameters": dict(sorted(parameters.items())),
         "lineage": lineage,
         "selection": selection,
-        "promotion": promotion,
-        "git_tag": git_tag,
+        c.PROMOTION: promotion,
+        c.GIT_TAG: git_tag,
         "intended_use": (
             f"Classify rows shaped like {dataset} (the same raw feature columns, as doubles) into its classes; "
             "a reference model for comparing searches, demonstrations and tests."
@@ -73,9 +73,9 @@ def render_markdown(card: dict[str, Any]) -> str:
     test = card["test_metrics"]
     headline = {k: v for k, v in test.items() if not isinstance(v, dict)}
     lines = [f"# Model card: {card['model_name']} v{card['version']}", ""]
-    lines += [f"Created {card['created_at']} by release run `{card['run_id']}`; model URI `{card['model_uri']}`."]
-    if card.get("git_tag"):
-        lines[-1] += f" Git tag `{card['git_tag']}`."
+    lines += [f"Created {card['created_at']} by release run `{card['run_id']}`; model URI `{card[c.MODEL_URI]}`."]
+    if card.get(c.GIT_TAG):
+        lines[-1] += f" Git tag `{card[c.GIT_TAG]}`."
     lines += ["", "## Test metrics (held-out test part)", "", *_table(headline)]
     per_class = test.get("per_class", {})
     if per_class:
@@ -93,7 +93,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += [f"Decided by: {sel['decided_by']}."]
     if sel.get("runner_up"):
         lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."
-    promo = card["promotion"]
+    promo = card[c.PROMOTION]
     lines += ["", "## Promotion", "", f"`@{promo['alias']}`: {promo['verdict']} ({promo['reason']})."]
     lines += ["", "## Intended use", "", card["intended_use"], "", "## Limitations", ""]
     lines += [f"- {item}" for item in card["limitations"]]
@@ -102,21 +102,21 @@ def render_markdown(card: dict[str, Any]) -> str:
 
 def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | None) -> dict[str, Any]:
     """`model_release_info.json`: where the release is and how to load or serve it."""
-    name, alias = card["model_name"], card["promotion"]["alias"]
+    name, alias = card["model_name"], card[c.PROMOTION]["alias"]
     return {
         "model_name": name,
         "version": card["version"],
-        "model_uri": card["model_uri"],
+        c.MODEL_URI: card[c.MODEL_URI],
         "alias": alias,
         "alias_uri": f"models:/{name}@{alias}",
         "alias_holder": alias_holder,
-        "promotion": card["promotion"],
+        c.PROMOTION: card[c.PROMOTION],
         "test_metrics": {k: v for k, v in card["test_metrics"].items() if not isinstance(v, dict)},
         "release_run_id": release_run_id,
         c.SEARCH_ID: card["lineage"].get(c.SEARCH_ID),
-        "source_run_id": card["lineage"].get("trial_run_id"),
+        c.SOURCE_RUN_ID: card["lineage"].get("trial_run_id"),
         c.GIT_COMMIT: card["lineage"].get(c.GIT_COMMIT),
-        "git_tag": card.get("git_tag"),
+        c.GIT_TAG: card.get(c.GIT_TAG),
         "model_card": "model_card.json",
         "serve": f'mlflow models serve -m "models:/{name}@{alias}" --env-manager local -h 127.0.0.1 -p 5001',
     }

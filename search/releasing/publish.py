@@ -70,15 +70,15 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
     if decision.move:
         registry.promote(client, name, args.alias, args.previous_alias, version, current)
     if decision.verdict == c.HOLDS:
-        verdict = version.tags.get("promotion", c.PROMOTED)
-        reason = version.tags.get("promotion_reason", decision.reason)
+        verdict = version.tags.get(c.PROMOTION, c.PROMOTED)
+        reason = version.tags.get(c.PROMOTION_REASON, decision.reason)
     else:
         verdict, reason = decision.verdict, decision.reason
-        tags = {"promotion": verdict, "promotion_reason": reason, "promotion_alias": args.alias}
+        tags = {c.PROMOTION: verdict, c.PROMOTION_REASON: reason, c.PROMOTION_ALIAS: args.alias}
         if budget.active:
-            tags["serving_budget"] = budget.describe()
+            tags[c.SERVING_BUDGET] = budget.describe()
         if verdict == c.FORCED:
-            tags["forced"] = "true"
+            tags[c.FORCED] = "true"
         registry.record(client, name, version.version, tags)
     if decision.move:
         was = (
@@ -114,7 +114,7 @@ def tag_commit(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> str
     if args.push:
         git_tag.push(ctx.check, args.remote)
         print(f"pushed {ctx.check.tag} to {args.remote}")
-    registry.record(client, ctx.name, v, {"git_tag": ctx.check.tag})
+    registry.record(client, ctx.name, v, {c.GIT_TAG: ctx.check.tag})
     return ctx.check.tag
 
 
@@ -129,7 +129,7 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         c.GIT_COMMIT: trial.data.tags.get(c.GIT_COMMIT) or search.data.tags.get(c.GIT_COMMIT),
         "git_dirty_at_search": search.data.tags.get(c.GIT_DIRTY, "unknown"),
         c.DATASET: search.data.tags.get(c.DATASET),
-        "dataset_source": lin.dataset_source,
+        c.DATASET_SOURCE: lin.dataset_source,
         c.DATASET_DIGEST: lin.dataset_digest,
         **({c.TARGET: lin.target} if lin.target else {}),  # a CSV's label column; a bundled set has its own
         c.TEST_SIZE: lin.test_size,
@@ -179,6 +179,6 @@ def publish(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> None:
     paths = write(args.out / ctx.name / f"v{ctx.version.version}", card, info)
     for path in paths:
         client.log_artifact(ctx.run_id, str(path), "release")
-    registry.record(client, ctx.name, ctx.version.version, {"release_complete": "true"})
-    client.set_tag(ctx.run_id, "release_status", "complete")
+    registry.record(client, ctx.name, ctx.version.version, {c.RELEASE_COMPLETE: "true"})
+    client.set_tag(ctx.run_id, c.RELEASE_STATUS, "complete")
     print(f"model card: {paths[0]} and {paths[1].name}; release info: {paths[2]}")

@@ -104,7 +104,7 @@ def gate(
     if current.version == new.version:
         return Decision(False, c.HOLDS, f"v{new.version} already holds the alias")
     same = all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART)
-    if new.tags.get("rolled_back") == "true":
+    if new.tags.get(c.ROLLED_BACK) == "true":
         why = f"v{new.version} was rolled back from the alias"
     elif not same:
         why = f"v{current.version} was scored on another test part (dataset digest or split differ): not comparable"
@@ -152,6 +152,6 @@ def rollback(client: MlflowClient, name: str, alias: str, previous_alias: str) -
     client.set_registered_model_alias(name, alias, before.version)
     if current is not None:
         client.set_registered_model_alias(name, previous_alias, current.version)
-        record(client, name, current.version, {"rolled_back": "true"})
+        record(client, name, current.version, {c.ROLLED_BACK: "true"})
     was = f"v{current.version}" if current else "nothing"
     return f"rolled back {name}@{alias}: v{before.version} (was {was}); @{previous_alias} -> {was}"

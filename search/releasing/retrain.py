@@ -40,7 +40,7 @@ class Lineage:
         """The lineage as string tags (the trial params as one JSON tag `config`)."""
         tags = {k: str(v) for k, v in asdict(self).items() if k != "params"}
         tags[c.TARGET] = self.target or ""
-        tags["config"] = json.dumps(self.params, sort_keys=True)
+        tags[c.CONFIG] = json.dumps(self.params, sort_keys=True)
         return tags
 
     @classmethod
@@ -48,12 +48,12 @@ class Lineage:
         """The lineage recorded on a model version by `as_tags`."""
         try:
             return cls(
-                tags["dataset_source"],
+                tags[c.DATASET_SOURCE],
                 tags.get(c.TARGET) or None,
                 float(tags[c.TEST_SIZE]),
                 int(tags[c.SPLIT_SEED]),
                 tags[c.DATASET_DIGEST],
-                json.loads(tags["config"]),
+                json.loads(tags[c.CONFIG]),
             )
         except (KeyError, ValueError) as exc:
             missing = f"the model version lacks its lineage tags ({exc})"

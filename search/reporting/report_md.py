@@ -160,7 +160,7 @@ def _problems(search: SearchRuns) -> list[str]:
              r.get(contract.ERROR)]
             for _, r in bad.iterrows()]  # fmt: skip
     headers = [contract.TRIAL_INDEX, "run", contract.OUTCOME, "MLflow status", contract.MODEL, "feature set",
-               "folds done", "error"]  # fmt: skip
+               "folds done", contract.ERROR]  # fmt: skip
     more = [f"… and {len(rows) - MAX_ROWS} more in model_summary.csv.", ""] if len(rows) > MAX_ROWS else []
     note = "Failed trials have no score and are never counted as zero."
     return [*lines, note, "", table(headers, rows[:MAX_ROWS]), "", *more]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from search.common import contract
 from search.common.connect import DEFAULT_TRACKING_URI, check_tracking_uri, public_uri
 from search.common.errors import NothingToDo
+from search.common.lookup import experiment_of
 from search.common.trials import number
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def write_report(
     uri = client_or_uri if isinstance(client_or_uri, str) else None
     client = client_or_uri if isinstance(client_or_uri, MlflowClient) else connect(uri or default_uri())
     search = load_search(client, experiment, search_id)
-    experiment = contract.experiment_of(client, search.parent)
+    experiment = experiment_of(client, search.parent)
     counts = search.trials[contract.OUTCOME].value_counts().to_dict() if len(search.trials) else {}
     if not counts.get(contract.COMPLETED):
         what = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no trial runs"

@@ -16,7 +16,8 @@ from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
-from search.common.trials import Trial, best_per, rank_trials, search_trials
+from search.common.lookup import find_search, search_trials
+from search.common.trials import Trial, best_per, rank_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
@@ -123,7 +124,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         os.environ.setdefault(name, value)
     parent = None
     if config.resume:
-        parent = c.find_search(MlflowClient(config.tracking_uri), config.resume)
+        parent = find_search(MlflowClient(config.tracking_uri), config.resume)
         if parent.data.tags.get(c.STOP_REASON) == c.PLATEAU:
             raise UsageError(
                 f"search {config.resume} ended on its --plateau: it is complete, not interrupted; start a new search "

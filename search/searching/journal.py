@@ -17,8 +17,6 @@ from typing import Any
 
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
 
-STUDY_JOURNAL = "optuna-journal.log"  # in the search's Tune folder
-
 
 class DriverJournal(BaseJournalBackend):
     """Optuna's journal file format, kept open and appended without a lock file or an fsync per record."""

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from search.common import contract as c
 from search.common import mlflow_records as mr
 from search.searching.config import SearchConfig
-from trainables.data import Dataset, Split
+from trainables.data import Dataset, Split, recorded_source
 
 
 def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> dict:
@@ -71,7 +71,7 @@ def start_search(
     search_id = uuid.uuid4().hex[:12]
     experiment = config.experiment or c.experiment_name(data.name)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
-    tags = {**lineage, **extra, "dataset_source": config.dataset, "tune_path": str(tune_path)}
+    tags = {**lineage, **extra, c.DATASET_SOURCE: config.dataset, c.TUNE_PATH: str(tune_path)}
     roles = data.roles.to_json()
     if len(roles) <= c.MAX_TAG_CHARS:  # the report, the card and a resumed search read them; wider tables: the file
         tags[c.COLUMN_ROLES] = roles
@@ -81,8 +81,9 @@ def start_search(
     log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage})
     client.log_text(parent_id, roles, c.COLUMN_ROLES_FILE)
     # The UI's Dataset column and run page: the development and test parts, with their digests.
-    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", config.dataset)]
-    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", config.dataset))
+    source = recorded_source(config.dataset)
+    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
+    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
     mr.log_data(client, parent_id, parts)
     return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
 
@@ -90,9 +91,9 @@ def start_search(
 def reopen_search(client, parent) -> SearchHome:
     """An interrupted search's home, its parent run set RUNNING again."""
     client.update_run(parent.info.run_id, status="RUNNING")
-    client.set_tag(parent.info.run_id, "resumed", "true")
+    client.set_tag(parent.info.run_id, c.RESUMED, "true")
     experiment = client.get_experiment(parent.info.experiment_id).name
-    tune_path = Path(parent.data.tags["tune_path"])
+    tune_path = Path(parent.data.tags[c.TUNE_PATH])
     return SearchHome(
         parent.data.tags[c.SEARCH_ID], experiment, parent.info.experiment_id, parent.info.run_id, tune_path
     )
@@ -127,7 +128,7 @@ def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[s
     metrics = dict(counts)
     if ranked:
         metrics |= {c.BEST_VAL_ACCURACY: ranked[0][c.VAL_ACCURACY], c.BEST_VAL_F1: ranked[0][c.VAL_F1]}
-        client.set_tag(parent_id, "best_trial_run_id", ranked[0]["run_id"])
+        client.set_tag(parent_id, c.BEST_TRIAL_RUN_ID, ranked[0]["run_id"])
     client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
 
 

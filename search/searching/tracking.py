@@ -201,7 +201,7 @@ class TrialTracker(MLflowLoggerCallback):
         tags[c.OUTCOME] = trial.outcome
         tags.update(self._folds.tags(trial_id, result))
         if error is not None:
-            tags["error"] = error
+            tags[c.ERROR] = error
         matrix = result.get(c.CONFUSION_MATRIX) if error is None else None
         if matrix is not None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
             self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get(c.CV_FOLDS, "?"))

@@ -26,12 +26,13 @@ from search.common.compat import (
     set_restored_callbacks,
     spare_trials_lost_with_their_node,
 )
+from search.common.contract import STUDY_JOURNAL
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
 from search.searching.elastic import MAX_PENDING_TRIALS, FollowCluster
-from search.searching.journal import STUDY_JOURNAL, DriverJournal
+from search.searching.journal import DriverJournal
 from trainables.data import Split
 from trainables.folds import RunFolds
 from trainables.space import SearchSpace

@@ -27,7 +27,8 @@ import optuna
 
 from search.common import contract as c
 from search.common.errors import UsageError
-from search.common.trials import Trial, completed, number, rank_trials, search_trials
+from search.common.lookup import find_search, search_trials
+from search.common.trials import Trial, completed, number, rank_trials
 from search.searching.config import SearchConfig
 from trainables.space import SearchSpace
 
@@ -122,7 +123,7 @@ def plan(client: MlflowClient, config: SearchConfig, data: Dataset, experiment: 
         return warm
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
     if config.warm_start != AUTO:
-        named = c.find_search(client, config.warm_start)
+        named = find_search(client, config.warm_start)
         tags = named.data.tags
         if tags.get(c.SEARCH_FINGERPRINT) == warm.fingerprint:
             _learn(client, config, space, warm, [named])

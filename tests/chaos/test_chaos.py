@@ -4,14 +4,23 @@ is restarted once. `benchmarks/chaos.py` runs the same search, and measures it a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from argparse import Namespace
+from pathlib import Path
 
 import pytest
 
-from benchmarks.chaos import cluster_env, disturbed_search, folds_again_per_lost_attempt
-from benchmarks.compare import stop_cluster
+from benchmarks.chaos import cluster_env, disturbed_search, folds_again_per_lost_attempt  # the benchmark under test
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stop_cluster(state_dir: Path) -> None:
+    """`cluster/local.py down` for the cluster `cluster_env` started in `state_dir`."""
+    down = [sys.executable, str(ROOT / "cluster/local.py"), "--state-dir", str(state_dir), "down"]
+    subprocess.run(down, stdout=subprocess.DEVNULL, check=False)
 
 
 @pytest.mark.fault("a worker node SIGKILLed every 10 s and replaced, and an MLflow restart, in one search")

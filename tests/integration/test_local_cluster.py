@@ -36,8 +36,8 @@ from test_listening_ports import (
     snapshot,
 )
 
-from benchmarks.chaos import kill_hard
 from cluster.local import live_pids
+from cluster.local_workers import kill_hard
 from cluster.private_mlflow import start_mlflow
 from cluster.processes import free_port, process_alive, stop_process_group, stop_processes
 from search.common import contract as c

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from cluster.processes import free_port
 from search.common import contract
+from search.common.lookup import find_search
 from search.common.trials import rank_trials
 from search.searching.config import parse_args
 from search.searching.driver import run_search
@@ -59,7 +60,7 @@ def study_of(client, outcome):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from search.searching.journal import STUDY_JOURNAL
+    from search.common.contract import STUDY_JOURNAL
 
     tune_path = Path(client.get_run(outcome.parent_run_id).data.tags["tune_path"])
     storage = JournalStorage(JournalFileBackend(str(tune_path / STUDY_JOURNAL)))
@@ -317,7 +318,7 @@ def test_a_failure_before_tunes_setup_is_one_line_and_closes_the_parent(
     err = capsys.readouterr().err
     assert "run: failed (RuntimeError: no Tuner today)\n" in err and "Traceback" not in err and "second" not in err
     client = MlflowClient(mlflow_server)
-    parent = contract.find_search(client, experiment="it-broken")
+    parent = find_search(client, experiment="it-broken")
     assert parent.info.status == "FAILED"
 
 

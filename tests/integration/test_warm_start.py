@@ -10,8 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common.errors import UsageError
+from search.common.lookup import search_trials
 from search.common.runs_table import load_search
-from search.common.trials import rank_trials, search_trials
+from search.common.trials import rank_trials
 from search.reporting.importance import Importance
 from search.reporting.report_md import render
 from search.searching.config import parse_args
@@ -34,7 +35,7 @@ def study_of(client, outcome):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from search.searching.journal import STUDY_JOURNAL
+    from search.common.contract import STUDY_JOURNAL
 
     tune_path = Path(client.get_run(outcome.parent_run_id).data.tags["tune_path"])
     storage = JournalStorage(JournalFileBackend(str(tune_path / STUDY_JOURNAL)))

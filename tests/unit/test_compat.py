@@ -6,6 +6,7 @@ import pytest
 import ray
 from ray import tune
 
+from cluster import local_workers
 from search.common import compat
 from search.common.errors import UsageError
 
@@ -82,7 +83,7 @@ def test_the_gcs_client_still_drains_nodes_as_preempted():
 
     assert autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
     assert GcsClient and "drain_node" in dir(InnerGcsClient)
-    assert "drain_node" in inspect.getsource(compat.drain_node)
+    assert "drain_node" in inspect.getsource(local_workers.drain_node)
 
 
 def test_tune_still_caches_trial_actors_where_the_drain_patch_looks():

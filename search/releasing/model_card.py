@@ -95,9 +95,32 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."
     promo = card["promotion"]
     lines += ["", "## Promotion", "", f"`@{promo['alias']}`: {promo['verdict']} ({promo['reason']})."]
+    if promo.get("paired"):
+        pair = promo["paired"]
+        lines += ["", f"Compared with the holder on the same test rows: {pair['test']}, p < {pair['alpha']:g} to move."]
+        shown = ("n_rows", "new_right", "holder_right", "new_only", "holder_only", "p_value", "margin")
+        lines += ["", *_table({k: pair[k] for k in shown if k in pair})]
     lines += ["", "## Intended use", "", card["intended_use"], "", "## Limitations", ""]
     lines += [f"- {item}" for item in card["limitations"]]
     return "\n".join(lines) + "\n"
+
+
+def summary(card: dict[str, Any]) -> str:
+    """The card in a few lines of Markdown: the registered version's description, shown on MLflow's registry page."""
+    params, lineage, promo = card["parameters"], card["lineage"], card["promotion"]
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in card["test_metrics"].items() if isinstance(v, float))
+    lines = [
+        f"**{params.get(c.MODEL)}** on feature set **{params.get(c.FEATURE_SET)}**: search "
+        f"`{lineage.get(c.SEARCH_ID)}`, trial run `{lineage.get('trial_run_id')}` "
+        f"(decided by: {card['selection'].get('decided_by')}).",
+        f"Held-out test part ({lineage.get(c.N_TEST_ROWS, '?')} rows): {scores}.",
+        f"`@{promo['alias']}`: {promo['verdict']}: {promo['reason']}.",
+        f"Lineage: commit `{lineage.get(c.GIT_COMMIT)}`"
+        + (f", git tag `{card['git_tag']}`" if card.get("git_tag") else "")
+        + f", dataset {lineage.get(c.DATASET)} (digest `{str(lineage.get(c.DATASET_DIGEST))[:19]}…`).",
+        f"Model card: `model_card.md` under `release/` of release run `{card['run_id']}`.",
+    ]
+    return "\n\n".join(lines)
 
 
 def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | None) -> dict[str, Any]:

@@ -142,7 +142,7 @@ def gate(
                     said = paired.describe(f"v{new.version}", f"v{current.version}")
                     if paired.new_is_better:
                         return Decision(True, c.PROMOTED, f"{versus}, told apart on the same rows: {said}", paired)
-                    why = f"{versus}: within what the test part can tell apart: {said}"
+                    why = f"{versus}, but the test part cannot tell them apart: {said}"
     if force:
         return Decision(True, c.FORCED, f"--force: moved although {why}", paired)
     return Decision(False, c.KEPT, f"{why}; the holder stays (--force moves it)", paired)

@@ -68,7 +68,7 @@ def test_the_gate_keeps_the_holder_within_the_margin_and_force_moves_it():
 
     kept = gate(None, new, 1.0, "test_accuracy", held, False, None, rows)
     assert (kept.move, kept.verdict, asked) == (False, contract.KEPT, ["2"])
-    assert kept.reason.startswith("test_accuracy 1.0000 vs v2's 0.9667: within what the test part can tell apart")
+    assert kept.reason.startswith("test_accuracy 1.0000 vs v2's 0.9667, but the test part cannot tell them apart")
     assert "v3 got 30/30, v2 29/30" in kept.reason and kept.reason.endswith("the holder stays (--force moves it)")
     assert kept.paired == Paired(30, 30, 29, 1, 0)
     forced = gate(None, new, 1.0, "test_accuracy", held, True, None, rows)

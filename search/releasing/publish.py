@@ -101,6 +101,8 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
         tags = {"promotion": verdict, "promotion_reason": reason, "promotion_alias": args.alias}
         if compared is not None:
             tags["promotion_paired"] = json.dumps(compared)
+        elif "promotion_paired" in version.tags:  # an earlier run's comparison no longer says why
+            client.delete_model_version_tag(name, version.version, "promotion_paired")
         if budget.active:
             tags["serving_budget"] = budget.describe()
         if verdict == c.FORCED:

@@ -42,6 +42,7 @@ def test_gate_weighs_the_test_part_force_previous_and_rollback(mlflow_server, cl
     assert "at least 6 discordant rows all one way (0.20 of accuracy on 30 rows, p < 0.05)" in out
     assert aliases(client, name) == {"champion": "1"}
     version = client.get_model_version(name, "2")
+    assert json.loads(version.tags["promotion_paired"])["holder_only"] == 0
     assert version.tags["promotion"] == "kept" and "the test part cannot tell them apart" in version.description
     card = json.loads((tmp_path / "out" / name / "v2" / "model_card.json").read_text())
     assert card["promotion"]["paired"]["new_only"] == 5 and card["promotion"]["paired"]["p_value"] == 0.0625
@@ -62,9 +63,10 @@ def test_gate_weighs_the_test_part_force_previous_and_rollback(mlflow_server, cl
     code, out, _ = run_cli(*base, "--search-id", good, "--force")
     assert code == 0 and "--force: moved although test_accuracy 0.9667 does not beat v3's 1.0000" in out
     assert aliases(client, name) == {"champion": "2", "previous": "3"}
-    assert client.get_model_version(name, "2").tags["forced"] == "true"
+    forced = client.get_model_version(name, "2").tags
+    assert forced["forced"] == "true" and "promotion_paired" not in forced  # the earlier comparison no longer applies
     card = (tmp_path / "out" / name / "v2" / "model_card.json").read_text()
-    assert '"verdict": "forced"' in card
+    assert '"verdict": "forced"' in card and '"paired"' not in card
 
     # The first user's story: one row better on 30 keeps the holder, and --force moves the alias.
     code, out, _ = run_cli(*base, "--search-id", best)

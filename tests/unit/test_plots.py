@@ -215,3 +215,6 @@ def test_a_hyperparameter_is_weighed_only_over_the_trials_that_have_it():
     text = importance_text(param_importance(rebuild_study(frame, hyper)))
     assert "weighed over those trials alone, and ranked only when at least 5 have it" in text
     assert "`mlp/units_1` (n=8 of 20)" in text and "Not ranked, too few trials have them: `mlp/units_2` (mlp: 2" in text
+    fig = plots_params.param_importance(param_importance(rebuild_study(frame, hyper)))
+    labels = {t.get_text() for ax in fig.axes for t in ax.get_yticklabels()}
+    assert "units_1 (n=8)" in labels and "alpha" in labels and not any(x.startswith("units_2") for x in labels)

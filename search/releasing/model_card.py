@@ -9,6 +9,7 @@ from typing import Any
 
 from search.common import contract as c
 from search.common.contract import SCORES
+from search.releasing.paired import ALPHA, fewest_discordant
 
 
 def iso(millis: int | None) -> str:
@@ -52,7 +53,9 @@ def build_card(
         ),
         "limitations": [
             f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}: "
-            "scores on so small a test part move in steps of a whole row.",
+            "scores on so small a test part move in steps of a whole row, and the alias gate tells two versions apart "
+            f"only by at least {fewest_discordant()} rows one gets right and the other wrong, all one way "
+            f"(an exact McNemar test at p < {ALPHA:g}).",
             "Valid only for inputs from the distribution of the training data; there is no drift or outlier check.",
             "Chosen on cross-validated scores of the development part; the test part was used once, for this card.",
             "No fairness, robustness or calibration assessment was made.",

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", help="default: <experiment>_best_model")
     p.add_argument("--alias", default="champion")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")
-    p.add_argument("--force", action="store_true", help="move the alias even when the new version does not win")
+    p.add_argument("--force", action="store_true", help="move the alias even when the new version does not clearly win")
     p.add_argument("--out", type=Path, default=Path("releases"), help="folder of the cards: <out>/<model>/v<N>/")
     p.add_argument("--repo", type=Path, default=Path.cwd(), help="git repository to tag (default: cwd)")
     p.add_argument("--no-tag", action="store_true", help="skip the git tag (and its checks)")

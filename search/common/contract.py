@@ -72,9 +72,10 @@ CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS = "config", "promotion", "p
 SERVING_BUDGET, ROLLED_BACK, GIT_TAG = "serving_budget", "rolled_back", "git_tag"
 EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE = "evaluation_run_id", "released_from_dirty_tree", "release_complete"
 MODEL_URI, RELEASE_STATUS = "model_uri", "release_status"
+PROMOTION_PAIRED = "promotion_paired"  # the gate's row-by-row comparison with the holder (JSON), where it made one
 RELEASE_TAGS = (SOURCE_RUN_ID, CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS, FORCED, SERVING_BUDGET,
                 ROLLED_BACK, GIT_TAG, EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE, MODEL_URI,
-                RELEASE_STATUS)  # fmt: skip
+                RELEASE_STATUS, PROMOTION_PAIRED)  # fmt: skip
 
 # Trial outcomes (tag `outcome`), one word each, everywhere.
 COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"

@@ -1,10 +1,12 @@
 """A trial as the project understands it, built alike from its MLflow run and from Tune's result, and read one way.
 
 `Trial` is the record; `outcome` the one rule of what became of a trial; `rank_trials` the one rule of which trial
-is best: higher `metric` (default `val_accuracy`); ties broken by higher `val_f1`, then lower `fit_time_s`, then the
-earlier trial (lower `trial_index`). Only completed trials (every fold ran) are ranked. A Trial reads as a mapping
-of its flat row (the report's trial table), so the ranking, the Pareto front and the budget take Trials and plain
-rows alike.
+is best: the better `metric` (default `val_accuracy`; its direction from `contract.MINIMISED`); ties broken by higher
+`val_f1`, then lower `fit_time_s`, then the earlier trial (lower `trial_index`). A difference of no consequence is a
+tie (`same`): scores equal up to float rounding, fit times within 10% of the faster or within 1 ms (timer noise, not
+cost). `deciding_rule` says which rule separated two trials. Only completed trials (every fold ran) are ranked. A
+Trial reads as a mapping of its flat row (the report's trial table), so the ranking, the Pareto front and the budget
+take Trials and plain rows alike.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from search.common import contract as c
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-TIE_BREAK = "higher val_f1, then lower fit_time_s, then the earlier trial"
+FIT_TIME_RTOL, FIT_TIME_ATOL = 0.10, 0.001  # fit times within 10% of the faster, or within 1 ms, are equal
+FIT_TIME_TIE = f"within {FIT_TIME_RTOL:.0%} or {FIT_TIME_ATOL * 1000:g} ms"
+SCORE_RTOL = 1e-9  # scores equal up to float rounding (fold means summed in another order) are equal
+TIE_BREAK = f"higher val_f1, then lower fit_time_s ({FIT_TIME_TIE} counts as equal), then the earlier trial"
 TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
 OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME, *TAGS, *c.TRIAL_METRICS}
@@ -176,21 +181,72 @@ def records(trials: Rows) -> list[Mapping[str, Any]]:
     return list(trials)
 
 
+def rank_steps(metric: str = c.VAL_ACCURACY) -> list[tuple[str, str]]:
+    """The ranking's rules in order, each (column, the better way): `metric`, then the tie-break."""
+    steps = [(metric, "lower" if metric in c.MINIMISED else "higher")]
+    steps += [(c.VAL_F1, "higher")] if metric != c.VAL_F1 else []
+    return [*steps, (c.FIT_TIME_S, "lower"), (c.TRIAL_INDEX, "earlier")]
+
+
+def same(column: str, a: Any, b: Any) -> bool:
+    """Whether two values of a ranking column make no difference: missing alike, the same trial index, fit times
+    within FIT_TIME_RTOL of the faster or FIT_TIME_ATOL, other scores equal up to SCORE_RTOL."""
+    x, y = number(a), number(b)
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    if column == c.TRIAL_INDEX:
+        return x == y
+    if column == c.FIT_TIME_S:
+        return abs(x - y) <= max(FIT_TIME_ATOL, FIT_TIME_RTOL * min(abs(x), abs(y)))
+    return math.isclose(x, y, rel_tol=SCORE_RTOL, abs_tol=1e-12)
+
+
 def rank_trials(trials: Rows | Iterable[Mapping[str, Any]], metric: str = c.VAL_ACCURACY) -> list[Mapping[str, Any]]:
-    """Completed trials (of a list, or of a trial table), best first, by `metric` and the stated tie-break."""
+    """Completed trials (of a list, or of a trial table), best first, by `metric` and the stated tie-break.
 
-    sign = -1.0 if c.mode_of(metric) == "max" else 1.0  # best first: the metric's direction from the contract
-
-    def key(row: Mapping[str, Any]) -> tuple[float, ...]:
-        return (
-            sign * number(row.get(metric), -sign * math.inf),
-            -number(row.get(c.VAL_F1), -math.inf),
-            number(row.get(c.FIT_TIME_S), math.inf),
-            number(row.get(c.TRIAL_INDEX), math.inf),
-        )
-
+    Rule by rule: order by the rule, then the best value and every value `same` as it form a tie, ordered by the
+    next rule; then the next best value of what is left, and so on. The result does not depend on the input order.
+    """
     rows = records(trials) if isinstance(trials, pd.DataFrame) else trials
-    return sorted((r for r in rows if completed(r) and not math.isnan(number(r.get(c.VAL_ACCURACY)))), key=key)
+    eligible = [r for r in rows if completed(r) and not math.isnan(number(r.get(c.VAL_ACCURACY)))]
+    return _ranked(eligible, rank_steps(metric))
+
+
+def _ranked(rows: list[Mapping[str, Any]], steps: list[tuple[str, str]]) -> list[Mapping[str, Any]]:
+    if len(rows) < 2 or not steps:
+        return rows
+    (column, better), rest = steps[0], steps[1:]
+    sign = -1.0 if better == "higher" else 1.0
+    rows = sorted(rows, key=lambda r: sign * number(r.get(column), sign * math.inf))
+    out: list[Mapping[str, Any]] = []
+    start = 0
+    while start < len(rows):  # the best value left and those the same as it: one tie, ordered by the next rules
+        end = start + 1
+        while end < len(rows) and same(column, rows[start].get(column), rows[end].get(column)):
+            end += 1
+        out += _ranked(rows[start:end], rest)
+        start = end
+    return out
+
+
+def deciding_rule(best: Mapping[str, Any], other: Mapping[str, Any] | None, metric: str = c.VAL_ACCURACY) -> str:
+    """The first rule of the ranking that tells `best` from `other`, in words (the ties before it named)."""
+    if other is None:
+        return "the only eligible trial"
+    tied: list[str] = []
+    for column, better in rank_steps(metric):
+        a, b = number(best.get(column)), number(other.get(column))
+        if not same(column, a, b):
+            prefix = f"tie on {', '.join(tied)}; " if tied else ""
+            name = "trial" if column == c.TRIAL_INDEX else column
+            return f"{prefix}{better} {name} ({_shown(a)} vs {_shown(b)})"
+        close = column == c.FIT_TIME_S and a != b
+        tied.append(f"{column} ({_shown(a)} vs {_shown(b)} s: {FIT_TIME_TIE})" if close else column)
+    return "identical on every rule; kept the order MLflow returned"
+
+
+def _shown(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
 
 
 def best_per(trials: Rows, column: str, metric: str = c.VAL_ACCURACY) -> dict[str, Mapping[str, Any] | None]:

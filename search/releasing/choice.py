@@ -1,12 +1,12 @@
 """Which trial a release is made from: the search (by id, or the latest finished one) and its best trial.
 
-The ranking is `search.common.trials.rank_trials`; this module only reads MLflow and says why the winner won.
+The ranking and the rule that separated two trials are `search.common.trials`' (`rank_trials`, `deciding_rule`);
+this module only reads MLflow and says why the winner won.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from mlflow.entities import Run
 from search.common import contract as c
 from search.common.errors import NothingToDo
 from search.common.lookup import find_search, search_trials
-from search.common.trials import TIE_BREAK, number, rank_trials
+from search.common.trials import TIE_BREAK, deciding_rule, number, rank_steps, rank_trials
 
 if TYPE_CHECKING:
     from search.releasing.budget import Budget
@@ -37,24 +37,6 @@ class Choice:
     def search_id(self) -> str:
         """The id of the search the trial belongs to."""
         return self.search.data.tags[c.SEARCH_ID]
-
-
-def deciding_rule(best: Mapping[str, Any], other: Mapping[str, Any] | None, metric: str) -> str:
-    """The first rule of the ranking that tells `best` from `other`, in words."""
-    if other is None:
-        return "the only eligible trial"
-    steps = [(metric, "higher"), (c.VAL_F1, "higher"), (c.FIT_TIME_S, "lower"), (c.TRIAL_INDEX, "earlier")]
-    tied: list[str] = []
-    for key, word in steps:
-        if key in tied:
-            continue
-        a, b = number(best.get(key)), number(other.get(key))
-        if not (a == b or (math.isnan(a) and math.isnan(b))):
-            prefix = f"tie on {', '.join(tied)}; " if tied else ""
-            name = "trial" if key == c.TRIAL_INDEX else key
-            return f"{prefix}{word} {name} ({_fmt(a)} vs {_fmt(b)})"
-        tied.append(key)
-    return "identical on every rule; kept the order MLflow returned"
 
 
 def choose(
@@ -87,8 +69,9 @@ def describe(choice: Choice) -> str:
     """Lines saying which trial was chosen and why."""
     best = choice.best
     m = choice.metric
+    way = rank_steps(m)[0][1]
     lines = [
-        f"search {choice.search_id}: {choice.n_eligible} eligible trial(s), ranked by higher {m}, ties: {TIE_BREAK}",
+        f"search {choice.search_id}: {choice.n_eligible} eligible trial(s), ranked by {way} {m}, ties: {TIE_BREAK}",
         f"chosen: trial run {best.info.run_id} ({best.info.run_name}) {_summary(best, m)}",
     ]
     if choice.runner_up is not None:

@@ -64,7 +64,7 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
             check = _preflight(settings, plan.commit, plan.model_name, version.version)
         rows = (len(split.y_dev), len(split.y_test))
         gate = gate_metric_for(settings.metric)
-        context = Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows)
+        context = Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows, split)
         publish(settings, client, context)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")  # the next run completes it

@@ -9,6 +9,7 @@ from typing import Any
 
 from search.common import contract as c
 from search.common.contract import SCORES
+from search.releasing.paired import ALPHA, fewest_discordant
 
 
 def iso(millis: int | None) -> str:
@@ -52,7 +53,9 @@ def build_card(
         ),
         "limitations": [
             f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}: "
-            "scores on so small a test part move in steps of a whole row.",
+            "scores on so small a test part move in steps of a whole row, and the alias gate tells two versions apart "
+            f"only by at least {fewest_discordant()} rows one gets right and the other wrong, all one way "
+            f"(an exact McNemar test at p < {ALPHA:g}).",
             "Valid only for inputs from the distribution of the training data; there is no drift or outlier check.",
             "Chosen on cross-validated scores of the development part; the test part was used once, for this card.",
             "No fairness, robustness or calibration assessment was made.",
@@ -95,9 +98,32 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."
     promo = card[c.PROMOTION]
     lines += ["", "## Promotion", "", f"`@{promo['alias']}`: {promo['verdict']} ({promo['reason']})."]
+    if promo.get("paired"):
+        pair = promo["paired"]
+        lines += ["", f"Compared with the holder on the same test rows: {pair['test']}, p < {pair['alpha']:g} to move."]
+        shown = ("n_rows", "new_right", "holder_right", "new_only", "holder_only", "p_value", "margin")
+        lines += ["", *_table({k: pair[k] for k in shown if k in pair})]
     lines += ["", "## Intended use", "", card["intended_use"], "", "## Limitations", ""]
     lines += [f"- {item}" for item in card["limitations"]]
     return "\n".join(lines) + "\n"
+
+
+def summary(card: dict[str, Any]) -> str:
+    """The card in a few lines of Markdown: the registered version's description, shown on MLflow's registry page."""
+    params, lineage, promo = card["parameters"], card["lineage"], card[c.PROMOTION]
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in card["test_metrics"].items() if isinstance(v, float))
+    lines = [
+        f"**{params.get(c.MODEL)}** on feature set **{params.get(c.FEATURE_SET)}**: search "
+        f"`{lineage.get(c.SEARCH_ID)}`, trial run `{lineage.get('trial_run_id')}` "
+        f"(decided by: {card['selection'].get('decided_by')}).",
+        f"Held-out test part ({lineage.get(c.N_TEST_ROWS, '?')} rows): {scores}.",
+        f"`@{promo['alias']}`: {promo['verdict']}: {promo['reason']}.",
+        f"Lineage: commit `{lineage.get(c.GIT_COMMIT)}`"
+        + (f", git tag `{card[c.GIT_TAG]}`" if card.get(c.GIT_TAG) else "")
+        + f", dataset {lineage.get(c.DATASET)} (digest `{str(lineage.get(c.DATASET_DIGEST))[:19]}…`).",
+        f"Model card: `model_card.md` under `release/` of release run `{card['run_id']}`.",
+    ]
+    return "\n\n".join(lines)
 
 
 def release_info(card: dict[str, Any], release_run_id: str, alias_holder: str | None) -> dict[str, Any]:

@@ -5,21 +5,25 @@ Each step is safe to repeat, so a release that stopped half-way is completed by 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract as c
 from search.common.connect import DEFAULT_TRACKING_URI
 from search.common.trials import TIE_BREAK
-from search.releasing import git_tag, registry
+from search.releasing import git_tag, paired, registry
 from search.releasing.budget import Budget
 from search.releasing.choice import Choice
-from search.releasing.model_card import build_card, iso, release_info, write
+from search.releasing.model_card import build_card, iso, release_info, summary, write
 from search.releasing.retrain import Lineage, Scores
+from trainables.data import Split
 
 
 @dataclass
@@ -57,6 +61,24 @@ class Context:
     run_id: str
     gate_metric: str
     rows: tuple[int, int]
+    split: Split | None = None  # the rebuilt split: the gate predicts its test rows with the holder
+
+
+def row_by_row(ctx: Context) -> Callable[[ModelVersion], paired.Paired]:
+    """How the gate compares the new version with a holder: the holder's registered model predicts the same test
+    rows, and each row is right or wrong for each."""
+
+    def compare(holder: ModelVersion) -> paired.Paired:
+        import mlflow.sklearn
+
+        if ctx.split is None or len(ctx.scores.predicted) != len(ctx.split.y_test):
+            raise ValueError("the new version's predictions on the test rows are missing")
+        model = mlflow.sklearn.load_model(f"models:/{ctx.name}/{holder.version}")
+        truth = np.asarray(ctx.split.y_test)
+        theirs = np.asarray(model.predict(ctx.split.X_test))
+        return paired.compare(np.asarray(ctx.scores.predicted) == truth, theirs == truth)
+
+    return compare
 
 
 def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> dict[str, Any]:
@@ -66,15 +88,21 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
     score = ctx.scores.metrics[ctx.gate_metric]
     budget = Budget(args.max_predict_ms, args.max_model_mb)
     over = budget.excess(ctx.scores.metrics) if budget.active else None
-    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over)
+    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over, row_by_row(ctx))
+    compared = decision.paired.as_dict() if decision.paired is not None else None
     if decision.move:
         registry.promote(client, name, args.alias, args.previous_alias, version, current)
     if decision.verdict == c.HOLDS:
         verdict = version.tags.get(c.PROMOTION, c.PROMOTED)
         reason = version.tags.get(c.PROMOTION_REASON, decision.reason)
+        compared = json.loads(version.tags.get(c.PROMOTION_PAIRED, "null"))
     else:
         verdict, reason = decision.verdict, decision.reason
         tags = {c.PROMOTION: verdict, c.PROMOTION_REASON: reason, c.PROMOTION_ALIAS: args.alias}
+        if compared is not None:
+            tags[c.PROMOTION_PAIRED] = json.dumps(compared)
+        elif c.PROMOTION_PAIRED in version.tags:  # an earlier run's comparison no longer says why
+            client.delete_model_version_tag(name, version.version, c.PROMOTION_PAIRED)
         if budget.active:
             tags[c.SERVING_BUDGET] = budget.describe()
         if verdict == c.FORCED:
@@ -98,6 +126,7 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
         "reason": reason,
         "holds_alias": holds is not None and holds.version == version.version,
         "gate_metric": ctx.gate_metric,
+        **({"paired": compared} if compared is not None else {}),
     }
 
 
@@ -179,6 +208,7 @@ def publish(args: ReleaseSettings, client: MlflowClient, ctx: Context) -> None:
     paths = write(args.out / ctx.name / f"v{ctx.version.version}", card, info)
     for path in paths:
         client.log_artifact(ctx.run_id, str(path), "release")
+    client.update_model_version(ctx.name, ctx.version.version, description=summary(card))  # the registry page
     registry.record(client, ctx.name, ctx.version.version, {c.RELEASE_COMPLETE: "true"})
     client.set_tag(ctx.run_id, c.RELEASE_STATUS, "complete")
     print(f"model card: {paths[0]} and {paths[1].name}; release info: {paths[2]}")

@@ -1,14 +1,15 @@
 """The model registry side of a release: log the Pipeline, find or register its version, the alias gate, rollback.
 
 A version is identified by its tags `search_id` + `source_run_id`, so a rerun finds it instead of adding one.
-The alias moves only to a version whose test score beats the holder's on the same test part (or with --force),
-and never to one whose serving cost, measured at release, breaks the release's budget; the former holder keeps the
-`previous` alias.
+The alias moves only to a version whose test score beats the holder's on the same test part by more than that test
+part can tell apart (an exact McNemar test on the same rows, `paired.py`), or with --force; never to one whose
+serving cost, measured at release, breaks the release's budget. The former holder keeps the `previous` alias.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -20,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
 from search.common.errors import CommandError
+from search.releasing.paired import Paired
 
 REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
 SAME_TEST_PART = (c.DATASET_DIGEST, c.SPLIT_SEED, c.TEST_SIZE)
@@ -78,11 +80,22 @@ def holder(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether the alias moves to the new version, and why."""
+    """Whether the alias moves to the new version, and why (with the paired comparison, when one was made)."""
 
     move: bool
     verdict: str  # one of contract.PROMOTION_VERDICTS, or contract.HOLDS
     reason: str
+    paired: Paired | None = None
+
+
+def lower_is_better(metric: str) -> bool:
+    """A metric's direction, from the contract (`contract.MINIMISED`); a test metric has its trial metric's."""
+    return metric in c.MINIMISED or f"val_{metric.removeprefix('test_')}" in c.MINIMISED
+
+
+def beats(score: float, theirs: float, metric: str) -> bool:
+    """Whether `score` is better than `theirs` in `metric`'s direction."""
+    return score < theirs if lower_is_better(metric) else score > theirs
 
 
 def gate(
@@ -93,9 +106,11 @@ def gate(
     current: ModelVersion | None,
     force: bool,
     over_budget: str | None = None,
+    rows: Callable[[ModelVersion], Paired] | None = None,
 ) -> Decision:
-    """Move the alias only when the new version beats the holder's `metric` on the same test part and its measured
-    serving cost is within budget (`over_budget`: why it is not; --force does not lift a budget)."""
+    """Move the alias only when the new version beats the holder's `metric` on the same test part, by more than that
+    part can tell apart (`rows(holder)`: the two compared row by row), and its measured serving cost is within budget
+    (`over_budget`: why it is not; --force does not lift a budget)."""
     if over_budget:
         stays = f"v{current.version} keeps it" if current is not None else "no version gets it"
         return Decision(False, c.OVER_BUDGET, f"measured at release, {over_budget}: {stays}")
@@ -104,19 +119,33 @@ def gate(
     if current.version == new.version:
         return Decision(False, c.HOLDS, f"v{new.version} already holds the alias")
     same = all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART)
+    paired = None
     if new.tags.get(c.ROLLED_BACK) == "true":
         why = f"v{new.version} was rolled back from the alias"
     elif not same:
         why = f"v{current.version} was scored on another test part (dataset digest or split differ): not comparable"
     else:
         theirs = _holder_score(client, current, metric)
-        if theirs is not None and score > theirs:
-            return Decision(True, c.PROMOTED, f"{metric} {score:.4f} beats v{current.version}'s {theirs:.4f}")
-        shown = "unknown" if theirs is None else f"{theirs:.4f}"
-        why = f"{metric} {score:.4f} does not beat v{current.version}'s {shown} on the same test part"
+        if theirs is None or not beats(score, theirs, metric):
+            shown = "unknown" if theirs is None else f"{theirs:.4f}"
+            why = f"{metric} {score:.4f} does not beat v{current.version}'s {shown} on the same test part"
+        else:
+            versus = f"{metric} {score:.4f} vs v{current.version}'s {theirs:.4f}"
+            try:
+                paired = rows(current) if rows is not None else None
+            except Exception as exc:  # noqa: BLE001 - unpickling an older model can fail in any way
+                why = f"{versus}, but v{current.version} could not be loaded to compare row by row ({exc})"
+            else:
+                if paired is None:
+                    why = f"{versus}, but no row-by-row comparison was made"
+                else:
+                    said = paired.describe(f"v{new.version}", f"v{current.version}")
+                    if paired.new_is_better:
+                        return Decision(True, c.PROMOTED, f"{versus}, told apart on the same rows: {said}", paired)
+                    why = f"{versus}, but the test part cannot tell them apart: {said}"
     if force:
-        return Decision(True, c.FORCED, f"--force: moved although {why}")
-    return Decision(False, c.KEPT, f"{why}; alias stays (--force moves it)")
+        return Decision(True, c.FORCED, f"--force: moved although {why}", paired)
+    return Decision(False, c.KEPT, f"{why}; the holder stays (--force moves it)", paired)
 
 
 def _holder_score(client: MlflowClient, version: ModelVersion, metric: str) -> float | None:

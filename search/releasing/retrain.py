@@ -112,6 +112,7 @@ class Scores:
     report: dict[str, Any]
     matrix: list[list[int]]
     classes: list
+    predicted: tuple = ()  # the predicted label of each test row, in order (the alias gate compares them row by row)
 
 
 def score(pipeline: Pipeline, split: Split) -> Scores:
@@ -127,7 +128,7 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
     for cls in classes:
         metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])
     matrix = confusion_matrix(split.y_test, predicted, labels=classes).tolist()
-    return Scores(metrics, report, matrix, classes)
+    return Scores(metrics, report, matrix, classes, tuple(predicted))
 
 
 def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:

@@ -1,7 +1,9 @@
 """Hyperparameter importance: rebuild a search's trials as an Optuna study and run Optuna's PED-ANOVA on it.
 
 Parameter names are those of the search space (`trainables.space`): `model`, `feature_set` and
-`<model>/<hyperparameter>` — conditional parameters, present only in the trials of their model family.
+`<model>/<hyperparameter>` — conditional parameters, present only in the trials of their model family, and some
+only in some of those (an MLP's third layer). A parameter's importance is computed over the trials that have it, and
+only when at least MIN_PARAM_TRIALS have it; the others are named, with their count, but not ranked.
 Distributions come from the space's own definitions; a parameter the space no longer describes (an older or
 newer search) gets a distribution inferred from the values MLflow recorded.
 """
@@ -24,6 +26,7 @@ from trainables.models import MODEL_FAMILIES
 from trainables.space import parse_param
 
 MIN_TRIALS = 4
+MIN_PARAM_TRIALS = 5  # a parameter fewer trials have is not ranked
 
 
 @dataclass
@@ -32,13 +35,17 @@ class Importance:
 
     The top level holds the parameters every trial has (`model`, `feature_set`) over all completed trials;
     `per_family` holds, per model family, its own hyperparameters and `feature_set` over that family's trials only,
-    so that every set of shares is computed over one set of trials."""
+    so that every set of shares is computed over one set of trials. Within it, each parameter is weighed over the
+    trials that have it (`having`, for those fewer than all); `unranked` counts the trials of each parameter too few
+    trials had (fewer than MIN_PARAM_TRIALS)."""
 
     values: dict[str, float]
     n_trials: int
     method: str
     note: str = ""
     per_family: dict[str, Importance] = field(default_factory=dict)
+    having: dict[str, int] = field(default_factory=dict)
+    unranked: dict[str, int] = field(default_factory=dict)
 
 
 def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]:
@@ -140,22 +147,51 @@ def rebuild_study(
 
 
 def _ped_anova(trials: list[FrozenTrial], params: list[str], what: str) -> Importance:
-    """PED-ANOVA importances of `params` over `trials` (a study of their own), normalised to sum to 1."""
+    """PED-ANOVA importances of `params` over `trials`, each parameter over the trials that have it (a study of its
+    own; at least MIN_PARAM_TRIALS of them), normalised to sum to 1."""
     n = len(trials)
     if n < MIN_TRIALS:
         return Importance({}, n, "none", f"{n} completed trial(s): importance needs at least {MIN_TRIALS}")
-    quantile = min(0.5, max(0.1, 5 / n))
-    method = f"Optuna PedAnovaImportanceEvaluator (target_quantile={quantile:.2f}, over {n} completed trials {what})"
+    method = (
+        f"Optuna PedAnovaImportanceEvaluator (target_quantile={_quantile(n):.2f}, over {n} completed trials {what}; "
+        f"each parameter over the trials that have it, at least {MIN_PARAM_TRIALS})"
+    )
     if len({t.value for t in trials}) == 1:
         return Importance({}, n, method, "every completed trial scored the same: no parameter separated them")
+    raw: dict[str, float] = {}
+    having: dict[str, int] = {}
+    unranked: dict[str, int] = {}
+    for name in params:
+        mine = [t for t in trials if name in t.params]
+        if len(mine) < MIN_PARAM_TRIALS:
+            unranked[name] = len(mine)
+            continue
+        if len(mine) < n:
+            having[name] = len(mine)
+        raw[name] = _raw_importance(mine, name)
+    total = sum(raw.values())
+    if total <= 0:
+        return Importance({}, n, method, "no parameter separated the best trials from the rest", {}, having, unranked)
+    values = {k: v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}
+    return Importance(values, n, method, "", {}, having, unranked)
+
+
+def _quantile(n: int) -> float:
+    return min(0.5, max(0.1, 5 / n))
+
+
+def _raw_importance(trials: list[FrozenTrial], name: str) -> float:
+    """The unnormalised PED-ANOVA importance of one parameter over `trials`, all of which have it."""
+    if len({t.value for t in trials}) == 1:
+        return 0.0
     study = _new_study()
     study.add_trials(
         [
             create_trial(
                 state=TrialState.COMPLETE,
                 value=t.value,
-                params={k: t.params[k] for k in params if k in t.params},
-                distributions={k: t.distributions[k] for k in params if k in t.params},
+                params={name: t.params[name]},
+                distributions={name: t.distributions[name]},
             )
             for t in trials
         ]
@@ -163,12 +199,9 @@ def _ped_anova(trials: list[FrozenTrial], params: list[str], what: str) -> Impor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = optuna.importance.get_param_importances(
-            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=quantile), normalize=False
+            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=_quantile(len(trials))), normalize=False
         )
-    total = sum(raw.values())
-    if total <= 0:
-        return Importance({}, n, method, "no parameter separated the best trials from the rest")
-    return Importance({k: v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}, n, method)
+    return float(raw.get(name, 0.0))
 
 
 def param_importance(study: optuna.Study) -> Importance:

@@ -57,7 +57,7 @@ def param_importance(importance: Importance, top: int = 8) -> Figure:
         ax.barh(y, [v for _, v in items], color=color, height=0.7)
         for yi, (_, value) in zip(y, items, strict=True):
             ax.annotate(f"{value:.2f}", (value, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-        ax.set_yticks(y, [_param_label(n) for n, _ in items])
+        ax.set_yticks(y, [_param_label(n) + (f" (n={imp.having[n]})" if n in imp.having else "") for n, _ in items])
         ax.set_ylim(k - 0.5, -0.5)
         ax.grid(axis="x", alpha=0.3)
         more = f"; {len(imp.values) - k} more in the report" if len(imp.values) > k else ""

@@ -10,7 +10,7 @@ import pandas as pd
 from search.common import contract
 from search.common.runs_table import SearchRuns, markdown_table
 from search.common.trials import TIE_BREAK, best_per, rank_trials
-from search.reporting.importance import Importance
+from search.reporting.importance import MIN_PARAM_TRIALS, Importance
 from search.reporting.plots import FAMILY_ORDER, ordered
 
 SETTINGS = tuple(p for p in contract.SEARCH_PARAMS if p not in (contract.OBJECTIVES, contract.POINTS_TO_EVALUATE))
@@ -216,6 +216,17 @@ def importance_text(importance: Importance) -> str:
     zero = [f"`{name}` ({where})" for where, imp in panels for name, value in imp.values.items() if value <= 0]
     if zero:
         text += " Scored 0 (no effect seen among that panel's trials): " + ", ".join(zero) + "."
+    text += (
+        " A hyperparameter only some trials have (an MLP's third layer) is weighed over those trials alone, and ranked"
+        f" only when at least {MIN_PARAM_TRIALS} have it."
+    )
+    fewer = [f"`{name}` (n={k} of {imp.n_trials})" for _, imp in panels for name, k in imp.having.items()]
+    if fewer:
+        text += " Weighed over fewer trials than their panel: " + ", ".join(fewer) + "."
+    every = [("all families", importance), *((f, importance.per_family[f]) for f in families)]
+    unranked = [f"`{name}` ({where}: {k} trial(s))" for where, imp in every for name, k in imp.unranked.items()]
+    if unranked:
+        text += " Not ranked, too few trials have them: " + ", ".join(unranked) + "."
     return text + " With few trials in a panel its estimate is rough."
 
 

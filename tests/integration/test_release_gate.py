@@ -25,40 +25,64 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return dict(client.get_registered_model(name).aliases)
 
 
-def test_gate_both_ways_force_previous_and_rollback(mlflow_server, client, tmp_path):
+def test_gate_weighs_the_test_part_force_previous_and_rollback(mlflow_server, client, tmp_path):
+    """On Iris' 30 test rows WEAK gets 24 right, GOOD 29 (WEAK's errors and one more), BEST all 30."""
     repo, commit = make_repo(tmp_path / "repo")
     name, exp = "gate_model", "gate_exp"
     base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--model-name", name, "--repo", str(repo)]
     base += ["--out", str(tmp_path / "out")]
-    good = make_search(client, exp, [trial(GOOD, 0.96)], commit)[0]
+    make_search(client, exp, [trial(WEAK, 0.96)], commit)
     assert run_cli(*base)[0] == 0
     assert aliases(client, name) == {"champion": "1"}
 
-    weak = make_search(client, exp, [trial(WEAK, 0.97)], commit)[0]
+    good = make_search(client, exp, [trial(GOOD, 0.97)], commit)[0]  # 5 rows better: still within the margin
     code, out, _ = run_cli(*base)
-    assert code == 0 and "@champion stays on v1" in out and "does not beat v1's 0.9667" in out
+    assert code == 0 and "@champion stays on v1: test_accuracy 0.9667 vs v1's 0.8000, but the test part cannot" in out
+    assert "v2 got 29/30, v1 24/30: 5 rows of difference, 5 discordant rows (5 for v2, 0 for v1)" in out
+    assert "at least 6 discordant rows all one way (0.20 of accuracy on 30 rows, p < 0.05)" in out
     assert aliases(client, name) == {"champion": "1"}
-    assert client.get_model_version(name, "2").tags["promotion"] == "kept"
+    version = client.get_model_version(name, "2")
+    assert json.loads(version.tags["promotion_paired"])["holder_only"] == 0
+    assert version.tags["promotion"] == "kept" and "the test part cannot tell them apart" in version.description
+    card = json.loads((tmp_path / "out" / name / "v2" / "model_card.json").read_text())
+    assert card["promotion"]["paired"]["new_only"] == 5 and card["promotion"]["paired"]["p_value"] == 0.0625
+    markdown = (tmp_path / "out" / name / "v2" / "model_card.md").read_text()
+    assert "exact McNemar test" in markdown and "| holder_right | 24 |" in markdown
 
-    make_search(client, exp, [trial(BEST, 0.98)], commit)
+    # Two trials tie on every score, their fit times 14 microseconds apart: the earlier trial is chosen.
+    tied = [trial(BEST, 0.98, val_f1=0.98, fit_time_s=0.012014), trial(GOOD, 0.98, val_f1=0.98, fit_time_s=0.012)]
+    best = make_search(client, exp, tied, commit)[0]
     code, out, _ = run_cli(*base)
-    assert code == 0 and "@champion -> v3: test_accuracy 1.0000 beats v1's 0.9667" in out
+    assert code == 0 and "decided by: tie on val_accuracy, val_f1, fit_time_s (0.01201 vs 0.012 s: within 10%" in out
+    assert "earlier trial (0 vs 1)" in out
+    assert "@champion -> v3: test_accuracy 1.0000 vs v1's 0.8000, told apart on the same rows: v3 got 30/30" in out
     assert aliases(client, name) == {"champion": "3", "previous": "1"}
+    assert "`@champion`: promoted" in client.get_model_version(name, "3").description
     assert git(repo, "tag", "-l", f"{name}-v*").split() == [f"{name}-v1", f"{name}-v2", f"{name}-v3"]
 
-    code, out, _ = run_cli(*base, "--search-id", weak, "--force")
-    assert code == 0 and "--force: moved although" in out
+    code, out, _ = run_cli(*base, "--search-id", good, "--force")
+    assert code == 0 and "--force: moved although test_accuracy 0.9667 does not beat v3's 1.0000" in out
     assert aliases(client, name) == {"champion": "2", "previous": "3"}
-    assert client.get_model_version(name, "2").tags["forced"] == "true"
+    forced = client.get_model_version(name, "2").tags
+    assert forced["forced"] == "true" and "promotion_paired" not in forced  # the earlier comparison no longer applies
     card = (tmp_path / "out" / name / "v2" / "model_card.json").read_text()
-    assert '"verdict": "forced"' in card
+    assert '"verdict": "forced"' in card and '"paired"' not in card
+
+    # The first user's story: one row better on 30 keeps the holder, and --force moves the alias.
+    code, out, _ = run_cli(*base, "--search-id", best)
+    assert code == 0 and "@champion stays on v2: test_accuracy 1.0000 vs v2's 0.9667, but the test part cannot" in out
+    assert "v3 got 30/30, v2 29/30: 1 row of difference, 1 discordant row (1 for v3, 0 for v2)" in out
+    assert aliases(client, name) == {"champion": "2", "previous": "3"}
+    code, out, _ = run_cli(*base, "--search-id", best, "--force")
+    assert code == 0 and "--force: moved although test_accuracy 1.0000 vs v2's 0.9667, but the test part cannot" in out
+    assert aliases(client, name) == {"champion": "3", "previous": "2"}
 
     code, out, _ = run_cli(*base, "--rollback")
-    assert code == 0 and "rolled back gate_model@champion: v3 (was v2)" in out
-    assert aliases(client, name) == {"champion": "3", "previous": "2"}
-    code, out, _ = run_cli(*base, "--search-id", weak)  # a rolled-back version does not come back by itself
-    assert code == 0 and aliases(client, name) == {"champion": "3", "previous": "2"}
-    assert run_cli(*base, "--search-id", good)[0] == 0
+    assert code == 0 and "rolled back gate_model@champion: v2 (was v3)" in out
+    assert aliases(client, name) == {"champion": "2", "previous": "3"}
+    code, out, _ = run_cli(*base, "--search-id", best)  # a rolled-back version does not come back by itself
+    assert code == 0 and aliases(client, name) == {"champion": "2", "previous": "3"}
+    assert "v3 was rolled back from the alias" in out
     assert len(client.search_model_versions(f"name = '{name}'")) == 3
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from search.releasing.model_card import build_card, iso, release_info, render_markdown, write
+from search.releasing.model_card import build_card, iso, release_info, render_markdown, summary, write
 
 
 def card() -> dict:
@@ -70,3 +70,19 @@ def test_release_info_and_files(tmp_path):
     assert [p.name for p in paths] == ["model_card.json", "model_card.md", "model_release_info.json"]
     assert json.loads(paths[0].read_text()) == c
     assert json.loads(paths[2].read_text())["source_run_id"] == "t1"
+
+
+def test_the_summary_for_the_registry_page_and_the_gates_margin_in_the_card():
+    from search.releasing.paired import Paired
+
+    c = card()
+    kept = "test_accuracy 1.0000 vs v2's 0.9667, but the test part cannot tell them apart: v3 got 30/30, v2 29/30"
+    c["promotion"] = {"alias": "champion", "verdict": "kept", "reason": kept,
+                      "paired": Paired(30, 30, 29, 1, 0).as_dict()}  # fmt: skip
+    text = summary(c)
+    assert text.startswith("**svm** on feature set **squared**: search `s1`, trial run `t1`")
+    assert "Held-out test part (30 rows): test_accuracy 0.9667, test_f1 0.9666." in text
+    assert f"`@champion`: kept: {kept}." in text and "git tag `model-v3`" in text
+    markdown = render_markdown(c)
+    assert "exact McNemar test (two-sided binomial on the discordant rows), p < 0.05 to move" in markdown
+    assert "| new_only | 1 |" in markdown and "at least 6 discordant rows all one way" in markdown

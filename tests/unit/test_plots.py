@@ -191,3 +191,35 @@ def test_parallel_categories_are_named_clear_of_the_lines_and_each_line_can_be_c
             if label in ("model family", "feature set", "max_features"):
                 at_axis = {round(float(np.interp(ticks[i], *line.get_data())), 9) for line in lines}
                 assert len(at_axis) == len(lines)  # no two lines drawn onto one point of a categorical axis
+
+
+def mlp_trials(layers: list[int], seed: int = 1) -> tuple[pd.DataFrame, list[str]]:
+    """Completed MLP trials with the given layer counts; the deepest ones score best, so a layer only they have would
+    look decisive if it were weighed over every trial."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, n_layers in enumerate(layers):
+        row = {"run_id": f"r{i}", "run_name": f"t{i}", "trial_index": i, "model": "mlp", "status": "FINISHED",
+               "feature_set": FEATURES[i % 2], "seed": "0", "cv_folds": "5", "error": None, "outcome": "completed",
+               "n_layers": str(n_layers), "alpha": repr(10 ** rng.uniform(-6, -1)), "fit_time_s": 0.01,
+               "val_accuracy": 0.99 - 0.001 * i if n_layers == 3 else 0.90 + 0.05 * rng.random(), "val_f1": 0.9,
+               "folds_done": 5.0}  # fmt: skip
+        row.update({f"units_{k}": str(rng.integers(8, 128)) for k in range(n_layers)})
+        rows.append(row)
+    return pd.DataFrame(rows), ["n_layers", "alpha", "units_0", "units_1", "units_2"]
+
+
+def test_a_hyperparameter_is_weighed_only_over_the_trials_that_have_it():
+    frame, hyper = mlp_trials([3, 3] + [2] * 6 + [1] * 12)  # the third layer: 2 trials; the second: 8
+    mlp = param_importance(rebuild_study(frame, hyper)).per_family["mlp"]
+    assert mlp.n_trials == 20 and mlp.unranked == {"mlp/units_2": 2}
+    assert "mlp/units_2" not in mlp.values and "mlp/units_1" in mlp.values and mlp.having == {"mlp/units_1": 8}
+    assert abs(sum(mlp.values.values()) - 1) < 1e-9
+    from search.reporting.report_md import importance_text
+
+    text = importance_text(param_importance(rebuild_study(frame, hyper)))
+    assert "weighed over those trials alone, and ranked only when at least 5 have it" in text
+    assert "`mlp/units_1` (n=8 of 20)" in text and "Not ranked, too few trials have them: `mlp/units_2` (mlp: 2" in text
+    fig = plots_params.param_importance(param_importance(rebuild_study(frame, hyper)))
+    labels = {t.get_text() for ax in fig.axes for t in ax.get_yticklabels()}
+    assert "units_1 (n=8)" in labels and "alpha" in labels and not any(x.startswith("units_2") for x in labels)

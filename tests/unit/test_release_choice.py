@@ -67,3 +67,44 @@ def test_the_gate_refuses_over_budget_before_any_score_and_despite_force():
     first = gate(None, new, 1.0, "test_accuracy", None, False, "model 2 MB > 1 MB")
     assert not first.move and "no version gets it" in first.reason
     assert gate(None, new, 1.0, "test_accuracy", None, False, None).move
+
+
+def test_microseconds_of_fit_time_are_a_tie_and_the_earlier_trial_wins():
+    slower_but_first = row(0.9667, 0.9666, fit_time_s=0.012014, trial_index=2)
+    faster_by_14us = row(0.9667, 0.9666, fit_time_s=0.012, trial_index=5)
+    best, second = rank_trials([faster_by_14us, slower_but_first])
+    assert best["trial_index"] == 2
+    rule = deciding_rule(best, second, "val_accuracy")
+    assert (
+        rule
+        == "tie on val_accuracy, val_f1, fit_time_s (0.01201 vs 0.012 s: within 10% or 1 ms); earlier trial (2 vs 5)"
+    )
+
+
+def test_fit_times_tie_within_ten_percent_or_a_millisecond():
+    base = row(0.95, fit_time_s=0.100, trial_index=9)
+    assert rank_trials([base, row(0.95, fit_time_s=0.109, trial_index=1)])[0]["trial_index"] == 1  # within 10%
+    assert rank_trials([base, row(0.95, fit_time_s=0.111, trial_index=1)])[0]["trial_index"] == 9  # beyond it
+    small = row(0.95, fit_time_s=0.0020, trial_index=9)
+    assert rank_trials([small, row(0.95, fit_time_s=0.0029, trial_index=1)])[0]["trial_index"] == 1  # within 1 ms
+    assert rank_trials([small, row(0.95, fit_time_s=0.0032, trial_index=1)])[0]["trial_index"] == 9
+    rule = deciding_rule(base, row(0.95, fit_time_s=0.111, trial_index=1), "val_accuracy")
+    assert rule == "tie on val_accuracy, val_f1; lower fit_time_s (0.1 vs 0.111)"
+
+
+def test_the_ranking_is_the_same_whatever_order_the_trials_come_in():
+    import itertools
+
+    rows = [row(0.95, fit_time_s=1.00, trial_index=5), row(0.95, fit_time_s=1.09, trial_index=1)]
+    rows += [row(0.95, fit_time_s=1.15, trial_index=0), row(0.95, fit_time_s=1.16, trial_index=3)]
+    rows += [row(0.95 + 1e-12, fit_time_s=9.0, trial_index=7), row(0.96, fit_time_s=5.0, trial_index=8)]
+    orders = {tuple(r["trial_index"] for r in rank_trials(list(p))) for p in itertools.permutations(rows)}
+    # 0.96 first; then the fastest (1.00) and what is within 10% of it (1.09) by trial; then 1.15 and 1.16 the same
+    # way; 9.0 is far slower, whatever float noise its score carries
+    assert orders == {(8, 1, 5, 0, 3, 7)}
+
+
+def test_a_minimised_metric_ranks_lowest_first():
+    rows = [{**row(0.9, trial_index=0), "predict_ms": 2.0}, {**row(0.8, trial_index=1), "predict_ms": 1.0}]
+    assert [r["trial_index"] for r in rank_trials(rows, "predict_ms")] == [1, 0]
+    assert deciding_rule(rows[1], rows[0], "predict_ms") == "lower predict_ms (1 vs 2)"

@@ -1,0 +1,101 @@
+"""Whether a test part can tell two models apart: an exact McNemar test on the same rows.
+
+Only the rows one model gets right and the other wrong (the discordant pairs) say which is better; if both were
+as good, each such row would fall either way with probability 1/2. The test is two-sided binomial on those rows
+(scipy's `binomtest`), at ALPHA. Pure logic: counts in, verdict out; `compare` counts from per-row correctness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+ALPHA = 0.05
+TEST = "exact McNemar test (two-sided binomial on the discordant rows)"
+
+
+@cache
+def p_value(new_only: int, holder_only: int) -> float:
+    """Two-sided exact McNemar p-value of `new_only` vs `holder_only` discordant rows (1.0 with none)."""
+    discordant = new_only + holder_only
+    return 1.0 if discordant == 0 else float(binomtest(new_only, discordant, 0.5).pvalue)
+
+
+@cache
+def needed(discordant: int, alpha: float = ALPHA) -> int | None:
+    """The fewest of `discordant` rows that must fall one way for p < alpha; None when even all of them are too few."""
+    return next((k for k in range(discordant // 2 + 1, discordant + 1) if p_value(k, discordant - k) < alpha), None)
+
+
+@cache
+def fewest_discordant(alpha: float = ALPHA) -> int:
+    """The fewest discordant rows, all one way, that can show a difference at `alpha` (6 at 0.05), whatever the size
+    of the test part."""
+    return next(n for n in range(1, 64) if p_value(n, 0) < alpha)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two models' per-row results on the same test rows, and what they show."""
+
+    n_rows: int
+    new_right: int
+    holder_right: int
+    new_only: int  # rows the new model gets right and the holder wrong
+    holder_only: int  # rows the holder gets right and the new model wrong
+    alpha: float = ALPHA
+
+    @property
+    def discordant(self) -> int:
+        """Rows the two models disagree on the correctness of."""
+        return self.new_only + self.holder_only
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided exact McNemar p-value."""
+        return p_value(self.new_only, self.holder_only)
+
+    @property
+    def new_is_better(self) -> bool:
+        """Whether the new model gets more rows right and the test part can tell it apart from the holder."""
+        return self.new_only > self.holder_only and self.p_value < self.alpha
+
+    def margin(self) -> str:
+        """What this test part needs to tell the two apart, in words."""
+        least, alpha = fewest_discordant(self.alpha), self.alpha
+        if self.discordant < least:
+            share = f"{least / self.n_rows:.2f} of accuracy on {self.n_rows} rows" if self.n_rows else "no rows"
+            return f"telling them apart takes at least {least} discordant rows all one way ({share}, p < {alpha:g})"
+        k = needed(self.discordant, self.alpha)
+        return f"it takes at least {k} of these {self.discordant} discordant rows one way (p < {alpha:g})"
+
+    def describe(self, new: str, holder: str) -> str:
+        """`v3 got 29/30, v2 28/30: 1 row of difference, 1 discordant row (1 for v3, 0 for v2), p = 1; ...`."""
+        diff = abs(self.new_right - self.holder_right)
+        rows = "row" if diff == 1 else "rows"
+        pairs = "row" if self.discordant == 1 else "rows"
+        return (
+            f"{new} got {self.new_right}/{self.n_rows}, {holder} {self.holder_right}/{self.n_rows}: {diff} {rows} of "
+            f"difference, {self.discordant} discordant {pairs} ({self.new_only} for {new}, {self.holder_only} for "
+            f"{holder}), McNemar p = {self.p_value:.3g}; {self.margin()}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The comparison for the model card: counts, p-value, the test and the margin."""
+        return {"test": TEST, **asdict(self), "discordant": self.discordant, "p_value": self.p_value,
+                "margin": self.margin(), "new_is_better": self.new_is_better}  # fmt: skip
+
+
+def compare(new_correct: Sequence[bool], holder_correct: Sequence[bool], alpha: float = ALPHA) -> Paired:
+    """The paired comparison of two models from whether each got each test row right (the same rows, in order)."""
+    new, held = np.asarray(new_correct, bool), np.asarray(holder_correct, bool)
+    if new.shape != held.shape:
+        raise ValueError(f"not the same test rows: {new.size} and {held.size} results")
+    return Paired(
+        int(new.size), int(new.sum()), int(held.sum()), int((new & ~held).sum()), int((held & ~new).sum()), alpha
+    )

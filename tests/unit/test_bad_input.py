@@ -10,6 +10,7 @@ from search import release, report, run
 from search.releasing.model_card import render_markdown
 from search.releasing.publish import card_for
 from search.releasing.retrain import Lineage, Scores
+from trainables.data import load_dataset, split_dataset
 
 
 def refused(capsys, main, argv: list[str]) -> str:
@@ -54,11 +55,13 @@ def test_the_card_shows_integers_as_integers_and_only_the_test_scores():
     chosen = SimpleNamespace(search=run_, best=run_, search_id="s", metric="val_accuracy", rule="r", runner_up=None,
                              n_eligible=1)  # fmt: skip
     version = SimpleNamespace(version="1", creation_timestamp=0)
+    split = split_dataset(load_dataset("iris"), 0.2, 42)
     ctx = SimpleNamespace(name="m", version=version, scores=scores, chosen=chosen, lineage=lineage, check=None,
-                          run_id="rr", rows=(120, 30))  # fmt: skip
+                          run_id="rr", rows=(120, 30), split=split)  # fmt: skip
     promotion = {"alias": "champion", "verdict": "promoted", "reason": "first"}
     card = card_for(ctx, promotion, None)
     text = render_markdown(card)
     assert "| model_bytes | 16953 |" in text and "16953.0" not in text
     assert "target" not in card["lineage"] and "| target |" not in text
     assert {k for k, v in card["test_metrics"].items() if not isinstance(v, dict)} == {"test_accuracy", "test_f1"}
+    assert [col["role"] for col in card["columns"]] == ["numeric"] * 4 and "## Columns" in text

@@ -43,13 +43,15 @@ def test_val_f1_as_metric_does_not_repeat_itself():
 
 def test_cli_defaults_and_names():
     args = build_parser().parse_args([])
-    assert (args.experiment, args.metric, args.alias, args.remote) == (None, "val_accuracy", "champion", "origin")
+    assert (args.experiment, args.metric, args.alias, args.remote) == (None, None, "champion", "origin")  # the search's
     assert not (args.force or args.push or args.no_tag or args.allow_dirty or args.verify)
     # one naming rule for every dataset
     assert contract.model_name(contract.experiment_name("iris")) == "iris_classification_best_model"
     assert contract.model_name(contract.experiment_name("wine")) == "wine_classification_best_model"
     assert contract.git_tag_name("wine_classification_best_model", 3) == "wine_classification_best_model-v3"
-    assert contract.test_metric_for("val_accuracy") == "test_accuracy" and contract.test_metric_for("val_f1") == "test_f1"
+    assert (
+        contract.test_metric_for("val_accuracy") == "test_accuracy" and contract.test_metric_for("val_f1") == "test_f1"
+    )
     assert contract.test_metric_for("val_log_loss") == "test_log_loss" and contract.mode_of("test_log_loss") == "min"
 
 

@@ -17,9 +17,10 @@ if __package__ in (None, ""):  # run as a script: the project's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.common import contract as c  # noqa: E402
-from search.common.cli import OneLineParser, quiet_mlflow  # noqa: E402
+from search.common.cli import OneLineParser, check_tracking_uri_form  # noqa: E402
 from search.common.connect import DEFAULT_TRACKING_URI, check_tracking_uri  # noqa: E402
 from search.common.errors import run_command  # noqa: E402
+from search.common.settings import apply_process_settings  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,31 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run, and turn every error into one line and an exit code."""
+    apply_process_settings("release")
     return run_command("release", lambda: _release(build_parser().parse_args(argv)))
 
 
 def _release(args: argparse.Namespace) -> int:
-    with quiet_mlflow():
-        import mlflow
+    check_tracking_uri_form(args.tracking_uri)
+    import mlflow
 
-        from search.releasing.budget import Budget
-        from search.releasing.flow import ReleaseSettings, release, target_model
-        from search.releasing.registry import rollback
-        from search.releasing.retrain import verify
+    from search.releasing.budget import Budget
+    from search.releasing.flow import ReleaseSettings, release, target_model
+    from search.releasing.registry import rollback
+    from search.releasing.retrain import verify
 
-        settings = ReleaseSettings(**{k: v for k, v in vars(args).items() if k not in ("verify", "rollback")})
-        Budget(settings.max_predict_ms, settings.max_model_mb)  # bad limits are refused before any server is asked
-        check_tracking_uri(settings.tracking_uri, must_exist=True)
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        client = mlflow.MlflowClient(settings.tracking_uri)
-        if args.verify:
-            ok, verdict = verify(client, target_model(settings, client), settings.alias)
-            print(verdict)
-            return 0 if ok else 1
-        if args.rollback:
-            print(rollback(client, target_model(settings, client), settings.alias, settings.previous_alias))
-            return 0
-        return release(settings, client)
+    settings = ReleaseSettings(**{k: v for k, v in vars(args).items() if k not in ("verify", "rollback")})
+    Budget(settings.max_predict_ms, settings.max_model_mb)  # bad limits are refused before any server is asked
+    check_tracking_uri(settings.tracking_uri, must_exist=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    client = mlflow.MlflowClient(settings.tracking_uri)
+    if args.verify:
+        ok, verdict = verify(client, target_model(settings, client), settings.alias)
+        print(verdict)
+        return 0 if ok else 1
+    if args.rollback:
+        print(rollback(client, target_model(settings, client), settings.alias, settings.previous_alias))
+        return 0
+    return release(settings, client)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 
-from search.common.cli import OneLineParser
+from search.common.cli import OneLineParser, check_tracking_uri_form
 from search.common.connect import DEFAULT_TRACKING_URI
 from search.common.contract import MODEL, RANK_METRICS, VAL_ACCURACY
 from search.common.errors import UsageError
@@ -16,6 +17,7 @@ from trainables.models import MODEL_FAMILIES
 from trainables.space import SearchSpace
 
 SCHEDULERS = ("fifo", "asha")
+MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 
 @dataclass
@@ -44,6 +46,7 @@ class SearchConfig:
     warm_start: str = "auto"  # auto (earlier searches of the same fingerprint), off, or a search id
     plateau: int | None = None  # end after this many completed trials without a gain above min_delta
     min_delta: float = 0.001
+    verbose: bool = False  # Tune's status table instead of the project's progress line
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -80,8 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
     p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
     p.add_argument("--target", help="label column of a CSV dataset")
-    p.add_argument("--models", type=_choices(MODEL, MODEL_FAMILIES), default=d.models, help="comma-separated")
-    p.add_argument("--feature-sets", type=_choices("feature set", FEATURE_SETS), default=d.feature_sets)
+    p.add_argument(
+        "--models",
+        type=_choices(MODEL, MODEL_FAMILIES),
+        default=d.models,
+        help=f"comma-separated (default: all, {','.join(MODEL_FAMILIES)})",
+    )
+    p.add_argument(
+        "--feature-sets",
+        type=_choices("feature set", FEATURE_SETS),
+        default=d.feature_sets,
+        help=f"comma-separated (default: all, {','.join(FEATURE_SETS)})",
+    )
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
@@ -120,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="end the search once N completed trials in a row brought no gain above --min-delta",
     )
-    p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts (default 0.001)")
+    p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts")
+    p.add_argument("--verbose", action="store_true", help="show Tune's status table instead of the progress line")
     return p
 
 
@@ -151,18 +165,23 @@ def read_points(path: str) -> list[dict]:
 
 def validate(config: SearchConfig) -> None:
     """Refuse settings that cannot work, before anything starts."""
+    check_tracking_uri_form(config.tracking_uri)
     if config.num_samples < 1:
         raise UsageError(f"--num-samples is {config.num_samples}: a search needs at least 1 trial")
     if config.cv_folds < 2:
         raise UsageError(f"--cv-folds is {config.cv_folds}: cross-validation needs at least 2 folds")
     if config.max_concurrent is not None and config.max_concurrent < 1:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
+    if not 0 <= config.seed <= MAX_SEED:
+        raise UsageError(f"--seed is {config.seed}: give a whole number from 0 to {MAX_SEED}")
     if not 0 < config.test_size < 1:
         raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")
     if config.plateau is not None and config.plateau < 1:
         raise UsageError(f"--plateau is {config.plateau}: give a number of trials, 1 or more")
-    if config.min_delta < 0:
+    if not config.min_delta >= 0 or math.isinf(config.min_delta):  # NaN fails the comparison
         raise UsageError(f"--min-delta is {config.min_delta}: give a gain of 0 or more, such as 0.001")
+    if config.experiment is not None and not config.experiment.strip():
+        raise UsageError("--experiment is empty: give an MLflow experiment name, or leave the flag out")
     if not config.warm_start.strip():
         raise UsageError("--warm-start is empty: give auto, off or a search id")
     if config.objectives:

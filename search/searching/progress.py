@@ -1,0 +1,158 @@
+"""How far a search is, in one line: updated in place on a terminal, plain lines every few seconds elsewhere.
+
+`Progress` is the arithmetic (counts, the best score and its trial, elapsed and left); `ProgressLine` is a Tune
+`Callback` that feeds it from Tune's events and prints it. With `--verbose`, Tune's own table replaces it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ray.tune import Callback
+
+from search.common import contract as c
+from search.common.trials import Trial, number
+
+PIPE_EVERY_S = 10.0  # a plain line at most this often when output is not a terminal (CI, a log file)
+TERMINAL_EVERY_S = 1.0  # the elapsed time ticks on a terminal, and a change shows at once
+
+
+def clock(seconds: float) -> str:
+    """`m:ss`, or `h:mm:ss` from an hour."""
+    minutes, secs = divmod(int(max(seconds, 0)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass
+class Progress:
+    """The counts of a search's trials and its best completed trial so far."""
+
+    total: int
+    metric: str = c.VAL_ACCURACY
+    mode: str = "max"
+    finished: int = 0  # ended without an error; `stopped` of them were cut short (ASHA, --plateau)
+    stopped: int = 0
+    running: int = 0
+    failed: int = 0
+    best: tuple[float, str] | None = None  # (score, trial name)
+    done_before: int = 0  # trials a resumed search had already done: not counted in the pace
+
+    def add_ended(self, trial: Trial, name: str) -> None:
+        """Count one trial that ended without an error: the best so far if it ran every fold and scores best."""
+        self.finished += 1
+        if trial.outcome != c.COMPLETED:
+            self.stopped += 1
+            return
+        score = number(trial.metrics.get(self.metric))
+        better = self.best is None or (score > self.best[0] if self.mode == "max" else score < self.best[0])
+        if score == score and better:  # not NaN
+            self.best = (score, name)
+
+    def left_s(self, elapsed: float) -> float | None:
+        """Seconds left at the pace of the trials done since this run started; None before the first is done."""
+        done = self.finished + self.failed
+        pace = done - self.done_before
+        return elapsed / pace * max(self.total - done, 0) if pace > 0 else None
+
+    def line(self, elapsed: float, width: int | None = None) -> str:
+        """`trials 12/30 finished (3 stopped early), 2 running, 1 failed | best val_accuracy 0.9667
+        (0004-svm-subset) | 0:42 elapsed, about 1:10 left`; within `width` characters, the short form
+        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, cut at the end."""
+        over = self.finished + self.failed >= self.total
+        left = None if over else self.left_s(elapsed)
+        early = f" ({self.stopped} stopped early)" if self.stopped else ""
+        counts = f"{self.finished}/{self.total} finished{early}, {self.running} running, {self.failed} failed"
+        best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
+        ahead = "" if over else ", estimating what is left" if left is None else f", about {clock(left)} left"
+        time_ = f"{clock(elapsed)} elapsed{ahead}"
+        full = " | ".join(filter(None, [f"trials {counts}", best, time_]))
+        if width is None or len(full) <= width:
+            return full
+        early = f" ({self.stopped} stopped)" if self.stopped else ""
+        counts = f"{self.finished}/{self.total} done{early}, {self.running} running, {self.failed} failed"
+        time_ = clock(elapsed) + (f", ~{clock(left)} left" if left is not None else "")
+        best = f"best {self.best[0]:.4f} {self.best[1]}" if self.best else ""
+        return " | ".join(filter(None, [counts, time_, best]))[:width]
+
+
+@dataclass
+class ProgressLine(Callback):
+    """Tune's events turned into `Progress`, printed to stdout: on a terminal one line rewritten in place (a
+    carriage return), elsewhere a plain line every `PIPE_EVERY_S` seconds at most, and one at the end."""
+
+    total: int
+    metric: str = c.VAL_ACCURACY
+    mode: str = "max"
+    progress: Progress = field(init=False)
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
+    _shown: float = field(default=0.0, init=False, repr=False)
+    _changed: bool = field(default=True, init=False, repr=False)
+    _on_line: bool = field(default=False, init=False, repr=False)
+    _first_step: bool = field(default=True, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.total, self.metric, self.mode)
+
+    def setup(self, **info) -> None:
+        """Start the clock when Tune starts the experiment."""
+        self._started = self._shown = time.monotonic()
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed = True
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed = True
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed = True
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        self._end_line()  # the tracker says why the attempt runs again on a line of its own
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if self._first_step:  # a resumed search: what was done before does not set this run's pace
+            self._count(trials)
+            self.progress.done_before, self._first_step = self.progress.finished + self.progress.failed, False
+        now = time.monotonic()
+        terminal = sys.stdout.isatty()
+        due = now - self._shown >= (TERMINAL_EVERY_S if terminal else PIPE_EVERY_S)
+        if (terminal and self._changed) or due:
+            self._count(trials)
+            self._show(now, terminal)
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        """The last count, always shown; a terminal's line ends here."""
+        self._count(trials)
+        self._show(time.monotonic(), sys.stdout.isatty())
+        self._end_line()
+
+    def _count(self, trials: list) -> None:
+        p = self.progress
+        p.running = sum(t.status == "RUNNING" for t in trials)
+        p.failed = sum(t.status == "ERROR" for t in trials)
+        for trial in trials:
+            if trial.status == "TERMINATED" and trial.trial_id not in self._seen:
+                self._seen.add(trial.trial_id)
+                record = Trial.from_result(trial.config, trial.last_result or {})
+                p.add_ended(record, c.trial_run_name(trial.config))
+
+    def _show(self, now: float, terminal: bool) -> None:
+        elapsed = now - self._started
+        if terminal:
+            sys.stdout.write("\r" + self.progress.line(elapsed, shutil.get_terminal_size().columns - 1) + "\x1b[K")
+            self._on_line = True
+        else:
+            sys.stdout.write(self.progress.line(elapsed) + "\n")
+        sys.stdout.flush()
+        self._shown, self._changed = now, False
+
+    def _end_line(self) -> None:
+        if self._on_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._on_line = False

@@ -26,12 +26,16 @@ from search.common.settings import apply_process_settings  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     p = OneLineParser("release", description="Release the best trial of a search as a registered model.")
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    p.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI,
+        help=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
+    )
     p.add_argument("--experiment", help="default: the experiment of the latest search")
     p.add_argument("--search-id", help="default: the latest FINISHED search")
     p.add_argument("--metric", default=c.VAL_ACCURACY, help="trial metric to rank by (ties: search/common/trials.py)")
     p.add_argument("--model-name", help="default: <experiment>_best_model")
-    p.add_argument("--alias", default="champion")
+    p.add_argument("--alias", default="champion", help="alias the best version holds")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")
     p.add_argument("--force", action="store_true", help="move the alias even when the new version does not win")
     p.add_argument("--out", type=Path, default=Path("releases"), help="folder of the cards: <out>/<model>/v<N>/")
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tag", action="store_true", help="skip the git tag (and its checks)")
     p.add_argument("--allow-dirty", action="store_true", help="tag although the working tree is dirty (recorded)")
     p.add_argument("--push", action="store_true", help="push the tag to --remote")
-    p.add_argument("--remote", default="origin")
+    p.add_argument("--remote", default="origin", help="git remote of --push")
     p.add_argument("--max-predict-ms", type=float, help="serving budget: release the best trial within it")
     p.add_argument("--max-model-mb", type=float, help="serving budget on the serialised model's size")
     mode = p.add_mutually_exclusive_group()
@@ -55,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
-    check_tracking_uri_form(args.tracking_uri)
+    check_tracking_uri_form(args.tracking_uri, creates=False)
     import mlflow
 
     from search.releasing.budget import Budget

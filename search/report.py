@@ -43,7 +43,7 @@ def build_parser() -> OneLineParser:
 
 def _report(args) -> int:
     uri = args.tracking_uri or default_uri()
-    check_tracking_uri_form(uri)
+    check_tracking_uri_form(uri, creates=False)
     if args.out is not None:
         check_writable(args.out, "--out")
     connect(uri)  # before the slow imports: a dead server is one line within seconds

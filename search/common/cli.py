@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 from search.common.errors import UsageError
@@ -48,19 +49,26 @@ SERVED_SCHEMES = ("http", "https")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
-def check_tracking_uri_form(uri: str, flag: str = "--tracking-uri") -> None:
+def check_tracking_uri_form(uri: str, flag: str = "--tracking-uri", creates: bool = True) -> None:
     """Refuse, before any server is asked, a tracking URI MLflow cannot use: a plain path or `file:` (MLflow's
-    file store is in maintenance mode and refuses to start), an unknown scheme, or a SQLite database in a folder
-    that cannot be written."""
+    file store is in maintenance mode and refuses to start), an unknown scheme, a SQLite database that is a folder,
+    cannot be written, or (`creates`: a search makes it) cannot be made where it is named."""
     scheme, sep, rest = uri.partition("://")
-    scheme = scheme.split("+", 1)[0].lower()
     example = "sqlite:///mlflow.db, http://127.0.0.1:5000 or a database such as postgresql://user@host/db"
-    if not sep or scheme not in (*SERVED_SCHEMES, *DATABASE_SCHEMES, "databricks"):
+    if not sep or scheme.split("+", 1)[0].lower() not in (*SERVED_SCHEMES, *DATABASE_SCHEMES, "databricks"):
         raise UsageError(f"{flag} {uri!r} is not a tracking URI MLflow can use: give {example}")
-    if scheme == "sqlite" and rest.startswith("/") and rest not in ("/", "/:memory:"):
-        database = Path(rest[1:]).absolute()
-        if database.is_dir():
-            raise UsageError(f"{flag} {uri}: {database} is a folder: name a database file, e.g. {database}/mlflow.db")
-        found = database if database.exists() else next(p for p in database.parents if p.exists())
-        if not os.access(found, os.W_OK) or (found != database and not found.is_dir()):
-            raise UsageError(f"{flag} {uri}: {found} is not writable: choose a database in a folder you can write")
+    if not scheme.startswith("sqlite") or not rest.startswith("/") or rest in ("/", "/:memory:"):
+        return
+    database = Path(rest[1:]).absolute()
+    if database.is_dir():
+        raise UsageError(f"{flag} {uri}: {database} is a folder: name a database file, e.g. {database}/mlflow.db")
+    if database.exists() and not os.access(database, os.W_OK):
+        raise UsageError(f"{flag} {uri}: {database} is not writable: choose a database you can write")
+    if not database.exists() and creates:
+        found = next(p for p in database.parents if p.exists())
+        try:  # what MLflow does first: make the database's folder
+            tempfile.TemporaryDirectory(dir=found).cleanup()
+        except OSError:
+            raise UsageError(
+                f"{flag} {uri}: {found} is not writable: choose a database in a folder you can write"
+            ) from None

@@ -87,21 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         type=_choices(MODEL, MODEL_FAMILIES),
         default=d.models,
-        help=f"comma-separated (default: all, {','.join(MODEL_FAMILIES)})",
+        help=f"comma-separated (default: all, {', '.join(MODEL_FAMILIES)})",
     )
     p.add_argument(
         "--feature-sets",
         type=_choices("feature set", FEATURE_SETS),
         default=d.feature_sets,
-        help=f"comma-separated (default: all, {','.join(FEATURE_SETS)})",
+        help=f"comma-separated (default: all, {', '.join(FEATURE_SETS)})",
     )
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
-    p.add_argument("--cv-folds", type=int, default=d.cv_folds)
+    p.add_argument("--cv-folds", type=int, default=d.cv_folds, help="folds of the cross-validation of each trial")
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
     p.add_argument("--metric", choices=RANK_METRICS, default=d.metric, help="what the search maximises")
-    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
+    p.add_argument(
+        "--scheduler", choices=SCHEDULERS, default=d.scheduler, help="asha: stop trailing trials after a fold or two"
+    )
     p.add_argument(
         "--objectives",
         help="several objectives, e.g. val_accuracy,predict_ms: scores maximised, predict_ms, model_bytes and "

@@ -61,7 +61,7 @@ class Progress:
     def line(self, elapsed: float, width: int | None = None) -> str:
         """`trials 12/30 finished (3 stopped early), 2 running, 1 failed | best val_accuracy 0.9667
         (0004-svm-subset) | 0:42 elapsed, about 1:10 left`; within `width` characters, the short form
-        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, cut at the end."""
+        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, less what does not fit."""
         over = self.finished + self.failed >= self.total
         left = None if over else self.left_s(elapsed)
         early = f" ({self.stopped} stopped early)" if self.stopped else ""
@@ -75,8 +75,10 @@ class Progress:
         early = f" ({self.stopped} stopped)" if self.stopped else ""
         counts = f"{self.finished}/{self.total} done{early}, {self.running} running, {self.failed} failed"
         time_ = clock(elapsed) + (f", ~{clock(left)} left" if left is not None else "")
-        best = f"best {self.best[0]:.4f} {self.best[1]}" if self.best else ""
-        return " | ".join(filter(None, [counts, time_, best]))[:width]
+        short = f"{counts} | {time_}"
+        score = f" | best {self.best[0]:.4f}" if self.best else ""
+        fits = [s for s in (f"{score} {self.best[1]}" if self.best else "", score) if len(short + s) <= width]
+        return (short + (fits[0] if fits else ""))[:width]
 
 
 @dataclass

@@ -75,6 +75,7 @@ def progress_display(config: SearchConfig) -> tuple[list, dict]:
         sort_by_metric=not config.plateau,  # Tune's sort fails on a trial the stopper ended before it reported
         max_progress_rows=8,
         max_report_frequency=15,
+        print_intermediate_tables=True,  # its default follows whatever verbosity Tune's last run in the process left
     )
     return [], {"verbose": 1, "progress_reporter": reporter}
 

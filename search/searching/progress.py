@@ -58,11 +58,12 @@ class Progress:
         pace = done - self.done_before
         return elapsed / pace * max(self.total - done, 0) if pace > 0 else None
 
-    def line(self, elapsed: float, width: int | None = None) -> str:
+    def line(self, elapsed: float, width: int | None = None, ended: bool = False) -> str:
         """`trials 12/30 finished (3 stopped early), 2 running, 1 failed | best val_accuracy 0.9667
         (0004-svm-subset) | 0:42 elapsed, about 1:10 left`; within `width` characters, the short form
-        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, less what does not fit."""
-        over = self.finished + self.failed >= self.total
+        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, less what does not fit.
+        `ended`: the search is over (every trial ran, its plateau, Ctrl-C), so nothing is said to be left."""
+        over = ended or self.finished + self.failed >= self.total
         left = None if over else self.left_s(elapsed)
         early = f" ({self.stopped} stopped early)" if self.stopped else ""
         counts = f"{self.finished}/{self.total} finished{early}, {self.running} running, {self.failed} failed"
@@ -130,7 +131,7 @@ class ProgressLine(Callback):
     def on_experiment_end(self, trials: list, **info) -> None:
         """The last count, always shown; a terminal's line ends here."""
         self._count(trials)
-        self._show(time.monotonic(), sys.stdout.isatty())
+        self._show(time.monotonic(), sys.stdout.isatty(), ended=True)
         self._end_line()
 
     def _count(self, trials: list) -> None:
@@ -143,13 +144,14 @@ class ProgressLine(Callback):
                 record = Trial.from_result(trial.config, trial.last_result or {})
                 p.add_ended(record, c.trial_run_name(trial.config))
 
-    def _show(self, now: float, terminal: bool) -> None:
+    def _show(self, now: float, terminal: bool, ended: bool = False) -> None:
         elapsed = now - self._started
         if terminal:
-            sys.stdout.write("\r" + self.progress.line(elapsed, shutil.get_terminal_size().columns - 1) + "\x1b[K")
+            width = shutil.get_terminal_size().columns - 1
+            sys.stdout.write("\r" + self.progress.line(elapsed, width, ended) + "\x1b[K")
             self._on_line = True
         else:
-            sys.stdout.write(self.progress.line(elapsed) + "\n")
+            sys.stdout.write(self.progress.line(elapsed, ended=ended) + "\n")
         sys.stdout.flush()
         self._shown, self._changed = now, False
 

@@ -60,6 +60,12 @@ def test_the_last_line_says_nothing_is_left():
     )
 
 
+def test_a_search_ended_early_says_nothing_is_left():
+    p = Progress(30, finished=12, best=(0.95, "0003-knn-pca"))
+    assert p.line(elapsed=60).endswith("1:00 elapsed, about 1:30 left")
+    assert p.line(elapsed=60, ended=True).endswith("| 1:00 elapsed")  # its plateau ended it, or Ctrl-C
+
+
 def test_a_narrow_terminal_gets_the_short_form_with_the_time_kept():
     p = Progress(300, finished=120, stopped=3, running=2, failed=1, best=(0.9833, "0117-gradient_boosting-squared"))
     assert p.line(elapsed=600, width=79) == "120/300 done (3 stopped), 2 running, 1 failed | 10:00, ~14:47 left"

@@ -109,7 +109,9 @@ class ProgressLine(Callback):
         self._changed = True
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self._changed = True
+        """Count a trial that ended (ran every fold, or the scheduler stopped it). Trials cut in flight when the
+        search ends (Ctrl-C, its plateau) are not: Tune calls no trial end for them, and Ctrl-C's rerun on --resume."""
+        self._ended(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         self._changed = True
@@ -118,7 +120,10 @@ class ProgressLine(Callback):
         self._end_line()  # the tracker says why the attempt runs again on a line of its own
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
-        if self._first_step:  # a resumed search: what was done before does not set this run's pace
+        if self._first_step:  # a resumed search's finished trials, which do not set this run's pace
+            for trial in trials:
+                if trial.status == "TERMINATED":
+                    self._ended(trial)
             self._count(trials)
             self.progress.done_before, self._first_step = self.progress.finished + self.progress.failed, False
         now = time.monotonic()
@@ -134,15 +139,16 @@ class ProgressLine(Callback):
         self._show(time.monotonic(), sys.stdout.isatty(), ended=True)
         self._end_line()
 
+    def _ended(self, trial) -> None:
+        if trial.trial_id not in self._seen:
+            self._seen.add(trial.trial_id)
+            record = Trial.from_result(trial.config, trial.last_result or {})
+            self.progress.add_ended(record, c.trial_run_name(trial.config))
+        self._changed = True
+
     def _count(self, trials: list) -> None:
-        p = self.progress
-        p.running = sum(t.status == "RUNNING" for t in trials)
-        p.failed = sum(t.status == "ERROR" for t in trials)
-        for trial in trials:
-            if trial.status == "TERMINATED" and trial.trial_id not in self._seen:
-                self._seen.add(trial.trial_id)
-                record = Trial.from_result(trial.config, trial.last_result or {})
-                p.add_ended(record, c.trial_run_name(trial.config))
+        self.progress.running = sum(t.status == "RUNNING" for t in trials)
+        self.progress.failed = sum(t.status == "ERROR" for t in trials)
 
     def _show(self, now: float, terminal: bool, ended: bool = False) -> None:
         elapsed = now - self._started

@@ -85,6 +85,7 @@ def tune_trial(trial_id: str, status: str, index: int = 0, score: float | None =
 
 
 def test_through_a_pipe_a_plain_line_at_most_every_few_seconds_and_one_at_the_end(capsys, monkeypatch):
+    """Fed as Tune feeds a callback (its Trials stand-ins with status, id, config and last result)."""
     now = [100.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
     line = ProgressLine(3)
@@ -93,7 +94,8 @@ def test_through_a_pipe_a_plain_line_at_most_every_few_seconds_and_one_at_the_en
     for step in range(6):  # 3 s of steps
         now[0] += 0.5
         line.on_step_end(iteration=step, trials=trials)
-        trials[0] = tune_trial("a", "TERMINATED", 0, 0.9)
+    trials[0] = tune_trial("a", "TERMINATED", 0, 0.9)
+    line.on_trial_complete(iteration=7, trials=trials, trial=trials[0])
     assert capsys.readouterr().out == ""
     now[0] += progress.PIPE_EVERY_S
     line.on_step_end(iteration=31, trials=trials)
@@ -103,7 +105,17 @@ def test_through_a_pipe_a_plain_line_at_most_every_few_seconds_and_one_at_the_en
         "about 0:26 left"
     ]
     trials[1:] = [tune_trial("b", "TERMINATED", 1, 0.95), tune_trial("c", "ERROR", 2)]
+    line.on_trial_complete(iteration=33, trials=trials, trial=trials[1])
+    trials.append(tune_trial("d", "TERMINATED", 3, 0.99))  # cut in flight by Ctrl-C: no trial end, not counted
     line.on_experiment_end(trials=trials)
     out = capsys.readouterr().out
     assert out == "trials 2/3 finished, 0 running, 1 failed | best val_accuracy 0.9500 (0001-knn-pca) | 0:13 elapsed\n"
     assert "\r" not in out
+
+
+def test_a_resumed_search_counts_its_finished_trials_from_the_first_step(capsys):
+    line = ProgressLine(4)
+    line.setup()
+    trials = [tune_trial("a", "TERMINATED", 0, 0.9), tune_trial("b", "TERMINATED", 1, 0.8), tune_trial("c", "PENDING")]
+    line.on_step_end(iteration=0, trials=trials)
+    assert (line.progress.finished, line.progress.done_before, line.progress.best) == (2, 2, (0.9, "0000-knn-pca"))

@@ -32,6 +32,7 @@ TUNE_LINES_DROPPED = (
     "Trials did not complete",
     "Wrote the latest version of all result files",
     "Result logdir",
+    "Restoring the run from the latest experiment state file",
 )
 
 
@@ -89,7 +90,8 @@ def apply_process_settings(command: str) -> None:
         for message, category in settings.ignored_warnings:
             warnings.filterwarnings("ignore", message=message, category=category)
     if command == "run":
-        _add_filter("ray.tune.tune", DropLines(TUNE_LINES_DROPPED))
+        for logger in ("ray.tune.tune", "ray.tune.execution.tune_controller"):
+            _add_filter(logger, DropLines(TUNE_LINES_DROPPED))
         _add_filter("ray.tune.execution.tune_controller", NotALostActor())
         if not sys.stderr.isatty():
             _add_filter("ray._private.worker", PlainText())

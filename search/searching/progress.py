@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ray.tune import Callback
 
 from search.common import contract as c
-from search.common.trials import Trial, number
+from search.common.trials import Trial, number, rank_trials
 
 PIPE_EVERY_S = 10.0  # a plain line at most this often when output is not a terminal (CI, a log file)
 TERMINAL_EVERY_S = 1.0  # the elapsed time ticks on a terminal, and a change shows at once
@@ -39,6 +39,7 @@ class Progress:
     running: int = 0
     failed: int = 0
     best: tuple[float, str] | None = None  # (score, trial name)
+    leader: Trial | None = None  # the best trial's record, for the ranking rule's tie-break
     done_before: int = 0  # trials a resumed search had already done: not counted in the pace
 
     def add_ended(self, trial: Trial, name: str) -> None:
@@ -48,9 +49,14 @@ class Progress:
             self.stopped += 1
             return
         score = number(trial.metrics.get(self.metric))
-        better = self.best is None or (score > self.best[0] if self.mode == "max" else score < self.best[0])
-        if score == score and better:  # not NaN
-            self.best = (score, name)
+        if score != score:  # NaN: nothing to rank
+            return
+        if self.mode == "max":  # the project's ranking rule, ties broken as the summary breaks them
+            better = self.leader is None or rank_trials([self.leader, trial], self.metric)[0] is trial
+        else:
+            better = self.best is None or score < self.best[0]
+        if better:
+            self.best, self.leader = (score, name), trial
 
     def left_s(self, elapsed: float) -> float | None:
         """Seconds left at the pace of the trials done since this run started; None before the first is done."""

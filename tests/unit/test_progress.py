@@ -38,6 +38,18 @@ def test_the_best_completed_trial_is_named_and_what_is_left_follows_the_pace():
     )
 
 
+def test_a_tie_goes_to_the_trial_the_summary_ranks_first():
+    p = Progress(10)
+    first = trial(0, 0.95)
+    later = Trial.from_result(
+        {"model": "knn", "feature_set": "pca", "knn": {}, "trial_index": 1, "cv_folds": 3},
+        {"val_accuracy": 0.95, "val_f1": 0.96, "folds_done": 3},
+    )
+    p.add_ended(first, "0000-svm-basic")
+    p.add_ended(later, "0001-knn-pca")
+    assert p.best == (0.95, "0001-knn-pca")  # the same val_accuracy, a higher val_f1
+
+
 def test_a_minimised_objective_keeps_its_lowest_score():
     p = Progress(10, metric="val_accuracy", mode="min")
     for index, score in enumerate([0.9, 0.8, 0.85]):

@@ -32,10 +32,10 @@ def test_run_settings_are_made_once_and_a_users_values_win(fresh, monkeypatch):
     settings.apply_process_settings("run")
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "120" and os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
     assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0" and os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
-    assert [len(logging.getLogger(name).filters) for name in LOGGERS[:2]] == [1, 1]
+    assert [len(logging.getLogger(name).filters) for name in LOGGERS[:2]] == [1, 2]
     settings._applied.clear()  # even applied again from scratch, each filter is there once
     settings.apply_process_settings("run")
-    assert [len(logging.getLogger(name).filters) for name in LOGGERS[:2]] == [1, 1]
+    assert [len(logging.getLogger(name).filters) for name in LOGGERS[:2]] == [1, 2]
 
 
 def test_release_and_report_get_the_quiet_mlflow_settings_only(fresh):

@@ -56,7 +56,10 @@ COMMON = ProcessSettings(
 SEARCH = ProcessSettings(
     # None of Tune's per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment
     # state holds what `--resume` needs, and the files cost the driver about 35 ms a trial.
-    defaults={**MLFLOW_HTTP, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"},
+    # Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the search's
+    # ConcurrencyLimiter caps the trials in flight, so a queue this deep lets the concurrency follow the cluster's
+    # CPUs as they grow (search/searching/elastic.py) without Tune holding trials back.
+    defaults={**MLFLOW_HTTP, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_MAX_PENDING_TRIALS_PG": "256"},
     # Tune's classic reporter, for `--verbose`: it honours the chosen columns; the newer output ignores them.
     environment={"RAY_AIR_NEW_OUTPUT": "0"},
     logger_levels={

@@ -3,7 +3,6 @@ its results)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
-from search.searching.elastic import MAX_PENDING_TRIALS, FollowCluster
+from search.searching.elastic import FollowCluster
 from search.searching.journal import STUDY_JOURNAL, DriverJournal
 from search.searching.progress import ProgressLine
 from trainables.data import Split
@@ -155,8 +154,6 @@ def build_tuner(
     shown, display = progress_display(config)
     _patch_tune()
     limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-    if not config.max_concurrent:
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", MAX_PENDING_TRIALS)
     callbacks = [*shown, *callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
         make_trainable(config, split, tune_path, runs),

@@ -10,7 +10,7 @@ import pytest
 from search.common import settings
 from search.searching.driver import interrupted, resume_command, tracking_lost
 
-KEYS = [*settings.QUIET_MLFLOW, *settings.MLFLOW_HTTP, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT"]
+KEYS = [*settings.QUIET_MLFLOW, *settings.MLFLOW_HTTP, *settings.SEARCH.defaults, "RAY_AIR_NEW_OUTPUT"]
 LOGGERS = ["ray.tune.tune", "ray.tune.execution.tune_controller", "ray._private.worker"]
 
 

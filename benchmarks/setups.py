@@ -54,10 +54,12 @@ def untracked(args) -> list[tuple[float, float]]:
     from pathlib import Path
 
     from search.common.connect import connect_ray
+    from search.common.settings import apply_process_settings
     from search.searching.config import parse_args
     from search.searching.driver import PROJECT_ROOT, prepare
     from search.searching.tuning import build_tuner
 
+    apply_process_settings("run")  # as the search's own entrypoint makes them: no per-trial result files
     argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]
     argv += ["--models", args.models, "--feature-sets", args.feature_sets]
     argv += ["--points-to-evaluate", args.points] if args.points else []

@@ -14,14 +14,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.common.cli import OneLineParser, check_writable, quiet_mlflow  # noqa: E402
+from search.common.cli import OneLineParser, check_tracking_uri_form, check_writable  # noqa: E402
 from search.common.connect import DEFAULT_TRACKING_URI  # noqa: E402
 from search.common.errors import run_command  # noqa: E402
+from search.common.settings import apply_process_settings  # noqa: E402
 from search.reporting.write import connect, default_uri, write_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, write the report, and turn every error into one line and an exit code."""
+    apply_process_settings("report")
     return run_command("report", lambda: _report(build_parser().parse_args(argv)))
 
 
@@ -41,12 +43,12 @@ def build_parser() -> OneLineParser:
 
 def _report(args) -> int:
     uri = args.tracking_uri or default_uri()
+    check_tracking_uri_form(uri, creates=False)
     if args.out is not None:
         check_writable(args.out, "--out")
     connect(uri)  # before the slow imports: a dead server is one line within seconds
-    with quiet_mlflow():
-        path = write_report(uri, args.experiment, args.search_id, args.out,
-                            model_name=args.model_name, log_to_run=not args.no_log_to_run)  # fmt: skip
+    path = write_report(uri, args.experiment, args.search_id, args.out,
+                        model_name=args.model_name, log_to_run=not args.no_log_to_run)  # fmt: skip
     print(f"report written to {path}")
     return 0
 

@@ -18,11 +18,13 @@ if __package__ in (None, ""):  # run as a script: the project's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.common.errors import NothingToDo, run_command  # noqa: E402
+from search.common.settings import apply_process_settings  # noqa: E402
 from search.searching.config import SearchConfig, parse_args  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, search, and turn every error into one line and an exit code."""
+    apply_process_settings("run")
     return run_command("run", lambda: _search(parse_args(argv)))
 
 

@@ -83,13 +83,16 @@ def keep_starting_actors() -> None:
     TuneController._maybe_reuse_cached_actor = maybe_reuse_cached_actor
 
 
-def set_restored_callbacks(tuner, callbacks: list, stopper=None) -> None:
-    """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client), and the stopper
-    the driver watches (the pickled one is a copy)."""
-    local = _local_tuner(tuner)
-    local.get_run_config().callbacks = callbacks
+def set_restored_callbacks(tuner, callbacks: list, stopper=None, display: dict | None = None) -> None:
+    """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client), the stopper
+    the driver watches (the pickled one is a copy), and this run's `display` (RunConfig's `verbose` and
+    `progress_reporter`)."""
+    run_config = _local_tuner(tuner).get_run_config()
+    run_config.callbacks = callbacks
     if stopper is not None:
-        local.get_run_config().stop = stopper
+        run_config.stop = stopper
+    for name, value in (display or {}).items():
+        setattr(run_config, name, value)
 
 
 def restored_search_alg(tuner):

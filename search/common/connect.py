@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import socket
-import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -132,28 +129,6 @@ def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY
         ) from None
 
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class PlainText(logging.Filter):
-    """Strip ANSI colour codes from a record: Ray colours its start-up line whatever the output is."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = ANSI.sub("", str(record.msg))
-        if isinstance(record.args, tuple):
-            record.args = tuple(ANSI.sub("", a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def plain_ray_logs(stream=None) -> None:
-    """Ray's driver-side log lines without colour codes when `stream` (stderr) is not a terminal."""
-    if (stream or sys.stderr).isatty():
-        return
-    logger = logging.getLogger("ray._private.worker")
-    if not any(isinstance(f, PlainText) for f in logger.filters):
-        logger.addFilter(PlainText())
-
-
 def connect_ray(address: str | None, project_root: Path):
     """Connect to the cluster at `address`, or start a private local Ray; Ray's context (its `dashboard_url` is
     the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
@@ -164,11 +139,6 @@ def connect_ray(address: str | None, project_root: Path):
 
     if ray.is_initialized():
         return None
-    # Said on every start, though the project sets token auth up itself (docs/cluster.md), and the working_dir's
-    # packaging lines: nothing a user can act on.
-    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    logging.getLogger("ray._private.runtime_env").setLevel(logging.ERROR)
-    plain_ray_logs()
     if address in (None, "", "local"):
         # Workers import the project from this clone whether or not it is installed (`pip install -e .`).
         path = os.pathsep.join(p for p in (str(project_root), os.environ.get("PYTHONPATH", "")) if p)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 
-from search.common.cli import OneLineParser
+from search.common.cli import OneLineParser, check_tracking_uri_form
 from search.common.connect import DEFAULT_TRACKING_URI
 from search.common.contract import IMBALANCE, MODEL, RANK_METRICS
 from search.common.errors import UsageError
@@ -16,6 +17,7 @@ from trainables.models import MODEL_FAMILIES
 from trainables.space import SearchSpace
 
 SCHEDULERS = ("fifo", "asha")
+MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 
 @dataclass
@@ -47,6 +49,7 @@ class SearchConfig:
     min_delta: float = 0.001
     categorical: list[str] | None = None  # columns to treat as categories whatever their type
     drop: list[str] | None = None  # columns the models never see
+    verbose: bool = False  # Tune's status table instead of the project's progress line
 
     def as_dict(self) -> dict:
         """The settings as a JSON-ready dict."""
@@ -90,12 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
     p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
     p.add_argument("--target", help="label column of a CSV dataset")
-    p.add_argument("--models", type=_choices(MODEL, MODEL_FAMILIES), default=d.models, help="comma-separated")
-    p.add_argument("--feature-sets", type=_choices("feature set", FEATURE_SETS), default=d.feature_sets)
+    p.add_argument(
+        "--models",
+        type=_choices(MODEL, MODEL_FAMILIES),
+        default=d.models,
+        help=f"comma-separated (default: all, {', '.join(MODEL_FAMILIES)})",
+    )
+    p.add_argument(
+        "--feature-sets",
+        type=_choices("feature set", FEATURE_SETS),
+        default=d.feature_sets,
+        help=f"comma-separated (default: all, {', '.join(FEATURE_SETS)})",
+    )
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
-    p.add_argument("--cv-folds", type=int, default=d.cv_folds)
+    p.add_argument("--cv-folds", type=int, default=d.cv_folds, help="folds of the cross-validation of each trial")
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
     p.add_argument(
         "--metric",
@@ -103,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the search optimises (default: val_accuracy, or val_balanced_accuracy when the smallest class is "
         f"{IMBALANCE:g}x rarer than the largest)",
     )
-    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
+    p.add_argument(
+        "--scheduler", choices=SCHEDULERS, default=d.scheduler, help="asha: stop trailing trials after a fold or two"
+    )
     p.add_argument(
         "--objectives",
         help="several objectives, e.g. val_accuracy,predict_ms: scores maximised, predict_ms, model_bytes and "
@@ -135,11 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="end the search once N completed trials in a row brought no gain above --min-delta",
     )
-    p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts (default 0.001)")
-    p.add_argument(
-        "--categorical", type=_columns, metavar="COLS", help="comma-separated columns to treat as categories"
-    )
+    p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts")
+    p.add_argument("--categorical", type=_columns, metavar="COLS", help="comma-separated columns taken as categories")
     p.add_argument("--drop", type=_columns, metavar="COLS", help="comma-separated columns the models never see")
+    p.add_argument("--verbose", action="store_true", help="show Tune's status table instead of the progress line")
     return p
 
 
@@ -170,18 +184,23 @@ def read_points(path: str) -> list[dict]:
 
 def validate(config: SearchConfig) -> None:
     """Refuse settings that cannot work, before anything starts."""
+    check_tracking_uri_form(config.tracking_uri)
     if config.num_samples < 1:
         raise UsageError(f"--num-samples is {config.num_samples}: a search needs at least 1 trial")
     if config.cv_folds < 2:
         raise UsageError(f"--cv-folds is {config.cv_folds}: cross-validation needs at least 2 folds")
     if config.max_concurrent is not None and config.max_concurrent < 1:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
+    if not 0 <= config.seed <= MAX_SEED:
+        raise UsageError(f"--seed is {config.seed}: give a whole number from 0 to {MAX_SEED}")
     if not 0 < config.test_size < 1:
         raise UsageError(f"--test-size is {config.test_size}: give a share between 0 and 1, such as 0.2")
     if config.plateau is not None and config.plateau < 1:
         raise UsageError(f"--plateau is {config.plateau}: give a number of trials, 1 or more")
-    if config.min_delta < 0:
+    if not config.min_delta >= 0 or math.isinf(config.min_delta):  # NaN fails the comparison
         raise UsageError(f"--min-delta is {config.min_delta}: give a gain of 0 or more, such as 0.001")
+    if config.experiment is not None and not config.experiment.strip():
+        raise UsageError("--experiment is empty: give an MLflow experiment name, or leave the flag out")
     if not config.warm_start.strip():
         raise UsageError("--warm-start is empty: give auto, off or a search id")
     if config.objectives:

@@ -17,7 +17,8 @@ from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
-from search.common.trials import Trial, best_per, rank_trials
+from search.common.settings import apply_process_settings
+from search.common.trials import Trial, best_per, number, rank_trials
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     from search.searching.parent_run import SearchHome
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Fail over to the tracker's own backoff instead of MLflow's minutes of retries, and no "View run at" line (and the
-# `runs/get` behind it) each time a trial's run is closed.
-MLFLOW_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}  # fmt: skip
 
 
 @dataclass
@@ -47,6 +44,7 @@ class SearchOutcome:
     stop_reason: str = c.NUM_SAMPLES  # every trial asked for ran, or `--plateau` ended the search
     notes: list[str] = field(default_factory=list)  # one line each: the warm start, why the search stopped
     nodes: int = 0  # the Ray nodes its trials ran on
+    metric: str = c.VAL_ACCURACY  # what the search ranked by
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
@@ -108,7 +106,8 @@ def say_columns(data: Dataset) -> None:
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
+    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable. The run command's
+    process settings are made first (a no-op after `search/run.py` made them) for callers such as the benchmarks."""
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
@@ -119,9 +118,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.tuning import build_tuner, restore_tuner
     from search.searching.warm import plan
 
+    apply_process_settings("run")
     check_tracking_uri(config.tracking_uri)
-    for name, value in MLFLOW_HTTP.items():
-        os.environ.setdefault(name, value)
     parent = None
     if config.resume:
         parent = find_search(MlflowClient(config.tracking_uri), config.resume)
@@ -241,11 +239,12 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, st
         reason = c.PLATEAU if plateaued else c.NUM_SAMPLES
         finish_parent_run(client, home.parent_run_id, ranked, counts, reason)
         status = "FINISHED" if ranked else "FAILED"
-        said = f"stopped: {stopper.reason()}" if plateaued else f"stopped: every one of the {len(rows)} trials ran"
+        said = f"ended on its plateau: {stopper.reason()}" if plateaued else f"ended: all {len(rows)} trials ran"
         ids = (home.search_id, home.experiment, home.experiment_id, home.parent_run_id)
         return SearchOutcome(
-            *ids, ranked, failed, stopped, stop_reason=reason, notes=[said], nodes=counts[c.NODES_USED]
-        )
+            *ids, ranked, failed, stopped, stop_reason=reason, notes=[said], nodes=counts[c.NODES_USED],
+            metric=config.metric,
+        )  # fmt: skip
     except KeyboardInterrupt:  # a Ctrl-C that Tune did not catch itself
         status = "KILLED"
         raise interrupted(home.search_id) from None
@@ -284,32 +283,33 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
     """The tracking server went away mid-search and did not come back in time."""
     return Unreachable(
         f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
-        f"every result: start the server again and run python search/run.py --resume {search_id}"
+        f"every result: start the server again and run {resume_command(search_id)}"
     )
 
 
 def interrupted(search_id: str) -> Interrupted:
     """The search stopped before its last trial; `--resume <search_id>` continues it."""
-    return Interrupted(
-        f"search {search_id} was interrupted: continue it with python search/run.py --resume {search_id}"
-    )
+    return Interrupted(f"search {search_id} was interrupted: continue it with {resume_command(search_id)}")
+
+
+def resume_command(search_id: str) -> str:
+    """The command that continues a search, with the interpreter that ran it (as the closing lines print it)."""
+    return f"{commands_dir()}python search/run.py --resume {search_id}"
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     """The best trials as a table, and the search id to release or report."""
     from search.common.runs_table import text_table
 
-    on = f", on {outcome.nodes} node{'s' * (outcome.nodes != 1)}" if outcome.nodes else ""
-    print(
-        f"\nbest trials of search {outcome.search_id} ({outcome.stopped} stopped early, {outcome.failed} failed{on}):"
-    )
-    head = [c.TRIAL_INDEX, c.MODEL, c.FEATURE_SET, c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S, "run_id"]
+    print(f"\nbest trials of search {outcome.search_id} ({trial_counts(outcome)}):")
+    second = c.VAL_F1 if outcome.metric != c.VAL_F1 else c.VAL_ACCURACY
+    head = [c.TRIAL_INDEX, c.MODEL, c.FEATURE_SET, outcome.metric, second, c.FIT_TIME_S, "run_id"]
     rows = [
         [
             str(t[c.TRIAL_INDEX]),
             t[c.MODEL],
             t[c.FEATURE_SET],
-            *(f"{t[k]:.4f}" for k in head[3:5]),
+            *(f"{number(t.get(k)):.4f}" for k in head[3:5]),
             f"{t[c.FIT_TIME_S]:.3f}",
             t["run_id"],
         ]  # fmt: skip
@@ -319,6 +319,15 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     for note in filter(None, outcome.notes):
         print(note)
     print(f"\nsearch_id: {outcome.search_id}")
+
+
+def trial_counts(outcome: SearchOutcome) -> str:
+    """`28 completed, 2 stopped early, on 3 nodes`: the counts of how the trials ended, the empty ones left out."""
+    counts = [f"{len(outcome.ranked)} completed"]
+    counts += [f"{outcome.stopped} stopped early"] if outcome.stopped else []
+    counts += [f"{outcome.failed} failed"] if outcome.failed else []
+    counts += [f"on {outcome.nodes} node{'s' * (outcome.nodes != 1)}"] if outcome.nodes else []
+    return ", ".join(counts)
 
 
 def _url(address: str | None) -> str | None:

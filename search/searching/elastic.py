@@ -21,9 +21,6 @@ from search.common import contract as c
 from search.common.compat import draining_nodes, skip_draining_nodes
 
 FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
-# Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the limiter caps
-# the trials in flight, so a queue this deep lets the concurrency grow later without Tune holding trials back.
-MAX_PENDING_TRIALS = "256"
 
 
 class FoldLedger:

@@ -3,8 +3,6 @@ its results)."""
 
 from __future__ import annotations
 
-import logging
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +10,6 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.storages import JournalStorage
 from ray import tune
-from ray.exceptions import RayActorError
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
@@ -31,8 +28,9 @@ from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
-from search.searching.elastic import MAX_PENDING_TRIALS, FollowCluster
+from search.searching.elastic import FollowCluster
 from search.searching.journal import DriverJournal
+from search.searching.progress import ProgressLine
 from trainables.data import Split
 from trainables.folds import RunFolds
 from trainables.space import SearchSpace
@@ -41,7 +39,6 @@ from trainables.trainable import train_trial
 if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
-REPORTED = [c.VAL_ACCURACY, c.VAL_F1, c.FIT_TIME_S]
 MAX_FAILURES = 2  # a trial's crashes (it raised, its process died) Tune retries before the trial fails
 LOST_NODES_SPARED = 5  # attempts a trial may lose with its node (killed, not drained) beyond those
 
@@ -56,33 +53,35 @@ def trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def _driver_settings() -> None:
+def _patch_tune() -> None:
     """Trial actors that stay, trials retried when a cached actor is lost, attempts lost with their node not counted
-    as the trial's failures (search/common/compat.py), Tune's classic reporter (it honours the chosen columns; the
-    newer output ignores them), and none of Tune's own per-trial result files (result.json, progress.csv): MLflow
-    holds every trial, Tune's experiment state holds what `--resume` needs, and the files cost the driver about 35
-    ms a trial."""
+    as the trial's failures (search/common/compat.py)."""
     keep_starting_actors()
     retry_trials_of_lost_cached_actors()
     spare_trials_lost_with_their_node(LOST_NODES_SPARED)
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    # Without those files the ResultGrid warns once per trial that it has no metrics history; the last result,
-    # which is all the driver reads, is there.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    controller = logging.getLogger("ray.tune.execution.tune_controller")
-    if _not_a_lost_actor not in controller.filters:
-        controller.addFilter(_not_a_lost_actor)
-    # OptunaSearch numbers intermediate values by Tune's iteration, which restarts when a trial resumes from folds
-    # kept in its run: the study already holds those steps, from the attempt that was lost, and keeps them.
-    warnings.filterwarnings("ignore", message="The reported value is ignored because this `step=", category=UserWarning)
 
 
-def _not_a_lost_actor(record: logging.LogRecord) -> bool:
-    """Tune logs a traceback for every trial task that fails; one whose actor was lost (its node died or drained, its
-    process died) is run again, and the tracker says so in one line."""
-    error = record.exc_info[1] if record.exc_info else None
-    return not isinstance(error, RayActorError)
+def progress_display(config: SearchConfig) -> tuple[list, dict]:
+    """How the search shows its progress: the project's one line (a callback), or with `--verbose` Tune's table
+    (its classic reporter); as (callbacks, RunConfig arguments)."""
+    if not config.verbose:
+        first = (
+            parse_objectives(config.objectives)[0]
+            if config.objectives
+            else Objective(config.metric, c.mode_of(config.metric))
+        )
+        return [ProgressLine(config.num_samples, first.name, first.mode)], {"verbose": 0}
+    reporter = tune.CLIReporter(
+        parameter_columns=[c.MODEL, c.FEATURE_SET],
+        metric_columns=[config.metric, c.VAL_F1, c.FIT_TIME_S],
+        metric=config.metric,
+        mode=c.mode_of(config.metric),
+        sort_by_metric=not config.plateau,  # Tune's sort fails on a trial the stopper ended before it reported
+        max_progress_rows=8,
+        max_report_frequency=15,
+        print_intermediate_tables=True,  # its default follows whatever verbosity Tune's last run in the process left
+    )
+    return [], {"verbose": 1, "progress_reporter": reporter}
 
 
 def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
@@ -131,7 +130,6 @@ def build_tuner(
     # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study and
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created": the search's first line names it
     points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
@@ -159,20 +157,10 @@ def build_tuner(
             max_t=config.cv_folds,
             grace_period=1,
         )
-    reporter = tune.CLIReporter(
-        parameter_columns=[c.MODEL, c.FEATURE_SET],
-        metric_columns=REPORTED,
-        metric=config.metric,
-        mode=mode,
-        sort_by_metric=stopper is None,  # Tune's sort fails on a trial the stopper ended before it reported
-        max_progress_rows=8,
-        max_report_frequency=15,
-    )
-    _driver_settings()
+    shown, display = progress_display(config)
+    _patch_tune()
     limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-    if not config.max_concurrent:
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", MAX_PENDING_TRIALS)
-    callbacks = [*callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
+    callbacks = [*shown, *callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
         make_trainable(config, split, tune_path, runs),
         tune_config=tune.TuneConfig(
@@ -188,11 +176,10 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             stop=stopper,
-            progress_reporter=reporter,
             # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
             # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-            verbose=1,
+            **display,
         ),
     )
 
@@ -208,9 +195,11 @@ def restore_tuner(
     """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
-    _driver_settings()
+    _patch_tune()
     tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)
     limiter = restored_search_alg(tuner)  # the ConcurrencyLimiter: its concurrency follows the cluster again
     follow = FollowCluster(limiter, follow=not config.max_concurrent)
-    set_restored_callbacks(tuner, [*callbacks, follow], stopper)  # fresh trackers: the pickled ones hold no client
+    shown, display = progress_display(config)  # this run's --verbose, not the pickled one's
+    display.setdefault("progress_reporter", None)
+    set_restored_callbacks(tuner, [*shown, *callbacks, follow], stopper, display)  # fresh trackers hold a client
     return tuner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -65,3 +66,70 @@ def test_the_card_shows_integers_as_integers_and_only_the_test_scores():
     assert "target" not in card["lineage"] and "| target |" not in text
     assert {k for k, v in card["test_metrics"].items() if not isinstance(v, dict)} == {"test_accuracy", "test_f1"}
     assert [col["role"] for col in card["columns"]] == ["numeric"] * 4 and "## Columns" in text
+
+
+@pytest.mark.parametrize(
+    "main, argv, message",
+    [
+        (run.main, ["--num-sample", "5"], "unrecognized arguments: --num-sample 5"),
+        (release.main, ["--search", "abc"], "unrecognized arguments: --search abc"),
+        (report.main, ["--experiment-name", "x"], "unrecognized arguments: --experiment-name x"),
+        (run.main, ["--num-samples", "five"], "argument --num-samples: invalid int value: 'five'"),
+        (run.main, ["--test-size", "a fifth"], "argument --test-size: invalid float value: 'a fifth'"),
+        (release.main, ["--max-predict-ms", "fast"], "argument --max-predict-ms: invalid float value: 'fast'"),
+        (run.main, ["--seed", "-1"], "--seed is -1: give a whole number from 0 to 4294967295"),
+        (run.main, ["--seed", str(2**32)], "--seed is 4294967296"),
+        (run.main, ["--min-delta", "nan"], "--min-delta is nan: give a gain of 0 or more"),
+        (run.main, ["--test-size", "nan"], "--test-size is nan: give a share between 0 and 1"),
+        (run.main, ["--experiment", " "], "--experiment is empty"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_flag_is_taken_only_as_spelled_and_with_a_value_that_can_work(capsys, tmp_path, store, main, argv, message):
+    err = refused(
+        capsys, main, [*argv, *store, *(["--storage-path", str(tmp_path / "runs")] if main is run.main else [])]
+    )
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir()), "nothing is written for a refused flag"
+
+
+@pytest.mark.parametrize("main", [run.main, release.main, report.main], ids=["run", "release", "report"])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("mlruns", "is not a tracking URI MLflow can use: give sqlite:///mlflow.db"),
+        ("file:///tmp/mlruns", "is not a tracking URI MLflow can use"),
+        ("mlfow://127.0.0.1:5000", "is not a tracking URI MLflow can use"),
+        ("sqlite:////proc/forbidden/mlflow.db", "/proc is not writable"),
+        ("sqlite:////etc/hostname/mlflow.db", "/etc/hostname is not writable"),
+    ],
+)
+def test_a_tracking_uri_mlflow_cannot_use_is_refused_before_any_server(
+    capsys, tmp_path, monkeypatch, main, uri, message
+):
+    monkeypatch.chdir(tmp_path)
+    err = refused(capsys, main, ["--tracking-uri", uri])
+    if main is not run.main and "not writable" in message:  # they read a database, which is not there
+        message = f"no MLflow database at {uri.removeprefix('sqlite:///')}"
+    assert message in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_sqlite_uri_naming_a_folder_is_refused(capsys, tmp_path):
+    err = refused(capsys, run.main, ["--tracking-uri", f"sqlite:///{tmp_path}"])
+    assert f"{tmp_path} is a folder: name a database file, e.g. {tmp_path}/mlflow.db" in err
+
+
+@pytest.mark.parametrize("command", ["run", "release", "report"])
+def test_help_shows_every_default(command, monkeypatch, tmp_path):
+    from search.searching import config
+
+    monkeypatch.chdir(tmp_path)
+    parser = {"run": config, "release": release, "report": report}[command].build_parser()
+    chunks = re.split(r"\n  (?=--)", parser.format_help())
+    defaults = {k: v for k, v in vars(parser.parse_args([])).items() if v not in (None, False)}
+    assert len(defaults) >= {"run": 10, "release": 5, "report": 0}[command]
+    for dest in defaults:
+        flag = "--" + dest.replace("_", "-")
+        chunk = next(c for c in chunks if c.startswith(flag + " "))
+        assert "default" in chunk, f"{command} --help shows no default for {flag}: {chunk!r}"

@@ -88,7 +88,7 @@ def test_the_summary_lists_the_best_trials_first_as_one_aligned_table(capsys):
     ]
     print_summary(SearchOutcome("abc123", "iris_classification", "7", "run0", rank_trials(trials), 1, 2))
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0] == "best trials of search abc123 (2 stopped early, 1 failed):"
+    assert out[0] == "best trials of search abc123 (3 completed, 2 stopped early, 1 failed):"
     head, rule, *rows, blank, last = out[1:]
     assert head.split() == ["trial_index", "model", "feature_set", "val_accuracy", "val_f1", "fit_time_s", "run_id"]
     assert [row.split()[-1] for row in rows] == ["run1", "run2", "run0"] and not blank and last == "search_id: abc123"

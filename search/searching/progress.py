@@ -1,0 +1,174 @@
+"""How far a search is, in one line: updated in place on a terminal, plain lines every few seconds elsewhere.
+
+`Progress` is the arithmetic (counts, the best score and its trial, elapsed and left); `ProgressLine` is a Tune
+`Callback` that feeds it from Tune's events and prints it. With `--verbose`, Tune's own table replaces it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ray.tune import Callback
+
+from search.common import contract as c
+from search.common.trials import Trial, number, rank_trials
+
+PIPE_EVERY_S = 10.0  # a plain line at most this often when output is not a terminal (CI, a log file)
+TERMINAL_EVERY_S = 1.0  # the elapsed time ticks on a terminal, and a change shows at once
+
+
+def clock(seconds: float) -> str:
+    """`m:ss`, or `h:mm:ss` from an hour."""
+    minutes, secs = divmod(int(max(seconds, 0)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass
+class Progress:
+    """The counts of a search's trials and its best completed trial so far."""
+
+    total: int
+    metric: str = c.VAL_ACCURACY
+    mode: str = "max"
+    finished: int = 0  # ended without an error; `stopped` of them were cut short (ASHA, --plateau)
+    stopped: int = 0
+    running: int = 0
+    failed: int = 0
+    best: tuple[float, str] | None = None  # (score, trial name)
+    leader: Trial | None = None  # the best trial's record, for the ranking rule's tie-break
+    done_before: int = 0  # trials a resumed search had already done: not counted in the pace
+
+    def add_ended(self, trial: Trial, name: str) -> None:
+        """Count one trial that ended without an error: the best so far if it ran every fold and scores best."""
+        self.finished += 1
+        if trial.outcome != c.COMPLETED:
+            self.stopped += 1
+            return
+        score = number(trial.metrics.get(self.metric))
+        if score != score:  # NaN: nothing to rank
+            return
+        if self.mode == "max":  # the project's ranking rule, ties broken as the summary breaks them
+            better = self.leader is None or rank_trials([self.leader, trial], self.metric)[0] is trial
+        else:
+            better = self.best is None or score < self.best[0]
+        if better:
+            self.best, self.leader = (score, name), trial
+
+    def left_s(self, elapsed: float) -> float | None:
+        """Seconds left at the pace of the trials done since this run started; None before the first is done."""
+        done = self.finished + self.failed
+        pace = done - self.done_before
+        return elapsed / pace * max(self.total - done, 0) if pace > 0 else None
+
+    def line(self, elapsed: float, width: int | None = None, ended: bool = False) -> str:
+        """`trials 12/30 finished (3 stopped early), 2 running, 1 failed | best val_accuracy 0.9667
+        (0004-svm-subset) | 0:42 elapsed, about 1:10 left`; within `width` characters, the short form
+        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, less what does not fit.
+        `ended`: the search is over (every trial ran, its plateau, Ctrl-C), so nothing is said to be left."""
+        over = ended or self.finished + self.failed >= self.total
+        left = None if over else self.left_s(elapsed)
+        early = f" ({self.stopped} stopped early)" if self.stopped else ""
+        counts = f"{self.finished}/{self.total} finished{early}, {self.running} running, {self.failed} failed"
+        best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
+        ahead = "" if over else ", estimating what is left" if left is None else f", about {clock(left)} left"
+        time_ = f"{clock(elapsed)} elapsed{ahead}"
+        full = " | ".join(filter(None, [f"trials {counts}", best, time_]))
+        if width is None or len(full) <= width:
+            return full
+        early = f" ({self.stopped} stopped)" if self.stopped else ""
+        counts = f"{self.finished}/{self.total} done{early}, {self.running} running, {self.failed} failed"
+        time_ = clock(elapsed) + (f", ~{clock(left)} left" if left is not None else "")
+        short = f"{counts} | {time_}"
+        score = f" | best {self.best[0]:.4f}" if self.best else ""
+        fits = [s for s in (f"{score} {self.best[1]}" if self.best else "", score) if len(short + s) <= width]
+        return (short + (fits[0] if fits else ""))[:width]
+
+
+@dataclass
+class ProgressLine(Callback):
+    """Tune's events turned into `Progress`, printed to stdout: on a terminal one line rewritten in place (a
+    carriage return), elsewhere a plain line every `PIPE_EVERY_S` seconds at most, and one at the end."""
+
+    total: int
+    metric: str = c.VAL_ACCURACY
+    mode: str = "max"
+    progress: Progress = field(init=False)
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
+    _shown: float = field(default=0.0, init=False, repr=False)
+    _changed: bool = field(default=True, init=False, repr=False)
+    _on_line: bool = field(default=False, init=False, repr=False)
+    _first_step: bool = field(default=True, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.total, self.metric, self.mode)
+
+    def setup(self, **info) -> None:
+        """Start the clock when Tune starts the experiment."""
+        self._started = self._shown = time.monotonic()
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed = True
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        """Count a trial that ended (ran every fold, or the scheduler stopped it). Trials cut in flight when the
+        search ends (Ctrl-C, its plateau) are not: Tune calls no trial end for them, and Ctrl-C's rerun on --resume."""
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed = True
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        self._end_line()  # the tracker says why the attempt runs again on a line of its own
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if self._first_step:  # a resumed search's finished trials, which do not set this run's pace
+            for trial in trials:
+                if trial.status == "TERMINATED":
+                    self._ended(trial)
+            self._count(trials)
+            self.progress.done_before, self._first_step = self.progress.finished + self.progress.failed, False
+        now = time.monotonic()
+        terminal = sys.stdout.isatty()
+        due = now - self._shown >= (TERMINAL_EVERY_S if terminal else PIPE_EVERY_S)
+        if (terminal and self._changed) or due:
+            self._count(trials)
+            self._show(now, terminal)
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        """The last count, always shown; a terminal's line ends here."""
+        self._count(trials)
+        self._show(time.monotonic(), sys.stdout.isatty(), ended=True)
+        self._end_line()
+
+    def _ended(self, trial) -> None:
+        if trial.trial_id not in self._seen:
+            self._seen.add(trial.trial_id)
+            record = Trial.from_result(trial.config, trial.last_result or {})
+            self.progress.add_ended(record, c.trial_run_name(trial.config))
+        self._changed = True
+
+    def _count(self, trials: list) -> None:
+        self.progress.running = sum(t.status == "RUNNING" for t in trials)
+        self.progress.failed = sum(t.status == "ERROR" for t in trials)
+
+    def _show(self, now: float, terminal: bool, ended: bool = False) -> None:
+        elapsed = now - self._started
+        if terminal:
+            width = shutil.get_terminal_size().columns - 1
+            sys.stdout.write("\r" + self.progress.line(elapsed, width, ended) + "\x1b[K")
+            self._on_line = True
+        else:
+            sys.stdout.write(self.progress.line(elapsed, ended=ended) + "\n")
+        sys.stdout.flush()
+        self._shown, self._changed = now, False
+
+    def _end_line(self) -> None:
+        if self._on_line:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._on_line = False

@@ -89,3 +89,46 @@ def test_a_file_read_as_csv_is_the_recorded_source_whatever_its_suffix(tmp_path)
     assert recorded_source(str(path)) == str(path)  # ... so MLflow records where it came from
     assert recorded_source(str(tmp_path / "train.csv")) == str(tmp_path / "train.csv")
     assert recorded_source("iris") is None  # bundled: MLflow records the code that built it
+
+
+def test_a_table_left_with_no_usable_column_is_refused(tmp_path):
+    text = "id,country,y\n" + "\n".join(f"{i},NZ,{'ab'[i % 2]}" for i in range(40))
+    with pytest.raises(UsageError, match="no usable feature column: each is an ID, constant or dropped"):
+        load_dataset(write(tmp_path, text), "y")
+    rows = "\n".join(f"{i % 5},{'ab'[i % 2]}" for i in range(40))
+    with pytest.raises(UsageError, match="no usable feature column"):
+        load_dataset(write(tmp_path, "a,y\n" + rows, "drops.csv"), "y", drop=["a"])
+
+
+@pytest.mark.parametrize("flag", ["categorical", "drop"])
+def test_an_override_naming_no_column_is_refused(tmp_path, flag):
+    path = write(tmp_path, "a,b,y\n1,2,x\n3,4,z\n5,6,x\n")
+    with pytest.raises(UsageError, match=rf"--{flag} names \['colour'\], not columns of the table"):
+        load_dataset(path, "y", **{flag: ["colour"]})
+
+
+def test_an_unreadable_file_is_refused_in_one_line(tmp_path):
+    garbage = tmp_path / "table.parquet"
+    garbage.write_bytes(b"\x00\x01 not parquet at all")
+    with pytest.raises(UsageError, match="is not readable as Parquet"):
+        load_dataset(str(garbage), "y")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("name,y\ncaf\xe9,a\nth\xe9,b\n".encode("latin-1"))
+    with pytest.raises(UsageError, match="is not UTF-8 text: save it as UTF-8"):
+        load_dataset(str(latin), "y")
+
+
+def test_unlabelled_rows_and_mixed_columns_are_said_not_refused(tmp_path):
+    rows = [f"{i},{'about 6' if i == 3 else i * 2},{'ab'[i % 2] if i % 10 else ''}" for i in range(40)]
+    data = load_dataset(write(tmp_path, "a,b,y\n" + "\n".join(rows)), "y")
+    assert len(data.y) == 36 and "4 of 40 rows of data.csv have no 'y': left out" in data.notes
+    assert "column 'b' mixes numbers and text (1 text values): read as text" in data.notes
+
+
+def test_a_semicolon_csv_and_a_parquet_file_read_as_the_same_table(tmp_path):
+    frame = pd.DataFrame({"colour": ["red", "blue", None] * 10, "size": [1.5, None, 3.0] * 10, "y": list("ab") * 15})
+    (tmp_path / "t.csv").write_text(frame.to_csv(index=False, sep=";"))
+    frame.to_parquet(tmp_path / "t.parquet")
+    from_csv, from_parquet = load_dataset(str(tmp_path / "t.csv"), "y"), load_dataset(str(tmp_path / "t.parquet"), "y")
+    assert list(from_csv.X.columns) == list(from_parquet.X.columns) == ["colour", "size"]
+    assert from_csv.roles == from_parquet.roles and from_csv.digest == from_parquet.digest

@@ -4,8 +4,8 @@ A role decides what the Pipeline does with a column (trainables/prepare.py; `WHA
 - `numeric`: numbers. Median imputation and a was-missing indicator.
 - `categorical`: text or booleans with at most `MAX_ONE_HOT` distinct values. One-hot, rare and unseen values
   grouped; native categories for gradient boosting.
-- `high_cardinality`: text with more distinct values (free text too). Target encoding, cross-fitted: one column a
-  class, whatever the number of values.
+- `high_cardinality`: text with more distinct values (free text too). Target encoding, cross-fitted (one column a
+  class, whatever the number of values), and the main components of its character n-grams (names sharing a word).
 - `datetime`: dates and times, typed or as text in one format. Year, month, day, weekday, days since 1970, and the
   hour where times vary.
 - `id` (a distinct value per row: an exported index, a name), `constant` (one value or none), `dropped` (`--drop`):
@@ -33,7 +33,7 @@ ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key|index)$|^unnamed: ?\d+$", re.
 WHAT_IS_DONE = {
     NUMERIC: "median imputation, was-missing indicator",
     CATEGORICAL: "one-hot (rare, unseen grouped); native for gradient boosting",
-    HIGH_CARDINALITY: "target encoding, cross-fitted",
+    HIGH_CARDINALITY: "target encoding, cross-fitted; components of its character n-grams",
     DATETIME: "date parts: year, month, day, weekday, days since 1970",
     ID: "dropped: a distinct value per row",
     CONSTANT: "dropped: a single value or none",

@@ -25,6 +25,7 @@ from trainables.columns import CATEGORICAL, DATETIME, HIGH_CARDINALITY, MAX_ONE_
 MIN_FREQUENCY = 5  # rows a category needs in the fitted rows to get its own one-hot column
 MISSING = "(missing)"
 PARTS = ("year", "month", "day", "weekday")
+TEXT_COMPONENTS = 30  # components kept of a many-valued text column's character n-grams
 
 
 def as_text(X: pd.DataFrame) -> np.ndarray:
@@ -79,6 +80,41 @@ class DateParts(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
+class TextComponents(TransformerMixin, BaseEstimator):
+    """A text column as the main components of its character n-grams (TF-IDF of 3- and 4-grams within words, then
+    a truncated SVD): names that share a brand or a word end up close, which target encoding of whole values
+    cannot see. A missing value is empty text."""
+
+    def __init__(self, n_components: int = TEXT_COMPONENTS, seed: int = 0):
+        self.n_components = n_components
+        self.seed = seed
+
+    @staticmethod
+    def _text(X) -> np.ndarray:
+        return np.asarray([v if isinstance(v, str) else "" for v in as_text(X)[:, 0]], dtype=object)
+
+    def fit(self, X, y=None):
+        """Learn the n-grams and their components from the fitted rows."""
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), max_features=5000)
+        grams = self.vectorizer_.fit_transform(self._text(X))
+        k = min(self.n_components, grams.shape[1] - 1)
+        self.svd_ = TruncatedSVD(k, random_state=self.seed).fit(grams) if k >= 1 else None
+        self.n_out_ = k if k >= 1 else grams.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The components of each row's text."""
+        grams = self.vectorizer_.transform(self._text(X))
+        return self.svd_.transform(grams) if self.svd_ is not None else grams.toarray()
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """`text<i>` for each component."""
+        return np.asarray([f"text{i}" for i in range(self.n_out_)], dtype=object)
+
+
 def _text() -> FunctionTransformer:
     return FunctionTransformer(as_text, feature_names_out="one-to-one")
 
@@ -86,7 +122,7 @@ def _text() -> FunctionTransformer:
 def preparation(roles: Roles, features, native_categories: bool, seed: int) -> ColumnTransformer:
     """The ColumnTransformer for `roles`: numbers imputed then `features` (a feature-set transformer, or None),
     dates as parts, categories one-hot (or ordinal, for a model with `native_categories`), many-valued text
-    target-encoded. Columns of other roles are dropped."""
+    target-encoded and as the components of its character n-grams. Columns of other roles are dropped."""
     parts = []
     numeric = roles.names(NUMERIC)
     if numeric:
@@ -111,6 +147,7 @@ def preparation(roles: Roles, features, native_categories: bool, seed: int) -> C
     if many := roles.names(HIGH_CARDINALITY):
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)  # its cross-fitting, seeded
         parts.append((HIGH_CARDINALITY, make_pipeline(_text(), TargetEncoder(cv=folds)), many))
+        parts += [(f"text_{i}", TextComponents(seed=seed), [name]) for i, name in enumerate(many)]
     return ColumnTransformer(parts, remainder="drop")
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
+import cloudpickle
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -23,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from search.common import contract as c
 from search.common.errors import CommandError
 from search.releasing.paired import Paired
+from trainables import prepare
 
 REQUIREMENTS = ("mlflow", "scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
 SAME_TEST_PART = (c.DATASET_DIGEST, c.SPLIT_SEED, c.TEST_SIZE)
@@ -35,20 +37,25 @@ def pinned_requirements() -> list[str]:
 
 def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = c.LOGGED_MODEL, gaps: bool = False) -> str:
     """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI.
+    The project's preparation steps are pickled by value, so loading the model needs only the pinned packages.
     `gaps`: the Pipeline prepares raw rows, so every input column may be missing (and integers come as doubles)."""
     import mlflow.sklearn
 
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)  # the cloudpickle caution, said once in the docs
     if gaps:  # whole numbers as doubles: a served row may leave one out (MLflow's hint about integer columns)
         example = example.astype({col: "float64" for col in example.columns if is_integer_dtype(example[col])})
-    info = mlflow.sklearn.log_model(
-        pipeline,
-        name=name,
-        input_example=example,
-        signature=signature(pipeline, example, gaps),
-        pip_requirements=pinned_requirements(),
-        serialization_format="cloudpickle",
-    )
+    cloudpickle.register_pickle_by_value(prepare)  # the preparation's own steps travel inside the model file
+    try:
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name=name,
+            input_example=example,
+            signature=signature(pipeline, example, gaps),
+            pip_requirements=pinned_requirements(),
+            serialization_format="cloudpickle",
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(prepare)
     return info.model_uri
 
 

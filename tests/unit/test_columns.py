@@ -115,3 +115,39 @@ def test_dates_become_parts_and_a_bad_date_is_missing():
     out = parts.transform(pd.DataFrame({"d": ["2024-02-29", "oops"]}))
     assert out[0].tolist()[:4] == [2024, 2, 29, 3] and np.isnan(out[1]).all()
     assert list(parts.get_feature_names_out()) == ["d_year", "d_month", "d_day", "d_weekday", "d_days"]
+
+
+BLOCKED = """
+import importlib.abc, pickle, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("trainables", "search", "cluster"):
+            raise ImportError("the project is not installed here: " + name)
+sys.meta_path.insert(0, Block())
+model, rows = pickle.load(sys.stdin.buffer)
+print(",".join(model.predict(rows)))
+"""
+
+
+def test_a_released_pipeline_loads_where_the_project_is_not_installed():
+    """The release pickles the preparation's own steps by value (search/releasing/registry.py): a server with only
+    the pinned packages loads the model."""
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    from trainables import prepare
+
+    X = table()
+    y = pd.Series(np.where(X["visits"] > 4, "many", "few"))
+    hyper = {"C": 1.0, "class_weight": "none"}
+    pipeline = build_pipeline("logistic_regression", "basic", hyper, seed=0, roles=infer_roles(X)).fit(X, y)
+    cloudpickle.register_pickle_by_value(prepare)
+    try:
+        payload = cloudpickle.dumps((pipeline, X.head(4)))
+    finally:
+        cloudpickle.unregister_pickle_by_value(prepare)
+    done = subprocess.run([sys.executable, "-c", BLOCKED], input=payload, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-1500:]
+    assert done.stdout.decode().strip().split(",") == list(pipeline.predict(X.head(4)))

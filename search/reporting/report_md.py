@@ -149,6 +149,23 @@ def _best(search: SearchRuns) -> list[str]:
     return lines
 
 
+def _columns(search: SearchRuns) -> list[str]:
+    """The table's columns as the search saw them (the parent run's `column_roles`), for a table that needed
+    preparing; nothing for a table of clean numbers or a search that recorded no roles."""
+    from trainables.columns import Roles
+
+    recorded = search.parent.data.tags.get(contract.COLUMN_ROLES)
+    if not recorded:
+        return []
+    roles = Roles.from_json(recorded)
+    if roles.plain:
+        return []
+    rows = [[col.name, col.role, col.missing, col.treatment] for col in roles.columns]
+    kept = len(roles.kept)
+    return ["## Columns", "", f"{kept} of {len(rows)} columns reach the models, prepared inside each trial's Pipeline:",
+            "", table(["column", "role", "missing", "what is done"], rows), ""]  # fmt: skip
+
+
 def _problems(search: SearchRuns) -> list[str]:
     frame = search.trials
     bad = frame[frame[contract.OUTCOME] != contract.COMPLETED]
@@ -256,7 +273,7 @@ def render(
     lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Every trial is in [model_summary.csv](model_summary.csv).",
               ""]  # fmt: skip
-    lines += _settings(search) + _best(search)
+    lines += _settings(search) + _columns(search) + _best(search)
     lines += ["## Best trial per model family", "", _best_table(search, contract.MODEL, "model family"), ""]
     lines += ["## Best trial per feature set", "", _best_table(search, contract.FEATURE_SET, "feature set"), ""]
     lines += (

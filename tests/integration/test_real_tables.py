@@ -126,7 +126,8 @@ def test_the_champion_serves_rows_with_gaps_and_unseen_categories(folder, pengui
 def test_the_report_of_a_real_table(folder, penguins):
     done = run(folder, str(ROOT / "search" / "report.py"))
     assert f"report of search {penguins['search_id']}" in done.stdout
-    assert (folder / "reports" / penguins["search_id"] / "experiment_report.md").is_file()
+    report = (folder / "reports" / penguins["search_id"] / "experiment_report.md").read_text()
+    assert "## Columns" in report and "| Individual ID | id | 0 | dropped: a distinct value per row |" in report
 
 
 def test_rare_classes_choose_balanced_accuracy(folder):

@@ -23,6 +23,7 @@ BUNDLED = {
     "digits": datasets.load_digits,
 }
 PARQUET = (".parquet", ".pq")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,14 @@ def _load_table(path: Path, target: str | None, notes: list[str]) -> tuple[pd.Da
     return X.reset_index(drop=True), y.rename(TARGET).reset_index(drop=True)
 
 
+def table_path(name: str) -> Path:
+    """Where a table file is: the path as given (from the working folder), else, for a relative path, inside the
+    project's folder (a path the search recorded relative to it, read in another clone or a Ray job's folder)."""
+    given = Path(name)
+    inside = PROJECT_ROOT / given
+    return inside if not given.is_absolute() and not given.exists() and inside.exists() else given
+
+
 def _check_overrides(columns: pd.Index, flag: str, names: list[str] | None) -> None:
     unknown = [n for n in names or () if n not in columns]
     if unknown:
@@ -156,7 +165,7 @@ def load_dataset(
         X, y = _load_bundled(name)
         label = name
     elif Path(name).suffix.lower() in (".csv", *PARQUET) or Path(name).exists():
-        X, y = _load_table(Path(name), target, notes)
+        X, y = _load_table(table_path(name), target, notes)
         label = Path(name).stem
     else:
         raise UsageError(f"unknown dataset {name!r}: use one of {sorted(BUNDLED)} or a path to a CSV or Parquet file")

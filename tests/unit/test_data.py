@@ -132,3 +132,24 @@ def test_a_semicolon_csv_and_a_parquet_file_read_as_the_same_table(tmp_path):
     from_csv, from_parquet = load_dataset(str(tmp_path / "t.csv"), "y"), load_dataset(str(tmp_path / "t.parquet"), "y")
     assert list(from_csv.X.columns) == list(from_parquet.X.columns) == ["colour", "size"]
     assert from_csv.roles == from_parquet.roles and from_csv.digest == from_parquet.digest
+
+
+def test_a_table_inside_the_project_is_recorded_relative_and_found_from_anywhere(tmp_path, monkeypatch):
+    """A release in another clone, or a Ray job shipped with --working-dir, finds the table beside the code."""
+    import shutil
+    import uuid
+
+    from search.searching.config import PROJECT_ROOT, recorded_path
+
+    folder = PROJECT_ROOT / f".test-tables-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        (folder / "t.csv").write_text("a,y\n" + "\n".join(f"{i},{'ab'[i % 2]}" for i in range(20)))
+        monkeypatch.chdir(PROJECT_ROOT)
+        recorded = recorded_path(str(folder / "t.csv"))
+        assert recorded == f"{folder.name}/t.csv"
+        monkeypatch.chdir(tmp_path)  # elsewhere: the relative path is read from the project's folder
+        assert load_dataset(recorded, "y").digest == load_dataset(str(folder / "t.csv"), "y").digest
+        assert recorded_path(str(tmp_path / "u.csv")) == str(tmp_path / "u.csv")  # outside: absolute
+    finally:
+        shutil.rmtree(folder)

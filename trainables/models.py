@@ -134,6 +134,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
 }
 
 
+WEIGHTED = ("logistic_regression", "random_forest", "svm", "gradient_boosting")  # families searching class_weight
+
+
 def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int, roles: Roles | int) -> Pipeline:
     """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int is a
     count of clean numeric columns), the feature set, a scaler where the model needs one, the model."""

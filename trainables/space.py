@@ -19,7 +19,7 @@ from search.common import contract as c
 from search.common.contract import TRIAL_CONSTANTS
 from search.common.trials import flat_params, hyperparams_of  # noqa: F401 - defined with the record
 from trainables.features import FEATURE_SETS
-from trainables.models import MODEL_FAMILIES
+from trainables.models import MODEL_FAMILIES, WEIGHTED
 
 
 class SearchSpace:
@@ -65,6 +65,8 @@ class SearchSpace:
         skip = {c.MODEL, c.FEATURE_SET, c.TRIAL_INDEX, *TRIAL_CONSTANTS}
         named = {c.MODEL: model, c.FEATURE_SET: feature_set}
         named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
+        if model in WEIGHTED:  # a configuration written before class weights were searched: scikit-learn's default
+            named.setdefault(f"{model}/class_weight", "none")
         trial = optuna.trial.FixedTrial(named)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # FixedTrial only warns about a value out of range

@@ -141,7 +141,7 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
     for cls in classes:
         metrics[f"{c.TEST_F1}.{metric_safe(cls)}"] = float(report[str(cls)]["f1-score"])
     matrix = confusion_matrix(split.y_test, predicted, labels=classes).tolist()
-    return Scores(metrics, report, matrix, classes)
+    return Scores(metrics, report, matrix, classes, tuple(predicted))
 
 
 def metric_safe(label: Any) -> str:

@@ -98,10 +98,8 @@ def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
 
 
 def say_columns(data: Dataset) -> None:
-    """The column roles: a table for a table that needs preparing, one line for a table of clean numbers."""
-    if data.roles.plain:
-        print(f"columns: {len(data.roles.columns)} numeric, none missing")
-    else:
+    """The column roles as a table, for a table that needs preparing (a table of clean numbers needs no word)."""
+    if not data.roles.plain:
         print(f"columns of {data.name} ({len(data.X)} rows):\n{data.roles.table()}")
 
 
@@ -153,13 +151,13 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             home = start_search(client, config, data, split, lineage, max_concurrent, tags)
         else:
             home = reopen_search(client, parent)
-        say_columns(data)
-        for note in notes:
-            print(note)
         verb = "resuming" if parent else "search"
         on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
         print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
               f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
+        say_columns(data)
+        for note in notes:
+            print(note)
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
         stopper = plateau_stopper(config)

@@ -91,8 +91,8 @@ def test_the_release_takes_raw_rows_and_verifies(folder, penguins):
     name = c.model_name(c.experiment_name("penguins-raw"))
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
     inputs = {col.name: col for col in mlflow.models.get_model_info(f"models:/{name}@champion").signature.inputs}
-    assert str(inputs["Island"].type) == "string" and not inputs["Island"].required
-    assert str(inputs["Sample Number"].type) == "double"  # a whole number that a served row may leave out
+    assert inputs["Island"].type.name == "string" and not inputs["Island"].required
+    assert inputs["Sample Number"].type.name == "double"  # a whole number that a served row may leave out
     card = (folder / "releases" / name / "v1" / "model_card.md").read_text()
     assert "| Individual ID | id |" in card and "| Date Egg | datetime |" in card
 

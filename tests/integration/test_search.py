@@ -92,7 +92,7 @@ def test_parent_run_records_the_search(mlflow_server, iris_search):
     assert params["num_samples"] == "8" and params["models"] == "knn,logistic_regression,random_forest,mlp"
     assert params["cv_folds"] == "3" and params["seed"] == "3"
     assert parent.data.metrics["trials_finished"] == 8
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["search_config.json"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["column_roles.json", "search_config.json"]
 
 
 def test_every_trial_is_a_child_run_with_the_contracted_names(mlflow_server, iris_search):
@@ -217,7 +217,7 @@ BAD_INPUTS = [
     ("missing CSV", lambda t: ["--dataset", str(t / "absent.csv"), "--target", "y"], "does not exist"),
     ("empty CSV", lambda t: ["--dataset", csv(t, ""), "--target", "y"], "is empty"),
     ("one-class CSV", lambda t: ["--dataset", csv(t, "a,y\n1,x\n2,x\n"), "--target", "y"], "single class"),
-    ("non-numeric CSV", lambda t: ["--dataset", csv(t, "a,y\nred,x\nblue,z\n"), "--target", "y"], "not numeric"),
+    ("header, no rows", lambda t: ["--dataset", csv(t, "a,y\n"), "--target", "y"], "has a header but no rows"),
     ("CSV without its target column", lambda t: ["--dataset", csv(t, TWO_CLASSES), "--target", "label"],
      "target column 'label' is not in"),
     ("--num-samples 0", lambda t: ["--num-samples", "0"], "at least 1 trial"),

@@ -103,3 +103,10 @@ def test_a_point_that_does_not_fit_the_space_is_refused_by_name(flat, message):
     space = SearchSpace(["svm", "knn"], ["basic", "pca"], seed=0, cv_folds=3)
     with pytest.raises(ValueError, match=message):
         space.point(flat)
+
+
+def test_a_point_written_before_class_weights_were_searched_takes_sklearns_default():
+    space = SearchSpace(["random_forest"], ["basic"], seed=0, cv_folds=3)
+    flat = {"model": "random_forest", "feature_set": "basic", "n_estimators": 30, "max_depth": 4,
+            "min_samples_leaf": 2, "max_features": "sqrt"}  # fmt: skip
+    assert space.point(flat)["random_forest/class_weight"] == "none"

@@ -27,15 +27,15 @@ import sys
 from pathlib import Path
 
 QUIET_ENV = {
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no job runner: 2 processes instead of about 9
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no job runner: fewer processes (BENCHMARKS.md, "Measured once")
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
 }
 
 
-# MLflow's basic-auth app checks a password with a deliberately slow key derivation on every request (0.3-2 s on
-# this machine): a verified login is cached this long, so a changed password or a removed user is refused at
-# most this late (docs/cluster.md). MLFLOW_AUTH_CACHE_TTL_S=0 turns the cache off.
+# MLflow's basic-auth app checks a password with a deliberately slow key derivation on every request (BENCHMARKS.md,
+# "What a login costs"): a verified login is cached this long, so a changed password or a removed user is refused
+# at most this late (docs/cluster.md). MLFLOW_AUTH_CACHE_TTL_S=0 turns the cache off.
 AUTH_CACHE_TTL_S = 60
 FILE_SECRETS = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
 
@@ -96,9 +96,9 @@ def basic_auth(data_dir: Path, env: dict[str, str], auth_database: str | None = 
 
 def write_ahead_log(backend_store_uri: str) -> None:
     """Put a SQLite store in write-ahead-log mode (kept in the file): a commit then syncs one file instead of
-    three, which cuts the server's CPU per tracked trial by about a tenth and lets readers run beside a writer
-    (BENCHMARKS.md). The `-wal` and `-shm` files beside the store belong to it: copy all three, or stop the
-    server first. Other stores are left as they are."""
+    three, which lowers the server's CPU per tracked trial and lets readers run beside a writer (BENCHMARKS.md,
+    "Measured once": SQLite's write-ahead log). The `-wal` and `-shm` files beside the store belong to it: copy
+    all three, or stop the server first. Other stores are left as they are."""
     if not backend_store_uri.startswith("sqlite:///"):
         return
     path = Path(backend_store_uri.removeprefix("sqlite:///"))

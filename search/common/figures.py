@@ -1,8 +1,9 @@
 """Small figures the driver logs with runs (the report's plots live in `search/reporting/plots.py`).
 
-The confusion matrix is drawn for every trial on the driver while the search runs, so it is drawn with Pillow
-(a few milliseconds) rather than matplotlib (about 80 ms, most of it text layout), in matplotlib's own font and
-colour map so that it looks like the report's figures.
+The confusion matrix is drawn on the driver when a search ends (the best trial of each model family) and by the
+release, with Pillow rather than matplotlib, whose text layout alone costs many times more (BENCHMARKS.md,
+"Measured once": the confusion matrix), in matplotlib's own font and colour map so that it looks like the report's
+figures.
 """
 
 from __future__ import annotations

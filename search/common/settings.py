@@ -55,7 +55,8 @@ COMMON = ProcessSettings(
 )
 SEARCH = ProcessSettings(
     # None of Tune's per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment
-    # state holds what `--resume` needs, and the files cost the driver about 35 ms a trial.
+    # state holds what `--resume` needs, and writing them is driver time on every trial (BENCHMARKS.md, "Measured
+    # once": Tune's result files).
     # Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the search's
     # ConcurrencyLimiter caps the trials in flight, so a queue this deep lets the concurrency follow the cluster's
     # CPUs as they grow (search/searching/elastic.py) without Tune holding trials back.

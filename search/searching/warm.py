@@ -4,8 +4,8 @@
   model-family and feature-set definitions): the completed trials of every earlier such search are added to the new
   study as finished trials before the sampler proposes anything; they are not run again nor copied as runs, but
   for the best of them (`incumbent`), which runs first: the new search's own best is never below what it learned
-  from, at the cost of one trial (measured in BENCHMARKS.md). Only the families and feature sets the new search
-  allows are taken; a family or feature set new to it starts cold.
+  from, at the cost of one trial (BENCHMARKS.md, "Warm start and plateau"). Only the families and feature sets the
+  new search allows are taken; a family or feature set new to it starts cold.
 - No same fingerprint, but the same columns and labels (`schema_digest`: another `--seed`, a CSV that grew): the
   best few configurations of the most recent such search are enqueued, run first on this split and data.
 

@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
     p.add_argument("--experiment", help="default: the experiment of the latest search")
     p.add_argument("--search-id", help="default: the latest FINISHED search")
-    p.add_argument("--metric", default=c.VAL_ACCURACY, help="trial metric to rank by (ties: search/common/trials.py)")
+    p.add_argument(
+        "--metric",
+        choices=c.RANK_METRICS,
+        help="trial metric to rank by (default: the search's own; ties: search/common/trials.py)",
+    )
     p.add_argument("--model-name", help="default: <experiment>_best_model")
     p.add_argument("--alias", default="champion")
     p.add_argument("--previous-alias", default="previous", help="alias kept by the former holder")

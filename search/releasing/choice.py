@@ -40,15 +40,21 @@ class Choice:
 
 
 def choose(
-    client: MlflowClient, experiment: str | None, search_id: str | None, metric: str, budget: Budget | None = None
+    client: MlflowClient,
+    experiment: str | None,
+    search_id: str | None,
+    metric: str | None,
+    budget: Budget | None = None,
 ) -> Choice:
-    """The best trial of a search by `metric` and the stated tie-break, with its runner-up.
+    """The best trial of a search by `metric` (None: the metric the search ranked by) and the stated tie-break, with
+    its runner-up.
 
     The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None). With
     a serving `budget`, only the trials within it compete, and a line says which trials it ruled out.
     """
     search = find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
+    metric = metric or search.data.params.get(c.METRIC) or c.VAL_ACCURACY
     rows = search_trials(client, search.info.experiment_id, sid, finished=True)
     if budget is not None and budget.active:
         from search.releasing.budget import choose_within

@@ -41,18 +41,14 @@ class Plan:
     check: git_tag.Preflight | None
 
 
-def gate_metric_for(metric: str) -> str:
-    """The test-part metric the gate compares for a trial metric."""
-    return "test_f1" if metric.endswith("f1") else "test_accuracy"
-
-
 def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     """Choose, check, retrain, register, gate, tag and document one release; 0 when done."""
     plan = plan_release(settings, client)
     split = rebuild_split(plan.lineage)
     pipeline = fit(plan.lineage, split)
     scores = score(pipeline, split)
-    print(f"test part ({len(split.y_test)} rows): " + ", ".join(f"{k} {scores.metrics[k]:.4f}" for k in c.TEST_SCORES))
+    shown = [f"{k} {scores.metrics[k]:.4f}" for k in c.TEST_SCORES if k in scores.metrics]
+    print(f"test part ({len(split.y_test)} rows): " + ", ".join(shown))
     scores.metrics.update(serving_cost(pipeline, split.X_test))
     run_id = release_run(client, plan)
     try:
@@ -63,7 +59,7 @@ def release(settings: ReleaseSettings, client: MlflowClient) -> int:
         if check is not None and check.tag != c.git_tag_name(plan.model_name, version.version):
             check = _preflight(settings, plan.commit, plan.model_name, version.version)
         rows = (len(split.y_dev), len(split.y_test))
-        gate = gate_metric_for(settings.metric)
+        gate = c.test_metric_for(plan.chosen.metric)
         context = Context(plan.model_name, version, scores, plan.chosen, plan.lineage, check, run_id, gate, rows, split)
         publish(settings, client, context)
     except BaseException:
@@ -147,9 +143,9 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in run_tags(plan).items()], params=params)
     if not current.data.tags.get(c.MODEL_URI):
         with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
-            model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5))
+            model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5), gaps=not split.roles.plain)
         client.set_tag(run_id, c.MODEL_URI, model_uri)
-    if "test_accuracy" not in current.data.metrics:
+    if c.TEST_ACCURACY not in current.data.metrics:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
         client.log_dict(run_id, scores.report, "test/classification_report.json")

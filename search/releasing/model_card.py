@@ -48,8 +48,8 @@ def build_card(
         c.PROMOTION: promotion,
         c.GIT_TAG: git_tag,
         "intended_use": (
-            f"Classify rows shaped like {dataset} (the same raw feature columns, as doubles) into its classes; "
-            "a reference model for comparing searches, demonstrations and tests."
+            f"Classify rows shaped like {dataset} (its raw feature columns as the table has them: numbers, text, "
+            "empty cells; the model prepares them itself) into its classes."
         ),
         "limitations": [
             f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}: "
@@ -90,9 +90,13 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += ["", "## Serving cost (measured on the test part)", "", *_table(card["serving"])]
     lines += ["", "## Cross-validated metrics of the trial (development part)", "", *_table(card["metrics"])]
     lines += ["", "## Parameters", "", *_table(card["parameters"])]
+    if card.get("columns"):
+        lines += ["", "## Columns", "", "| column | role | missing | what is done |", "|---|---|---|---|"]
+        lines += [f"| {r['column']} | {r['role']} | {r['missing']} | {r['what_is_done']} |" for r in card["columns"]]
     lines += ["", "## Lineage", "", *_table(card["lineage"])]
     sel = card["selection"]
-    lines += ["", "## Selection", "", f"Ranked by higher `{sel[c.METRIC]}`; ties: {sel['tie_break']}."]
+    better = "lower" if c.mode_of(sel[c.METRIC]) == "min" else "higher"
+    lines += ["", "## Selection", "", f"Ranked by {better} `{sel[c.METRIC]}`; ties: {sel['tie_break']}."]
     lines += [f"Decided by: {sel['decided_by']}."]
     if sel.get("runner_up"):
         lines[-1] += f" Runner-up: trial run `{sel['runner_up']}`."

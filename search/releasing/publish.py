@@ -33,7 +33,7 @@ class ReleaseSettings:
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None  # None: the latest finished search of any experiment
     search_id: str | None = None
-    metric: str = c.VAL_ACCURACY
+    metric: str | None = None  # None: the metric the search ranked by
     model_name: str | None = None  # None: the contract's `<experiment>_best_model`
     alias: str = c.ALIAS
     previous_alias: str = c.PREVIOUS_ALIAS
@@ -191,6 +191,10 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         promotion=promotion,
         git_tag=tag,
     )
+    card["columns"] = [
+        {"column": col.name, "role": col.role, "missing": col.missing, "what_is_done": col.treatment}
+        for col in ctx.split.roles.columns
+    ]
     card["serving"] = {
         **serving,
         "measured_on": "the test part, 1,000 rows cycled; CPU time of one thread, median of 5",

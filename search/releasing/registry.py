@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from pandas.api.types import is_integer_dtype
 from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
@@ -32,19 +33,38 @@ def pinned_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
 
 
-def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = c.LOGGED_MODEL) -> str:
-    """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI."""
+def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = c.LOGGED_MODEL, gaps: bool = False) -> str:
+    """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI.
+    `gaps`: the Pipeline prepares raw rows, so every input column may be missing (and integers come as doubles)."""
     import mlflow.sklearn
 
     logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)  # the cloudpickle caution, said once in the docs
+    if gaps:  # whole numbers as doubles: a served row may leave one out (MLflow's hint about integer columns)
+        example = example.astype({col: "float64" for col in example.columns if is_integer_dtype(example[col])})
     info = mlflow.sklearn.log_model(
         pipeline,
         name=name,
         input_example=example,
+        signature=signature(pipeline, example, gaps),
         pip_requirements=pinned_requirements(),
         serialization_format="cloudpickle",
     )
     return info.model_uri
+
+
+def signature(pipeline: Pipeline, example: pd.DataFrame, gaps: bool):
+    """The model's signature: the columns' types as MLflow infers them from `example`; with `gaps`, each column
+    optional and whole numbers as doubles, so that a served row may leave any value out."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inferred = infer_signature(example, pipeline.predict(example))
+    if not gaps:
+        return inferred
+    widened = {"long": "double", "integer": "double"}
+    columns = [ColSpec(widened.get(str(col.type), col.type), col.name, required=False) for col in inferred.inputs]
+    inferred.inputs = Schema(columns)
+    return inferred
 
 
 def find_version(client: MlflowClient, name: str, search_id: str, source_run_id: str) -> ModelVersion | None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,12 +16,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
 from trainables.data import Split, load_dataset, split_dataset
+from trainables.scoring import log_loss, roc_auc
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
 
@@ -35,10 +37,13 @@ class Lineage:
     split_seed: int
     dataset_digest: str
     params: dict[str, str]
+    categorical: str = ""  # --categorical and --drop of the search, comma-separated: the roles are inferred alike
+    drop: str = ""
 
     def as_tags(self) -> dict[str, str]:
         """The lineage as string tags (the trial params as one JSON tag `config`)."""
-        tags = {k: str(v) for k, v in asdict(self).items() if k != "params"}
+        tags = {k: str(v) for k, v in asdict(self).items() if k not in ("params", "categorical", "drop")}
+        tags[c.CATEGORICAL], tags[c.DROP] = self.categorical, self.drop
         tags[c.TARGET] = self.target or ""
         tags[c.CONFIG] = json.dumps(self.params, sort_keys=True)
         return tags
@@ -54,6 +59,8 @@ class Lineage:
                 int(tags[c.SPLIT_SEED]),
                 tags[c.DATASET_DIGEST],
                 json.loads(tags[c.CONFIG]),
+                tags.get(c.CATEGORICAL, ""),
+                tags.get(c.DROP, ""),
             )
         except (KeyError, ValueError) as exc:
             missing = f"the model version lacks its lineage tags ({exc})"
@@ -72,6 +79,8 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
             int(p[c.SPLIT_SEED]),
             trial.data.tags.get(c.DATASET_DIGEST) or tags[c.DATASET_DIGEST],
             dict(trial.data.params),
+            p.get(c.CATEGORICAL, ""),
+            p.get(c.DROP, ""),
         )
     except (KeyError, ValueError) as exc:
         missing = f"search run {search.info.run_id} lacks a split param or tag ({exc})"
@@ -81,7 +90,8 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
 def rebuild_split(lineage: Lineage) -> Split:
     """The same development/test split, after checking the data still has the recorded digest."""
     try:
-        data = load_dataset(lineage.dataset_source, lineage.target)
+        overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
+        data = load_dataset(lineage.dataset_source, lineage.target, *overrides)
     except UsageError as exc:
         raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
     if data.digest != lineage.dataset_digest:
@@ -96,7 +106,7 @@ def fit(lineage: Lineage, split: Split) -> Pipeline:
     """The trial's Pipeline with its recorded seed, fitted on the whole development part."""
     try:
         config = config_from_params(lineage.params)
-        pipeline = pipeline_for(config, split.X_dev.shape[1])
+        pipeline = pipeline_for(config, split.roles)
     except (KeyError, ValueError, TypeError) as exc:
         raise CommandError(f"the recorded configuration cannot be rebuilt ({exc}): {lineage.params}") from None
     with warnings.catch_warnings():
@@ -116,19 +126,43 @@ class Scores:
 
 
 def score(pipeline: Pipeline, split: Split) -> Scores:
-    """Accuracy, macro F1, the per-class report and the confusion matrix on the held-out test part."""
+    """Accuracy, macro F1, balanced accuracy, ROC AUC and log loss (where the model gives scores, probabilities), the
+    per-class report and the confusion matrix on the held-out test part."""
     predicted = pipeline.predict(split.X_test)
     classes = sorted(split.y_test.unique().tolist())
-    accuracy, f1 = (
-        float(accuracy_score(split.y_test, predicted)),
-        float(f1_score(split.y_test, predicted, average="macro")),
+    values = (
+        accuracy_score(split.y_test, predicted),
+        f1_score(split.y_test, predicted, average="macro"),
+        balanced_accuracy_score(split.y_test, predicted),
     )
-    metrics = dict(zip(c.TEST_SCORES, (accuracy, f1), strict=True))
+    metrics = {k: float(v) for k, v in zip(c.TEST_SCORES, values, strict=False)}
+    metrics.update(_ranking_scores(pipeline, split))
     report = classification_report(split.y_test, predicted, labels=classes, output_dict=True, zero_division=0)
     for cls in classes:
-        metrics[f"test_f1.{cls}"] = float(report[str(cls)]["f1-score"])
+        metrics[f"{c.TEST_F1}.{metric_safe(cls)}"] = float(report[str(cls)]["f1-score"])
     matrix = confusion_matrix(split.y_test, predicted, labels=classes).tolist()
-    return Scores(metrics, report, matrix, classes, tuple(predicted))
+    return Scores(metrics, report, matrix, classes)
+
+
+def metric_safe(label: Any) -> str:
+    """A class label as part of an MLflow metric name: characters MLflow refuses there become `_`."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", str(label))
+
+
+def _ranking_scores(pipeline: Pipeline, split: Split) -> dict[str, float]:
+    """`test_roc_auc` (from probabilities, else a decision function) and `test_log_loss` (from probabilities), as
+    the trials score them (trainables/scoring.py)."""
+    known = np.asarray(pipeline.classes_)
+    codes, model = np.searchsorted(known, split.y_test.to_numpy()), pipeline[-1]
+    if hasattr(model, "predict_proba"):
+        probabilities = pipeline.predict_proba(split.X_test)
+        return {
+            "test_roc_auc": roc_auc(codes, probabilities, len(known)),
+            "test_log_loss": log_loss(codes, probabilities),
+        }
+    if hasattr(model, "decision_function"):
+        return {c.TEST_ROC_AUC: roc_auc(codes, pipeline.decision_function(split.X_test), len(known))}
+    return {}
 
 
 def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:

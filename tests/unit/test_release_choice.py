@@ -10,7 +10,6 @@ from search.common.errors import UsageError
 from search.common.trials import rank_trials
 from search.release import build_parser
 from search.releasing.choice import deciding_rule
-from search.releasing.flow import gate_metric_for
 from search.releasing.registry import gate
 
 
@@ -50,7 +49,8 @@ def test_cli_defaults_and_names():
     assert contract.model_name(contract.experiment_name("iris")) == "iris_classification_best_model"
     assert contract.model_name(contract.experiment_name("wine")) == "wine_classification_best_model"
     assert contract.git_tag_name("wine_classification_best_model", 3) == "wine_classification_best_model-v3"
-    assert gate_metric_for("val_accuracy") == "test_accuracy" and gate_metric_for("val_f1") == "test_f1"
+    assert contract.test_metric_for("val_accuracy") == "test_accuracy" and contract.test_metric_for("val_f1") == "test_f1"
+    assert contract.test_metric_for("val_log_loss") == "test_log_loss" and contract.mode_of("test_log_loss") == "min"
 
 
 def test_a_bad_flag_is_one_usage_error_without_the_usage_block():

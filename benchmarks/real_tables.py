@@ -132,13 +132,11 @@ def native_frames(X_dev: pd.DataFrame, X_test: pd.DataFrame) -> tuple[pd.DataFra
                     {f"{col}_year": values.dt.year, f"{col}_month": values.dt.month, f"{col}_day": values.dt.day}
                 )
             continue
-        categories = a.dropna().astype(str).unique()
+        a, b = a.astype(str).where(a.notna()), b.astype(str).where(b.notna())
+        categories = sorted(a.dropna().unique())
         if len(categories) <= MAX_CATEGORIES:
-            dtype = pd.CategoricalDtype(sorted(categories))
-            dev[col], test[col] = (
-                a.astype(str).where(a.notna()).astype(dtype),
-                b.astype(str).where(b.notna()).astype(dtype),
-            )
+            dtype = pd.CategoricalDtype(categories)
+            dev[col], test[col] = a.astype(dtype), b.where(b.isin(categories)).astype(dtype)
     return pd.DataFrame(dev, index=X_dev.index), pd.DataFrame(test, index=X_test.index)
 
 

@@ -1,0 +1,238 @@
+"""The project on real tables: its released model's held-out scores beside HistGradientBoosting and FLAML.
+
+    pip install -r benchmarks/requirements.txt                  # FLAML and lifelines: this benchmark's alone
+    python benchmarks/real_tables.py                            # six tables, the default 30-trial search each
+    python benchmarks/real_tables.py --tables penguins,cars --num-samples 10 --out /tmp/real_tables.md
+
+Each table is copied from its pip package (found with importlib.resources) into a temporary folder as a CSV, as a
+user has it; all three see the project's split (`load_dataset`, `split_dataset(data, 0.2, seed)`):
+- project: `search/run.py --dataset FILE --target T` (30 trials, `--warm-start off`, its own MLflow and Tune folders),
+  then `search/release.py`; the held-out scores are the model card's. Its wall time is the search command's.
+- hgb: `HistGradientBoostingClassifier` at its defaults, no search, fitted on the development part: numbers as they
+  are, dates as year, month and day, other text as pandas categories (`categorical_features="from_dtype"`; a column
+  with more than 255 values in the development part is left out, as that class requires).
+- flaml: `flaml.AutoML(task="classification", time_budget=<the search's wall seconds>, seed=seed)` on the same frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+from trainables.data import load_dataset, split_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_CATEGORIES = 255  # HistGradientBoosting's limit on a native categorical column
+DATE_SHARE = 0.9  # share of a text column's values that must parse as dates for it to count as a date column
+TABLES = {  # name: (package, resource, target)
+    "penguins": ("palmerpenguins", "data/penguins.csv", "species"),
+    "penguins_raw": ("palmerpenguins", "data/penguins-raw.csv", "Species"),
+    "seattle_weather": ("vega_datasets", "_data/seattle-weather.csv", "weather"),
+    "cars": ("vega_datasets", "_data/cars.json", "Origin"),
+    "gbsg2": ("lifelines", "datasets/gbsg2.csv", "cens"),
+    "dd": ("lifelines", "datasets/dd.csv", "regime"),
+}
+
+
+@dataclass
+class Row:
+    """One table's results: held-out scores by contender, wall seconds, and what went wrong."""
+
+    table: str
+    shape: str = ""
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # contender: (accuracy, balanced accuracy)
+    wall: dict[str, float] = field(default_factory=dict)
+    chosen: str = ""  # the released trial's model family and feature set
+    failure: str = ""
+
+
+def copy_table(name: str, folder: Path) -> Path:
+    """The table as a CSV file in `folder`, read from its package's data (JSON written as CSV)."""
+    package, resource, _ = TABLES[name]
+    source = importlib.resources.files(package).joinpath(resource)
+    path = folder / f"{name}.csv"
+    with importlib.resources.as_file(source) as local:
+        if local.suffix == ".json":
+            pd.read_json(local).to_csv(path, index=False)
+        else:
+            shutil.copyfile(local, path)
+    return path
+
+
+def run(argv: list[str], log: Path) -> subprocess.CompletedProcess:
+    """A project command from the repository's root with this interpreter, its output kept in `log`."""
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+    log.write_text(f"$ {' '.join(argv)}\n{done.stdout}\n--- stderr\n{done.stderr}")
+    return done
+
+
+def error_line(done: subprocess.CompletedProcess) -> str:
+    """The last line a failed command printed: its one-line refusal, or its traceback's last line."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()] or done.stdout.splitlines() or ["no output"]
+    return f"exit {done.returncode}: {lines[-1].strip()}"
+
+
+def project(csv: Path, target: str, work: Path, args: argparse.Namespace, row: Row) -> None:
+    """The default search through the command line, then the release; scores from the model card."""
+    where = ["--tracking-uri", f"sqlite:///{work}/mlflow.db"]
+    search = ["search/run.py", "--dataset", str(csv), "--target", target, *where, "--storage-path", str(work / "ray")]
+    search += ["--num-samples", str(args.num_samples), "--seed", str(args.seed), "--warm-start", "off"]
+    start = time.perf_counter()
+    done = run(search, work / "search.log")
+    row.wall["project"] = time.perf_counter() - start
+    found = re.search(r"^search_id: (\S+)", done.stdout, re.MULTILINE)
+    if done.returncode or not found:
+        row.failure = f"search: {error_line(done)}"
+        return
+    release = ["search/release.py", "--search-id", found.group(1), *where, "--no-tag", "--out", str(work / "releases")]
+    done = run(release, work / "release.log")
+    cards = sorted((work / "releases").glob("*/v*/model_card.json"))
+    if done.returncode or not cards:
+        row.failure = f"release: {error_line(done)}"
+        return
+    card = json.loads(cards[-1].read_text())
+    test, params = card["test_metrics"], card["parameters"]
+    row.scores["project"] = (float(test["test_accuracy"]), float(test["test_balanced_accuracy"]))
+    row.chosen = f"{params.get('model', '?')}/{params.get('feature_set', '?')}"
+
+
+def native_frames(X_dev: pd.DataFrame, X_test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both parts as HistGradientBoosting takes them natively: numbers as they are, dates as year, month and day,
+    other text as categories of the development part's values (unseen ones missing); wider text columns left out."""
+    dev, test = {}, {}
+    for col in X_dev.columns:
+        a, b = X_dev[col], X_test[col]
+        if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
+            dev[col], test[col] = a, b
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dates = [pd.to_datetime(part, errors="coerce", format="mixed") for part in (a, b)]
+        if a.notna().any() and dates[0].notna().sum() >= DATE_SHARE * a.notna().sum():
+            for part, values in zip((dev, test), dates, strict=True):
+                part.update(
+                    {f"{col}_year": values.dt.year, f"{col}_month": values.dt.month, f"{col}_day": values.dt.day}
+                )
+            continue
+        a, b = a.astype(str).where(a.notna()), b.astype(str).where(b.notna())
+        categories = sorted(a.dropna().unique())
+        if len(categories) <= MAX_CATEGORIES:
+            dtype = pd.CategoricalDtype(categories)
+            dev[col], test[col] = a.astype(dtype), b.where(b.isin(categories)).astype(dtype)
+    return pd.DataFrame(dev, index=X_dev.index), pd.DataFrame(test, index=X_test.index)
+
+
+def scores_of(y_true: pd.Series, y_pred) -> tuple[float, float]:
+    """(accuracy, balanced accuracy) on the test part."""
+    return accuracy_score(y_true, y_pred), balanced_accuracy_score(y_true, y_pred)
+
+
+def baselines(csv: Path, target: str, args: argparse.Namespace, row: Row) -> None:
+    """HistGradientBoosting at its defaults, and FLAML with the search's wall time, on the project's split."""
+    data = load_dataset(str(csv), target)
+    split = split_dataset(data, 0.2, args.seed)
+    row.shape = f"{len(data.y)} × {data.X.shape[1]}"
+    X_dev, X_test = native_frames(split.X_dev, split.X_test)
+    hgb = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=args.seed)
+    row.scores["hgb"] = scores_of(split.y_test, hgb.fit(X_dev, split.y_dev).predict(X_test))
+    if "project" not in row.wall:
+        return
+    from flaml import AutoML
+
+    automl, start = AutoML(), time.perf_counter()
+    budget = max(1, round(row.wall["project"]))
+    automl.fit(X_dev, split.y_dev, task="classification", time_budget=budget, seed=args.seed, verbose=0)
+    row.wall["flaml"] = time.perf_counter() - start
+    row.scores["flaml"] = scores_of(split.y_test, automl.predict(X_test))
+
+
+CONTENDERS = ("project", "hgb", "flaml")
+
+
+def cells(values: list[float | None], digits: str = ".4f") -> str:
+    """Table cells of numbers, `-` where there is none."""
+    return " | ".join("-" if v is None else f"{v:{digits}}" for v in values)
+
+
+def median(values: list[float]) -> float | None:
+    """The median, None of nothing."""
+    return statistics.median(values) if values else None
+
+
+def markdown(rows: list[Row], command: str) -> str:
+    """The results as a Markdown table, a median row under it, and the project's gap to HistGradientBoosting."""
+    head = " | ".join(f"{c} acc | {c} bal acc" for c in CONTENDERS)
+    lines = [f"`{command}`  ", f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {date.today()}", ""]
+    lines += [f"| table | rows × columns | released trial | {head} | search s | FLAML s |", "|---" * 11 + "|"]
+    for r in rows:
+        scores = [r.scores[c][i] if c in r.scores else None for c in CONTENDERS for i in (0, 1)]
+        walls = cells([r.wall.get("project"), r.wall.get("flaml")], ".0f")
+        lines.append(f"| {r.table} | {r.shape} | {r.chosen or 'failed'} | {cells(scores)} | {walls} |")
+    complete = [r for r in rows if all(c in r.scores for c in CONTENDERS)]  # the medians compare the same tables
+    scores = [median([r.scores[c][i] for r in complete]) for c in CONTENDERS for i in (0, 1)]
+    walls = cells([median([r.wall[k] for r in complete]) for k in ("project", "flaml")], ".0f")
+    label = "median" if len(complete) == len(rows) else f"median of the {len(complete)} tables all three scored"
+    lines.append(f"| **{label}** | | | {cells(scores)} | {walls} |\n")
+    for i, name in enumerate(("accuracy", "balanced accuracy") if complete else ()):
+        gaps = {r.table: r.scores["project"][i] - r.scores["hgb"][i] for r in complete}
+        worst = min(gaps, key=gaps.get)
+        lines.append(
+            f"project − hgb, {name}: median {median(list(gaps.values())):+.4f}, worst {gaps[worst]:+.4f} ({worst})  "
+        )
+    lines += [f"{r.table}: {r.failure.strip()}  " for r in rows if r.failure]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, of {', '.join(TABLES)}")
+    parser.add_argument("--num-samples", type=int, default=30, help="trials of each search")
+    parser.add_argument("--seed", type=int, default=42, help="the split, the search, HistGradientBoosting, FLAML")
+    parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
+    args = parser.parse_args()
+    names = [name for name in args.tables.split(",") if name]
+    unknown = sorted(set(names) - set(TABLES))
+    if unknown:
+        parser.error(f"unknown tables {unknown}: choose from {', '.join(TABLES)}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="real_tables-") as tmp:
+        for name in names:
+            work, row = Path(tmp) / name, Row(name)
+            work.mkdir()
+            csv, target = copy_table(name, work), TABLES[name][2]
+            print(f"{name}: the project's search and release ...", flush=True)
+            project(csv, target, work, args, row)
+            print(f"{name}: HistGradientBoosting, FLAML ...", flush=True)
+            try:
+                baselines(csv, target, args, row)
+            except Exception as exc:  # noqa: BLE001 - one table's failure is a row of the results, not the end
+                row.failure += f" baselines: {exc.__class__.__name__}: {exc}"
+            print(f"{name}: {row.scores} {row.failure}".rstrip(), flush=True)
+            rows.append(row)
+    command = "python benchmarks/real_tables.py " + " ".join(sys.argv[1:])
+    text = markdown(rows, command.strip())
+    print("\n" + text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

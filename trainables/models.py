@@ -136,6 +136,19 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
 
 WEIGHTED = ("logistic_regression", "random_forest", "svm", "gradient_boosting")  # families searching class_weight
 
+# Each family's scikit-learn defaults (within the searched ranges), in the order a search tries them first when it
+# knows nothing yet: the configurations a user would try by hand, cheap and good on most tables.
+DEFAULTS: dict[str, Params] = {
+    "gradient_boosting": {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "l2_regularization": 1e-6,
+                          "class_weight": "none"},
+    "random_forest": {"n_estimators": 100, "max_depth": 20, "min_samples_leaf": 1, "max_features": "sqrt",
+                      "class_weight": "none"},
+    "logistic_regression": {"C": 1.0, "class_weight": "none"},
+    "svm": {"C": 1.0, "gamma": 0.1, "kernel": "rbf", "class_weight": "none"},
+    "knn": {"n_neighbors": 5, "weights": "uniform", "p": 2},
+    "mlp": {"n_layers": 1, "units_0": 100, "alpha": 1e-4, "learning_rate_init": 1e-3},
+}  # fmt: skip
+
 
 def build_pipeline(model: str, feature_set: str, hyperparams: Params, seed: int, roles: Roles | int) -> Pipeline:
     """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int is a

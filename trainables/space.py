@@ -19,7 +19,7 @@ from search.common import contract as c
 from search.common.contract import TRIAL_CONSTANTS
 from search.common.trials import flat_params, hyperparams_of  # noqa: F401 - defined with the record
 from trainables.features import FEATURE_SETS
-from trainables.models import MODEL_FAMILIES, WEIGHTED
+from trainables.models import DEFAULTS, MODEL_FAMILIES, WEIGHTED
 
 
 class SearchSpace:
@@ -46,6 +46,13 @@ class SearchSpace:
         trial.suggest_categorical(c.FEATURE_SET, self.feature_sets)
         MODEL_FAMILIES[model].suggest(trial, model)
         return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
+
+    def defaults(self) -> list[dict[str, Any]]:
+        """Each searched family at its scikit-learn defaults on the `basic` feature set (or the first searched), in
+        the searcher's names: what a search runs first when it knows nothing yet."""
+        feature_set = "basic" if "basic" in self.feature_sets else self.feature_sets[0]
+        flat = [{c.MODEL: m, c.FEATURE_SET: feature_set, **DEFAULTS[m]} for m in DEFAULTS if m in self.models]
+        return [self.point(f) for f in flat]
 
     def replay(self, flat: dict[str, Any]) -> optuna.trial.FixedTrial:
         """A configuration (flat, as `point` takes it) walked through this space: the FixedTrial holds its params

@@ -51,6 +51,7 @@ class SearchConfig:
     min_delta: float = 0.001
     categorical: list[str] | None = None  # columns to treat as categories whatever their type
     drop: list[str] | None = None  # columns the models never see
+    defaults_first: bool = True  # run each family at its scikit-learn defaults first, when nothing is known yet
     verbose: bool = False  # Tune's status table instead of the project's progress line
 
     def as_dict(self) -> dict:
@@ -155,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts")
     p.add_argument("--categorical", type=_columns, metavar="COLS", help="comma-separated columns taken as categories")
     p.add_argument("--drop", type=_columns, metavar="COLS", help="comma-separated columns the models never see")
+    p.add_argument(
+        "--no-defaults-first",
+        dest="defaults_first",
+        action="store_false",
+        help="do not run each family at its scikit-learn defaults first (they run when no earlier trial is known)",
+    )
     p.add_argument("--verbose", action="store_true", help="show Tune's status table instead of the progress line")
     return p
 

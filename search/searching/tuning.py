@@ -131,6 +131,8 @@ def build_tuner(
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
     points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
+    if config.defaults_first and not (warm and warm.trials) and not points:  # a search that knows nothing yet
+        points = space.defaults()
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
     mode = c.mode_of(config.metric)

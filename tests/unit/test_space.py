@@ -110,3 +110,16 @@ def test_a_point_written_before_class_weights_were_searched_takes_sklearns_defau
     flat = {"model": "random_forest", "feature_set": "basic", "n_estimators": 30, "max_depth": 4,
             "min_samples_leaf": 2, "max_features": "sqrt"}  # fmt: skip
     assert space.point(flat)["random_forest/class_weight"] == "none"
+
+
+def test_the_defaults_first_are_each_searched_family_at_its_sklearn_defaults():
+    space = SearchSpace(["knn", "gradient_boosting", "svm"], ["pca", "basic"], seed=0, cv_folds=3)
+    first = space.defaults()
+    assert [p["model"] for p in first] == ["gradient_boosting", "svm", "knn"]  # the strongest on tables first
+    assert {p["feature_set"] for p in first} == {"basic"}
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    sklearn = HistGradientBoostingClassifier().get_params()
+    boosting = {k.split("/")[1]: v for k, v in first[0].items() if "/" in k}
+    assert all(boosting[k] == sklearn[k] for k in ("learning_rate", "max_iter", "max_leaf_nodes"))
+    assert SearchSpace(["knn"], ["pca"], seed=0, cv_folds=3).defaults()[0]["feature_set"] == "pca"

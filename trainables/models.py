@@ -57,7 +57,8 @@ def _suggest_forest(t: optuna.Trial, p: str) -> Params:
         "max_depth": t.suggest_int(f"{p}/max_depth", 2, 20),
         "min_samples_leaf": t.suggest_int(f"{p}/min_samples_leaf", 1, 10),
         "max_features": t.suggest_categorical(f"{p}/max_features", ["sqrt", "log2"]),
-        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced", "balanced_subsample"]),
+        # "balanced" is left out: scikit-learn 1.9 refuses it for labels that read as numbers ("0".."9")
+        "class_weight": t.suggest_categorical(f"{p}/class_weight", ["none", "balanced_subsample"]),
     }
 
 

@@ -77,3 +77,19 @@ def test_mlp_hidden_layers_come_from_its_hyperparameters():
 def test_unknown_model_is_refused():
     with pytest.raises(KeyError, match="unknown model"):
         build_pipeline("xgboost", "basic", {}, seed=0, roles=4)
+
+
+def test_every_class_weight_the_space_offers_fits_labels_that_read_as_numbers():
+    """Digits' labels are the text "0".."9"; scikit-learn 1.9's forest refuses class_weight="balanced" for them."""
+    import optuna
+
+    from trainables.models import WEIGHTED
+
+    data = load_dataset("digits")
+    X, y = data.X.iloc[:300], data.y.iloc[:300]
+    for model in WEIGHTED:
+        trial = optuna.create_study().ask()
+        MODEL_FAMILIES[model].suggest(trial, model)
+        for weight in trial.distributions[f"{model}/class_weight"].choices:
+            hyper = {k.split("/")[1]: v for k, v in trial.params.items()} | {"class_weight": weight}
+            build_pipeline(model, "basic", hyper, seed=0, roles=64).fit(X, y)

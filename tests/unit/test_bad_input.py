@@ -131,5 +131,5 @@ def test_help_shows_every_default(command, monkeypatch, tmp_path):
     assert len(defaults) >= {"run": 10, "release": 5, "report": 0}[command]
     for dest in defaults:
         flag = "--" + dest.replace("_", "-")
-        chunk = next(c for c in chunks if c.startswith(flag + " "))
+        chunk = next(c for c in chunks if c.startswith((flag + " ", f"--no-{flag[2:]} ")))  # a flag that turns off
         assert "default" in chunk, f"{command} --help shows no default for {flag}: {chunk!r}"

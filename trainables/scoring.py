@@ -57,19 +57,25 @@ def log_loss(codes: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(np.log(p)))
 
 
-def fold_scores(pipeline, X_val, val_codes: np.ndarray, predicted_codes: np.ndarray, n_classes: int) -> dict:
-    """A fitted Pipeline's validation scores: accuracy, macro F1, balanced accuracy; ROC AUC where it gives scores
-    for every class it was fitted on, log loss where it gives probabilities."""
-    matrix = confusion(val_codes, predicted_codes, n_classes)
+def fold_scores(pipeline, X_val, val_codes: np.ndarray, n_classes: int, to_codes) -> tuple[dict, np.ndarray]:
+    """A fitted Pipeline's validation scores and its predicted class codes: accuracy, macro F1, balanced accuracy;
+    ROC AUC where it gives scores for every class it was fitted on, log loss where it gives probabilities.
+
+    A model with probabilities predicts their most likely class, as scikit-learn's `predict` does for every family
+    here but the SVM, so they are computed once; otherwise `to_codes(pipeline.predict(X_val))`."""
+    model = pipeline[-1]
+    complete = len(getattr(model, "classes_", ())) == n_classes  # a fold short of a class: scores do not line up
+    probabilities = pipeline.predict_proba(X_val) if complete and hasattr(model, "predict_proba") else None
+    if probabilities is not None:
+        predicted = np.argmax(probabilities, axis=1)
+    else:
+        predicted = to_codes(pipeline.predict(X_val))
+    matrix = confusion(val_codes, predicted, n_classes)
     scores = dict(zip((c.VAL_ACCURACY, c.VAL_F1), accuracy_and_macro_f1(matrix), strict=True))
     scores[c.VAL_BALANCED_ACCURACY] = balanced_accuracy(matrix)
-    model = pipeline[-1]
-    if len(getattr(model, "classes_", ())) != n_classes:  # a fold short of a class: scores do not line up
-        return scores
-    if hasattr(model, "predict_proba"):
-        probabilities = pipeline.predict_proba(X_val)
+    if probabilities is not None:
         scores[c.VAL_ROC_AUC] = roc_auc(val_codes, probabilities, n_classes)
         scores[c.VAL_LOG_LOSS] = log_loss(val_codes, probabilities)
-    elif hasattr(model, "decision_function"):
+    elif complete and hasattr(model, "decision_function"):
         scores[c.VAL_ROC_AUC] = roc_auc(val_codes, pipeline.decision_function(X_val), n_classes)
-    return scores
+    return scores, predicted

@@ -75,8 +75,7 @@ def cross_validate(
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
         as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
-        predicted = as_codes(pipeline.predict(X_val))
-        scores = fold_scores(pipeline, X_val, codes[val_idx], predicted, n_classes)
+        scores, predicted = fold_scores(pipeline, X_val, codes[val_idx], n_classes, as_codes)
         train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), n_classes)
         scores[c.TRAIN_ACCURACY], scores[c.TRAIN_F1] = accuracy_and_macro_f1(train)
         if i == 0:

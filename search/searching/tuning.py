@@ -133,6 +133,8 @@ def build_tuner(
     points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
     if config.defaults_first and not (warm and warm.trials) and not points:  # a search that knows nothing yet
         points = space.defaults()
+    # OptunaSearch enqueues every point at once: those beyond the search's trials would wait in the study forever.
+    points = points[: config.num_samples]
     objectives = parse_objectives(config.objectives) if config.objectives else None
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
     mode = c.mode_of(config.metric)

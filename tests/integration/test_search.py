@@ -162,6 +162,15 @@ def test_one_seed_one_at_a_time_gives_the_same_trials(mlflow_server, ray_session
     assert trials(first) == trials(second) and len(trials(first)) == 5
 
 
+def test_a_search_shorter_than_its_defaults_leaves_no_trial_waiting(mlflow_server, ray_session, tmp_path):
+    """The defaults run first, but no more of them are put in the study than the search has trials."""
+    from optuna.trial import TrialState
+
+    extra = ["--experiment", "it-short", "--num-samples", "2", "--cv-folds", "2", "--warm-start", "off"]
+    study = study_of(MlflowClient(mlflow_server), search(mlflow_server, tmp_path, *extra))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
 def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
     """Trials far shorter than an actor's start-up keep both slots busy, each on an actor of its own: Tune alone
     kills the second actor while it starts, again and again, in about half of such searches."""

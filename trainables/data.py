@@ -12,15 +12,17 @@ import pandas as pd
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from search.common.contract import TARGET
+from search.common.contract import CLASSIFICATION, REGRESSION, TARGET
 from search.common.errors import UsageError
 from trainables.columns import Roles, infer_roles
+from trainables.task import AUTO, detect_task
 
 BUNDLED = {
     "iris": datasets.load_iris,
     "wine": datasets.load_wine,
     "breast_cancer": datasets.load_breast_cancer,
     "digits": datasets.load_digits,
+    "diabetes": datasets.load_diabetes,  # a number to predict: disease progression a year on
 }
 PARQUET = (".parquet", ".pq")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features with their raw column names, labels, and a digest of both."""
+    """Features with their raw column names, the target (labels, or numbers for regression), a digest of both."""
 
     name: str
     X: pd.DataFrame
@@ -36,6 +38,8 @@ class Dataset:
     digest: str
     roles: Roles | None = None  # None: inferred on first use
     notes: tuple[str, ...] = ()  # said once when the search starts: rows left out, columns read as text
+    task: str = CLASSIFICATION
+    task_reason: str = ""  # why the task is what it is (trainables/task.py)
 
     def __post_init__(self) -> None:
         if self.roles is None:
@@ -43,8 +47,8 @@ class Dataset:
 
     @property
     def classes(self) -> list:
-        """Sorted class labels, the order of every confusion matrix."""
-        return sorted(self.y.unique().tolist())
+        """Sorted class labels, the order of every confusion matrix (none for regression)."""
+        return [] if self.task == REGRESSION else sorted(self.y.unique().tolist())
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Split:
     X_test: pd.DataFrame
     y_test: pd.Series
     roles: Roles | None = None  # the dataset's column roles
+    task: str = CLASSIFICATION
 
 
 def digest_of(X: pd.DataFrame, y: pd.Series) -> str:
@@ -71,7 +76,7 @@ def _load_bundled(name: str) -> tuple[pd.DataFrame, pd.Series]:
     columns = list(getattr(bunch, "feature_names", [])) or [f"x{i}" for i in range(bunch.data.shape[1])]
     X = pd.DataFrame(bunch.data, columns=[str(c) for c in columns]).astype("float64")
     names = getattr(bunch, "target_names", None)
-    labels = [str(names[t]) for t in bunch.target] if names is not None else bunch.target
+    labels = [str(names[t]) for t in bunch.target] if names is not None else bunch.target.astype("float64")
     return X, pd.Series(labels, name=TARGET)
 
 
@@ -124,13 +129,19 @@ def _load_table(path: Path, target: str | None, notes: list[str]) -> tuple[pd.Da
                 texts = int((~numbers).sum())
                 notes.append(f"column {col!r} mixes numbers and text ({texts} text values): read as text")
     X = frame.drop(columns=[target])
-    y = frame[target]
     if X.shape[1] == 0 or len(frame) == 0:
         raise UsageError(f"dataset {path} has no feature columns or no labelled rows besides {target!r}")
+    return X.reset_index(drop=True), frame[target].reset_index(drop=True)
+
+
+def _as_task(y: pd.Series, task: str) -> pd.Series:
+    """The target as the task takes it: floats to predict; labels as text, or as integers for class codes."""
+    if task == REGRESSION:
+        return y.astype("float64").rename(TARGET)
     if pd.api.types.is_float_dtype(y) and (y == y.round()).all():
         y = y.astype("int64")  # integer class codes read as floats because of a gap in the column
     y = y.astype(str) if not pd.api.types.is_integer_dtype(y) else y
-    return X.reset_index(drop=True), y.rename(TARGET).reset_index(drop=True)
+    return y.rename(TARGET)
 
 
 def table_path(name: str) -> Path:
@@ -154,10 +165,15 @@ def recorded_source(name: str) -> str | None:
 
 
 def load_dataset(
-    name: str, target: str | None = None, categorical: list[str] | None = None, drop: list[str] | None = None
+    name: str,
+    target: str | None = None,
+    categorical: list[str] | None = None,
+    drop: list[str] | None = None,
+    task: str = AUTO,
 ) -> Dataset:
-    """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`) or a CSV or Parquet file by path,
-    and infer its columns' roles once (`categorical`, `drop`: the user's overrides)."""
+    """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`, `diabetes`) or a CSV or Parquet
+    file by path, decide its task (`task`: auto, classification or regression; trainables/task.py) and infer its
+    columns' roles once (`categorical`, `drop`: the user's overrides)."""
     notes: list[str] = []
     if name in BUNDLED:
         if target:
@@ -171,24 +187,30 @@ def load_dataset(
         raise UsageError(f"unknown dataset {name!r}: use one of {sorted(BUNDLED)} or a path to a CSV or Parquet file")
     _check_overrides(X.columns, "--categorical", categorical)
     _check_overrides(X.columns, "--drop", drop)
+    task, reason = detect_task(y, task)
+    y = _as_task(y, task)
     counts = y.value_counts()
     if len(counts) < 2:
-        raise UsageError(f"dataset {name} has a single class ({counts.index[0]!r}): a classifier needs two or more")
+        what = "a single class" if task == CLASSIFICATION else "a single target value"
+        need = "a classifier needs two or more" if task == CLASSIFICATION else "there is nothing to predict"
+        raise UsageError(f"dataset {name} has {what} ({counts.index[0]!r}): {need}")
     roles = infer_roles(X, categorical, drop)
     if not roles.kept:
         raise UsageError(
             f"dataset {name} has no usable feature column: each is an ID, constant or dropped "
             f"({', '.join(f'{col.name}: {col.role}' for col in roles.columns)}); keep one (--categorical, fewer --drop)"
         )
-    return Dataset(name=label, X=X, y=y, digest=digest_of(X, y), roles=roles, notes=tuple(notes))
+    return Dataset(label, X, y, digest_of(X, y), roles, tuple(notes), task, reason)
 
 
 def split_dataset(data: Dataset, test_size: float, seed: int) -> Split:
-    """Split once, stratified and seeded, into the development part and the held-out test part."""
-    smallest = int(data.y.value_counts().min())
+    """Split once, seeded, into the development part and the held-out test part: stratified by class for a
+    classifier, shuffled for a regressor."""
+    stratify = data.y if data.task == CLASSIFICATION else None
+    smallest = int(data.y.value_counts().min()) if stratify is not None else len(data.y)
     if smallest < 2:
         raise UsageError(f"a class of {data.name} has only {smallest} row: every class needs at least 2 to be split")
     X_dev, X_test, y_dev, y_test = train_test_split(
-        data.X, data.y, test_size=test_size, stratify=data.y, random_state=seed
+        data.X, data.y, test_size=test_size, stratify=stratify, random_state=seed
     )
-    return Split(X_dev, y_dev, X_test, y_test, data.roles)
+    return Split(X_dev, y_dev, X_test, y_test, data.roles, data.task)

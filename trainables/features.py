@@ -1,9 +1,10 @@
 """Feature sets: each a scikit-learn transformer from the raw columns, so a trial's model is one Pipeline.
 
 - `basic`:   the original columns, unchanged.
-- `subset`:  the half of the columns (rounded up) with the highest ANOVA F-score, learned on the rows the
-             pipeline is fitted on (on Iris: the two petal measurements); columns constant on those rows (digits'
-             blank corners) are dropped first, as they have no F-score.
+- `subset`:  the half of the columns (rounded up) with the highest ANOVA F-score (for a number to predict: the
+             F-score of each column's univariate regression), learned on the rows the pipeline is fitted on (on
+             Iris: the two petal measurements); columns constant on those rows (digits' blank corners) are dropped
+             first, as they have no F-score.
 - `squared`: the original columns plus their squares.
 - `pca`:     the principal components that keep 95% of the variance of the standardised columns.
 """
@@ -16,17 +17,20 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif, f_regression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from search.common.contract import CLASSIFICATION, REGRESSION
 
 
 def _basic(n_features: int) -> TransformerMixin:
     return FunctionTransformer(feature_names_out="one-to-one")
 
 
-def _subset(n_features: int) -> TransformerMixin:
-    return make_pipeline(VarianceThreshold(), SelectKBest(f_classif, k=max(1, math.ceil(n_features / 2))))
+def _subset(n_features: int, regression: bool = False) -> TransformerMixin:
+    score = f_regression if regression else f_classif
+    return make_pipeline(VarianceThreshold(), SelectKBest(score, k=max(1, math.ceil(n_features / 2))))
 
 
 def _squared(n_features: int) -> TransformerMixin:
@@ -50,8 +54,11 @@ FEATURE_SETS: dict[str, Callable[[int], TransformerMixin]] = {
 }
 
 
-def make_features(name: str, n_features: int) -> TransformerMixin:
-    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns."""
+def make_features(name: str, n_features: int, task: str = CLASSIFICATION) -> TransformerMixin:
+    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns; `subset` scores
+    the columns against a class (ANOVA F) or, for `task` regression, a number (F of the univariate regression)."""
     if name not in FEATURE_SETS:
         raise KeyError(f"unknown feature set {name!r}: use one of {sorted(FEATURE_SETS)}")
+    if name == "subset":
+        return _subset(n_features, regression=task == REGRESSION)
     return FEATURE_SETS[name](n_features)

@@ -37,26 +37,32 @@ STATE_FILE = "folds.json"
 
 @dataclass
 class FoldProgress:
-    """The folds a trial has finished: their scores, fit times, summed confusion matrix and the serving cost."""
+    """The folds a trial has finished: their scores, fit times, summed confusion matrix (a classifier's) or a sample
+    of out-of-fold predictions (a regressor's, `pairs`: [actual, predicted]) and the serving cost."""
 
-    n_classes: int
+    n_classes: int  # 0 for a regressor
     scores: dict[str, list[float]] = field(default_factory=dict)
     fit_times: list[float] = field(default_factory=list)
     matrix: list[list[int]] | None = None
     cost: dict[str, float] = field(default_factory=dict)
+    pairs: list[list[float]] = field(default_factory=list)
 
     @property
     def done(self) -> int:
         """Folds finished."""
         return len(self.fit_times)
 
-    def add(self, scores: dict[str, float], val_matrix: np.ndarray, fit_time: float) -> None:
-        """Record one more finished fold."""
+    def add(
+        self, scores: dict[str, float], val_matrix: np.ndarray | None, fit_time: float, pairs: list | None = None
+    ) -> None:
+        """Record one more finished fold: its confusion matrix, or for a regressor a sample of its predictions."""
         for key, value in scores.items():
             self.scores.setdefault(key, []).append(float(value))
         self.fit_times.append(float(fit_time))
-        summed = np.asarray(self.matrix, dtype=int) if self.matrix is not None else 0
-        self.matrix = (summed + val_matrix).tolist()
+        if val_matrix is not None:
+            summed = np.asarray(self.matrix, dtype=int) if self.matrix is not None else 0
+            self.matrix = (summed + val_matrix).tolist()
+        self.pairs += pairs or []
 
     def running(self) -> dict[str, float]:
         """The means over the finished folds, the serving cost, the mean fit time and `folds_done`."""
@@ -65,7 +71,7 @@ class FoldProgress:
 
     def to_json(self) -> str:
         return json.dumps({"n_classes": self.n_classes, "scores": self.scores, "fit_times": self.fit_times,
-                           "matrix": self.matrix, "cost": self.cost})  # fmt: skip
+                           "matrix": self.matrix, "cost": self.cost, "pairs": self.pairs})  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> FoldProgress:

@@ -16,10 +16,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, TargetEncoder
 
+from search.common.contract import REGRESSION
 from trainables.columns import CATEGORICAL, DATETIME, HIGH_CARDINALITY, MAX_ONE_HOT, NUMERIC, Roles
 
 MIN_FREQUENCY = 5  # rows a category needs in the fitted rows to get its own one-hot column
@@ -119,10 +120,13 @@ def _text() -> FunctionTransformer:
     return FunctionTransformer(as_text, feature_names_out="one-to-one")
 
 
-def preparation(roles: Roles, features, native_categories: bool, seed: int) -> ColumnTransformer:
+def preparation(
+    roles: Roles, features, native_categories: bool, seed: int, task: str | None = None
+) -> ColumnTransformer:
     """The ColumnTransformer for `roles`: numbers imputed then `features` (a feature-set transformer, or None),
     dates as parts, categories one-hot (or ordinal, for a model with `native_categories`), many-valued text
-    target-encoded and as the components of its character n-grams. Columns of other roles are dropped."""
+    target-encoded (cross-fitted on stratified folds, or plain ones for `task` regression) and as the components of
+    its character n-grams. Columns of other roles are dropped."""
     parts = []
     numeric = roles.names(NUMERIC)
     if numeric:
@@ -145,7 +149,8 @@ def preparation(roles: Roles, features, native_categories: bool, seed: int) -> C
             encoder = make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING), encoder)
         parts.append((CATEGORICAL, make_pipeline(_text(), encoder), categorical))
     if many := roles.names(HIGH_CARDINALITY):
-        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)  # its cross-fitting, seeded
+        splitter = KFold if task == REGRESSION else StratifiedKFold
+        folds = splitter(n_splits=5, shuffle=True, random_state=seed)  # its cross-fitting, seeded
         parts.append((HIGH_CARDINALITY, make_pipeline(_text(), TargetEncoder(cv=folds)), many))
         parts += [(f"text_{i}", TextComponents(seed=seed), [name]) for i, name in enumerate(many)]
     return ColumnTransformer(parts, remainder="drop")

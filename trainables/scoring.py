@@ -79,3 +79,13 @@ def fold_scores(pipeline, X_val, val_codes: np.ndarray, n_classes: int, to_codes
     elif complete and hasattr(model, "decision_function"):
         scores[c.VAL_ROC_AUC] = roc_auc(val_codes, pipeline.decision_function(X_val), n_classes)
     return scores, predicted
+
+
+def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of predictions (sklearn's `root_mean_squared_error`, `mean_absolute_error`, `r2_score`;
+    R² of a constant target: 1 when every prediction hits it, else 0, as scikit-learn gives)."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float).ravel()
+    error = predicted - actual
+    squared, spread = float(np.sum(error**2)), float(np.sum((actual - actual.mean()) ** 2))
+    r2 = 1.0 - squared / spread if spread > 0 else float(squared == 0)
+    return {c.VAL_RMSE: float(np.sqrt(squared / len(actual))), c.VAL_MAE: float(np.mean(np.abs(error))), c.VAL_R2: r2}

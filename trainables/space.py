@@ -19,7 +19,7 @@ from search.common import contract as c
 from search.common.contract import TRIAL_CONSTANTS
 from search.common.trials import flat_params, hyperparams_of  # noqa: F401 - defined with the record
 from trainables.features import FEATURE_SETS
-from trainables.models import DEFAULTS, MODEL_FAMILIES, WEIGHTED
+from trainables.models import WEIGHTED, defaults, families
 
 
 class SearchSpace:
@@ -28,30 +28,36 @@ class SearchSpace:
     `trial_index` is the order in which the searcher proposed the trial: Optuna's trial number, less the
     `first_number` trials a warm start put in the study before the search began.
     A class rather than a closure so that Tune can pickle the searcher when it checkpoints the experiment.
+    `task`: the families' classifiers, or their regressors (whose configs say `task: regression`).
     """
 
-    def __init__(self, models: Sequence[str], feature_sets: Sequence[str], seed: int, cv_folds: int):
-        unknown = [m for m in models if m not in MODEL_FAMILIES] + [f for f in feature_sets if f not in FEATURE_SETS]
+    def __init__(
+        self, models: Sequence[str], feature_sets: Sequence[str], seed: int, cv_folds: int, task: str = c.CLASSIFICATION
+    ):
+        known = families(task)
+        unknown = [m for m in models if m not in known] + [f for f in feature_sets if f not in FEATURE_SETS]
         if unknown or not models or not feature_sets:
             raise KeyError(
-                f"unknown or empty choices {unknown}: models {sorted(MODEL_FAMILIES)}, "
+                f"unknown or empty choices {unknown}: models {sorted(known)} ({task}), "
                 f"feature sets {sorted(FEATURE_SETS)}"
             )
         self.models, self.feature_sets = list(models), list(feature_sets)
-        self.seed, self.cv_folds = seed, cv_folds
+        self.seed, self.cv_folds, self.task = seed, cv_folds, task
         self.first_number = 0
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         model = trial.suggest_categorical(c.MODEL, self.models)
         trial.suggest_categorical(c.FEATURE_SET, self.feature_sets)
-        MODEL_FAMILIES[model].suggest(trial, model)
-        return {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
+        families(self.task)[model].suggest(trial, model)
+        config = {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
+        return config | ({c.TASK: self.task} if self.task == c.REGRESSION else {})
 
     def defaults(self) -> list[dict[str, Any]]:
         """Each searched family at its scikit-learn defaults on the `basic` feature set (or the first searched), in
         the searcher's names: what a search runs first when it knows nothing yet."""
         feature_set = "basic" if "basic" in self.feature_sets else self.feature_sets[0]
-        flat = [{c.MODEL: m, c.FEATURE_SET: feature_set, **DEFAULTS[m]} for m in DEFAULTS if m in self.models]
+        known = defaults(self.task)
+        flat = [{c.MODEL: m, c.FEATURE_SET: feature_set, **known[m]} for m in known if m in self.models]
         return [self.point(f) for f in flat]
 
     def replay(self, flat: dict[str, Any]) -> optuna.trial.FixedTrial:
@@ -72,13 +78,13 @@ class SearchSpace:
         skip = {c.MODEL, c.FEATURE_SET, c.TRIAL_INDEX, *TRIAL_CONSTANTS}
         named = {c.MODEL: model, c.FEATURE_SET: feature_set}
         named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
-        if model in WEIGHTED:  # a configuration written before class weights were searched: scikit-learn's default
+        if model in WEIGHTED and self.task != c.REGRESSION:  # written before class weights were searched: the default
             named.setdefault(f"{model}/class_weight", "none")
         trial = optuna.trial.FixedTrial(named)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # FixedTrial only warns about a value out of range
             try:
-                MODEL_FAMILIES[model].suggest(trial, model)
+                families(self.task)[model].suggest(trial, model)
             except (ValueError, UserWarning) as exc:
                 missing = re.match(r"The value of the parameter '[^/']+/([^']+)' is not found", str(exc))
                 if missing:
@@ -98,7 +104,7 @@ def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {c.MODEL: model, c.FEATURE_SET: params[c.FEATURE_SET], model: hyper}
     for key in TRIAL_CONSTANTS:
         if key in params:
-            config[key] = int(params[key])
+            config[key] = params[key] if key == c.TASK else int(params[key])
     return config
 
 

@@ -11,20 +11,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from search.common import contract as c
 from trainables.columns import Roles, infer_roles
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
-from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores
+from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores, regression_scores
 from trainables.space import hyperparams_of
+
+PAIRS_KEPT = 150  # out-of-fold predictions a regressor's trial keeps (spread over its folds) for its figure
+
+
+def task_of(config: dict[str, Any]) -> str:
+    """The task of a trial config: classification unless it says regression."""
+    return config.get(c.TASK) or c.CLASSIFICATION
 
 
 def pipeline_for(config: dict[str, Any], roles: Roles | int):
     """The unfitted Pipeline a trial config describes, for a table with these column roles (an int: that many clean
     numeric columns)."""
-    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hyperparams_of(config), config[c.SEED], roles)
+    hp = hyperparams_of(config)
+    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hp, config[c.SEED], roles, task_of(config))
 
 
 def cross_validate(
@@ -43,7 +51,8 @@ def cross_validate(
     of one fold, the serving cost (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first
     fold's validation rows; `model_bytes`: the first fold's fitted Pipeline serialised as the release stores it,
     cloudpickle), and the confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted,
-    classes sorted).
+    classes sorted). A regressor's trial (config `task` regression) is cross-validated on shuffled, seeded folds
+    and returns RMSE, MAE and R² (and training RMSE and R²) and a sample of its out-of-fold predictions instead.
 
     The first fold is fitted as the release fits its model (the frame with its column names, the labels as they
     are), so its serving cost is the served model's. The other folds fit class codes, and on a table of clean numbers
@@ -51,10 +60,12 @@ def cross_validate(
     frames and string labels that cost more than a cheap trial's fit.
     """
     roles = roles if roles is not None else infer_roles(X)
-    classes = np.asarray(sorted(pd.unique(y).tolist()))
+    regression = task_of(config) == c.REGRESSION
+    classes = np.asarray([] if regression else sorted(pd.unique(y).tolist()))
     n_classes = len(classes)
-    codes = np.searchsorted(classes, y.to_numpy())
-    folds = StratifiedKFold(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
+    codes = y.to_numpy(dtype=float) if regression else np.searchsorted(classes, y.to_numpy())
+    splitter = KFold if regression else StratifiedKFold
+    folds = splitter(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
     arrays = X.to_numpy(dtype=float) if roles.plain else None
     progress = resume or FoldProgress(n_classes)
     for i, (train_idx, val_idx) in enumerate(folds.split(np.zeros(len(codes)), codes)):
@@ -74,20 +85,34 @@ def cross_validate(
             warnings.simplefilter("ignore", ConvergenceWarning)
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
-        as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
-        scores, predicted = fold_scores(pipeline, X_val, codes[val_idx], n_classes, as_codes)
-        train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), n_classes)
-        scores[c.TRAIN_ACCURACY], scores[c.TRAIN_F1] = accuracy_and_macro_f1(train)
         if i == 0:
             progress.cost = {
                 c.PREDICT_MS: time_to_predict(pipeline, X_val),
                 c.MODEL_BYTES: float(serialised_size(pipeline)),
             }
-        progress.add(scores, confusion(codes[val_idx], predicted, n_classes), fit_time)
+        if regression:
+            predicted = pipeline.predict(X_val)
+            scores = regression_scores(codes[val_idx], predicted)
+            train = regression_scores(codes[train_idx], pipeline.predict(X_train))
+            scores[c.TRAIN_RMSE], scores[c.TRAIN_R2] = train[c.VAL_RMSE], train[c.VAL_R2]
+            kept = PAIRS_KEPT // folds.n_splits
+            sample = zip(codes[val_idx][:kept], predicted[:kept], strict=True)
+            pairs = [[float(f"{a:.6g}"), float(f"{p:.6g}")] for a, p in sample]
+            progress.add(scores, None, fit_time, pairs)
+        else:
+            as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
+            scores, predicted = fold_scores(pipeline, X_val, codes[val_idx], n_classes, as_codes)
+            train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), n_classes)
+            scores[c.TRAIN_ACCURACY], scores[c.TRAIN_F1] = accuracy_and_macro_f1(train)
+            progress.add(scores, confusion(codes[val_idx], predicted, n_classes), fit_time)
         if on_fold is not None and i + 1 < folds.n_splits:
             on_fold(progress)
     metrics: dict[str, Any] = progress.running()
-    metrics[c.CONFUSION_MATRIX] = json.dumps(progress.matrix)
+    if regression:
+        actual, predicted = zip(*progress.pairs, strict=True) if progress.pairs else ((), ())
+        metrics[c.PREDICTED_ACTUAL] = json.dumps({"actual": list(actual), "predicted": list(predicted)})
+    else:
+        metrics[c.CONFUSION_MATRIX] = json.dumps(progress.matrix)
     return metrics
 
 

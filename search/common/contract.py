@@ -14,9 +14,15 @@ PROMOTION_VERDICTS = (PROMOTED, KEPT, FORCED, OVER_BUDGET)  # HOLDS is said, nev
 LOGGED_MODEL = "model"  # the name the release logs its Pipeline under (a LoggedModel of the release run)
 
 
-def experiment_name(dataset: str) -> str:
-    """`<dataset>_classification` (Iris: `iris_classification`)."""
-    return f"{dataset}_classification"
+# The task a search learns (param `task` of its parent run; tag `task_reason`: why, when it was read off the target).
+TASK, TASK_REASON = "task", "task_reason"
+CLASSIFICATION, REGRESSION = "classification", "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
+
+def experiment_name(dataset: str, task: str = CLASSIFICATION) -> str:
+    """`<dataset>_<task>` (Iris: `iris_classification`; diabetes: `diabetes_regression`)."""
+    return f"{dataset}_{task}"
 
 
 def model_name(experiment: str) -> str:
@@ -40,6 +46,9 @@ OUTCOME = "outcome"
 PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search with several --objectives
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
+# A regressor's counterpart (tag: JSON {"actual": [...], "predicted": [...]}, a seeded sample of its out-of-fold
+# predictions) and its figure, predicted against actual beside the residuals.
+PREDICTED_ACTUAL, PREDICTED_ACTUAL_PNG = "predicted_actual", "predicted_actual.png"
 GIT_COMMIT, GIT_DIRTY, CODE_DIGEST = "git_commit", "git_dirty", "code_digest"  # the code that ran (lineage.py)
 DATASET, DATASET_DIGEST = "dataset", "dataset_digest"  # a param of the search and a tag of every run
 LINEAGE_TAGS = (GIT_COMMIT, GIT_DIRTY, CODE_DIGEST, DATASET, DATASET_DIGEST)  # on every trial run, from the search
@@ -88,33 +97,61 @@ UNFINISHED, NO_RESULT = "unfinished", "no_result"
 VAL_ACCURACY, VAL_F1, TRAIN_ACCURACY, TRAIN_F1 = "val_accuracy", "val_f1", "train_accuracy", "train_f1"
 VAL_BALANCED_ACCURACY, VAL_ROC_AUC, VAL_LOG_LOSS = "val_balanced_accuracy", "val_roc_auc", "val_log_loss"
 FIT_TIME_S, PREDICT_MS, MODEL_BYTES, FOLDS_DONE = "fit_time_s", "predict_ms", "model_bytes", "folds_done"
-VAL_SCORES = (VAL_ACCURACY, VAL_F1, VAL_BALANCED_ACCURACY, VAL_ROC_AUC, VAL_LOG_LOSS)
-SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, FIT_TIME_S)
+CLASSIFICATION_SCORES = (VAL_ACCURACY, VAL_F1, VAL_BALANCED_ACCURACY, VAL_ROC_AUC, VAL_LOG_LOSS)
+# A regressor's: root mean squared error, mean absolute error, R², out of fold like the classifiers' scores.
+VAL_RMSE, VAL_MAE, VAL_R2, TRAIN_RMSE, TRAIN_R2 = "val_rmse", "val_mae", "val_r2", "train_rmse", "train_r2"
+REGRESSION_SCORES = (VAL_RMSE, VAL_MAE, VAL_R2)
+VAL_SCORES = (*CLASSIFICATION_SCORES, *REGRESSION_SCORES)
+SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, TRAIN_RMSE, TRAIN_R2, FIT_TIME_S)
 COSTS = (PREDICT_MS, MODEL_BYTES)
 TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE)
-RANK_METRICS = VAL_SCORES  # what --metric may be
+RANK_METRICS = VAL_SCORES  # what --metric may be (each task's own: `task_metrics`)
 # The release's scores on the held-out test part (its card, the report), one for each of RANK_METRICS.
 TEST_ACCURACY, TEST_F1, TEST_BALANCED_ACCURACY = "test_accuracy", "test_f1", "test_balanced_accuracy"
 TEST_ROC_AUC, TEST_LOG_LOSS = "test_roc_auc", "test_log_loss"
-TEST_SCORES = (TEST_ACCURACY, TEST_F1, TEST_BALANCED_ACCURACY, TEST_ROC_AUC, TEST_LOG_LOSS)
-MINIMISED = (FIT_TIME_S, *COSTS, VAL_LOG_LOSS, TEST_LOG_LOSS)  # lower is better; every other metric: higher
+TEST_RMSE, TEST_MAE, TEST_R2 = "test_rmse", "test_mae", "test_r2"
+TEST_SCORES = (TEST_ACCURACY, TEST_F1, TEST_BALANCED_ACCURACY, TEST_ROC_AUC, TEST_LOG_LOSS, TEST_RMSE, TEST_MAE,
+               TEST_R2)  # fmt: skip
+TARGET_STD = "target_std"  # metric of a regression release: the test part's target spread, to judge an RMSE by
+MINIMISED = (FIT_TIME_S, *COSTS, VAL_LOG_LOSS, TEST_LOG_LOSS, VAL_RMSE, VAL_MAE, TEST_RMSE, TEST_MAE, TRAIN_RMSE)
 IMBALANCE = 3.0  # largest class / smallest class from which the default metric is balanced accuracy
 
 
 def mode_of(metric: str) -> str:
-    """`min` for a metric where lower is better (log loss, costs), else `max`."""
+    """`min` for a metric where lower is better (log loss, errors, costs), else `max`."""
     return "min" if metric in MINIMISED else "max"
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    """The trial scores of a task, its default metric first."""
+    return REGRESSION_SCORES if task == REGRESSION else CLASSIFICATION_SCORES
+
+
+def task_of_metric(metric: str) -> str:
+    """The task a trial or test score belongs to."""
+    regression = (*REGRESSION_SCORES, TEST_RMSE, TEST_MAE, TEST_R2, TRAIN_RMSE, TRAIN_R2)
+    return REGRESSION if metric in regression else CLASSIFICATION
+
+
+def partner_of(metric: str) -> str:
+    """The score that breaks a tie on `metric`: macro F1 for a classifier (accuracy when ranking by F1), MAE for a
+    regressor (RMSE when ranking by MAE)."""
+    if task_of_metric(metric) == REGRESSION:
+        return VAL_MAE if metric != VAL_MAE else VAL_RMSE
+    return VAL_F1 if metric != VAL_F1 else VAL_ACCURACY
 
 
 def test_metric_for(metric: str) -> str:
     """The release's test-part score that matches a trial metric (`val_f1` -> `test_f1`)."""
-    return TEST_SCORES[RANK_METRICS.index(metric)] if metric in RANK_METRICS else TEST_SCORES[0]
+    if metric in RANK_METRICS:
+        return TEST_SCORES[RANK_METRICS.index(metric)]
+    return TEST_RMSE if task_of_metric(metric) == REGRESSION else TEST_ACCURACY
 
 
 # Trial params besides the model's own hyperparameters: the model family and the feature set, then the constants.
 MODEL, FEATURE_SET = "model", "feature_set"
 SEED, CV_FOLDS = "seed", "cv_folds"
-TRIAL_CONSTANTS = (SEED, CV_FOLDS)
+TRIAL_CONSTANTS = (SEED, CV_FOLDS, TASK)  # `task` only on a regressor's trial: a trial without it is a classifier
 
 # The search's parent run.
 TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES = "target", "models", "feature_sets", "num_samples"
@@ -123,7 +160,7 @@ SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_t
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
 WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
 CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: overrides of the roles
-SEARCH_PARAMS = (DATASET, TARGET, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
+SEARCH_PARAMS = (DATASET, TARGET, TASK, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
                  PLATEAU, MIN_DELTA, CATEGORICAL, DROP)  # fmt: skip
 # The table's columns as the search saw them (tag of the parent run and of a registered version: JSON, one object a
@@ -143,13 +180,16 @@ WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIA
 STOP_REASON = "stop_reason"
 STOP_REASONS = (NUM_SAMPLES, PLATEAU)
 BEST_VAL_ACCURACY, BEST_VAL_F1 = "best_val_accuracy", "best_val_f1"
+BEST_VAL_RMSE, BEST_VAL_R2 = "best_val_rmse", "best_val_r2"  # a regression search's
 TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED = "trials_finished", "trials_stopped", "trials_failed"
-SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED)
+SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, BEST_VAL_RMSE, BEST_VAL_R2, TRIALS_FINISHED, TRIALS_STOPPED,
+                  TRIALS_FAILED)  # fmt: skip
 # Every name above that a run records, and the outcome words: spelled here and nowhere else (test_contract.py).
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
                    CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, ERROR, *SEARCH_TAGS,
-                   *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON})  # fmt: skip
+                   *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON, TASK_REASON, PREDICTED_ACTUAL, TARGET_STD,
+                   *TEST_SCORES})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

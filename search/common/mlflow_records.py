@@ -3,7 +3,7 @@
 MLflow 3.17's UI opens an experiment without `mlflow.experimentKind` on its GenAI overview; with
 `custom_model_development` it opens the training runs table. The table's Dataset column shows a run's dataset
 inputs and its Source column the `mlflow.source.*` tags. Every function here takes an `MlflowClient` and ids:
-no fluent active run, except `evaluate_classifier`, whose MLflow API needs one and gets it only inside the call.
+no fluent active run, except `evaluate_model`, whose MLflow API needs one and gets it only inside the call.
 """
 
 from __future__ import annotations
@@ -109,14 +109,24 @@ class StartTimes:
         return now
 
 
-def evaluate_classifier(
-    tracking_uri: str, run_id: str, model_uri: str, X_test: pd.DataFrame, y_test: pd.Series, dataset_name: str = "test"
-) -> dict[str, float]:
-    """MLflow's classifier evaluation of `model_uri` on the test part, logged to the release run `run_id`.
+EVALUATED = {"classifier": "accuracy_score", "regressor": "r2_score"}  # a metric each evaluation logs
 
-    Logs metrics (`accuracy_score`, `f1_score`, `roc_auc` ...), the confusion matrix, ROC and precision-recall
-    curves, and links the metrics to the logged model behind the registered version (its `models:/m-...` id).
-    Returns the metrics.
+
+def evaluate_model(
+    tracking_uri: str,
+    run_id: str,
+    model_uri: str,
+    X_test: pd.DataFrame,
+    y_test: pd.Series,
+    dataset_name: str = "test",
+    model_type: str = "classifier",
+) -> dict[str, float]:
+    """MLflow's evaluation of `model_uri` (`model_type` classifier or regressor) on the test part, logged to the
+    release run `run_id`.
+
+    Logs metrics (a classifier's `accuracy_score`, `f1_score`, `roc_auc` ..., with the confusion matrix, ROC and
+    precision-recall curves; a regressor's `root_mean_squared_error`, `r2_score` ...), and links the metrics to the
+    logged model behind the registered version (its `models:/m-...` id). Returns the metrics.
     """
     import mlflow
     import mlflow.models
@@ -139,7 +149,7 @@ def evaluate_classifier(
             warnings.simplefilter("ignore")
             data = mlflow.data.from_pandas(frame, targets=label, name=dataset_name)
             with mlflow.start_run(run_id=run_id) if active is None else contextlib.nullcontext():
-                result = mlflow.models.evaluate(model_uri, data, model_type="classifier", evaluator_config=config)
+                result = mlflow.models.evaluate(model_uri, data, model_type=model_type, evaluator_config=config)
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)

@@ -57,7 +57,7 @@ class Objective:
 def objective(name: str) -> Objective:
     """The objective of metric `name`; UsageError names the known ones for an unknown metric."""
     if name.startswith(SCORE_PREFIXES) and len(name) > 4:
-        return Objective(name, "max")
+        return Objective(name, contract.mode_of(name))  # an error (RMSE, MAE, log loss) is minimised
     if name in COSTS:
         return Objective(name, "min")
     raise UsageError(

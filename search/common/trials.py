@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 FIT_TIME_RTOL, FIT_TIME_ATOL = 0.10, 0.001  # fit times within 10% of the faster, or within 1 ms, are equal
 FIT_TIME_TIE = f"within {FIT_TIME_RTOL:.0%} or {FIT_TIME_ATOL * 1000:g} ms"
 SCORE_RTOL = 1e-9  # scores equal up to float rounding (fold means summed in another order) are equal
-TIE_BREAK = f"higher val_f1, then lower fit_time_s ({FIT_TIME_TIE} counts as equal), then the earlier trial"
 TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
 OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME, *TAGS, *c.TRIAL_METRICS}
@@ -67,9 +66,14 @@ def outcome(row: Mapping[str, Any]) -> str:
     if status != "FINISHED":
         return c.UNFINISHED
     done, folds = number(row.get(c.FOLDS_DONE)), number(row.get(c.CV_FOLDS))
-    if math.isnan(done) and math.isnan(number(row.get(c.VAL_ACCURACY))):
+    if math.isnan(done) and not scored(row):
         return c.NO_RESULT
     return c.COMPLETED if math.isnan(done) or math.isnan(folds) or done >= folds else c.STOPPED
+
+
+def scored(row: Mapping[str, Any]) -> bool:
+    """Whether a trial has its task's first score: a classifier's accuracy, a regressor's RMSE."""
+    return not (math.isnan(number(row.get(c.VAL_ACCURACY))) and math.isnan(number(row.get(c.VAL_RMSE))))
 
 
 def completed(row: Mapping[str, Any]) -> bool:
@@ -182,10 +186,19 @@ def records(trials: Rows) -> list[Mapping[str, Any]]:
 
 
 def rank_steps(metric: str = c.VAL_ACCURACY) -> list[tuple[str, str]]:
-    """The ranking's rules in order, each (column, the better way): `metric`, then the tie-break."""
+    """The ranking's rules in order, each (column, the better way): `metric`, then the tie-break: its partner score
+    (`contract.partner_of`; none after macro F1), the fit time, the earlier trial."""
     steps = [(metric, "lower" if metric in c.MINIMISED else "higher")]
-    steps += [(c.VAL_F1, "higher")] if metric != c.VAL_F1 else []
+    partner = c.partner_of(metric)
+    steps += [(partner, "lower" if partner in c.MINIMISED else "higher")] if metric != c.VAL_F1 else []
     return [*steps, (c.FIT_TIME_S, "lower"), (c.TRIAL_INDEX, "earlier")]
+
+
+def tie_break(metric: str = c.VAL_ACCURACY) -> str:
+    """The ranking's tie-break after `metric`, in words."""
+    words = [f"{better} {column}" for column, better in rank_steps(metric)[1:-1]]
+    words[-1] += f" ({FIT_TIME_TIE} counts as equal)"
+    return ", then ".join([*words, "the earlier trial"])
 
 
 def same(column: str, a: Any, b: Any) -> bool:
@@ -208,7 +221,7 @@ def rank_trials(trials: Rows | Iterable[Mapping[str, Any]], metric: str = c.VAL_
     next rule; then the next best value of what is left, and so on. The result does not depend on the input order.
     """
     rows = records(trials) if isinstance(trials, pd.DataFrame) else trials
-    eligible = [r for r in rows if completed(r) and not math.isnan(number(r.get(c.VAL_ACCURACY)))]
+    eligible = [r for r in rows if completed(r) and scored(r)]
     return _ranked(eligible, rank_steps(metric))
 
 

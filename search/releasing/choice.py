@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from search.common import contract as c
-from search.common.errors import NothingToDo
+from search.common.errors import NothingToDo, UsageError
 from search.common.lookup import find_search, search_trials
-from search.common.trials import TIE_BREAK, deciding_rule, number, rank_steps, rank_trials
+from search.common.trials import deciding_rule, number, rank_steps, rank_trials, tie_break
 
 if TYPE_CHECKING:
     from search.releasing.budget import Budget
@@ -55,6 +55,12 @@ def choose(
     search = find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
     metric = metric or search.data.params.get(c.METRIC) or c.VAL_ACCURACY
+    task = search.data.params.get(c.TASK) or c.CLASSIFICATION
+    if c.task_of_metric(metric) != task:
+        raise UsageError(
+            f"--metric {metric} scores {c.task_of_metric(metric)}, and search {sid} is {task}: use one of "
+            f"{', '.join(c.task_metrics(task))}"
+        )
     rows = search_trials(client, search.info.experiment_id, sid, finished=True)
     if budget is not None and budget.active:
         from search.releasing.budget import choose_within
@@ -77,7 +83,7 @@ def describe(choice: Choice) -> str:
     m = choice.metric
     way = rank_steps(m)[0][1]
     lines = [
-        f"search {choice.search_id}: {choice.n_eligible} eligible trial(s), ranked by {way} {m}, ties: {TIE_BREAK}",
+        f"search {choice.search_id}: {choice.n_eligible} eligible trial(s), ranked by {way} {m}, ties: {tie_break(m)}",
         f"chosen: trial run {best.info.run_id} ({best.info.run_name}) {_summary(best, m)}",
     ]
     if choice.runner_up is not None:

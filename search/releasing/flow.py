@@ -18,7 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract as c
 from search.common import mlflow_records as mr
-from search.common.figures import save_confusion_matrix
+from search.common.figures import save_confusion_matrix, save_predicted_actual
 from search.common.lookup import experiment_of, find_search
 from search.releasing import choice as ch
 from search.releasing import git_tag, registry
@@ -145,13 +145,21 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
         with mlflow.start_run(run_id=run_id):  # MLflow links a logged model to the active run only
             model_uri = registry.log_pipeline(pipeline, split.X_dev.head(5), gaps=not split.roles.plain)
         client.set_tag(run_id, c.MODEL_URI, model_uri)
-    if c.TEST_ACCURACY not in current.data.metrics:
+    if c.TEST_ACCURACY not in current.data.metrics and c.TEST_RMSE not in current.data.metrics:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
-        client.log_dict(run_id, scores.report, "test/classification_report.json")
         with tempfile.TemporaryDirectory() as tmp:
             title = f"{plan.model_name}\ntest part"
-            png = save_confusion_matrix(scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", title)
+            if split.task == c.REGRESSION:
+                title = f"{plan.model_name}: the test part"
+                png = save_predicted_actual(
+                    split.y_test, scores.predicted, Path(tmp) / "test_predicted_actual.png", title
+                )
+            else:
+                client.log_dict(run_id, scores.report, "test/classification_report.json")
+                png = save_confusion_matrix(
+                    scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", title
+                )
             client.log_artifact(run_id, str(png), "test")
 
 
@@ -161,13 +169,15 @@ def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
 
 
 def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:
-    """MLflow's classifier evaluation of the logged model on the test part (metrics, confusion matrix, ROC and
-    precision-recall curves) on the release run, once; the registered version names that run."""
+    """MLflow's evaluation of the logged model on the test part (a classifier's metrics, confusion matrix, ROC and
+    precision-recall curves; a regressor's metrics) on the release run, once; the registered version names that
+    run."""
     run = client.get_run(run_id)
-    if "accuracy_score" not in run.data.metrics:
+    kind = "regressor" if split.task == c.REGRESSION else "classifier"
+    if mr.EVALUATED[kind] not in run.data.metrics:
         print("evaluating the model on the test part with mlflow.models.evaluate ...", flush=True)
         model_uri, name = run.data.tags[c.MODEL_URI], f"{run_tags(plan)[c.DATASET]}-test"
-        mr.evaluate_classifier(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name)
+        mr.evaluate_model(settings.tracking_uri, run_id, model_uri, split.X_test, split.y_test, name, kind)
     if version.tags.get(c.EVALUATION_RUN_ID) != run_id:
         mr.link_evaluation(client, plan.model_name, version.version, run_id)
 

@@ -34,6 +34,7 @@ def build_card(
 ) -> dict[str, Any]:
     """The card as one JSON-ready dict; `metrics` are the trial's cross-validated ones, `test_metrics` the release's."""
     dataset = lineage.get(c.DATASET, "the dataset")
+    regression = c.TEST_RMSE in test_metrics
     return {
         "model_name": model_name,
         "version": str(version),
@@ -48,19 +49,33 @@ def build_card(
         c.PROMOTION: promotion,
         c.GIT_TAG: git_tag,
         "intended_use": (
-            f"Classify rows shaped like {dataset} (its raw feature columns as the table has them: numbers, text, "
-            "empty cells; the model prepares them itself) into its classes."
+            f"{'Predict the target of' if regression else 'Classify'} rows shaped like {dataset} (its raw feature "
+            "columns as the table has them: numbers, text, empty cells; the model prepares them itself)"
+            + (", a number in the target's units." if regression else " into its classes.")
         ),
         "limitations": [
-            f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}: "
-            "scores on so small a test part move in steps of a whole row, and the alias gate tells two versions apart "
-            f"only by at least {fewest_discordant()} rows one gets right and the other wrong, all one way "
-            f"(an exact McNemar test at p < {ALPHA:g}).",
+            _small_test_part(lineage, test_metrics),
             "Valid only for inputs from the distribution of the training data; there is no drift or outlier check.",
             "Chosen on cross-validated scores of the development part; the test part was used once, for this card.",
             "No fairness, robustness or calibration assessment was made.",
         ],
     }
+
+
+def _small_test_part(lineage: dict[str, Any], test_metrics: dict[str, Any]) -> str:
+    rows = f"Trained on {lineage.get(c.N_DEV_ROWS, '?')} rows and tested on {lineage.get(c.N_TEST_ROWS, '?')}"
+    if c.TEST_RMSE in test_metrics:
+        spread = test_metrics.get(c.TARGET_STD) or float("nan")
+        return (
+            f"{rows}: the test RMSE is {test_metrics[c.TEST_RMSE] / spread:.2f} of the target's standard deviation "
+            f"there ({spread:.4g}; predicting the mean scores 1.00), and the alias gate moves only when a Wilcoxon "
+            f"signed-rank test on the rows' squared errors tells two versions apart (p < {ALPHA:g})."
+        )
+    return (
+        f"{rows}: scores on so small a test part move in steps of a whole row, and the alias gate tells two versions "
+        f"apart only by at least {fewest_discordant()} rows one gets right and the other wrong, all one way (an "
+        f"exact McNemar test at p < {ALPHA:g})."
+    )
 
 
 def _table(rows: dict[str, Any]) -> list[str]:
@@ -105,7 +120,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     if promo.get("paired"):
         pair = promo["paired"]
         lines += ["", f"Compared with the holder on the same test rows: {pair['test']}, p < {pair['alpha']:g} to move."]
-        shown = ("n_rows", "new_right", "holder_right", "new_only", "holder_only", "p_value", "margin")
+        shown = ("n_rows", "new_right", "holder_right", "new_only", "holder_only", "new_rmse", "holder_rmse",
+                 "new_closer", "holder_closer", "p_value", "margin")  # fmt: skip
         lines += ["", *_table({k: pair[k] for k in shown if k in pair})]
     lines += ["", "## Intended use", "", card["intended_use"], "", "## Limitations", ""]
     lines += [f"- {item}" for item in card["limitations"]]

@@ -17,7 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from search.common import contract as c
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.trials import TIE_BREAK
+from search.common.trials import tie_break
 from search.releasing import git_tag, paired, registry
 from search.releasing.budget import Budget
 from search.releasing.choice import Choice
@@ -64,11 +64,11 @@ class Context:
     split: Split | None = None  # the rebuilt split: the gate predicts its test rows with the holder
 
 
-def row_by_row(ctx: Context) -> Callable[[ModelVersion], paired.Paired]:
+def row_by_row(ctx: Context) -> Callable[[ModelVersion], paired.Paired | paired.PairedErrors]:
     """How the gate compares the new version with a holder: the holder's registered model predicts the same test
-    rows, and each row is right or wrong for each."""
+    rows, and each row is right or wrong for each (for a regressor: each row's error)."""
 
-    def compare(holder: ModelVersion) -> paired.Paired:
+    def compare(holder: ModelVersion) -> paired.Paired | paired.PairedErrors:
         import mlflow.sklearn
 
         if ctx.split is None or len(ctx.scores.predicted) != len(ctx.split.y_test):
@@ -76,6 +76,8 @@ def row_by_row(ctx: Context) -> Callable[[ModelVersion], paired.Paired]:
         model = mlflow.sklearn.load_model(f"models:/{ctx.name}/{holder.version}")
         truth = np.asarray(ctx.split.y_test)
         theirs = np.asarray(model.predict(ctx.split.X_test))
+        if ctx.split.task == c.REGRESSION:
+            return paired.compare_errors(np.asarray(ctx.scores.predicted) - truth, theirs - truth)
         return paired.compare(np.asarray(ctx.scores.predicted) == truth, theirs == truth)
 
     return compare
@@ -152,8 +154,11 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
     search, trial, scores, lin = ctx.chosen.search, ctx.chosen.best, ctx.scores, ctx.lineage
     serving = {k: int(v) if k == c.MODEL_BYTES else v for k, v in scores.metrics.items() if k in c.COSTS}  # bytes: int
     test_metrics: dict[str, Any] = {k: scores.metrics[k] for k in c.TEST_SCORES if k in scores.metrics}
-    test_metrics["per_class"] = {str(k): scores.report[str(k)] for k in scores.classes}
-    test_metrics[c.CONFUSION_MATRIX] = {"classes": [str(k) for k in scores.classes], "matrix": scores.matrix}
+    if c.TARGET_STD in scores.metrics:  # a regressor: the target's spread, and the error in its units
+        test_metrics[c.TARGET_STD] = scores.metrics[c.TARGET_STD]
+    else:
+        test_metrics["per_class"] = {str(k): scores.report[str(k)] for k in scores.classes}
+        test_metrics[c.CONFUSION_MATRIX] = {"classes": [str(k) for k in scores.classes], "matrix": scores.matrix}
     lineage = {
         c.GIT_COMMIT: trial.data.tags.get(c.GIT_COMMIT) or search.data.tags.get(c.GIT_COMMIT),
         "git_dirty_at_search": search.data.tags.get(c.GIT_DIRTY, "unknown"),
@@ -173,7 +178,7 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
     runner = ctx.chosen.runner_up
     selection = {
         c.METRIC: ctx.chosen.metric,
-        "tie_break": TIE_BREAK,
+        "tie_break": tie_break(ctx.chosen.metric),
         "decided_by": ctx.chosen.rule,
         "runner_up": runner.info.run_id if runner else None,
         "eligible_trials": ctx.chosen.n_eligible,

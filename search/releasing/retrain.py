@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
 from trainables.data import Split, load_dataset, split_dataset
-from trainables.scoring import log_loss, roc_auc
+from trainables.scoring import log_loss, regression_scores, roc_auc
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
 
@@ -39,11 +39,12 @@ class Lineage:
     params: dict[str, str]
     categorical: str = ""  # --categorical and --drop of the search, comma-separated: the roles are inferred alike
     drop: str = ""
+    task: str = c.CLASSIFICATION  # what the target was read as
 
     def as_tags(self) -> dict[str, str]:
         """The lineage as string tags (the trial params as one JSON tag `config`)."""
-        tags = {k: str(v) for k, v in asdict(self).items() if k not in ("params", "categorical", "drop")}
-        tags[c.CATEGORICAL], tags[c.DROP] = self.categorical, self.drop
+        tags = {k: str(v) for k, v in asdict(self).items() if k not in ("params", "categorical", "drop", c.TASK)}
+        tags[c.CATEGORICAL], tags[c.DROP], tags[c.TASK] = self.categorical, self.drop, self.task
         tags[c.TARGET] = self.target or ""
         tags[c.CONFIG] = json.dumps(self.params, sort_keys=True)
         return tags
@@ -61,6 +62,7 @@ class Lineage:
                 json.loads(tags[c.CONFIG]),
                 tags.get(c.CATEGORICAL, ""),
                 tags.get(c.DROP, ""),
+                tags.get(c.TASK) or c.CLASSIFICATION,
             )
         except (KeyError, ValueError) as exc:
             missing = f"the model version lacks its lineage tags ({exc})"
@@ -81,6 +83,7 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
             dict(trial.data.params),
             p.get(c.CATEGORICAL, ""),
             p.get(c.DROP, ""),
+            p.get(c.TASK) or c.CLASSIFICATION,
         )
     except (KeyError, ValueError) as exc:
         missing = f"search run {search.info.run_id} lacks a split param or tag ({exc})"
@@ -91,7 +94,7 @@ def rebuild_split(lineage: Lineage) -> Split:
     """The same development/test split, after checking the data still has the recorded digest."""
     try:
         overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
-        data = load_dataset(lineage.dataset_source, lineage.target, *overrides)
+        data = load_dataset(lineage.dataset_source, lineage.target, *overrides, task=lineage.task)
     except UsageError as exc:
         raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
     if data.digest != lineage.dataset_digest:
@@ -127,8 +130,14 @@ class Scores:
 
 def score(pipeline: Pipeline, split: Split) -> Scores:
     """Accuracy, macro F1, balanced accuracy, ROC AUC and log loss (where the model gives scores, probabilities), the
-    per-class report and the confusion matrix on the held-out test part."""
+    per-class report and the confusion matrix on the held-out test part; a regressor's RMSE, MAE and R², and the
+    spread of the test part's target (`target_std`) to judge them by."""
     predicted = pipeline.predict(split.X_test)
+    if split.task == c.REGRESSION:
+        found = regression_scores(split.y_test.to_numpy(), predicted)
+        metrics = {c.test_metric_for(k): v for k, v in found.items()}
+        metrics[c.TARGET_STD] = float(np.std(split.y_test.to_numpy()))
+        return Scores(metrics, {}, [], [], tuple(float(p) for p in predicted))
     classes = sorted(split.y_test.unique().tolist())
     values = (
         accuracy_score(split.y_test, predicted),
@@ -157,8 +166,8 @@ def _ranking_scores(pipeline: Pipeline, split: Split) -> dict[str, float]:
     if hasattr(model, "predict_proba"):
         probabilities = pipeline.predict_proba(split.X_test)
         return {
-            "test_roc_auc": roc_auc(codes, probabilities, len(known)),
-            "test_log_loss": log_loss(codes, probabilities),
+            c.TEST_ROC_AUC: roc_auc(codes, probabilities, len(known)),
+            c.TEST_LOG_LOSS: log_loss(codes, probabilities),
         }
     if hasattr(model, "decision_function"):
         return {c.TEST_ROC_AUC: roc_auc(codes, pipeline.decision_function(split.X_test), len(known))}

@@ -64,7 +64,7 @@ def _style_axis(ax: Axes, which: str, objective: Objective, values: list[float])
         axis.set_minor_formatter(NullFormatter())
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 10, 100: not 10^1, 10^2
     elif not objective.unit:
-        (ax.set_xlim if which == "x" else ax.set_ylim)(*score_limits(values))
+        (ax.set_xlim if which == "x" else ax.set_ylim)(*score_limits(values, objective.name))
     elif min(values) >= 0:  # a linear cost axis starts at zero: the cheap corner has room, costs compare as ratios
         (ax.set_xlim if which == "x" else ax.set_ylim)(0, max(values) * 1.05 or 1.0)
     if objective.name == contract.MODEL_BYTES:

@@ -22,7 +22,7 @@ from optuna.trial import FixedTrial, FrozenTrial, TrialState, create_trial
 
 from search.common import contract
 from search.common.trials import row_dict
-from trainables.models import MODEL_FAMILIES
+from trainables.models import MODEL_FAMILIES, REGRESSORS, WEIGHTED
 from trainables.space import parse_param
 
 MIN_TRIALS = 4
@@ -56,7 +56,8 @@ def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]
 
 
 def _space_distributions(model: str, params: dict[str, Any]) -> dict[str, BaseDistribution]:
-    family = MODEL_FAMILIES.get(model)
+    classifier = model in MODEL_FAMILIES and (model not in WEIGHTED or f"{model}/class_weight" in params)
+    family = MODEL_FAMILIES.get(model) if classifier else REGRESSORS.get(model)  # a regressor's: no class weight
     if family is None:
         return {}
     trial = FixedTrial(params)
@@ -124,7 +125,9 @@ def _new_study() -> optuna.Study:
 def rebuild_study(
     frame: pd.DataFrame, hyperparams: list[str], metric: str = contract.VAL_ACCURACY, choices: dict | None = None
 ) -> optuna.Study:
-    """An in-memory Optuna study (maximising `metric`) holding the completed trials of `frame`."""
+    """An in-memory Optuna study (maximising `metric`; an error such as RMSE negated) holding the completed trials
+    of `frame`."""
+    sign = -1.0 if contract.mode_of(metric) == "min" else 1.0
     rows = [row_dict(r) for _, r in frame.iterrows() if r[contract.OUTCOME] == contract.COMPLETED]
     trials = [_trial_params(r, hyperparams) for r in rows]
     study = _new_study()
@@ -135,7 +138,7 @@ def rebuild_study(
         [
             create_trial(
                 state=TrialState.COMPLETE,
-                value=float(row[metric]),
+                value=sign * float(row[metric]),
                 params={k: _fit(dists[k], v) for k, v in p.items()},
                 distributions={k: dists[k] for k in p},
                 user_attrs={"run_id": row["run_id"]},

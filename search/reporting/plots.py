@@ -23,9 +23,9 @@ from matplotlib.lines import Line2D
 from search.common import contract
 from search.common.trials import best_per, rank_trials
 from trainables.features import FEATURE_SETS
-from trainables.models import MODEL_FAMILIES
+from trainables.models import ALL_MODELS
 
-FAMILY_ORDER, FEATURE_ORDER = tuple(MODEL_FAMILIES), tuple(FEATURE_SETS)
+FAMILY_ORDER, FEATURE_ORDER = tuple(ALL_MODELS), tuple(FEATURE_SETS)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 LABELS = {
@@ -34,7 +34,15 @@ LABELS = {
     contract.TRAIN_ACCURACY: "training accuracy",
     contract.TRAIN_F1: "training macro F1",
     contract.FIT_TIME_S: "fit time of one fold (s)",
+    contract.VAL_BALANCED_ACCURACY: "validation balanced accuracy",
+    contract.VAL_ROC_AUC: "validation ROC AUC",
+    contract.VAL_LOG_LOSS: "validation log loss",
+    contract.VAL_RMSE: "validation RMSE (target's units)",
+    contract.VAL_MAE: "validation MAE (target's units)",
+    contract.VAL_R2: "validation R²",
 }
+SHORT = {contract.VAL_ACCURACY: "acc", contract.VAL_F1: "F1", contract.VAL_RMSE: "RMSE", contract.VAL_MAE: "MAE"}
+UNBOUNDED = (contract.VAL_RMSE, contract.VAL_MAE, contract.VAL_R2, contract.VAL_LOG_LOSS)  # not scores in [0, 1]
 CV_NOTE = "mean over CV folds of the development part"
 
 
@@ -50,12 +58,16 @@ def family_styles(families: Iterable[str]) -> dict[str, tuple[str, str]]:
     return {f: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, f in enumerate(names)}
 
 
-def score_limits(values: Iterable[float]) -> tuple[float, float]:
-    """Axis limits zoomed on the scores (0.95 must not look flat), inside [0, 1] plus room for markers."""
+def score_limits(values: Iterable[float], metric: str = contract.VAL_ACCURACY) -> tuple[float, float]:
+    """Axis limits zoomed on the scores (0.95 must not look flat), inside [0, 1] plus room for markers for a score
+    in [0, 1]; for an error in the target's units (or R², log loss) just around the values."""
     finite = [float(v) for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return 0.0, 1.0
     lo, hi = min(finite), max(finite)
+    if metric in UNBOUNDED:
+        span = max(hi - lo, 0.02 * max(abs(hi), 1e-9))
+        return lo - 0.12 * span, hi + 0.12 * span
     span = max(hi - lo, 0.02)
     return max(0.0, lo - 0.12 * span), min(1.0 + 0.06 * span, hi + 0.12 * span)
 
@@ -108,7 +120,8 @@ def _legend(ax: Axes, styles: dict[str, tuple[str, str]], families: list[str], e
 
 
 def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
-    """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1."""
+    """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1 (a regressor's:
+    the metric and its partner, `contract.partner_of`)."""
     fig = new_figure(9, 1.6 + 0.55 * max(1, trials[contract.MODEL].nunique()))
     title = "Best trial of each model family"
     families = ordered(trials[contract.MODEL], FAMILY_ORDER)
@@ -119,8 +132,10 @@ def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) 
     order = [r[contract.MODEL] for r in rank_trials([b for b in best.values() if b], metric)]
     families = order + [f for f in families if best[f] is None]
     ax = fig.add_subplot()
-    scores = [b[m] for b in best.values() if b for m in (contract.VAL_ACCURACY, contract.VAL_F1)]
-    lo, hi = score_limits(scores)
+    regression = contract.task_of_metric(metric) == contract.REGRESSION
+    first, second = (metric, contract.partner_of(metric)) if regression else (contract.VAL_ACCURACY, contract.VAL_F1)
+    scores = [b[m] for b in best.values() if b for m in (first, second)]
+    lo, hi = score_limits(scores, first)
     hi = hi + 0.18 * (hi - lo)  # room for the value labels
     ax.set_xlim(lo, hi)
     for y, family in enumerate(families):
@@ -130,14 +145,14 @@ def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) 
             text = "no completed trial (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"
             ax.text(lo + 0.02 * (hi - lo), y, text, va="center", color="dimgray", style="italic")
             continue
-        acc, f1 = row[contract.VAL_ACCURACY], row[contract.VAL_F1]
+        acc, f1 = row[first], row[second]
         ax.plot([min(acc, f1), max(acc, f1)], [y, y], color="lightgray", zorder=1)
-        ax.scatter(
-            [acc], [y], s=90, color="#1f4e79", marker="o", zorder=3, label=contract.VAL_ACCURACY if y == 0 else None
-        )
-        ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label="val_f1 (macro)" if y == 0 else None)
-        ax.annotate(f"acc {acc:.3f} | F1 {f1:.3f}", (max(acc, f1), y), xytext=(12, 0), textcoords="offset points",
-                    va="center", fontsize=9)  # fmt: skip
+        ax.scatter([acc], [y], s=90, color="#1f4e79", marker="o", zorder=3, label=first if y == 0 else None)
+        named = "val_f1 (macro)" if second == contract.VAL_F1 else second
+        ax.scatter([f1], [y], s=90, color="#e07b00", marker="D", zorder=3, label=named if y == 0 else None)
+        digits = ".4g" if regression else ".3f"
+        ax.annotate(f"{SHORT.get(first, first)} {acc:{digits}} | {SHORT.get(second, second)} {f1:{digits}}",
+                    (max(acc, f1), y), xytext=(12, 0), textcoords="offset points", va="center", fontsize=9)  # fmt: skip
     n_by = trials.groupby(contract.MODEL)[contract.OUTCOME].apply(lambda s: int((s == contract.COMPLETED).sum()))
     ax.set_yticks(range(len(families)), [f"{f}\n({n_by.get(f, 0)} completed)" for f in families])
     ax.set_ylim(len(families) - 0.5, -0.5)
@@ -181,7 +196,7 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURAC
         if strip is not None:
             bad = (mine & failed).to_numpy()
             strip.scatter(x[bad], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=46)
-    ax.set_ylim(*score_limits(trials.loc[~failed, metric]))
+    ax.set_ylim(*score_limits(trials.loc[~failed, metric], metric))
     ax.set_ylabel(score_label(metric))
     ax.grid(axis="y", alpha=0.3)
     bottom = strip if strip is not None else ax
@@ -225,10 +240,10 @@ def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURA
             strip.scatter(frame.loc[bad, "x"], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=40)
     done = frame[frame[contract.OUTCOME] == contract.COMPLETED].sort_values("x")
     if not done.empty:
-        best = done[metric].cummax()
+        best = done[metric].cummin() if contract.mode_of(metric) == "min" else done[metric].cummax()
         xs = [*done["x"], frame["x"].max()]
         ax.step(xs, [*best, best.iloc[-1]], where="post", color="black", linewidth=1.6, label="best so far", zorder=2)
-    ax.set_ylim(*score_limits(frame.loc[~failed, metric]))
+    ax.set_ylim(*score_limits(frame.loc[~failed, metric], metric))
     ax.set_ylabel(score_label(metric))
     ax.grid(alpha=0.3)
     bottom = strip if strip is not None else ax

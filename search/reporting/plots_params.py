@@ -194,14 +194,11 @@ def parallel_coordinates(
     fig = new_figure(11, 9 if lower_shown else 4.9)
     upper, lower = fig.subfigures(2, 1, height_ratios=[1, 1]) if lower_shown else (fig, None)
     ax = upper.add_subplot()
-    shared = [
-        contract.FEATURE_SET,
-        contract.MODEL,
-        contract.FIT_TIME_S,
-        contract.TRAIN_ACCURACY,
-        contract.VAL_F1,
-        metric,
-    ]
+    regression = contract.task_of_metric(metric) == contract.REGRESSION
+    train, partner = (
+        (contract.TRAIN_R2, contract.partner_of(metric)) if regression else (contract.TRAIN_ACCURACY, contract.VAL_F1)
+    )
+    shared = [contract.FEATURE_SET, contract.MODEL, contract.FIT_TIME_S, train, partner, metric]
     table = pd.DataFrame(best)[list(dict.fromkeys(shared))]
     styles = family_styles(table[contract.MODEL])
     _parallel(ax, table, [styles[m][0] for m in table[contract.MODEL]], [3.5] + [1.4] * (len(table) - 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import pandas as pd
 
 from search.common import contract
 from search.common.runs_table import SearchRuns, markdown_table
-from search.common.trials import TIE_BREAK, best_per, rank_trials
+from search.common.trials import best_per, rank_trials, tie_break
 from search.reporting.importance import MIN_PARAM_TRIALS, Importance
 from search.reporting.plots import FAMILY_ORDER, ordered
 
@@ -75,7 +76,8 @@ def _params(row: dict[str, Any], hyperparams: list[str]) -> str:
 
 def _best_table(search: SearchRuns, column: str, label: str) -> str:
     frame, metric = search.trials, search.metric
-    shown = (contract.VAL_ACCURACY, contract.VAL_F1)
+    regression = contract.task_of_metric(metric) == contract.REGRESSION
+    shown = (metric, contract.partner_of(metric)) if regression else (contract.VAL_ACCURACY, contract.VAL_F1)
     rows = []
     bests = best_per(frame, column, metric)
     order = [str(r[column]) for r in rank_trials([b for b in bests.values() if b], metric)]
@@ -133,20 +135,27 @@ def _best(search: SearchRuns) -> list[str]:
     best = top[0]
     ties = sum(1 for r in top if r[search.metric] == best[search.metric])
     lines = ["## Best trial overall", ""]
-    lines.append(f"Ranked with `search.common.trials.rank_trials`, the release's rule: higher `{search.metric}`, then "
-                 f"{TIE_BREAK}; only trials that ran every fold are eligible.")  # fmt: skip
+    better = "lower" if contract.mode_of(search.metric) == "min" else "higher"
+    lines.append(f"Ranked with `search.common.trials.rank_trials`, the release's rule: {better} "
+                 f"`{search.metric}`, then {tie_break(search.metric)}; only trials that ran every fold are "
+                 "eligible.")  # fmt: skip
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."
     lines += ["", table(["", "value"], [["run", f"`{best['run_name']}` (`{best['run_id']}`)"],
                                          [contract.TRIAL_INDEX, best[contract.TRIAL_INDEX]],
                                          [contract.MODEL, best[contract.MODEL]],
                                          ["feature set", best[contract.FEATURE_SET]]]
-                        + [[m, best.get(m)] for m in SCORES]), ""]  # fmt: skip
+                        + [[m, best.get(m)] for m in SCORES if _present(best.get(m))]), ""]  # fmt: skip
     lines += [f"Parameters: {_params(best, search.hyperparams)}.", ""]
     tagged = search.parent.data.tags.get(contract.BEST_TRIAL_RUN_ID)
     if tagged and tagged != best["run_id"]:
         lines += [f"**Note:** the parent run's tag `best_trial_run_id` names `{tagged}`, not this trial.", ""]
     return lines
+
+
+def _present(value: Any) -> bool:
+    """Whether a score was recorded (a classifier has no RMSE, a regressor no accuracy)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _columns(search: SearchRuns) -> list[str]:
@@ -247,13 +256,29 @@ def importance_text(importance: Importance) -> str:
     return text + " With few trials in a panel its estimate is rough."
 
 
-def _figures(importance: Importance, drawn: set[str]) -> list[str]:
+REGRESSION_FIGURES = {  # what differs for a regression search: errors, not accuracy
+    "model_comparison.png": "The best trial of each model family (ranked by the rule above): its {score} (circle) "
+    "and {partner} (diamond), means over the cross-validation folds of the development part, in the target's units.",
+    "pareto_front.png": "The search's metric against serving cost: each completed trial's {score} and the CPU "
+    "milliseconds its Pipeline took to predict 1,000 rows; the step line joins the trials no other trial beats on "
+    "both, the ringed one is the released champion when it came from this search.",
+}
+
+
+def _figures(importance: Importance, drawn: set[str], metric: str = contract.VAL_ACCURACY) -> list[str]:
     lines = ["## Figures", ""]
     texts = {**FIGURES, "param_importance.png": importance_text(importance)}
+    if contract.task_of_metric(metric) == contract.REGRESSION:
+        words = {"score": metric, "partner": contract.partner_of(metric)}
+        texts |= {name: text.format(**words) for name, text in REGRESSION_FIGURES.items()}
     for name, text in texts.items():
         if name not in drawn:  # a figure with nothing to show is left out
             continue
-        title = TITLES[name]
+        title = (
+            TITLES[name]
+            if name != "pareto_front.png" or metric == contract.VAL_ACCURACY
+            else "Score against serving cost"
+        )
         lines += [f"### {title}", "", text, "", f"![{title}]({name})", ""]
     return lines
 
@@ -279,6 +304,6 @@ def render(
     lines += (
         _problems(search)
         + _champion(champion, model_name, sid)
-        + _figures(importance, set(FIGURES) if drawn is None else drawn)
+        + _figures(importance, set(FIGURES) if drawn is None else drawn, search.metric)
     )
     return "\n".join(lines)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from search.common.cli import OneLineParser, check_tracking_uri_form
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.contract import IMBALANCE, MODEL, RANK_METRICS
+from search.common.contract import CLASSIFICATION, IMBALANCE, MODEL, RANK_METRICS, REGRESSION, TASKS
 from search.common.errors import UsageError
 from trainables.features import FEATURE_SETS
-from trainables.models import MODEL_FAMILIES
+from trainables.models import ALL_MODELS, MODEL_FAMILIES
 from trainables.space import SearchSpace
+from trainables.task import AUTO
 
 SCHEDULERS = ("fifo", "asha")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,8 @@ class SearchConfig:
 
     dataset: str = "iris"
     target: str | None = None
+    task: str = AUTO  # auto (read off the target), classification or regression; prepare() sets the one decided
+    task_reason: str = "--task"  # why (trainables/task.py)
     models: list[str] = field(default_factory=lambda: list(MODEL_FAMILIES))
     feature_sets: list[str] = field(default_factory=lambda: list(FEATURE_SETS))
     num_samples: int = 30
@@ -35,7 +38,7 @@ class SearchConfig:
     seed: int = 42
     cv_folds: int = 5
     test_size: float = 0.2
-    metric: str | None = None  # None: chosen from the data (accuracy; balanced accuracy for rare classes)
+    metric: str | None = None  # None: chosen from the data (accuracy, balanced accuracy for rare classes, RMSE)
     metric_reason: str = "--metric"  # why the search ranks by its metric (driver.choose_metric)
     scheduler: str = "fifo"
     objectives: str | None = None  # e.g. "val_accuracy,predict_ms": a multi-objective search
@@ -93,14 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MLFLOW_TRACKING_URI", d.tracking_uri),
         help=f"MLflow tracking URI (default: MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})",
     )
-    p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_classification)")
-    p.add_argument("--dataset", default=d.dataset, help="iris, wine, breast_cancer, digits, or a path to a CSV file")
-    p.add_argument("--target", help="label column of a CSV dataset")
+    p.add_argument("--experiment", help="MLflow experiment (default: <dataset>_<task>)")
+    p.add_argument(
+        "--dataset",
+        default=d.dataset,
+        help="iris, wine, breast_cancer, digits, diabetes (a number to predict), or a path to a CSV or Parquet file",
+    )
+    p.add_argument("--target", help="the column to predict, of a table file")
+    p.add_argument(
+        "--task",
+        choices=(AUTO, *TASKS),
+        default=d.task,
+        help="auto: regression for a numeric target with many distinct values, else classification",
+    )
     p.add_argument(
         "--models",
-        type=_choices(MODEL, MODEL_FAMILIES),
+        type=_choices(MODEL, dict.fromkeys(ALL_MODELS)),
         default=d.models,
-        help=f"comma-separated (default: all, {', '.join(MODEL_FAMILIES)})",
+        help=f"comma-separated (default: all, {', '.join(MODEL_FAMILIES)}; for regression linear is a ridge "
+        "regression and stands for logistic_regression)",
     )
     p.add_argument(
         "--feature-sets",
@@ -117,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         choices=RANK_METRICS,
         help="what the search optimises (default: val_accuracy, or val_balanced_accuracy when the smallest class is "
-        f"{IMBALANCE:g}x rarer than the largest)",
+        f"{IMBALANCE:g}x rarer than the largest; val_rmse for regression)",
     )
     p.add_argument(
         "--scheduler", choices=SCHEDULERS, default=d.scheduler, help="asha: stop trailing trials after a fold or two"
@@ -224,7 +238,35 @@ def validate(config: SearchConfig) -> None:
         from search.common.pareto import parse_objectives
 
         parse_objectives(config.objectives)
-    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
+    check_points(config, config.task if config.task != AUTO else CLASSIFICATION)
+
+
+LINEAR = {CLASSIFICATION: "logistic_regression", REGRESSION: "linear"}  # the linear family's name in each task
+
+
+def models_for(config: SearchConfig, task: str) -> str | None:
+    """Set `config.models` to the families of `task`: every one when the user named none, else those named, the
+    linear family under its name in the task; a line to say when a name was read as the other task's."""
+    from trainables.models import families
+
+    if config.models == list(MODEL_FAMILIES):  # the default: all of the task's families
+        config.models = list(families(task))
+        return None
+    other = LINEAR[REGRESSION if task == CLASSIFICATION else CLASSIFICATION]
+    if other not in config.models:
+        return None
+    config.models = list(dict.fromkeys(LINEAR[task] if m == other else m for m in config.models))
+    return f"model {other} read as {LINEAR[task]}: the linear family of {task}"
+
+
+def check_points(config: SearchConfig, task: str) -> None:
+    """Refuse a `--points-to-evaluate` configuration that does not fit the space of `task`."""
+    from trainables.models import families
+
+    models = [m for m in config.models if m in families(task)]
+    if not models or not config.points_to_evaluate:
+        return
+    space = SearchSpace(models, config.feature_sets, config.seed, config.cv_folds, task)
     for number, point in enumerate(config.points_to_evaluate or [], 1):
         try:
             space.point(point)

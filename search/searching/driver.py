@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
@@ -51,26 +53,38 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     """Load and split the data, choose the metric (when not given: `config.metric` is set, and `config.metric_reason`
     says why) and the families and feature sets that fit the table, and check the settings against it, before
     anything starts; the lines to say about it."""
-    data = load_dataset(config.dataset, config.target, config.categorical, config.drop)
+    data = load_dataset(config.dataset, config.target, config.categorical, config.drop, config.task)
+    config.task, config.task_reason = data.task, data.task_reason
     split = split_dataset(data, config.test_size, config.seed)
-    smallest = int(split.y_dev.value_counts().min())
+    regression = data.task == c.REGRESSION
+    smallest = len(split.y_dev) if regression else int(split.y_dev.value_counts().min())
     if config.cv_folds > smallest:
+        rows = "rows" if regression else "rows of the smallest class"
         raise UsageError(
-            f"--cv-folds {config.cv_folds} is more than the {smallest} rows of the smallest class in the "
-            f"development part of {data.name}: lower --cv-folds"
+            f"--cv-folds {config.cv_folds} is more than the {smallest} {rows} in the development part of "
+            f"{data.name}: lower --cv-folds"
         )
     check_writable(Path(config.storage_path or "ray_results"), "--storage-path")
     notes = list(data.notes)
+    if regression or pd.api.types.is_numeric_dtype(data.y):  # a number: say how it was read
+        notes.append(f"task {data.task}: {data.task_reason}")
     if config.metric is None:
-        config.metric, config.metric_reason = choose_metric(split.y_dev)
+        config.metric, config.metric_reason = choose_metric(split.y_dev, data.task)
         notes.append(f"metric {config.metric}: {config.metric_reason}")
+    elif c.task_of_metric(config.metric) != data.task:
+        raise UsageError(
+            f"--metric {config.metric} scores {c.task_of_metric(config.metric)}, and this search is {data.task} "
+            f"({data.task_reason}): use one of {', '.join(c.task_metrics(data.task))}, or set --task"
+        )
     notes += fit_space(config, data)
     return data, split, notes
 
 
-def choose_metric(y) -> tuple[str, str]:
-    """The default metric for these labels, and why: balanced accuracy when the smallest class is `IMBALANCE` times
-    rarer than the largest or more, accuracy otherwise."""
+def choose_metric(y, task: str = c.CLASSIFICATION) -> tuple[str, str]:
+    """The default metric for this target, and why: RMSE for a number; for labels, balanced accuracy when the
+    smallest class is `IMBALANCE` times rarer than the largest or more, accuracy otherwise."""
+    if task == c.REGRESSION:
+        return c.VAL_RMSE, "a number to predict: root mean squared error, in the target's units"
     counts = y.value_counts()
     ratio = counts.max() / counts.min()
     shape = f"the largest class has {ratio:.1f}x the rows of the smallest ({counts.idxmin()!r}, {counts.min()} rows)"
@@ -82,9 +96,11 @@ def choose_metric(y) -> tuple[str, str]:
 def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
     """Leave out of the space the families and feature sets that make no sense for this table or metric; a line
     for each left out. UsageError when nothing is left."""
+    from search.searching.config import check_points, models_for
     from trainables.columns import NUMERIC
 
-    notes = []
+    notes = [note] if (note := models_for(config, data.task)) else []
+    check_points(config, data.task)
     if config.metric == c.VAL_LOG_LOSS and "svm" in config.models and len(config.models) > 1:
         config.models = [m for m in config.models if m != "svm"]
         notes.append("svm left out: it gives no probabilities, so no log loss")
@@ -146,8 +162,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         warm = None
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, cluster_cpus())
-            warm = plan(client, config, data, config.experiment or c.experiment_name(data.name))
-            tags = {**warm.tags(), c.METRIC_REASON: config.metric_reason}
+            warm = plan(client, config, data, config.experiment or c.experiment_name(data.name, data.task))
+            tags = {**warm.tags(), c.METRIC_REASON: config.metric_reason, c.TASK_REASON: config.task_reason}
             home = start_search(client, config, data, split, lineage, max_concurrent, tags)
         else:
             home = reopen_search(client, parent)
@@ -300,7 +316,7 @@ def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
     from search.common.runs_table import text_table
 
     print(f"\nbest trials of search {outcome.search_id} ({trial_counts(outcome)}):")
-    second = c.VAL_F1 if outcome.metric != c.VAL_F1 else c.VAL_ACCURACY
+    second = c.partner_of(outcome.metric)
     head = [c.TRIAL_INDEX, c.MODEL, c.FEATURE_SET, outcome.metric, second, c.FIT_TIME_S, "run_id"]
     rows = [
         [

@@ -24,6 +24,7 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
     return {
         c.DATASET: config.dataset,
         c.TARGET: config.target or "",
+        c.TASK: config.task,
         c.MODELS: ",".join(config.models),
         c.FEATURE_SETS: ",".join(config.feature_sets),
         c.NUM_SAMPLES: config.num_samples,
@@ -69,7 +70,7 @@ def start_search(
     """A new search: its id, its parent run (settings as params, lineage and `tags` as tags) and its Tune folder."""
     extra = dict(tags or {})
     search_id = uuid.uuid4().hex[:12]
-    experiment = config.experiment or c.experiment_name(data.name)
+    experiment = config.experiment or c.experiment_name(data.name, data.task)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
     tags = {**lineage, **extra, c.DATASET_SOURCE: config.dataset, c.TUNE_PATH: str(tune_path)}
     roles = data.roles.to_json()
@@ -127,7 +128,11 @@ def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[s
     client.set_tag(parent_id, c.STOP_REASON, stop_reason)
     metrics = dict(counts)
     if ranked:
-        metrics |= {c.BEST_VAL_ACCURACY: ranked[0][c.VAL_ACCURACY], c.BEST_VAL_F1: ranked[0][c.VAL_F1]}
+        best = ranked[0]
+        if c.VAL_RMSE in best:  # a regression search
+            metrics |= {c.BEST_VAL_RMSE: best[c.VAL_RMSE], c.BEST_VAL_R2: best[c.VAL_R2]}
+        else:
+            metrics |= {c.BEST_VAL_ACCURACY: best[c.VAL_ACCURACY], c.BEST_VAL_F1: best[c.VAL_F1]}
         client.set_tag(parent_id, c.BEST_TRIAL_RUN_ID, ranked[0]["run_id"])
     client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
 

@@ -17,6 +17,7 @@ def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:
         current,
         dataset=p[c.DATASET],
         target=p[c.TARGET] or None,
+        task=p.get(c.TASK) or c.CLASSIFICATION,
         models=p[c.MODELS].split(","),
         feature_sets=p[c.FEATURE_SETS].split(","),
         num_samples=int(p[c.NUM_SAMPLES]),

@@ -26,7 +26,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from search.common import contract as c
 from search.common.compat import failures_counted
 from search.common.contract import trial_run_name as run_name
-from search.common.figures import save_confusion_matrix
+from search.common.figures import save_confusion_matrix, save_predicted_actual
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
 from search.searching.elastic import FoldLedger
@@ -123,7 +123,7 @@ class TrialTracker(MLflowLoggerCallback):
         self._last_result: dict[str, dict] = {}
         self._folds = FoldLedger()  # lost attempts, folds restored and redone
         self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
-        self._matrices: dict[str, tuple[list, str, str]] = {}  # trial id -> (confusion matrix, run name, folds)
+        self._matrices: dict[str, tuple] = {}  # trial id -> (kind, its numbers, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
@@ -202,11 +202,13 @@ class TrialTracker(MLflowLoggerCallback):
         tags.update(self._folds.tags(trial_id, result))
         if error is not None:
             tags[c.ERROR] = error
-        matrix = result.get(c.CONFUSION_MATRIX) if error is None else None
-        if matrix is not None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
-            self._matrices[trial_id] = (json.loads(matrix), run_name(config), params.get(c.CV_FOLDS, "?"))
-            if len(matrix) <= c.MAX_TAG_CHARS:  # a larger matrix (many classes) stays in Tune's results only
-                tags[c.CONFUSION_MATRIX] = matrix
+        for kind in (c.CONFUSION_MATRIX, c.PREDICTED_ACTUAL):  # a classifier's, or a regressor's
+            numbers = result.get(kind) if error is None else None
+            if numbers is None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
+                continue
+            self._matrices[trial_id] = (kind, json.loads(numbers), run_name(config), params.get(c.CV_FOLDS, "?"))
+            if len(numbers) <= c.MAX_TAG_CHARS:  # a larger matrix (many classes) stays in Tune's results only
+                tags[kind] = numbers
         status = "FAILED" if error is not None else "KILLED" if cut else "FINISHED"
         self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, status), trial_id)
 
@@ -222,7 +224,8 @@ class TrialTracker(MLflowLoggerCallback):
         self.client.set_terminated(run_id, status=status, end_time=now)
 
     def draw_matrices(self, trial_ids: list[str]) -> None:
-        """Draw and upload the confusion matrix figure of these trials (the best of each model family, say)."""
+        """Draw and upload the confusion matrix figure (a regressor's: predicted against actual, and the residuals)
+        of these trials (the best of each model family, say)."""
         for trial_id in trial_ids:
             if trial_id in self._matrices and trial_id in self.trials:
                 self.writer.submit(lambda t=trial_id: self._upload_matrix(t), trial_id)
@@ -235,10 +238,15 @@ class TrialTracker(MLflowLoggerCallback):
                 self.writer.submit(lambda t=trial_id: self.client.log_batch(self.trials[t][0], tags=batch), trial_id)
 
     def _upload_matrix(self, trial_id: str) -> None:
-        matrix, name, folds = self._matrices[trial_id]
+        kind, numbers, name, folds = self._matrices[trial_id]
         with tempfile.TemporaryDirectory() as tmp:
             title = f"trial {name}\nout-of-fold predictions of {folds}-fold CV"
-            path = save_confusion_matrix(matrix, self.classes, Path(tmp) / c.CONFUSION_MATRIX_PNG, title)
+            if kind == c.PREDICTED_ACTUAL:
+                title = f"trial {name}: a sample of the out-of-fold predictions of {folds}-fold CV"
+                folder = Path(tmp) / c.PREDICTED_ACTUAL_PNG
+                path = save_predicted_actual(numbers["actual"], numbers["predicted"], folder, title)
+            else:
+                path = save_confusion_matrix(numbers, self.classes, Path(tmp) / c.CONFUSION_MATRIX_PNG, title)
             uri = self._artifact_uris.get(trial_id) or self.client.get_run(self.trials[trial_id][0]).info.artifact_uri
             get_artifact_repository(uri, tracking_uri=self.tracking_uri).log_artifact(str(path))
 

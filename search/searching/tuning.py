@@ -73,7 +73,7 @@ def progress_display(config: SearchConfig) -> tuple[list, dict]:
         return [ProgressLine(config.num_samples, first.name, first.mode)], {"verbose": 0}
     reporter = tune.CLIReporter(
         parameter_columns=[c.MODEL, c.FEATURE_SET],
-        metric_columns=[config.metric, c.VAL_F1, c.FIT_TIME_S],
+        metric_columns=[config.metric, c.partner_of(config.metric), c.FIT_TIME_S],
         metric=config.metric,
         mode=c.mode_of(config.metric),
         sort_by_metric=not config.plateau,  # Tune's sort fails on a trial the stopper ended before it reported
@@ -125,7 +125,7 @@ def build_tuner(
     `--max-concurrent` the concurrency follows the cluster's CPUs as workers join and leave
     (search/searching/elastic.py).
     """
-    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task)
     tune_path.mkdir(parents=True, exist_ok=True)
     # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study and
     # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).

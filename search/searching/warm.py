@@ -59,6 +59,7 @@ def fingerprint(data: Dataset, config: SearchConfig) -> str:
     return _digest(
         {
             c.DATASET_DIGEST: data.digest,
+            c.TASK: data.task,
             c.SPLIT_SEED: config.seed,
             c.TEST_SIZE: float(config.test_size),
             c.CV_FOLDS: config.cv_folds,
@@ -72,7 +73,12 @@ def schema_digest(data: Dataset) -> str:
     """The data's columns, their roles and labels: two searches on related data (another split, more rows) share it."""
     roles = [(col.name, col.role) for col in data.roles.columns]
     return _digest(
-        {"columns": [str(x) for x in data.X.columns], "labels": [str(x) for x in data.classes], "roles": roles}
+        {
+            "columns": [str(x) for x in data.X.columns],
+            "labels": [str(x) for x in data.classes],
+            "roles": roles,
+            c.TASK: data.task,
+        }  # fmt: skip
     )
 
 
@@ -121,7 +127,7 @@ def plan(client: MlflowClient, config: SearchConfig, data: Dataset, experiment: 
     warm = WarmStart(fingerprint(data, config), schema_digest(data))
     if config.warm_start == OFF:
         return warm
-    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds)
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task)
     if config.warm_start != AUTO:
         named = find_search(client, config.warm_start)
         tags = named.data.tags

@@ -110,7 +110,7 @@ def test_classifier_evaluation_of_a_registered_version(mlflow_server, quiet_env,
     name = f"records_model_{uuid.uuid4().hex[:6]}"
     version = registry.register(client, name, model_uri, run_id, {"search_id": "abc"})
 
-    metrics = mr.evaluate_classifier(mlflow_server, run_id, model_uri, split.X_test, split.y_test, "iris-test")
+    metrics = mr.evaluate_model(mlflow_server, run_id, model_uri, split.X_test, split.y_test, "iris-test")
     mr.link_evaluation(client, name, version.version, run_id)
 
     assert mlflow.active_run() is None

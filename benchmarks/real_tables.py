@@ -1,17 +1,21 @@
 """The project on real tables: its released model's held-out scores beside HistGradientBoosting and FLAML.
 
     pip install -r benchmarks/requirements.txt                  # FLAML and lifelines: this benchmark's alone
-    python benchmarks/real_tables.py                            # six tables, the default 30-trial search each
+    python benchmarks/real_tables.py                            # six tables with labels, the default search each
+    python benchmarks/real_tables.py --task regression          # six tables with a number to predict
     python benchmarks/real_tables.py --tables penguins,cars --num-samples 10 --out /tmp/real_tables.md
 
 Each table is copied from its pip package (found with importlib.resources) into a temporary folder as a CSV, as a
 user has it; all three see the project's split (`load_dataset`, `split_dataset(data, 0.2, seed)`):
 - project: `search/run.py --dataset FILE --target T` (30 trials, `--warm-start off`, its own MLflow and Tune folders),
   then `search/release.py`; the held-out scores are the model card's. Its wall time is the search command's.
-- hgb: `HistGradientBoostingClassifier` at its defaults, no search, fitted on the development part: numbers as they
-  are, dates as year, month and day, other text as pandas categories (`categorical_features="from_dtype"`; a column
-  with more than 255 values in the development part is left out, as that class requires).
-- flaml: `flaml.AutoML(task="classification", time_budget=<the search's wall seconds>, seed=seed)` on the same frames.
+- hgb: `HistGradientBoostingClassifier` (a regression table: `HistGradientBoostingRegressor`) at its defaults, no
+  search, fitted on the development part: numbers as they are, dates as year, month and day, other text as pandas
+  categories (`categorical_features="from_dtype"`; a column with more than 255 values in the development part is
+  left out, as that class requires).
+- flaml: `flaml.AutoML(task="classification" or "regression", time_budget=<the search's wall seconds>, seed=seed)` on
+  the same frames.
+Labels are scored by accuracy and balanced accuracy, numbers by RMSE and R².
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, r2_score, root_mean_squared_error
 
 from trainables.data import load_dataset, split_dataset
 
@@ -50,6 +54,16 @@ TABLES = {  # name: (package, resource, target)
     "gbsg2": ("lifelines", "datasets/gbsg2.csv", "cens"),
     "dd": ("lifelines", "datasets/dd.csv", "regime"),
 }
+REGRESSION_TABLES = {  # the same, with a number to predict
+    "diabetes": ("sklearn", "diabetes", "target"),
+    "penguins_mass": ("palmerpenguins", "data/penguins.csv", "body_mass_g"),
+    "cars_mpg": ("vega_datasets", "_data/cars.json", "Miles_per_Gallon"),
+    "seattle_temp": ("vega_datasets", "_data/seattle-weather.csv", "temp_max"),
+    "barley": ("vega_datasets", "_data/barley.json", "yield"),
+    "dd_duration": ("lifelines", "datasets/dd.csv", "duration"),
+}
+ALL_TABLES = {**TABLES, **REGRESSION_TABLES}
+NAMES = {"classification": ("acc", "bal acc"), "regression": ("RMSE", "R²")}
 
 
 @dataclass
@@ -59,16 +73,23 @@ class Row:
     table: str
     shape: str = ""
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # contender: (accuracy, balanced accuracy)
+    task: str = "classification"  # a number to predict: scores are (RMSE, R²)
     wall: dict[str, float] = field(default_factory=dict)
     chosen: str = ""  # the released trial's model family and feature set
     failure: str = ""
 
 
 def copy_table(name: str, folder: Path) -> Path:
-    """The table as a CSV file in `folder`, read from its package's data (JSON written as CSV)."""
-    package, resource, _ = TABLES[name]
-    source = importlib.resources.files(package).joinpath(resource)
+    """The table as a CSV file in `folder`, read from its package's data (JSON written as CSV; scikit-learn's
+    bundled set as its frame)."""
+    package, resource, _ = ALL_TABLES[name]
     path = folder / f"{name}.csv"
+    if package == "sklearn":
+        from sklearn import datasets
+
+        getattr(datasets, f"load_{resource}")(as_frame=True).frame.to_csv(path, index=False)
+        return path
+    source = importlib.resources.files(package).joinpath(resource)
     with importlib.resources.as_file(source) as local:
         if local.suffix == ".json":
             pd.read_json(local).to_csv(path, index=False)
@@ -110,7 +131,8 @@ def project(csv: Path, target: str, work: Path, args: argparse.Namespace, row: R
         return
     card = json.loads(cards[-1].read_text())
     test, params = card["test_metrics"], card["parameters"]
-    row.scores["project"] = (float(test["test_accuracy"]), float(test["test_balanced_accuracy"]))
+    keys = ("test_rmse", "test_r2") if "test_rmse" in test else ("test_accuracy", "test_balanced_accuracy")
+    row.scores["project"] = (float(test[keys[0]]), float(test[keys[1]]))
     row.chosen = f"{params.get('model', '?')}/{params.get('feature_set', '?')}"
 
 
@@ -140,8 +162,10 @@ def native_frames(X_dev: pd.DataFrame, X_test: pd.DataFrame) -> tuple[pd.DataFra
     return pd.DataFrame(dev, index=X_dev.index), pd.DataFrame(test, index=X_test.index)
 
 
-def scores_of(y_true: pd.Series, y_pred) -> tuple[float, float]:
-    """(accuracy, balanced accuracy) on the test part."""
+def scores_of(y_true: pd.Series, y_pred, task: str = "classification") -> tuple[float, float]:
+    """(accuracy, balanced accuracy) on the test part; (RMSE, R²) for a number."""
+    if task == "regression":
+        return root_mean_squared_error(y_true, y_pred), r2_score(y_true, y_pred)
     return accuracy_score(y_true, y_pred), balanced_accuracy_score(y_true, y_pred)
 
 
@@ -149,19 +173,20 @@ def baselines(csv: Path, target: str, args: argparse.Namespace, row: Row) -> Non
     """HistGradientBoosting at its defaults, and FLAML with the search's wall time, on the project's split."""
     data = load_dataset(str(csv), target)
     split = split_dataset(data, 0.2, args.seed)
-    row.shape = f"{len(data.y)} × {data.X.shape[1]}"
+    row.shape, row.task = f"{len(data.y)} × {data.X.shape[1]}", data.task
     X_dev, X_test = native_frames(split.X_dev, split.X_test)
-    hgb = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=args.seed)
-    row.scores["hgb"] = scores_of(split.y_test, hgb.fit(X_dev, split.y_dev).predict(X_test))
+    model = HistGradientBoostingRegressor if data.task == "regression" else HistGradientBoostingClassifier
+    hgb = model(categorical_features="from_dtype", random_state=args.seed)
+    row.scores["hgb"] = scores_of(split.y_test, hgb.fit(X_dev, split.y_dev).predict(X_test), data.task)
     if "project" not in row.wall:
         return
     from flaml import AutoML
 
     automl, start = AutoML(), time.perf_counter()
     budget = max(1, round(row.wall["project"]))
-    automl.fit(X_dev, split.y_dev, task="classification", time_budget=budget, seed=args.seed, verbose=0)
+    automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=args.seed, verbose=0)
     row.wall["flaml"] = time.perf_counter() - start
-    row.scores["flaml"] = scores_of(split.y_test, automl.predict(X_test))
+    row.scores["flaml"] = scores_of(split.y_test, automl.predict(X_test), data.task)
 
 
 CONTENDERS = ("project", "hgb", "flaml")
@@ -178,8 +203,11 @@ def median(values: list[float]) -> float | None:
 
 
 def markdown(rows: list[Row], command: str) -> str:
-    """The results as a Markdown table, a median row under it, and the project's gap to HistGradientBoosting."""
-    head = " | ".join(f"{c} acc | {c} bal acc" for c in CONTENDERS)
+    """The results as a Markdown table, a median row under it, and the project's gap to HistGradientBoosting (for
+    RMSE, hgb's less the project's: positive is better either way)."""
+    task = rows[0].task if rows else "classification"
+    first, second = NAMES[task]
+    head = " | ".join(f"{c} {first} | {c} {second}" for c in CONTENDERS)
     lines = [f"`{command}`  ", f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {date.today()}", ""]
     lines += [f"| table | rows × columns | released trial | {head} | search s | FLAML s |", "|---" * 11 + "|"]
     for r in rows:
@@ -191,33 +219,36 @@ def markdown(rows: list[Row], command: str) -> str:
     walls = cells([median([r.wall[k] for r in complete]) for k in ("project", "flaml")], ".0f")
     label = "median" if len(complete) == len(rows) else f"median of the {len(complete)} tables all three scored"
     lines.append(f"| **{label}** | | | {cells(scores)} | {walls} |\n")
-    for i, name in enumerate(("accuracy", "balanced accuracy") if complete else ()):
-        gaps = {r.table: r.scores["project"][i] - r.scores["hgb"][i] for r in complete}
+    lower_first = task == "regression"  # RMSE: lower is better
+    for i, name in enumerate((first, second) if complete else ()):
+        sign = -1 if lower_first and i == 0 else 1
+        gaps = {r.table: sign * (r.scores["project"][i] - r.scores["hgb"][i]) for r in complete}
         worst = min(gaps, key=gaps.get)
-        lines.append(
-            f"project − hgb, {name}: median {median(list(gaps.values())):+.4f}, worst {gaps[worst]:+.4f} ({worst})  "
-        )
+        what = "hgb − project" if sign < 0 else "project − hgb"
+        lines.append(f"{what}, {name}: median {median(list(gaps.values())):+.4f}, worst {gaps[worst]:+.4f} ({worst})  ")
     lines += [f"{r.table}: {r.failure.strip()}  " for r in rows if r.failure]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, of {', '.join(TABLES)}")
+    parser.add_argument("--task", choices=tuple(NAMES), default="classification", help="which six tables by default")
+    parser.add_argument("--tables", help=f"comma-separated, of {', '.join(ALL_TABLES)} (one task at a time)")
     parser.add_argument("--num-samples", type=int, default=30, help="trials of each search")
     parser.add_argument("--seed", type=int, default=42, help="the split, the search, HistGradientBoosting, FLAML")
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     args = parser.parse_args()
-    names = [name for name in args.tables.split(",") if name]
-    unknown = sorted(set(names) - set(TABLES))
+    default = REGRESSION_TABLES if args.task == "regression" else TABLES
+    names = [name for name in (args.tables or ",".join(default)).split(",") if name]
+    unknown = sorted(set(names) - set(ALL_TABLES))
     if unknown:
-        parser.error(f"unknown tables {unknown}: choose from {', '.join(TABLES)}")
+        parser.error(f"unknown tables {unknown}: choose from {', '.join(ALL_TABLES)}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="real_tables-") as tmp:
         for name in names:
             work, row = Path(tmp) / name, Row(name)
             work.mkdir()
-            csv, target = copy_table(name, work), TABLES[name][2]
+            csv, target = copy_table(name, work), ALL_TABLES[name][2]
             print(f"{name}: the project's search and release ...", flush=True)
             project(csv, target, work, args, row)
             print(f"{name}: HistGradientBoosting, FLAML ...", flush=True)

@@ -11,29 +11,18 @@ the cars table (names, gaps, a date, and `--drop`) check the metric chosen and t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from importlib import resources
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from test_serve import post
+from table_helpers import ROOT, package_file, run, search, serve_rows
 
-from cluster.processes import free_port, stop_process_group, wait_for_http
 from search.common import contract as c
 from search.common.lookup import find_search
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def package_file(package: str, *parts: str) -> Path:
-    """A data file shipped inside an installed package."""
-    return Path(str(resources.files(package).joinpath(*parts)))
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +33,6 @@ def folder(tmp_path_factory) -> Path:
     (here / "weather.csv").write_bytes(package_file("vega_datasets", "_data", "seattle-weather.csv").read_bytes())
     pd.read_json(package_file("vega_datasets", "_data", "cars.json")).to_csv(here / "cars.csv", index=False)
     return here
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
-
-
-def search(cwd: Path, *args: str) -> tuple[str, str]:
-    """Run a search; (its id, its output)."""
-    done = run(cwd, str(ROOT / "search" / "run.py"), *args)
-    return done.stdout.split("search_id: ")[1].split()[0], done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -99,28 +74,15 @@ def test_the_release_takes_raw_rows_and_verifies(folder, penguins):
 
 def test_the_champion_serves_rows_with_gaps_and_unseen_categories(folder, penguins):
     name = c.model_name(c.experiment_name("penguins-raw"))
-    port, bin_dir = free_port(), str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    command = [os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", f"models:/{name}@champion"]
-    command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-    with open(folder / "serve.log", "w") as log:
-        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)  # fmt: skip
-        try:
-            assert wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=120), (folder / "serve.log").read_text()
-            table = pd.read_csv(folder / "penguins-raw.csv")
-            rows = table.drop(columns=["Species"]).head(3).astype(object)
-            rows = rows.where(rows.notna(), None)
-            rows.loc[0, "Culmen Length (mm)"] = None  # a missing number
-            rows.loc[1, "Island"] = None  # a missing category
-            rows.loc[2, "Island"] = "Atlantis"  # a category never seen in training
-            body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
-            status, answer = post(f"http://127.0.0.1:{port}/invocations", body)
-            assert status == 200, answer
-            assert len(answer["predictions"]) == 3 and set(answer["predictions"]) <= set(table["Species"])
-        finally:
-            stop_process_group(process.pid)
+    table = pd.read_csv(folder / "penguins-raw.csv")
+    rows = table.drop(columns=["Species"]).head(3).astype(object)
+    rows = rows.where(rows.notna(), None)
+    rows.loc[0, "Culmen Length (mm)"] = None  # a missing number
+    rows.loc[1, "Island"] = None  # a missing category
+    rows.loc[2, "Island"] = "Atlantis"  # a category never seen in training
+    status, answer = serve_rows(folder, f"models:/{name}@champion", rows)
+    assert status == 200, answer
+    assert len(answer["predictions"]) == 3 and set(answer["predictions"]) <= set(table["Species"])
 
 
 def test_the_report_of_a_real_table(folder, penguins):

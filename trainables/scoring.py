@@ -57,15 +57,31 @@ def log_loss(codes: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(np.log(p)))
 
 
+def ranking_scores(pipeline, X, codes: np.ndarray, n_classes: int) -> tuple[dict[str, float], np.ndarray | None]:
+    """A fitted classifier's `val_roc_auc` (from probabilities, else a decision function) and `val_log_loss` (from
+    probabilities) on rows `X` of true class codes `codes`, where it was fitted on every one of the `n_classes`
+    (a fold short of a class: scores do not line up); and its probabilities, or None."""
+    model = pipeline[-1]
+    if len(getattr(model, "classes_", ())) != n_classes:
+        return {}, None
+    if hasattr(model, "predict_proba"):
+        probabilities = pipeline.predict_proba(X)
+        return {
+            c.VAL_ROC_AUC: roc_auc(codes, probabilities, n_classes),
+            c.VAL_LOG_LOSS: log_loss(codes, probabilities),
+        }, probabilities
+    if hasattr(model, "decision_function"):
+        return {c.VAL_ROC_AUC: roc_auc(codes, pipeline.decision_function(X), n_classes)}, None
+    return {}, None
+
+
 def fold_scores(pipeline, X_val, val_codes: np.ndarray, n_classes: int, to_codes) -> tuple[dict, np.ndarray]:
-    """A fitted Pipeline's validation scores and its predicted class codes: accuracy, macro F1, balanced accuracy;
-    ROC AUC where it gives scores for every class it was fitted on, log loss where it gives probabilities.
+    """A fitted Pipeline's validation scores and its predicted class codes: accuracy, macro F1, balanced accuracy and
+    the `ranking_scores`.
 
     A model with probabilities predicts their most likely class, as scikit-learn's `predict` does for every family
     here but the SVM, so they are computed once; otherwise `to_codes(pipeline.predict(X_val))`."""
-    model = pipeline[-1]
-    complete = len(getattr(model, "classes_", ())) == n_classes  # a fold short of a class: scores do not line up
-    probabilities = pipeline.predict_proba(X_val) if complete and hasattr(model, "predict_proba") else None
+    ranking, probabilities = ranking_scores(pipeline, X_val, val_codes, n_classes)
     if probabilities is not None:
         predicted = np.argmax(probabilities, axis=1)
     else:
@@ -73,12 +89,7 @@ def fold_scores(pipeline, X_val, val_codes: np.ndarray, n_classes: int, to_codes
     matrix = confusion(val_codes, predicted, n_classes)
     scores = dict(zip((c.VAL_ACCURACY, c.VAL_F1), accuracy_and_macro_f1(matrix), strict=True))
     scores[c.VAL_BALANCED_ACCURACY] = balanced_accuracy(matrix)
-    if probabilities is not None:
-        scores[c.VAL_ROC_AUC] = roc_auc(val_codes, probabilities, n_classes)
-        scores[c.VAL_LOG_LOSS] = log_loss(val_codes, probabilities)
-    elif complete and hasattr(model, "decision_function"):
-        scores[c.VAL_ROC_AUC] = roc_auc(val_codes, pipeline.decision_function(X_val), n_classes)
-    return scores, predicted
+    return scores | ranking, predicted
 
 
 def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
 from trainables.data import Split, load_dataset, split_dataset
-from trainables.scoring import log_loss, regression_scores, roc_auc
+from trainables.scoring import ranking_scores, regression_scores
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
 
@@ -145,7 +145,9 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
         balanced_accuracy_score(split.y_test, predicted),
     )
     metrics = {k: float(v) for k, v in zip(c.TEST_SCORES, values, strict=False)}
-    metrics.update(_ranking_scores(pipeline, split))
+    known = np.asarray(pipeline.classes_)
+    ranking, _ = ranking_scores(pipeline, split.X_test, np.searchsorted(known, split.y_test.to_numpy()), len(known))
+    metrics.update({c.test_metric_for(k): v for k, v in ranking.items()})
     report = classification_report(split.y_test, predicted, labels=classes, output_dict=True, zero_division=0)
     for cls in classes:
         metrics[f"{c.TEST_F1}.{metric_safe(cls)}"] = float(report[str(cls)]["f1-score"])
@@ -156,22 +158,6 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
 def metric_safe(label: Any) -> str:
     """A class label as part of an MLflow metric name: characters MLflow refuses there become `_`."""
     return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", str(label))
-
-
-def _ranking_scores(pipeline: Pipeline, split: Split) -> dict[str, float]:
-    """`test_roc_auc` (from probabilities, else a decision function) and `test_log_loss` (from probabilities), as
-    the trials score them (trainables/scoring.py)."""
-    known = np.asarray(pipeline.classes_)
-    codes, model = np.searchsorted(known, split.y_test.to_numpy()), pipeline[-1]
-    if hasattr(model, "predict_proba"):
-        probabilities = pipeline.predict_proba(split.X_test)
-        return {
-            c.TEST_ROC_AUC: roc_auc(codes, probabilities, len(known)),
-            c.TEST_LOG_LOSS: log_loss(codes, probabilities),
-        }
-    if hasattr(model, "decision_function"):
-        return {c.TEST_ROC_AUC: roc_auc(codes, pipeline.decision_function(split.X_test), len(known))}
-    return {}
 
 
 def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:

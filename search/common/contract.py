@@ -159,10 +159,11 @@ MAX_CONCURRENT, TEST_SIZE, SPLIT_SEED, METRIC = "max_concurrent", "test_size", "
 SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_to_evaluate"
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
 WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
+TIME_BUDGET = "time_budget"  # --time-budget, in seconds (empty without)
 CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: overrides of the roles
 SEARCH_PARAMS = (DATASET, TARGET, TASK, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
-                 PLATEAU, MIN_DELTA, CATEGORICAL, DROP)  # fmt: skip
+                 PLATEAU, MIN_DELTA, CATEGORICAL, DROP, TIME_BUDGET)  # fmt: skip
 # The table's columns as the search saw them (tag of the parent run and of a registered version: JSON, one object a
 # column: name, role, missing values, date format) and why the search ranks by its metric (tag of the parent run).
 COLUMN_ROLES, METRIC_REASON = "column_roles", "metric_reason"
@@ -176,9 +177,10 @@ WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST = "warm_start_from", "warm_s
 ENQUEUED_FROM, ENQUEUED_TRIALS = "enqueued_from", "enqueued_trials"
 WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST, ENQUEUED_FROM,
              ENQUEUED_TRIALS)  # fmt: skip
-# Why a search ended (tag `stop_reason` of its parent run): every trial asked for ran, or `--plateau` ended it.
+# Why a search ended (tag `stop_reason` of its parent run): every trial asked for ran, `--plateau` or
+# `--time-budget` ended it.
 STOP_REASON = "stop_reason"
-STOP_REASONS = (NUM_SAMPLES, PLATEAU)
+STOP_REASONS = (NUM_SAMPLES, PLATEAU, TIME_BUDGET)
 BEST_VAL_ACCURACY, BEST_VAL_F1 = "best_val_accuracy", "best_val_f1"
 BEST_VAL_RMSE, BEST_VAL_R2 = "best_val_rmse", "best_val_r2"  # a regression search's
 TRIALS_FINISHED, TRIALS_STOPPED, TRIALS_FAILED = "trials_finished", "trials_stopped", "trials_failed"

@@ -19,6 +19,8 @@ from search.common import contract as c
 class Plateau(Stopper):
     """Stop all trials after `patience` completed trials without a gain above `min_delta` on `metric`."""
 
+    code = c.PLATEAU  # the stop reason it records
+
     def __init__(self, metric: str, patience: int, min_delta: float, cv_folds: int, mode: str = "max"):
         self.metric, self.patience, self.min_delta, self.cv_folds = metric, patience, min_delta, cv_folds
         self.sign = 1.0 if mode == "max" else -1.0

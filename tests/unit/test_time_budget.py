@@ -1,0 +1,55 @@
+"""`--time-budget`: durations as people write them, the budget's clock, and the first of several stoppers to fire."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import pytest
+
+from search.common import contract as c
+from search.common.errors import UsageError
+from search.searching.plateau import Plateau
+from search.searching.time_budget import Ending, TimeBudget, parse_duration, say_duration
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("2h", 7200), ("1.5h", 5400), ("45", 45)])
+def test_durations_as_people_write_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0s", "ten minutes", "10 min", "-5m", "5d"])
+def test_what_is_not_a_duration_is_refused_in_one_line(text):
+    with pytest.raises(UsageError, match="is not a duration: give one such as 90s, 10m or 2h"):
+        parse_duration(text)
+
+
+def test_durations_are_said_as_read():
+    assert [say_duration(s) for s in (45, 600, 3900)] == ["45s", "10m 00s", "1h 05m"]
+
+
+def test_the_budget_fires_once_spent_and_not_before():
+    budget = TimeBudget(60, started=time.monotonic())
+    assert not budget.stop_all() and not budget.fired
+    spent = TimeBudget(60, started=time.monotonic() - 61)
+    assert spent.stop_all() and spent.fired and "1m 00s" in spent.reason()
+
+
+def test_a_restored_budget_counts_from_the_resumed_start():
+    budget = TimeBudget(60, started=time.monotonic() - 61)
+    restored = pickle.loads(pickle.dumps(budget))
+    assert not restored.stop_all()  # the interrupted driver's clock is not the resumed one's
+
+
+def test_the_first_stopper_to_fire_names_the_reason():
+    plateau = Plateau(c.VAL_ACCURACY, patience=2, min_delta=0.0, cv_folds=1)
+    budget = TimeBudget(3600)
+    ending = Ending(plateau, budget, None)
+    for trial, score in (("a", 0.9), ("b", 0.8), ("c", 0.7)):
+        ending(trial, {c.VAL_ACCURACY: score, c.FOLDS_DONE: 1})
+    assert ending.stop_all() and ending.code == c.PLATEAU and "--plateau 2" in ending.reason()
+    budget.started -= 3601
+    assert ending.stop_all() and ending.code == c.PLATEAU  # the first to fire stays the reason
+    alone = Ending(TimeBudget(1, started=time.monotonic() - 2))
+    assert alone.stop_all() and alone.code == c.TIME_BUDGET and alone.fired
+    assert Ending().code == c.NUM_SAMPLES and not Ending().fired

@@ -14,10 +14,6 @@ upstream behaviour a patch relies on changes.
 2. `set_restored_callbacks` (Ray Tune's `Tuner._local_tuner`): `Tuner.restore` takes no run config, and the
    callbacks it unpickles are the interrupted driver's trackers, which hold no MLflow client; the restored Tuner
    needs fresh ones.
-3. `failures_counted` (Ray Tune's `Trial.run_metadata.num_failures`): the failures Tune counts against
-   `FailureConfig(max_failures)`; an attempt lost on a drained (pre-empted) node is not among them
-   (ray-project/ray#41609: `Trial._handle_ray_actor_error` skips `RayActorError.preempted`). A trial's run records
-   it, so a search shows that draining cost no retries.
 4. `draining_nodes` (`ray._raylet.GcsClient.get_draining_nodes`) lists the nodes draining now. Draining one is
    the cluster's business (`cluster/local_workers.py`'s `drain_node`, the same `GcsClient`): `cluster/` imports
    nothing of the search above its bottom layer.
@@ -29,16 +25,7 @@ upstream behaviour a patch relies on changes.
    cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
    twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
    fails it for good, and the trial stays listed as resetting, so Tune would never give it another actor. The
-   patch handles the error once and forgets the reset, and does not count it against `max_failures`: the trial
-   ran nothing on that actor (its node may have been drained, or killed), so it is simply given another.
-7. `spare_trials_lost_with_their_node` (Ray Tune's `Trial.handle_error`, and the GCS's actor table through
-   `ray._private.state.actors`): Tune counts an actor lost with a node that vanished without a drain (SIGKILLed, a
-   spot machine reclaimed without notice) against `max_failures`, as if the trial had crashed; only a drained
-   node's is spared (item 3). Tune hears of it first (`ActorUnavailableError`, the socket closed) and drops the
-   actor, seconds before the GCS's health checks declare the node dead, so the actor's death cause says nothing of
-   the node. The patch asks where the actor ran: a node the GCS has dead, or whose raylet takes no connection
-   within a second, was lost. It spares those attempts, up to a limit per trial so that a trial that takes its node
-   down each time still ends; a trial's own crash (its process exits, its node lives) is still counted.
+   patch handles the error once and forgets the reset: the trial is given another actor, as after any lost one.
 """
 
 from __future__ import annotations
@@ -109,15 +96,6 @@ def _local_tuner(tuner):
     return local
 
 
-def failures_counted(trial) -> int:
-    """The failures Tune counted against `max_failures` for this trial so far."""
-    check_versions()
-    metadata = getattr(trial, "run_metadata", None)
-    if metadata is None or not hasattr(metadata, "num_failures"):
-        raise UsageError("Ray Tune's Trial changed: search/common/compat.py needs updating for this Ray")
-    return int(metadata.num_failures)
-
-
 @functools.lru_cache(maxsize=4)
 def _gcs_client(address: str):
     import ray
@@ -174,15 +152,11 @@ def retry_trials_of_lost_cached_actors() -> None:
     def handle_actor_failure(self, tracked_actor, exception) -> None:
         trial = self._actor_to_trial.get(tracked_actor)
         waiting = trial is not None and trial in (self._pending_trials | self._paused_trials)
-        handed_over = waiting and trial in self._resetting_trials  # a cached actor, not the trial's own
-        counted = failures_counted(trial) if handed_over else 0
         if trial is not None:
             self._resetting_trials.discard(trial)  # a dead actor's reset never resolves
         actor_failed(self, tracked_actor, exception)  # requeues a waiting trial, through _trial_task_failure
         if waiting:
             self.__dict__.setdefault(LOST_ACTOR_ERRORS, {})[trial.trial_id] = exception
-        if handed_over:  # the trial ran nothing on it: not a failure of the trial's
-            trial.run_metadata.num_failures = counted
 
     @functools.wraps(task_failure)
     def handle_task_failure(self, trial, exception) -> None:
@@ -195,56 +169,3 @@ def retry_trials_of_lost_cached_actors() -> None:
     handle_actor_failure._handles_once = True
     TuneController._actor_failed = handle_actor_failure
     TuneController._trial_task_failure = handle_task_failure
-
-
-def lost_with_its_node(exc: BaseException | None) -> bool:
-    """Whether Tune's error `exc` for a trial is its actor lost with its node: the GCS has that node dead, or its
-    raylet takes no connection (a node SIGKILLed or gone, seen before the GCS's health checks give it up)."""
-    import ray
-    from ray.exceptions import RayActorError, RayTaskError
-
-    from search.common.probes import tcp_connect
-
-    cause = exc.cause if isinstance(exc, RayTaskError) else exc
-    actor_id = cause.actor_id if isinstance(cause, RayActorError) else None
-    try:
-        node_id = ray._private.state.actors(actor_id=actor_id)["Address"]["NodeID"] if actor_id else None
-        node = next((n for n in ray.nodes() if n["NodeID"] == node_id), None)
-    except Exception:  # noqa: BLE001 - the GCS did not answer: count it, as Tune would
-        return False
-    if node is None or not node["Alive"]:
-        return node is not None
-    try:
-        tcp_connect(node["NodeManagerAddress"], node["NodeManagerPort"], timeout=1)
-    except OSError:
-        return True
-    return False
-
-
-SPARED_NODE_LOSSES = "spared_node_losses"  # on a trial's temporary state: attempts lost with their node, not counted
-
-
-def spare_trials_lost_with_their_node(limit: int) -> None:
-    """Patch Tune's Trial (once per process) so that an attempt lost with its node, up to `limit` per trial, is not
-    counted against `max_failures`, as a drained node's is not."""
-    check_versions()
-    from ray.tune.experiment.trial import Trial
-
-    original = getattr(Trial, "handle_error", None)
-    if original is None or not hasattr(Trial, "_handle_ray_actor_error"):
-        raise UsageError("Ray Tune's Trial changed: search/common/compat.py needs updating for this Ray")
-    if getattr(original, "_spares_lost_nodes", False):
-        return
-
-    @functools.wraps(original)
-    def handle_error(self, exc=None) -> None:
-        before = failures_counted(self)
-        original(self, exc)
-        spared = getattr(self.temporary_state, SPARED_NODE_LOSSES, 0)
-        if self.run_metadata.num_failures > before and spared < limit and lost_with_its_node(exc):
-            self.run_metadata.num_failures = before
-            self.run_metadata.invalidate_cache()
-            setattr(self.temporary_state, SPARED_NODE_LOSSES, spared + 1)
-
-    handle_error._spares_lost_nodes = True
-    Trial.handle_error = handle_error

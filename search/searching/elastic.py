@@ -32,13 +32,13 @@ class FoldLedger:
         self.redone: dict[str, int] = {}
         self.attempts_lost: dict[str, dict[str, str]] = {}  # trial id -> its lost-attempt tags so far
 
-    def lost(self, trial_id: str, error: str, counted: int) -> dict[str, str]:
+    def lost(self, trial_id: str, error: str) -> dict[str, str]:
         """An attempt of the trial was lost: remember how far it had reported; returns the trial run's tags for it
         (`lost_tags`)."""
         self.lost_at[trial_id] = self.reported.get(trial_id, 0)
         self.redone.setdefault(trial_id, 0)
         tags = self.attempts_lost.setdefault(trial_id, {})
-        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error, counted))
+        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error))
         return dict(tags)
 
     def result(self, trial_id: str, result: dict) -> None:
@@ -59,10 +59,9 @@ class FoldLedger:
         return tags
 
 
-def lost_tags(lost: int, error: str, counted: int) -> dict[str, str]:
-    """The tags a lost attempt sets on its trial's run: how many were lost, this one's error, and how many Tune
-    counted against `max_failures` (an attempt lost with its node, drained or killed, is not)."""
-    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error, c.FAILURES_COUNTED: str(counted)}
+def lost_tags(lost: int, error: str) -> dict[str, str]:
+    """The tags a lost attempt sets on its trial's run: how many were lost, and this one's error."""
+    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error}
 
 
 def cluster_cpus() -> int:

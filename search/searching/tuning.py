@@ -21,7 +21,6 @@ from search.common.compat import (
     restored_search_alg,
     retry_trials_of_lost_cached_actors,
     set_restored_callbacks,
-    spare_trials_lost_with_their_node,
 )
 from search.common.contract import STUDY_JOURNAL
 from search.common.contract import trial_run_name as run_name
@@ -39,8 +38,9 @@ from trainables.trainable import train_trial
 if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
-MAX_FAILURES = 2  # a trial's crashes (it raised, its process died) Tune retries before the trial fails
-LOST_NODES_SPARED = 5  # attempts a trial may lose with its node (killed, not drained) beyond those
+# Attempts a trial may lose with its actor (its node killed, its process dead) before it fails: Tune counts only
+# those against `max_failures` (a drained node's are not counted, a trial's own error ends it at once).
+MAX_FAILURES = 7
 
 
 def trial_name(trial) -> str:
@@ -54,11 +54,22 @@ def trial_dirname(trial) -> str:
 
 
 def _patch_tune() -> None:
-    """Trial actors that stay, trials retried when a cached actor is lost, attempts lost with their node not counted
-    as the trial's failures (search/common/compat.py)."""
+    """Trial actors that stay, trials retried when a cached actor is lost (search/common/compat.py)."""
     keep_starting_actors()
     retry_trials_of_lost_cached_actors()
-    spare_trials_lost_with_their_node(LOST_NODES_SPARED)
+
+
+class SearchLimiter(ConcurrencyLimiter):
+    """The search's ConcurrencyLimiter, which hands the searcher a trial that ended with its own error
+    (trainables/trainable.py's `failed_result`) as a failed trial: Optuna records it FAIL."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if c.ERROR not in result:
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        failed = error or c.ERROR in (result or {})
+        super().on_trial_complete(trial_id, None if failed else result, error=failed)
 
 
 def progress_display(config: SearchConfig) -> tuple[list, dict]:
@@ -163,7 +174,7 @@ def build_tuner(
         )
     shown, display = progress_display(config)
     _patch_tune()
-    limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    limiter = SearchLimiter(searcher, max_concurrent=max_concurrent)
     callbacks = [*shown, *callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
     return tune.Tuner(
         make_trainable(config, split, tune_path, runs),
@@ -180,7 +191,7 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             stop=stopper,
-            # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
+            # Every fold checkpoint is kept (a few hundred bytes each):
             # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
             **display,

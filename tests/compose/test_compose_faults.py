@@ -94,7 +94,6 @@ def test_a_killed_worker_container_costs_its_trial_only_the_fold_in_progress(clu
         trials = finish(cluster, driver, experiment, found[1], samples)
         [trial] = [t for t in trials if t.data.tags[c.TRIAL_INDEX] == "0"]  # the slow point, evaluated first
         assert trial.data.tags[c.LOST_ATTEMPTS] == "1", trial.data.tags
-        assert trial.data.tags[c.FAILURES_COUNTED] == "0", "an attempt lost with its container counted as a failure"
         assert int(trial.data.tags[c.FOLDS_RESTORED]) >= 1, "the new attempt started over"
     finally:
         if driver.poll() is None:

@@ -53,19 +53,18 @@ def test_a_trial_run_records_the_folds_it_took_over_and_redid():
     ledger = FoldLedger()
     ledger.result("a", {c.FOLDS_DONE: 1, c.FOLDS_RESTORED: 0})
     ledger.result("a", {c.FOLDS_DONE: 2, c.FOLDS_RESTORED: 0})
-    assert ledger.lost("a", "node died", 0)[c.LOST_ATTEMPTS] == "1"  # reported 2 folds; its checkpoint holds 2
+    assert ledger.lost("a", "node died")[c.LOST_ATTEMPTS] == "1"  # reported 2 folds; its checkpoint holds 2
     ledger.result("a", {c.FOLDS_DONE: 3, c.FOLDS_RESTORED: 2})
     ledger.result("b", {c.FOLDS_DONE: 2, c.FOLDS_RESTORED: 0})
-    ledger.lost("b", "node died", 1)  # reported 2 folds, but no storage to keep them: starts over
+    ledger.lost("b", "node died")  # reported 2 folds, but no storage to keep them: starts over
     ledger.result("b", {c.FOLDS_DONE: 1, c.FOLDS_RESTORED: 0})
-    lost_a = {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "node died", c.FAILURES_COUNTED: "0"}
+    lost_a = {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "node died"}
     assert ledger.tags("a", {c.FOLDS_RESTORED: 2}) == {**lost_a, c.FOLDS_RESTORED: "2", c.FOLDS_REDONE: "0"}
     assert ledger.tags("b", {c.FOLDS_RESTORED: 0})[c.FOLDS_REDONE] == "2"
     assert ledger.tags("c", {c.FOLDS_RESTORED: 0}) == {}, "an undisturbed trial's run carries neither"
-    again = ledger.lost("b", "drained", 1)
-    assert again == {c.LOST_ATTEMPTS: "2", f"{c.LOST_ATTEMPT}_1": "node died", f"{c.LOST_ATTEMPT}_2": "drained",
-                     c.FAILURES_COUNTED: "1"}  # fmt: skip
-    assert lost_tags(1, "x", 0) == {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "x", c.FAILURES_COUNTED: "0"}
+    again = ledger.lost("b", "drained")
+    assert again == {c.LOST_ATTEMPTS: "2", f"{c.LOST_ATTEMPT}_1": "node died", f"{c.LOST_ATTEMPT}_2": "drained"}
+    assert lost_tags(1, "x") == {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "x"}
 
 
 class Limiter:

@@ -14,13 +14,6 @@ upstream behaviour a patch relies on changes.
 2. `set_restored_callbacks` (Ray Tune's `Tuner._local_tuner`): `Tuner.restore` takes no run config, and the
    callbacks it unpickles are the interrupted driver's trackers, which hold no MLflow client; the restored Tuner
    needs fresh ones.
-4. `draining_nodes` (`ray._raylet.GcsClient.get_draining_nodes`) lists the nodes draining now. Draining one is
-   the cluster's business (`cluster/local_workers.py`'s `drain_node`, the same `GcsClient`): `cluster/` imports
-   nothing of the search above its bottom layer.
-5. `skip_draining_nodes` (Ray Tune's `TuneController._maybe_cache_trial_actor`): with `reuse_actors=True` Tune
-   keeps a finished trial's actor for the next trial, which bypasses the raylet, so a draining node would go on
-   taking trials through the actors it holds until its deadline. The patch does not keep the actor of a trial whose
-   last result came from a draining node: the actor stops, the node falls idle, and the next trial goes elsewhere.
 6. `retry_trials_of_lost_cached_actors` (Ray Tune's `TuneController._actor_failed` and `_trial_task_failure`): when a
    cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
    twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
@@ -94,42 +87,6 @@ def _local_tuner(tuner):
     if local is None or not hasattr(local, "get_run_config") or not hasattr(local, "_tune_config"):
         raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
     return local
-
-
-@functools.lru_cache(maxsize=4)
-def _gcs_client(address: str):
-    import ray
-
-    return ray._raylet.GcsClient(address=address)
-
-
-def draining_nodes() -> set[str]:
-    """The hex ids of the nodes of the connected cluster that are draining now."""
-    check_versions()
-    import ray
-
-    client = _gcs_client(ray.get_runtime_context().gcs_address)
-    return {k if isinstance(k, str) else k.hex() for k in client.get_draining_nodes(timeout=5)}
-
-
-def skip_draining_nodes(draining: set[str], node_key: str) -> None:
-    """Patch Tune's controller (once per process) not to keep for reuse a trial actor whose trial's last result
-    (its `node_key`) names a node in `draining`, a set the caller keeps up to date."""
-    check_versions()
-    from ray.tune.execution.tune_controller import TuneController
-
-    original = getattr(TuneController, "_maybe_cache_trial_actor", None)
-    if original is None:
-        raise UsageError("Ray Tune's TuneController changed: search/common/compat.py needs updating for this Ray")
-    original = getattr(original, "__wrapped__", original)
-
-    @functools.wraps(original)
-    def maybe_cache_trial_actor(self, trial) -> bool:
-        if draining and (trial.last_result or {}).get(node_key) in draining:
-            return False  # its node is draining: let the actor stop with the trial
-        return original(self, trial)
-
-    TuneController._maybe_cache_trial_actor = maybe_cache_trial_actor
 
 
 LOST_ACTOR_ERRORS = "_lost_actor_errors"  # instance attribute: trial id -> the actor error already handled

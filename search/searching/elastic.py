@@ -4,9 +4,7 @@
   attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
   (`folds_redone`; with a checkpoint per reported fold, none).
 - `FollowCluster`: a Tune callback that keeps the search's concurrency equal to the cluster's CPUs as workers join
-  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds; and keeps
-  the set of draining nodes, whose trial actors Tune then does not keep for another trial
-  (`search.common.compat.skip_draining_nodes`): a drained node takes no new trial.
+  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds.
 - `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
 """
 
@@ -18,7 +16,6 @@ from collections.abc import Callable, Iterable
 from ray import tune
 
 from search.common import contract as c
-from search.common.compat import draining_nodes, skip_draining_nodes
 
 FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
 
@@ -73,33 +70,22 @@ def cluster_cpus() -> int:
 
 class FollowCluster(tune.Callback):
     """Once a second: set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) when they
-    change (with `follow`), and refresh the set of draining nodes Tune's actor cache avoids.
+    change (with `follow`).
 
     `ConcurrencyLimiter.set_max_concurrency` is Tune's public setter; the limiter then lets the searcher propose
     as many trials as there are CPUs, and Tune places them on whichever nodes have room, the new ones included.
     """
 
     def __init__(self, limiter, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
-                 drains: Callable[[], set[str]] = draining_nodes, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
-        self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
+                 every_s: float = FOLLOW_EVERY_S):  # fmt: skip
+        self.limiter, self.follow, self.cpus, self.every_s = limiter, follow, cpus, every_s
         self.checked = 0.0
-        self.draining: set[str] = set()  # kept in place: the patched controller reads this very set
-        skip_draining_nodes(self.draining, c.NODE)
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
         now = time.monotonic()
-        if now - self.checked < self.every_s:
+        if not self.follow or now - self.checked < self.every_s:
             return
         self.checked = now
-        try:
-            now_draining = self.drains()
-        except Exception:  # noqa: BLE001 - a GCS that does not answer once leaves the set as it was
-            now_draining = self.draining
-        if now_draining != self.draining:
-            self.draining.clear()
-            self.draining.update(now_draining)
-        if not self.follow:
-            return
         wanted = max(1, self.cpus())
         if wanted != self.limiter.max_concurrent:
             self.limiter.set_max_concurrency(wanted)

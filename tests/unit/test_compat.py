@@ -6,7 +6,6 @@ import pytest
 import ray
 from ray import tune
 
-from cluster import local_workers
 from search.common import compat
 from search.common.errors import UsageError
 
@@ -58,29 +57,3 @@ def test_a_tuner_without_the_internal_is_refused():
         compat.set_restored_callbacks(object(), [])
     with pytest.raises(UsageError, match="Tuner changed"):
         compat.restored_search_alg(object())
-
-
-def test_the_gcs_client_still_drains_nodes_as_preempted():
-    import inspect
-
-    from ray._raylet import GcsClient, InnerGcsClient
-    from ray.core.generated import autoscaler_pb2
-
-    assert autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
-    assert GcsClient and "drain_node" in dir(InnerGcsClient)
-    assert "drain_node" in inspect.getsource(local_workers.drain_node)
-
-
-def test_tune_still_caches_trial_actors_where_the_drain_patch_looks():
-    import inspect
-
-    from ray._raylet import InnerGcsClient
-    from ray.tune.execution.tune_controller import TuneController
-
-    assert "get_draining_nodes" in dir(InnerGcsClient)
-    compat.skip_draining_nodes(set(), "node")
-    patched = TuneController._maybe_cache_trial_actor
-    assert list(inspect.signature(patched.__wrapped__).parameters) == ["self", "trial"]
-    assert "_actor_cache.cache_object" in inspect.getsource(patched.__wrapped__)
-    compat.skip_draining_nodes(set(), "node")  # again: wraps the original, not the patch
-    assert TuneController._maybe_cache_trial_actor.__wrapped__ is patched.__wrapped__

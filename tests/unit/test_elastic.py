@@ -82,28 +82,16 @@ class Limiter:
 def test_the_concurrency_follows_the_clusters_cpus():
     cpus = iter([1, 3, 3, 2, 0])
     limiter = Limiter()
-    follow = FollowCluster(limiter, cpus=lambda: next(cpus), drains=lambda: {"n1"}, every_s=0)
+    follow = FollowCluster(limiter, cpus=lambda: next(cpus), every_s=0)
     seen = []
     for step in range(5):
         follow.on_step_begin(step, [])
         seen.append(limiter.max_concurrent)
     assert seen == [1, 3, 3, 2, 1], "never below one trial at a time"
     assert limiter.changes == [3, 2, 1]
-    assert follow.draining == {"n1"}
-    fixed = FollowCluster(Limiter(), follow=False, cpus=lambda: 8, drains=set, every_s=0)
+    fixed = FollowCluster(Limiter(), follow=False, cpus=lambda: 8, every_s=0)
     fixed.on_step_begin(0, [])
     assert fixed.limiter.max_concurrent == 1, "--max-concurrent stays as given"
-
-
-def test_a_draining_nodes_trial_actor_is_not_kept_for_the_next_trial():
-    from types import SimpleNamespace
-
-    from ray.tune.execution.tune_controller import TuneController
-
-    follow = FollowCluster(Limiter(), drains=lambda: {"n1"}, cpus=lambda: 1, every_s=0)
-    follow.on_step_begin(0, [])
-    on_draining = SimpleNamespace(last_result={c.NODE: "n1"})
-    assert TuneController._maybe_cache_trial_actor(None, on_draining) is False
 
 
 def test_nodes_used_counts_the_distinct_nodes_of_the_trials():

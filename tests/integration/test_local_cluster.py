@@ -432,7 +432,7 @@ def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
         assert kill_hard(read_state(local_cluster["state_dir"]), f"ray-worker-{busy[0]}") > 0
         out, err = driver.communicate(timeout=600)
         assert driver.returncode == 0, err[-3000:]
-        assert re.search(r"^trial 0000-\S+: attempt 1 lost with its node, running it again", out, re.M), out[-3000:]
+        assert re.search(r"^trial 0000-\S+: attempt 1 lost with its actor, running it again", out, re.M), out[-3000:]
         assert "Trial task failed" not in out + err, "Tune's traceback for a lost actor is shown"
         trials = trial_runs(client, "it-worker-loss", search_id)
         assert sorted(int(r.data.tags["trial_index"]) for r in trials) == list(range(2))

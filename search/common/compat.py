@@ -11,9 +11,6 @@ upstream behaviour a patch relies on changes.
    one actor runs every trial while a second process is started and killed again and again, so a search on two
    CPUs runs one trial at a time (about half the Iris searches took 1.7x as long). The patch makes Tune wait for a
    trial's own actor once that actor holds its resources; the cached actor then takes the next new trial.
-2. `set_restored_callbacks` (Ray Tune's `Tuner._local_tuner`): `Tuner.restore` takes no run config, and the
-   callbacks it unpickles are the interrupted driver's trackers, which hold no MLflow client; the restored Tuner
-   needs fresh ones.
 6. `retry_trials_of_lost_cached_actors` (Ray Tune's `TuneController._actor_failed` and `_trial_task_failure`): when a
    cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
    twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
@@ -61,32 +58,6 @@ def keep_starting_actors() -> None:
 
     maybe_reuse_cached_actor._keeps_starting_actors = True
     TuneController._maybe_reuse_cached_actor = maybe_reuse_cached_actor
-
-
-def set_restored_callbacks(tuner, callbacks: list, stopper=None, display: dict | None = None) -> None:
-    """Give a Tuner made by `Tuner.restore` fresh callbacks (the pickled trackers hold no client), the stopper
-    the driver watches (the pickled one is a copy), and this run's `display` (RunConfig's `verbose` and
-    `progress_reporter`)."""
-    run_config = _local_tuner(tuner).get_run_config()
-    run_config.callbacks = callbacks
-    if stopper is not None:
-        run_config.stop = stopper
-    for name, value in (display or {}).items():
-        setattr(run_config, name, value)
-
-
-def restored_search_alg(tuner):
-    """The search algorithm (the search's ConcurrencyLimiter) of a Tuner made by `Tuner.restore`: the object Tune
-    restores the searcher's state into, so a callback given it follows the resumed search."""
-    return _local_tuner(tuner)._tune_config.search_alg
-
-
-def _local_tuner(tuner):
-    check_versions()
-    local = getattr(tuner, "_local_tuner", None)
-    if local is None or not hasattr(local, "get_run_config") or not hasattr(local, "_tune_config"):
-        raise UsageError("Ray Tune's Tuner changed: search/common/compat.py needs updating for this Ray")
-    return local
 
 
 LOST_ACTOR_ERRORS = "_lost_actor_errors"  # instance attribute: trial id -> the actor error already handled

@@ -25,6 +25,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from search.common import contract as c
 from search.common.contract import trial_run_name as run_name
+from search.common.errors import UsageError
 from search.common.figures import save_confusion_matrix
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
@@ -87,6 +88,16 @@ class BackgroundWriter:
                 thread.join()
 
 
+RESTORED: dict[str, TrialTracker] = {}  # parent run id -> the tracker `Tuner.restore` unpickled in this process
+
+
+def restored_tracker(parent_run_id: str) -> TrialTracker:
+    """The tracker a restored Tuner will drive (the one the interrupted search's Tuner was built with)."""
+    if parent_run_id not in RESTORED:
+        raise UsageError(f"the Tune state restored has no tracker of parent run {parent_run_id}: it cannot resume")
+    return RESTORED.pop(parent_run_id)
+
+
 class TrialTracker(MLflowLoggerCallback):
     """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
 
@@ -113,6 +124,11 @@ class TrialTracker(MLflowLoggerCallback):
         self.writer: BackgroundWriter | None = None
         self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
         self.stopper = None  # `--plateau`'s Stopper: once it fired, the trials it cut in flight end as stopped
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled by `Tuner.restore`: the resuming driver finds this very tracker (`restored_tracker`)."""
+        self.__dict__.update(state)
+        RESTORED[self.parent_run_id] = self
 
     def setup(self, *args, **kwargs) -> None:
         self.client = MlflowClient(self.tracking_uri)

@@ -11,23 +11,17 @@ import optuna
 from optuna.storages import JournalStorage
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from search.common import contract as c
-from search.common.compat import (
-    keep_starting_actors,
-    restored_search_alg,
-    retry_trials_of_lost_cached_actors,
-    set_restored_callbacks,
-)
+from search.common.compat import keep_starting_actors, retry_trials_of_lost_cached_actors
 from search.common.contract import STUDY_JOURNAL
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
-from search.searching.elastic import FollowCluster
+from search.searching.elastic import SearchLimiter
 from search.searching.journal import DriverJournal
 from search.searching.progress import ProgressLine
 from trainables.data import Split
@@ -57,19 +51,6 @@ def _patch_tune() -> None:
     """Trial actors that stay, trials retried when a cached actor is lost (search/common/compat.py)."""
     keep_starting_actors()
     retry_trials_of_lost_cached_actors()
-
-
-class SearchLimiter(ConcurrencyLimiter):
-    """The search's ConcurrencyLimiter, which hands the searcher a trial that ended with its own error
-    (trainables/trainable.py's `failed_result`) as a failed trial: Optuna records it FAIL."""
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if c.ERROR not in result:
-            super().on_trial_result(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        failed = error or c.ERROR in (result or {})
-        super().on_trial_complete(trial_id, None if failed else result, error=failed)
 
 
 def progress_display(config: SearchConfig) -> tuple[list, dict]:
@@ -174,8 +155,8 @@ def build_tuner(
         )
     shown, display = progress_display(config)
     _patch_tune()
-    limiter = SearchLimiter(searcher, max_concurrent=max_concurrent)
-    callbacks = [*shown, *callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
+    limiter = SearchLimiter(searcher, max_concurrent, follow=not config.max_concurrent)
+    callbacks = [*shown, *callbacks]
     return tune.Tuner(
         make_trainable(config, split, tune_path, runs),
         tune_config=tune.TuneConfig(
@@ -199,22 +180,13 @@ def build_tuner(
     )
 
 
-def restore_tuner(
-    config: SearchConfig,
-    split: Split,
-    tune_path: Path,
-    callbacks: list,
-    stopper: Stopper | None = None,
-    runs: RunFolds | None = None,
-) -> tune.Tuner:
-    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
+def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None) -> tune.Tuner:
+    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed.
+
+    Tune restores everything the search was built with (search/searching/tracking.py's `restored_tracker` finds its
+    tracker, which connects to the tracking server in its `setup`, and the tracker's stopper), and this run's
+    trainable, which reads the data again."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     _patch_tune()
-    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)
-    limiter = restored_search_alg(tuner)  # the ConcurrencyLimiter: its concurrency follows the cluster again
-    follow = FollowCluster(limiter, follow=not config.max_concurrent)
-    shown, display = progress_display(config)  # this run's --verbose, not the pickled one's
-    display.setdefault("progress_reporter", None)
-    set_restored_callbacks(tuner, [*shown, *callbacks, follow], stopper, display)  # fresh trackers hold a client
-    return tuner
+    return tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)

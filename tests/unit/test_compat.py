@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import ray
-from ray import tune
 
 from search.common import compat
 from search.common.errors import UsageError
@@ -34,26 +33,3 @@ def test_tune_controller_still_has_what_the_actor_patch_reads():
     assert patched._keeps_starting_actors and patched.__wrapped__.__name__ == "_maybe_reuse_cached_actor"
     compat.keep_starting_actors()  # once per process
     assert TuneController._maybe_reuse_cached_actor is patched
-
-
-def test_restored_tuners_take_fresh_callbacks():
-    tuner = tune.Tuner(lambda config: None)
-    marker = tune.Callback()
-    compat.set_restored_callbacks(tuner, [marker])
-    assert tuner._local_tuner.get_run_config().callbacks == [marker]
-
-
-def test_a_tuners_search_algorithm_is_the_one_it_was_given():
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
-
-    limiter = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
-    tuner = tune.Tuner(lambda config: None, tune_config=tune.TuneConfig(search_alg=limiter))
-    assert compat.restored_search_alg(tuner) is limiter
-
-
-def test_a_tuner_without_the_internal_is_refused():
-    with pytest.raises(UsageError, match="Tuner changed"):
-        compat.set_restored_callbacks(object(), [])
-    with pytest.raises(UsageError, match="Tuner changed"):
-        compat.restored_search_alg(object())

@@ -9,7 +9,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search.common import contract as c
 from search.common.trials import Trial
-from search.searching.tuning import SearchLimiter
+from search.searching.elastic import SearchLimiter
 from trainables.trainable import failed_result
 
 
@@ -37,7 +37,7 @@ def test_the_study_records_a_failed_result_as_failed_and_a_score_as_complete(met
     mode = ["max", "min"] if isinstance(metric, list) else "max"
     storage = optuna.storages.InMemoryStorage()
     searcher = OptunaSearch(space=space, metric=metric, mode=mode, seed=0, storage=storage, study_name="s")
-    limiter = SearchLimiter(searcher, max_concurrent=2)
+    limiter = SearchLimiter(searcher, max_concurrent=2, follow=False)
     limiter.set_search_properties(None, None, {})
     assert limiter.suggest("failed") and limiter.suggest("scored")
     failed = {**failed_result(ValueError("no")), "training_iteration": 1}

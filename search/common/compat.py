@@ -1,21 +1,20 @@
-"""Every use of a framework's internals, in one place, each guarded by the version it was written for.
+"""The only Ray internals the project touches: two patches of Ray Tune's `TuneController`, tied to actor reuse
+(`reuse_actors=True`, which took 100 cheap trials from 264 s to 10 s), applied once by `patch_tune()` from the
+driver's start (search/searching/driver.py). Each has a test that runs Tune as it ships and as patched
+(tests/integration/test_compat_patches.py) and a measured figure in BENCHMARKS.md; on a Ray these were not written
+for, `patch_tune` refuses with one line naming the upgrade.
 
-`check_versions()` runs when a search starts: on a Ray it does not know it refuses with one line naming the
-upgrade, instead of failing inside Tune's loop far from the cause. `tests/unit/test_compat.py` fails when the
-upstream behaviour a patch relies on changes.
-
-1. `keep_starting_actors` (Ray Tune's `TuneController`, ray-project/ray#42951). With `reuse_actors=True`, Tune
-   hands an idle cached actor to a pending trial even when that trial's own actor has already been given its
-   resources and is starting, and then kills the starting actor. When trials take less time than an actor takes to
-   start (about 3 s here: a Python process importing Ray, scikit-learn and pandas), that repeats for every trial:
-   one actor runs every trial while a second process is started and killed again and again, so a search on two
-   CPUs runs one trial at a time (about half the Iris searches took 1.7x as long). The patch makes Tune wait for a
-   trial's own actor once that actor holds its resources; the cached actor then takes the next new trial.
-6. `retry_trials_of_lost_cached_actors` (Ray Tune's `TuneController._actor_failed` and `_trial_task_failure`): when a
-   cached actor dies while it is being handed to a pending trial (its node was killed), Tune gets the one error
-   twice, from the actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and
-   fails it for good, and the trial stays listed as resetting, so Tune would never give it another actor. The
-   patch handles the error once and forgets the reset: the trial is given another actor, as after any lost one.
+1. `keep_starting_actors` (`TuneController._maybe_reuse_cached_actor`, ray-project/ray#42951). Tune hands an idle
+   cached actor to a pending trial even when that trial's own actor holds its resources and is starting, and then
+   kills the starting actor. When trials take less time than an actor takes to start (about 3 s here: a process
+   importing Ray, scikit-learn and pandas), that repeats for every trial: one actor runs every trial while a second
+   is started and killed again and again, so a search on two CPUs runs one trial at a time. The patch makes Tune
+   wait for a trial's own actor once it holds its resources; the cached actor takes the next new trial.
+2. `retry_trials_of_lost_cached_actors` (`TuneController._actor_failed` and `_trial_task_failure`): when a cached
+   actor dies while it is handed to a pending trial (its node was killed), Tune gets the one error twice, from the
+   actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and fails it for
+   good, and the trial stays listed as resetting, so Tune would never give it another actor. The patch handles the
+   error once and forgets the reset: the trial is given another actor, as after any lost one.
 """
 
 from __future__ import annotations
@@ -25,6 +24,13 @@ import functools
 from search.common.errors import UsageError
 
 RAY_VERSIONS = ("2.60.",)  # the Ray releases these patches were written and tested for
+
+
+def patch_tune() -> None:
+    """Apply both patches (once per process; again is a no-op). The driver calls it once, as a search starts."""
+    check_versions()
+    keep_starting_actors()
+    retry_trials_of_lost_cached_actors()
 
 
 def check_versions() -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from search.common import contract as c
 from search.common.cli import check_writable
+from search.common.compat import patch_tune
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
@@ -117,6 +118,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.warm import plan
 
     apply_process_settings("run")
+    patch_tune()  # the project's only patches of Ray's internals (search/common/compat.py), once per process
     check_tracking_uri(config.tracking_uri)
     parent = None
     if config.resume:

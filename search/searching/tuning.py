@@ -15,7 +15,6 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from search.common import contract as c
-from search.common.compat import keep_starting_actors, retry_trials_of_lost_cached_actors
 from search.common.contract import STUDY_JOURNAL
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
@@ -45,12 +44,6 @@ def trial_name(trial) -> str:
 def trial_dirname(trial) -> str:
     """A short folder name per trial (Tune's default spells out every hyperparameter)."""
     return trial.trial_id
-
-
-def _patch_tune() -> None:
-    """Trial actors that stay, trials retried when a cached actor is lost (search/common/compat.py)."""
-    keep_starting_actors()
-    retry_trials_of_lost_cached_actors()
 
 
 def progress_display(config: SearchConfig) -> tuple[list, dict]:
@@ -154,7 +147,6 @@ def build_tuner(
             grace_period=1,
         )
     shown, display = progress_display(config)
-    _patch_tune()
     limiter = SearchLimiter(searcher, max_concurrent, follow=not config.max_concurrent)
     callbacks = [*shown, *callbacks]
     return tune.Tuner(
@@ -188,5 +180,4 @@ def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: Run
     trainable, which reads the data again."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
-    _patch_tune()
     return tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)

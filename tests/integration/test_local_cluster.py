@@ -402,7 +402,7 @@ def test_search_survives_a_tracking_server_restart(local_cluster, tmp_path):
 @pytest.mark.fault("a Ray worker node SIGKILLed mid-search")
 def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
     """A Ray worker node dies (SIGKILL) mid-search while it runs a trial: the search still ends with every trial
-    completed, the lost attempt is on its trial's run, not counted against max_failures, and no run is FINISHED
+    completed, the lost attempt is on its trial's run (not its failure: it completes), and no run is FINISHED
     without its metrics. One trial at a
     time, a slow one first, so the one live trial actor is that trial's and it is still fitting when its node dies."""
     env, points = local_cluster["env"], tmp_path / "slow.json"

@@ -118,9 +118,11 @@ def measure(work) -> tuple[float, float, dict[str, float]]:
 
 
 def bare_search(config, split, path: Path) -> None:
-    """The same Tuner with no tracking callback."""
+    """The same Tuner with no tracking callback (and the driver's patches of Tune)."""
+    from search.common.compat import patch_tune
     from search.searching.tuning import build_tuner
 
+    patch_tune()
     build_tuner(config, split, path, 2, callbacks=[]).fit()
 
 

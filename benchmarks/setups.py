@@ -53,6 +53,7 @@ def untracked(args) -> list[tuple[float, float]]:
     """The project's Tuner with no tracking callback."""
     from pathlib import Path
 
+    from search.common.compat import patch_tune
     from search.common.connect import connect_ray
     from search.common.settings import apply_process_settings
     from search.searching.config import parse_args
@@ -60,6 +61,7 @@ def untracked(args) -> list[tuple[float, float]]:
     from search.searching.tuning import build_tuner
 
     apply_process_settings("run")  # as the search's own entrypoint makes them: no per-trial result files
+    patch_tune()  # and its patches of Tune (search/common/compat.py)
     argv = ["--dataset", args.dataset, "--num-samples", str(args.trials), "--seed", str(args.seed)]
     argv += ["--models", args.models, "--feature-sets", args.feature_sets]
     argv += ["--points-to-evaluate", args.points] if args.points else []

@@ -2,10 +2,10 @@
 
 - add-worker starts one more Ray worker node (labelled `worker=<n>`, the next number) with the sizes `up` gave its
   workers; a running search gets trials on it within seconds (its concurrency follows the cluster's CPUs).
-- remove-worker drains a worker node through Ray's drain API (`drain_node` below, as pre-empted,
-  with a deadline `--grace` seconds away): it takes no new work, its running trials finish, and at the deadline
-  what still runs there moves to another node, resuming from its last kept fold; none of it counts against
-  `max_failures`. Then the node is stopped by PID and forgotten.
+- remove-worker drains a worker node through `ray drain-node` (`drain_node` below, as pre-empted, with a deadline
+  `--grace` seconds away): Ray places no new actor there, its running trials go on (as may the next trial of an
+  actor Tune keeps for reuse), and at the deadline what still runs there moves to another node, resuming from its
+  last kept fold; none of it counts against `max_failures`. Then the node is stopped by PID and forgotten.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import contextlib
 import fcntl
 import os
 import re
+import shutil
 import signal
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from cluster import local_steps as steps
 from cluster.processes import group_members, process_alive, processes_mentioning, stop_processes
-from search.common.errors import CommandError, UsageError
+from search.common.errors import CommandError
 
 POLL_S = 0.5
 QUIET_POLLS = 3  # polls in a row with no running trial task before a draining node counts as idle
@@ -111,19 +114,17 @@ def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> t
     """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
     from now; returns (accepted, rejection message). The caller stops the node (Ray does not).
 
-    Ray's `ray._raylet.GcsClient.drain_node`, what the hidden `ray drain-node` command and the autoscaler call: it
-    marks the node draining, so that it takes no new work, with a deadline after which it is stopped.
+    Ray has no drain call in its Python API; its `ray drain-node` command (hidden from `ray --help`) makes the GCS
+    request the autoscaler makes: the node takes no new work, and its actors lost at the deadline are pre-empted
+    ones, which Tune does not count against `max_failures`.
     """
-    import ray
-    from ray.core.generated import autoscaler_pb2
-
-    client = getattr(ray._raylet, "GcsClient", None)  # a wrapper of InnerGcsClient, which holds the methods
-    if client is None or not hasattr(getattr(ray._raylet, "InnerGcsClient", None), "drain_node"):
-        raise UsageError("Ray's GcsClient changed: cluster/local_workers.py's drain_node needs updating for this Ray")
-    deadline_ms = int(time.time() * 1000 + deadline_s * 1000)
-    reason = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
-    accepted, rejection = client(address=address).drain_node(node_id, reason, message, deadline_ms)
-    return bool(accepted), str(rejection or "")
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    command = [ray_bin, "drain-node", "--address", address, "--node-id", node_id, "--reason",
+               "DRAIN_NODE_REASON_PREEMPTION", "--reason-message", message,
+               "--deadline-remaining-seconds", str(max(0, round(deadline_s)))]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    return done.returncode == 0, (lines[-1] if lines else "")[:500]
 
 
 def remove_worker(args: argparse.Namespace) -> None:

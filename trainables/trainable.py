@@ -163,6 +163,10 @@ def train_trial(
     that follows a lost one starts from them. Every result says how many folds its attempt took over
     (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
     (`trainables.folds.KEEP_AFTER_S` by default). `roles`: the table's column roles, inferred once by the driver.
+
+    An error of the trial's own (its Pipeline raised) ends it at once with a failed result (`failed_result`), not an
+    exception: a seeded trial would raise again, and Tune's `FailureConfig(max_failures)` then counts only attempts
+    lost with their actor or node.
     """
     from ray import tune
 
@@ -176,5 +180,18 @@ def train_trial(
         elif report_folds:
             tune.report({**progress.running(), **node})
 
-    metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume, roles=roles)
+    try:
+        metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume, roles=roles)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "ray":  # Tune's own signals and a lost connection are Tune's
+            raise
+        metrics = failed_result(exc)
     tune.report({**metrics, **node})
+
+
+def failed_result(exc: BaseException) -> dict[str, Any]:
+    """The result of a trial whose own code raised `exc`: its error's first line and NaN for every score and cost
+    (Tune refuses a result without the search's metric; the searcher records it as failed,
+    search/searching/tuning.py); no `folds_done`, so the schedulers and the plateau pass it by."""
+    line = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+    return {c.ERROR: f"{type(exc).__name__}: {line}"[:500], **dict.fromkeys((*c.SCORES, *c.COSTS), float("nan"))}

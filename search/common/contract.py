@@ -57,15 +57,14 @@ ERROR = "error"  # tag of a failed trial run: the last line of its error
 BEST_TRIAL_RUN_ID = "best_trial_run_id"  # tag of the search's parent run, set when the search ends
 SOURCE_RUN_ID = "source_run_id"  # tag of a registered version (and its release run): the trial it came from
 # A cluster that breathes: what a trial lost to a vanished worker, and how many nodes a search used.
-LOST_ATTEMPTS = "lost_attempts"  # tag of a trial run: attempts lost (its node died or drained, or it raised)
+LOST_ATTEMPTS = "lost_attempts"  # tag of a trial run: attempts lost with their actor (its node died or drained)
 LOST_ATTEMPT = "lost_attempt"  # tag `lost_attempt_<n>`: the error that ended the n-th lost attempt
 FOLDS_RESTORED = "folds_restored"  # in every result, and a trial run's tag: folds its last attempt took over
 FOLDS_REDONE = "folds_redone"  # tag of a trial run: folds it had reported, lost with a worker, and fitted again
 FOLDS_KEPT = "folds_kept"  # tag of a trial run whose worker does not see Tune's storage: its finished folds (JSON)
 MAX_TAG_CHARS = 5000  # the longest tag value the project writes (MLflow's limit on a tag's value)
-FAILURES_COUNTED = "failures_counted"  # tag of a trial run that lost attempts: those Tune counted (max_failures)
 NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
-ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, FAILURES_COUNTED, NODES_USED)
+ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, NODES_USED)
 # Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in that
 # folder (the journal cluster/study_dashboard.py serves).
 TUNE_PATH, STUDY_JOURNAL = "tune_path", "optuna-journal.log"

@@ -115,7 +115,9 @@ class Trial(Mapping[str, Any]):
     def from_result(
         cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "", **tags: str
     ) -> Trial:
-        """The trial of a Tune result (its config and last metrics), as its MLflow run records it."""
+        """The trial of a Tune result (its config and last metrics), as its MLflow run records it; a result with an
+        `error` (the trial's own, trainables/trainable.py) is a failed trial's, and its NaN scores are left out."""
+        failed = failed or c.ERROR in metrics
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
         params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:
@@ -124,7 +126,7 @@ class Trial(Mapping[str, Any]):
         return cls(
             index=_index(config.get(c.TRIAL_INDEX)),
             params={k: str(v) for k, v in params.items()},
-            metrics={k: float(metrics[k]) for k in c.TRIAL_METRICS if k in metrics},
+            metrics={k: float(metrics[k]) for k in c.TRIAL_METRICS if k in metrics and metrics[k] == metrics[k]},
             status="FAILED" if failed else "FINISHED" if c.FOLDS_DONE in metrics else "RUNNING",
             run_id=run_id,
             run_name=c.trial_run_name(config) if c.MODEL in config else "",

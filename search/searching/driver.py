@@ -16,6 +16,7 @@ import pandas as pd
 
 from search.common import contract as c
 from search.common.cli import check_writable
+from search.common.compat import patch_tune
 from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
@@ -129,10 +130,11 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.parent_run import reopen_search, start_search
     from search.searching.resume import resumed_config
     from search.searching.tracking import TrialTracker
-    from search.searching.tuning import build_tuner, restore_tuner
+    from search.searching.tuning import build_tuner
     from search.searching.warm import plan
 
     apply_process_settings("run")
+    patch_tune()  # the project's only patches of Ray's internals (search/common/compat.py), once per process
     check_tracking_uri(config.tracking_uri)
     parent = None
     if config.resume:
@@ -176,24 +178,24 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             print(note)
         trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
         trial_tags[c.SEARCH_ID] = home.search_id
-        stopper = plateau_stopper(config)
-        if stopper is not None and parent is not None:  # the count goes on from where the search was cut
-            stopper.replay(search_trials(client, home.experiment_id, home.search_id))
-        tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
-        tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
         # Workers that do not see the Tune folder keep their folds in their trial runs, on a server they reach.
         runs = (
             RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if served(config.tracking_uri) else None
         )
         if parent is None:
-            make_tuner = functools.partial(
+            stopper = plateau_stopper(config)
+            ids = (home.experiment_id, home.parent_run_id)
+            tracker = TrialTracker(config.tracking_uri, *ids, trial_tags, data.classes)
+            tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
+            build = functools.partial(
                 build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
             )
+            make_tuner = lambda: (build(), tracker)  # noqa: E731
         else:
-            make_tuner = functools.partial(restore_tuner, config, split, home.tune_path, [tracker], stopper, runs=runs)
+            make_tuner = functools.partial(_restore, config, client, home, split, runs)
         if warm is not None and warm.note():
             print(warm.note())
-        outcome = _run(config, client, home, make_tuner, tracker, stopper)
+        outcome = _run(config, client, home, make_tuner)
         outcome.notes.insert(0, warm.note() if warm is not None else "")
         outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
         return outcome
@@ -217,25 +219,42 @@ def plateau_stopper(config: SearchConfig):
     return Plateau(metric, config.plateau, config.min_delta, config.cv_folds, mode)
 
 
-def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, stopper=None) -> SearchOutcome:
-    """Build and fit the Tuner, then record the outcome on the parent run; the parent is closed whatever happens.
+def _restore(config: SearchConfig, client, home: SearchHome, split: Split, runs: RunFolds | None):
+    """The interrupted search's Tuner and the tracker it restored (with this run's tracking URI), its `--plateau`
+    stopper's count going on from where the search was cut."""
+    from search.searching.tracking import restored_tracker
+    from search.searching.tuning import restore_tuner
 
-    A search that `stopper` (`--plateau`) ended is complete: its trials cut short in flight count as stopped."""
+    tuner = restore_tuner(config, split, home.tune_path, runs)
+    tracker = restored_tracker(home.parent_run_id)
+    tracker.tracking_uri = config.tracking_uri
+    if tracker.stopper is not None:
+        tracker.stopper.replay(search_trials(client, home.experiment_id, home.search_id))
+    return tuner, tracker
+
+
+def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOutcome:
+    """Build (`make_tuner`: the Tuner and its tracker) and fit the Tuner, then record the outcome on the parent run;
+    the parent is closed whatever happens.
+
+    A search that the tracker's stopper (`--plateau`) ended is complete: its trials cut short in flight count as
+    stopped."""
     from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
 
-    status = "FAILED"
+    status, tracker = "FAILED", None
     try:
         try:
-            results = make_tuner().fit()
+            tuner, tracker = make_tuner()
+            results = tuner.fit()
         except Exception:
-            if tracker.lost:
+            if tracker is not None and tracker.lost:
                 raise tracking_lost(config.tracking_uri, home.search_id) from None
             raise
         tracker.record_missing(results)
         if tracker.lost:
             raise tracking_lost(config.tracking_uri, home.search_id)
-        rows = trials_of(results, tracker.trials)
+        rows, stopper = trials_of(results, tracker.trials), tracker.stopper
         plateaued = stopper is not None and stopper.fired and len(rows) < config.num_samples
         if plateaued:  # the trials in flight when the plateau ended the search
             rows = [replace(r, status="KILLED") if r.outcome == c.UNFINISHED else r for r in rows]
@@ -263,8 +282,9 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner, tracker, st
         status = "KILLED"
         raise interrupted(home.search_id) from None
     finally:
-        tracker.close()
-        if not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
+        if tracker is not None:
+            tracker.close()
+        if tracker is None or not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
             client.set_terminated(home.parent_run_id, status=status)
 
 

@@ -3,10 +3,9 @@
 - `FoldLedger`: what each trial lost with a vanished worker, as its MLflow run records it: the folds its last
   attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
   (`folds_redone`; with a checkpoint per reported fold, none).
-- `FollowCluster`: a Tune callback that keeps the search's concurrency equal to the cluster's CPUs as workers join
-  and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within seconds; and keeps
-  the set of draining nodes, whose trial actors Tune then does not keep for another trial
-  (`search.common.compat.skip_draining_nodes`): a drained node takes no new trial.
+- `SearchLimiter`: the search's concurrency limiter, which keeps the concurrency equal to the cluster's CPUs as
+  workers join and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within
+  seconds.
 - `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
 """
 
@@ -15,10 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from ray import tune
+from ray.tune.search import ConcurrencyLimiter
 
 from search.common import contract as c
-from search.common.compat import draining_nodes, skip_draining_nodes
 
 FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
 
@@ -32,13 +30,13 @@ class FoldLedger:
         self.redone: dict[str, int] = {}
         self.attempts_lost: dict[str, dict[str, str]] = {}  # trial id -> its lost-attempt tags so far
 
-    def lost(self, trial_id: str, error: str, counted: int) -> dict[str, str]:
+    def lost(self, trial_id: str, error: str) -> dict[str, str]:
         """An attempt of the trial was lost: remember how far it had reported; returns the trial run's tags for it
         (`lost_tags`)."""
         self.lost_at[trial_id] = self.reported.get(trial_id, 0)
         self.redone.setdefault(trial_id, 0)
         tags = self.attempts_lost.setdefault(trial_id, {})
-        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error, counted))
+        tags.update(lost_tags(int(tags.get(c.LOST_ATTEMPTS, 0)) + 1, error))
         return dict(tags)
 
     def result(self, trial_id: str, result: dict) -> None:
@@ -59,10 +57,9 @@ class FoldLedger:
         return tags
 
 
-def lost_tags(lost: int, error: str, counted: int) -> dict[str, str]:
-    """The tags a lost attempt sets on its trial's run: how many were lost, this one's error, and how many Tune
-    counted against `max_failures` (an attempt lost with its node, drained or killed, is not)."""
-    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error, c.FAILURES_COUNTED: str(counted)}
+def lost_tags(lost: int, error: str) -> dict[str, str]:
+    """The tags a lost attempt sets on its trial's run: how many were lost, and this one's error."""
+    return {c.LOST_ATTEMPTS: str(lost), f"{c.LOST_ATTEMPT}_{lost}": error}
 
 
 def cluster_cpus() -> int:
@@ -72,39 +69,42 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 0))
 
 
-class FollowCluster(tune.Callback):
-    """Once a second: set the concurrency limiter's `max_concurrent` to the cluster's CPUs (at least 1) when they
-    change (with `follow`), and refresh the set of draining nodes Tune's actor cache avoids.
+class SearchLimiter(ConcurrencyLimiter):
+    """The search's ConcurrencyLimiter, Tune's search algorithm (so a restored Tuner restores it with the rest).
 
-    `ConcurrencyLimiter.set_max_concurrency` is Tune's public setter; the limiter then lets the searcher propose
-    as many trials as there are CPUs, and Tune places them on whichever nodes have room, the new ones included.
+    With `follow`, its `max_concurrent` follows the cluster's CPUs (at least 1), read at most once every `every_s`
+    when Tune asks for a trial: the searcher then proposes as many trials as there are CPUs, and Tune places them on
+    whichever nodes have room, so a worker added mid-search gets trials within seconds. And it hands the searcher a
+    trial that ended with its own error (trainables/trainable.py's `failed_result`) as failed: Optuna records it so.
     """
 
-    def __init__(self, limiter, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
-                 drains: Callable[[], set[str]] = draining_nodes, every_s: float = FOLLOW_EVERY_S):  # fmt: skip
-        self.limiter, self.follow, self.cpus, self.drains, self.every_s = limiter, follow, cpus, drains, every_s
-        self.checked = 0.0
-        self.draining: set[str] = set()  # kept in place: the patched controller reads this very set
-        skip_draining_nodes(self.draining, c.NODE)
+    def __init__(self, searcher, max_concurrent: int, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
+                 every_s: float = FOLLOW_EVERY_S):  # fmt: skip
+        super().__init__(searcher, max_concurrent=max_concurrent)
+        self.follow, self.cpus, self.every_s, self.checked = follow, cpus, every_s, float("-inf")
 
-    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+    def suggest(self, trial_id: str) -> dict | None:
+        self.follow_cluster()
+        return super().suggest(trial_id)
+
+    def follow_cluster(self) -> None:
+        """Set `max_concurrent` to the cluster's CPUs when they changed (with `follow`)."""
         now = time.monotonic()
-        if now - self.checked < self.every_s:
+        if not self.follow or 0 <= now - self.checked < self.every_s:  # a restored clock may be another process's
             return
         self.checked = now
-        try:
-            now_draining = self.drains()
-        except Exception:  # noqa: BLE001 - a GCS that does not answer once leaves the set as it was
-            now_draining = self.draining
-        if now_draining != self.draining:
-            self.draining.clear()
-            self.draining.update(now_draining)
-        if not self.follow:
-            return
         wanted = max(1, self.cpus())
-        if wanted != self.limiter.max_concurrent:
-            self.limiter.set_max_concurrency(wanted)
+        if wanted != self.max_concurrent:
+            self.set_max_concurrency(wanted)
             print(f"cluster: {wanted} CPUs, {wanted} trials at once", flush=True)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if c.ERROR not in result:
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        failed = error or c.ERROR in (result or {})
+        super().on_trial_complete(trial_id, None if failed else result, error=failed)
 
 
 def nodes_used(rows: Iterable) -> int:

@@ -149,12 +149,13 @@ class ProgressLine(Callback):
         if trial.trial_id not in self._seen:
             self._seen.add(trial.trial_id)
             record = Trial.from_result(trial.config, trial.last_result or {})
-            self.progress.add_ended(record, c.trial_run_name(trial.config))
+            if record.outcome != c.FAILED:  # a trial whose own code raised ends with a failed result (_count)
+                self.progress.add_ended(record, c.trial_run_name(trial.config))
         self._changed = True
 
     def _count(self, trials: list) -> None:
         self.progress.running = sum(t.status == "RUNNING" for t in trials)
-        self.progress.failed = sum(t.status == "ERROR" for t in trials)
+        self.progress.failed = sum(t.status == "ERROR" or c.ERROR in (t.last_result or {}) for t in trials)
 
     def _show(self, now: float, terminal: bool, ended: bool = False) -> None:
         elapsed = now - self._started

@@ -24,8 +24,8 @@ from mlflow.tracking import MlflowClient
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from search.common import contract as c
-from search.common.compat import failures_counted
 from search.common.contract import trial_run_name as run_name
+from search.common.errors import UsageError
 from search.common.figures import save_confusion_matrix, save_predicted_actual
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
@@ -88,6 +88,16 @@ class BackgroundWriter:
                 thread.join()
 
 
+RESTORED: dict[str, TrialTracker] = {}  # parent run id -> the tracker `Tuner.restore` unpickled in this process
+
+
+def restored_tracker(parent_run_id: str) -> TrialTracker:
+    """The tracker a restored Tuner will drive (the one the interrupted search's Tuner was built with)."""
+    if parent_run_id not in RESTORED:
+        raise UsageError(f"the Tune state restored has no tracker of parent run {parent_run_id}: it cannot resume")
+    return RESTORED.pop(parent_run_id)
+
+
 class TrialTracker(MLflowLoggerCallback):
     """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
 
@@ -114,6 +124,11 @@ class TrialTracker(MLflowLoggerCallback):
         self.writer: BackgroundWriter | None = None
         self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
         self.stopper = None  # `--plateau`'s Stopper: once it fired, the trials it cut in flight end as stopped
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled by `Tuner.restore`: the resuming driver finds this very tracker (`restored_tracker`)."""
+        self.__dict__.update(state)
+        RESTORED[self.parent_run_id] = self
 
     def setup(self, *args, **kwargs) -> None:
         self.client = MlflowClient(self.tracking_uri)
@@ -142,16 +157,12 @@ class TrialTracker(MLflowLoggerCallback):
         self._folds.result(trial.trial_id, result)
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
-        """A lost attempt (its worker died or drained, or it raised) that Tune retries: counted on the trial's run."""
+        """An attempt lost with its actor (its node died or drained, its process exited) that Tune retries, as
+        `max_failures` allows: recorded on the trial's run. The trial's own errors end it (`log_trial_end`)."""
         tid = trial.trial_id
-        error, counted = _first_error_line(trial), failures_counted(trial)
-        before = int(self._folds.attempts_lost.get(tid, {}).get(c.FAILURES_COUNTED, 0))
-        lost = self._folds.lost(tid, error, counted)
-        name, attempt = run_name(trial.config), lost[c.LOST_ATTEMPTS]
-        if counted > before:  # Tune counted it: the trial's own failure
-            print(f"trial {name}: attempt {attempt} failed, running it again: {error[:200]}", flush=True)
-        else:
-            print(f"trial {name}: attempt {attempt} lost with its node, running it again (not a failure)", flush=True)
+        lost = self._folds.lost(tid, _first_error_line(trial))
+        attempt = lost[c.LOST_ATTEMPTS]
+        print(f"trial {run_name(trial.config)}: attempt {attempt} lost with its actor, running it again", flush=True)
         self._last_result.pop(tid, None)
         if tid in self._started:  # written now, and again with the trial's end
             tags = [RunTag(k, v) for k, v in lost.items()]
@@ -160,8 +171,9 @@ class TrialTracker(MLflowLoggerCallback):
     def log_trial_end(self, trial, failed: bool = False) -> None:
         if failed and trial.trial_id not in self._started:  # lost while its first actor started: still one run
             self._track_start(trial.trial_id, trial.config)
-        error = _first_error_line(trial) if failed else None
-        self._track_end(trial.trial_id, trial.config, self._last_result.pop(trial.trial_id, {}), error)
+        result = self._last_result.pop(trial.trial_id, {})
+        error = _first_error_line(trial) if failed else result.get(c.ERROR)  # Tune's error, or the trial's own
+        self._track_end(trial.trial_id, trial.config, result, error)
 
     def _track_start(self, trial_id: str, config: dict, extra_tags: dict[str, str] | None = None) -> None:
         if trial_id in self._started:

@@ -11,24 +11,16 @@ import optuna
 from optuna.storages import JournalStorage
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from search.common import contract as c
-from search.common.compat import (
-    keep_starting_actors,
-    restored_search_alg,
-    retry_trials_of_lost_cached_actors,
-    set_restored_callbacks,
-    spare_trials_lost_with_their_node,
-)
 from search.common.contract import STUDY_JOURNAL
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
 from search.common.pareto import Objective, parse_objectives, searcher_args
 from search.searching.config import SearchConfig
-from search.searching.elastic import FollowCluster
+from search.searching.elastic import SearchLimiter
 from search.searching.journal import DriverJournal
 from search.searching.progress import ProgressLine
 from trainables.data import Split
@@ -39,8 +31,9 @@ from trainables.trainable import train_trial
 if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
-MAX_FAILURES = 2  # a trial's crashes (it raised, its process died) Tune retries before the trial fails
-LOST_NODES_SPARED = 5  # attempts a trial may lose with its node (killed, not drained) beyond those
+# Attempts a trial may lose with its actor (its node killed, its process dead) before it fails: Tune counts only
+# those against `max_failures` (a drained node's are not counted, a trial's own error ends it at once).
+MAX_FAILURES = 7
 
 
 def trial_name(trial) -> str:
@@ -51,14 +44,6 @@ def trial_name(trial) -> str:
 def trial_dirname(trial) -> str:
     """A short folder name per trial (Tune's default spells out every hyperparameter)."""
     return trial.trial_id
-
-
-def _patch_tune() -> None:
-    """Trial actors that stay, trials retried when a cached actor is lost, attempts lost with their node not counted
-    as the trial's failures (search/common/compat.py)."""
-    keep_starting_actors()
-    retry_trials_of_lost_cached_actors()
-    spare_trials_lost_with_their_node(LOST_NODES_SPARED)
 
 
 def progress_display(config: SearchConfig) -> tuple[list, dict]:
@@ -162,9 +147,8 @@ def build_tuner(
             grace_period=1,
         )
     shown, display = progress_display(config)
-    _patch_tune()
-    limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-    callbacks = [*shown, *callbacks, FollowCluster(limiter, follow=not config.max_concurrent)]
+    limiter = SearchLimiter(searcher, max_concurrent, follow=not config.max_concurrent)
+    callbacks = [*shown, *callbacks]
     return tune.Tuner(
         make_trainable(config, split, tune_path, runs),
         tune_config=tune.TuneConfig(
@@ -180,7 +164,7 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             stop=stopper,
-            # A drained node's trials are not counted. Every fold checkpoint is kept (a few hundred bytes each):
+            # Every fold checkpoint is kept (a few hundred bytes each):
             # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
             **display,
@@ -188,22 +172,12 @@ def build_tuner(
     )
 
 
-def restore_tuner(
-    config: SearchConfig,
-    split: Split,
-    tune_path: Path,
-    callbacks: list,
-    stopper: Stopper | None = None,
-    runs: RunFolds | None = None,
-) -> tune.Tuner:
-    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed."""
+def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None) -> tune.Tuner:
+    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed.
+
+    Tune restores everything the search was built with (search/searching/tracking.py's `restored_tracker` finds its
+    tracker, which connects to the tracking server in its `setup`, and the tracker's stopper), and this run's
+    trainable, which reads the data again."""
     if not (tune_path / "tuner.pkl").exists():
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
-    _patch_tune()
-    tuner = tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)
-    limiter = restored_search_alg(tuner)  # the ConcurrencyLimiter: its concurrency follows the cluster again
-    follow = FollowCluster(limiter, follow=not config.max_concurrent)
-    shown, display = progress_display(config)  # this run's --verbose, not the pickled one's
-    display.setdefault("progress_reporter", None)
-    set_restored_callbacks(tuner, [*shown, *callbacks, follow], stopper, display)  # fresh trackers hold a client
-    return tuner
+    return tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)

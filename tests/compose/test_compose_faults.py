@@ -67,8 +67,8 @@ print(found)"""
 def test_a_killed_worker_container_costs_its_trial_only_the_fold_in_progress(cluster):
     """Workers share no storage with the head: a trial keeps its finished folds on its MLflow run (`folds_kept`).
     Its worker container is killed; the attempt on another worker takes the folds over instead of starting again,
-    the lost attempt is not counted against max_failures, and the search goes on to end with every trial. One trial
-    at a time, so the one running is the slow first."""
+    the lost attempt is recorded on its run (not as its failure), and the search goes on to end with every trial.
+    One trial at a time, so the one running is the slow first."""
     experiment, samples, head = "compose_worker_killed", 4, ("exec", "-T", "ray-head", "python", "-c")
     cluster.project.run(*head, f"open('/tmp/slow.json', 'w').write({json.dumps(json.dumps([SLOW]))})", check=True)
     argv = cluster.search_argv(experiment, samples, "--models", "gradient_boosting,logistic_regression")
@@ -94,7 +94,6 @@ def test_a_killed_worker_container_costs_its_trial_only_the_fold_in_progress(clu
         trials = finish(cluster, driver, experiment, found[1], samples)
         [trial] = [t for t in trials if t.data.tags[c.TRIAL_INDEX] == "0"]  # the slow point, evaluated first
         assert trial.data.tags[c.LOST_ATTEMPTS] == "1", trial.data.tags
-        assert trial.data.tags[c.FAILURES_COUNTED] == "0", "an attempt lost with its container counted as a failure"
         assert int(trial.data.tags[c.FOLDS_RESTORED]) >= 1, "the new attempt started over"
     finally:
         if driver.poll() is None:

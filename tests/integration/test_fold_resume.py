@@ -1,7 +1,6 @@
 """Lose at most a fold: a trial whose worker process vanishes after keeping two folds resumes from them, on a real
 local Ray with a real `mlflow server`; its run stays one run, records the lost attempt, and scores as an
-undisturbed trial with the same params and seed. A trial whose cached actor vanishes as it is handed over is
-retried, not failed."""
+undisturbed trial with the same params and seed."""
 
 from __future__ import annotations
 
@@ -12,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from ray import cloudpickle, tune
+from ray import cloudpickle
 
-from search.common import compat
 from search.common import contract as c
 from search.searching import tuning
 from search.searching.config import parse_args
@@ -75,7 +73,6 @@ def test_a_trial_that_loses_its_worker_resumes_from_its_last_kept_fold(mlflow_se
     tags = run.data.tags
     assert tags[c.LOST_ATTEMPTS] == "1" and tags[c.FOLDS_RESTORED] == "2" and tags[c.FOLDS_REDONE] == "0"
     assert tags[f"{c.LOST_ATTEMPT}_1"], "the lost attempt's error"
-    assert tags[c.FAILURES_COUNTED] == "1", "a process that exits is a failure (a drained node's is not)"
     assert (c.FOLDS_KEPT in tags) == (kept_in == "trial run"), "folds kept on the run only where no folder is shared"
     # An undisturbed trial with the same params and seed, in this process: the same scores, to the last bit.
     split = split_dataset(load_dataset("wine"), 0.2, 42)
@@ -83,67 +80,3 @@ def test_a_trial_that_loses_its_worker_resumes_from_its_last_kept_fold(mlflow_se
     for key in (c.VAL_ACCURACY, c.VAL_F1, c.TRAIN_ACCURACY, c.TRAIN_F1, c.MODEL_BYTES, c.FOLDS_DONE):
         assert run.data.metrics[key] == undisturbed[key], key
     assert tags[c.CONFUSION_MATRIX] == undisturbed[c.CONFUSION_MATRIX]
-
-
-class DiesWhenReused(tune.Trainable):
-    """A trainable whose process exits, as a killed node's would, the first time Tune hands it to a new trial."""
-
-    def setup(self, config):
-        self.marker = config["marker"]
-
-    def step(self):
-        return {"score": self.config["x"], "done": True}
-
-    def save_checkpoint(self, checkpoint_dir):
-        return {}
-
-    def load_checkpoint(self, checkpoint):
-        pass
-
-    def reset_config(self, new_config):
-        if not Path(self.marker).exists():
-            Path(self.marker).write_text("gone")
-            os._exit(1)
-        self.config = new_config
-        return True
-
-
-class CountedFailures(tune.Callback):
-    """The failures Tune counted against `max_failures` for each trial (by its `x`), as it completes."""
-
-    def __init__(self):
-        self.failures: dict[int, int] = {}
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self.failures[trial.config["x"]] = compat.failures_counted(trial)
-
-
-@pytest.mark.parametrize("patched", [True, False], ids=["patched", "as-tune-ships"])
-def test_a_cached_actor_lost_while_handed_to_a_trial_costs_it_a_retry(ray_session, tmp_path, patched, monkeypatch):
-    """compat.retry_trials_of_lost_cached_actors: Tune gets the lost actor's error twice (the actor, its reset
-    task); as Tune ships, the second fails the requeued trial, and it would never get another actor."""
-    from ray.tune.execution.tune_controller import TuneController
-
-    for name in ("_actor_failed", "_trial_task_failure"):  # as Tune ships them, restored after the test
-        method = getattr(TuneController, name)
-        monkeypatch.setattr(TuneController, name, getattr(method, "__wrapped__", method))
-    if patched:
-        compat.retry_trials_of_lost_cached_actors()
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        counted = CountedFailures()
-        tuner = tune.Tuner(
-            tune.with_resources(DiesWhenReused, {"cpu": 1}),
-            param_space={"x": tune.grid_search([1, 2, 3]), "marker": str(tmp_path / "reused")},
-            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=1),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), failure_config=tune.FailureConfig(max_failures=2),
-                                      verbose=0, callbacks=[counted]),
-        )  # fmt: skip
-        results = tuner.fit()
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    assert (tmp_path / "reused").exists(), "no actor was reused"
-    scores = sorted(r.metrics.get("score", -1) for r in results if r.error is None)
-    assert (scores == [1, 2, 3]) == patched, [r.error for r in results]
-    if patched:
-        assert counted.failures == {1: 0, 2: 0, 3: 0}, "a trial ran nothing on the lost actor: no failure of its own"

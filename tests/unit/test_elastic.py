@@ -5,10 +5,11 @@ follows the cluster's CPUs."""
 from __future__ import annotations
 
 import pytest
+from ray.tune.search import Searcher
 
 from search.common import contract as c
 from search.common.trials import Trial
-from search.searching.elastic import FoldLedger, FollowCluster, lost_tags, nodes_used
+from search.searching.elastic import FoldLedger, SearchLimiter, lost_tags, nodes_used
 from trainables import folds
 from trainables.data import load_dataset, split_dataset
 from trainables.folds import FoldKeeper, FoldProgress, storage_reachable
@@ -53,58 +54,46 @@ def test_a_trial_run_records_the_folds_it_took_over_and_redid():
     ledger = FoldLedger()
     ledger.result("a", {c.FOLDS_DONE: 1, c.FOLDS_RESTORED: 0})
     ledger.result("a", {c.FOLDS_DONE: 2, c.FOLDS_RESTORED: 0})
-    assert ledger.lost("a", "node died", 0)[c.LOST_ATTEMPTS] == "1"  # reported 2 folds; its checkpoint holds 2
+    assert ledger.lost("a", "node died")[c.LOST_ATTEMPTS] == "1"  # reported 2 folds; its checkpoint holds 2
     ledger.result("a", {c.FOLDS_DONE: 3, c.FOLDS_RESTORED: 2})
     ledger.result("b", {c.FOLDS_DONE: 2, c.FOLDS_RESTORED: 0})
-    ledger.lost("b", "node died", 1)  # reported 2 folds, but no storage to keep them: starts over
+    ledger.lost("b", "node died")  # reported 2 folds, but no storage to keep them: starts over
     ledger.result("b", {c.FOLDS_DONE: 1, c.FOLDS_RESTORED: 0})
-    lost_a = {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "node died", c.FAILURES_COUNTED: "0"}
+    lost_a = {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "node died"}
     assert ledger.tags("a", {c.FOLDS_RESTORED: 2}) == {**lost_a, c.FOLDS_RESTORED: "2", c.FOLDS_REDONE: "0"}
     assert ledger.tags("b", {c.FOLDS_RESTORED: 0})[c.FOLDS_REDONE] == "2"
     assert ledger.tags("c", {c.FOLDS_RESTORED: 0}) == {}, "an undisturbed trial's run carries neither"
-    again = ledger.lost("b", "drained", 1)
-    assert again == {c.LOST_ATTEMPTS: "2", f"{c.LOST_ATTEMPT}_1": "node died", f"{c.LOST_ATTEMPT}_2": "drained",
-                     c.FAILURES_COUNTED: "1"}  # fmt: skip
-    assert lost_tags(1, "x", 0) == {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "x", c.FAILURES_COUNTED: "0"}
+    again = ledger.lost("b", "drained")
+    assert again == {c.LOST_ATTEMPTS: "2", f"{c.LOST_ATTEMPT}_1": "node died", f"{c.LOST_ATTEMPT}_2": "drained"}
+    assert lost_tags(1, "x") == {c.LOST_ATTEMPTS: "1", f"{c.LOST_ATTEMPT}_1": "x"}
 
 
-class Limiter:
-    max_concurrent = 1
+class Proposals(Searcher):
+    """A searcher that proposes an empty config whenever asked: the limiter alone decides how many run."""
 
-    def __init__(self) -> None:
-        self.changes: list[int] = []
+    def suggest(self, trial_id: str) -> dict:
+        return {}
 
-    def set_max_concurrency(self, n: int) -> bool:
-        self.max_concurrent = n
-        self.changes.append(n)
-        return True
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
 
 
-def test_the_concurrency_follows_the_clusters_cpus():
-    cpus = iter([1, 3, 3, 2, 0])
-    limiter = Limiter()
-    follow = FollowCluster(limiter, cpus=lambda: next(cpus), drains=lambda: {"n1"}, every_s=0)
-    seen = []
-    for step in range(5):
-        follow.on_step_begin(step, [])
-        seen.append(limiter.max_concurrent)
-    assert seen == [1, 3, 3, 2, 1], "never below one trial at a time"
-    assert limiter.changes == [3, 2, 1]
-    assert follow.draining == {"n1"}
-    fixed = FollowCluster(Limiter(), follow=False, cpus=lambda: 8, drains=set, every_s=0)
-    fixed.on_step_begin(0, [])
-    assert fixed.limiter.max_concurrent == 1, "--max-concurrent stays as given"
-
-
-def test_a_draining_nodes_trial_actor_is_not_kept_for_the_next_trial():
-    from types import SimpleNamespace
-
-    from ray.tune.execution.tune_controller import TuneController
-
-    follow = FollowCluster(Limiter(), drains=lambda: {"n1"}, cpus=lambda: 1, every_s=0)
-    follow.on_step_begin(0, [])
-    on_draining = SimpleNamespace(last_result={c.NODE: "n1"})
-    assert TuneController._maybe_cache_trial_actor(None, on_draining) is False
+def test_the_concurrency_follows_the_clusters_cpus_as_tune_asks_for_trials(capsys):
+    now = [0]
+    limiter = SearchLimiter(Proposals(), max_concurrent=1, cpus=lambda: now[0], every_s=0)
+    seen, running = [], 0
+    for step, cpus in enumerate([1, 3, 3, 2, 0]):
+        now[0] = cpus
+        while limiter.suggest(f"{step}-{running}") is not None:  # Tune asks until the limiter says no
+            running += 1
+        seen.append((limiter.max_concurrent, running))
+        for i in range(running):  # every trial ends before the next step
+            limiter.on_trial_complete(f"{step}-{i}", {"score": 1})
+        running = 0
+    assert seen == [(1, 1), (3, 3), (3, 3), (2, 2), (1, 1)], "never below one trial at a time"
+    assert capsys.readouterr().out.count("trials at once") == 3
+    fixed = SearchLimiter(Proposals(), max_concurrent=1, follow=False, cpus=lambda: 8, every_s=0)
+    assert fixed.suggest("a") is not None and fixed.suggest("b") is None, "--max-concurrent stays as given"
 
 
 def test_nodes_used_counts_the_distinct_nodes_of_the_trials():

@@ -139,10 +139,11 @@ def _time(search: SearchRuns) -> list[str]:
         return []
     wall = (info.end_time - info.start_time) / 1000
     slots = int(float(params.get(contract.MAX_CONCURRENT) or 1))
-    folds = frame[contract.FOLDS_DONE] if contract.FOLDS_DONE in frame else 0
-    fitting = float((frame.get(contract.FIT_TIME_S, 0) * folds).sum())
-    in_trials = float(frame[contract.TRIAL_TIME_S].sum()) if contract.TRIAL_TIME_S in frame else math.nan
-    capacity = wall * slots
+    if contract.TRIAL_TIME_S not in frame or contract.FIT_TIME_S not in frame:
+        return []  # a search recorded before trials timed themselves
+    timed = frame[frame[contract.TRIAL_TIME_S].notna()]  # a trial cut in flight reported no time of its own
+    fitting = float((timed[contract.FIT_TIME_S].fillna(0) * timed[contract.FOLDS_DONE].fillna(0)).sum())
+    in_trials, capacity = float(timed[contract.TRIAL_TIME_S].sum()), wall * slots
 
     def share(seconds: float) -> str:
         return "—" if math.isnan(seconds) else f"{seconds:.1f} s ({seconds / capacity:.0%})"
@@ -154,8 +155,9 @@ def _time(search: SearchRuns) -> list[str]:
              ["slot time (wall × slots)", f"{capacity:.1f} s"], ["fitting folds", share(fitting)],
              ["the trials' other work (predicting, scoring, keeping folds)", share(in_trials - fitting)],
              ["outside any trial (starting workers, bookkeeping, waiting)", share(capacity - in_trials)]]  # fmt: skip
-    note = ("Trial times are each trial's last attempt in its worker (`trial_time_s`); fitting is `fit_time_s` × "
-            "`folds_done`.")  # fmt: skip
+    note = (f"Trial times are each trial's last attempt in its worker (`trial_time_s`), of the {len(timed)} trials "
+            "that ended with a result; fitting is `fit_time_s` × `folds_done`. Trials cut in flight by the search's "
+            "end are counted outside.")  # fmt: skip
     return ["## Where the time went", "", table(["", "time"], rows), "", note, ""]
 
 

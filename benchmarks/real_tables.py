@@ -4,6 +4,7 @@
     python benchmarks/real_tables.py                            # six tables with labels, the default search each
     python benchmarks/real_tables.py --task regression          # six tables with a number to predict
     python benchmarks/real_tables.py --tables penguins,cars --num-samples 10 --out /tmp/real_tables.md
+    python benchmarks/real_tables.py --tables gbsg2,barley --seeds 1,2,3,4,5   # each split and search 5 times
 
 Each table is copied from its pip package (found with importlib.resources) into a temporary folder as a CSV, as a
 user has it; all three see the project's split (`load_dataset`, `split_dataset(data, 0.2, seed)`):
@@ -230,12 +231,33 @@ def markdown(rows: list[Row], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mean_gaps(rows: list[Row], names: list[str], seeds: list[int]) -> str:
+    """Per table, the project's mean gap to hgb over the seeds and its spread; positive when the project is better
+    (for RMSE, hgb's less the project's)."""
+    first, second = NAMES[rows[0].task] if rows else NAMES["classification"]
+    lines = ["", "Gaps to hgb over the seeds (positive: the project is better):", ""]
+    lines += [f"| table | seeds | {first} gap, mean (sd) | {second} gap, mean (sd) |", "|---|---|---|---|"]
+    for name in names:
+        mine = [r for r in rows if r.table.startswith(f"{name} (") and {"project", "hgb"} <= set(r.scores)]
+        if not mine:
+            continue
+        cols = []
+        for i in (0, 1):
+            sign = -1 if mine[0].task == "regression" and i == 0 else 1  # RMSE: lower is better
+            gaps = [sign * (r.scores["project"][i] - r.scores["hgb"][i]) for r in mine]
+            spread = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
+            cols.append(f"{statistics.mean(gaps):+.4f} ({spread:.4f})")
+        lines.append(f"| {name} | {len(mine)} of {len(seeds)} | {' | '.join(cols)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=tuple(NAMES), default="classification", help="which six tables by default")
     parser.add_argument("--tables", help=f"comma-separated, of {', '.join(ALL_TABLES)} (one task at a time)")
     parser.add_argument("--num-samples", type=int, default=30, help="trials of each search")
     parser.add_argument("--seed", type=int, default=42, help="the split, the search, HistGradientBoosting, FLAML")
+    parser.add_argument("--seeds", help="several seeds, comma-separated: each table once per seed, and the mean gap")
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     args = parser.parse_args()
     default = REGRESSION_TABLES if args.task == "regression" else TABLES
@@ -243,10 +265,12 @@ def main() -> None:
     unknown = sorted(set(names) - set(ALL_TABLES))
     if unknown:
         parser.error(f"unknown tables {unknown}: choose from {', '.join(ALL_TABLES)}")
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
     rows = []
     with tempfile.TemporaryDirectory(prefix="real_tables-") as tmp:
-        for name in names:
-            work, row = Path(tmp) / name, Row(name)
+        for name, args.seed in ((n, s) for n in names for s in seeds):
+            label = f"{name} (seed {args.seed})" if len(seeds) > 1 else name
+            work, row = Path(tmp) / f"{name}-{args.seed}", Row(label)
             work.mkdir()
             csv, target = copy_table(name, work), ALL_TABLES[name][2]
             print(f"{name}: the project's search and release ...", flush=True)
@@ -259,7 +283,7 @@ def main() -> None:
             print(f"{name}: {row.scores} {row.failure}".rstrip(), flush=True)
             rows.append(row)
     command = "python benchmarks/real_tables.py " + " ".join(sys.argv[1:])
-    text = markdown(rows, command.strip())
+    text = markdown(rows, command.strip()) + (mean_gaps(rows, names, seeds) if len(seeds) > 1 else "")
     print("\n" + text)
     if args.out:
         args.out.write_text(text)

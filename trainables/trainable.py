@@ -170,6 +170,7 @@ def train_trial(
     """
     from ray import tune
 
+    started = time.perf_counter()
     keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s, runs)
     resume = keeper.restore()
     node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
@@ -186,7 +187,7 @@ def train_trial(
         if type(exc).__module__.split(".")[0] == "ray":  # Tune's own signals and a lost connection are Tune's
             raise
         metrics = failed_result(exc)
-    tune.report({**metrics, **node})
+    tune.report({**metrics, **node, c.TRIAL_TIME_S: time.perf_counter() - started})
 
 
 def failed_result(exc: BaseException) -> dict[str, Any]:

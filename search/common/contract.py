@@ -103,7 +103,8 @@ REGRESSION_SCORES = (VAL_RMSE, VAL_MAE, VAL_R2)
 VAL_SCORES = (*CLASSIFICATION_SCORES, *REGRESSION_SCORES)
 SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, TRAIN_RMSE, TRAIN_R2, FIT_TIME_S)
 COSTS = (PREDICT_MS, MODEL_BYTES)
-TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE)
+TRIAL_TIME_S = "trial_time_s"  # wall seconds of the trial's last attempt in its worker, fitting and scoring its folds
+TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE, TRIAL_TIME_S)
 RANK_METRICS = VAL_SCORES  # what --metric may be (each task's own: `task_metrics`)
 # The release's scores on the held-out test part (its card, the report), one for each of RANK_METRICS.
 TEST_ACCURACY, TEST_F1, TEST_BALANCED_ACCURACY = "test_accuracy", "test_f1", "test_balanced_accuracy"

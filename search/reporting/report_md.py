@@ -130,6 +130,37 @@ def _settings(search: SearchRuns) -> list[str]:
     return ["## Settings and size", "", table(["setting", "value"], rows), "", size + ".", ""]
 
 
+def _time(search: SearchRuns) -> list[str]:
+    """Where the search's wall time went: its trial slots' time split into fitting folds, the rest of the trials'
+    own work (predicting, scoring, keeping folds) and what was outside any trial (starting workers, Tune's and
+    MLflow's bookkeeping, waiting for a proposal or a free slot)."""
+    info, params, frame = search.parent.info, search.parent.data.params, search.trials
+    if not (info.end_time and info.start_time) or frame.empty:
+        return []
+    wall = (info.end_time - info.start_time) / 1000
+    slots = int(float(params.get(contract.MAX_CONCURRENT) or 1))
+    if contract.TRIAL_TIME_S not in frame or contract.FIT_TIME_S not in frame:
+        return []  # a search recorded before trials timed themselves
+    timed = frame[frame[contract.TRIAL_TIME_S].notna()]  # a trial cut in flight reported no time of its own
+    fitting = float((timed[contract.FIT_TIME_S].fillna(0) * timed[contract.FOLDS_DONE].fillna(0)).sum())
+    in_trials, capacity = float(timed[contract.TRIAL_TIME_S].sum()), wall * slots
+
+    def share(seconds: float) -> str:
+        return "—" if math.isnan(seconds) else f"{seconds:.1f} s ({seconds / capacity:.0%})"
+
+    rows = []
+    if params.get(contract.TIME_BUDGET):
+        rows.append(["time budget (--time-budget)", f"{float(params[contract.TIME_BUDGET]):.0f} s"])
+    rows += [["the parent run's wall time", f"{wall:.1f} s"], ["trial slots (max_concurrent)", slots],
+             ["slot time (wall × slots)", f"{capacity:.1f} s"], ["fitting folds", share(fitting)],
+             ["the trials' other work (predicting, scoring, keeping folds)", share(in_trials - fitting)],
+             ["outside any trial (starting workers, bookkeeping, waiting)", share(capacity - in_trials)]]  # fmt: skip
+    note = (f"Trial times are each trial's last attempt in its worker (`trial_time_s`), of the {len(timed)} trials "
+            "that ended with a result; fitting is `fit_time_s` × `folds_done`. Trials cut in flight by the search's "
+            "end are counted outside.")  # fmt: skip
+    return ["## Where the time went", "", table(["", "time"], rows), "", note, ""]
+
+
 def _best(search: SearchRuns) -> list[str]:
     top = rank_trials(search.trials, search.metric)
     best = top[0]
@@ -298,7 +329,7 @@ def render(
     lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Every trial is in [model_summary.csv](model_summary.csv).",
               ""]  # fmt: skip
-    lines += _settings(search) + _columns(search) + _best(search)
+    lines += _settings(search) + _time(search) + _columns(search) + _best(search)
     lines += ["## Best trial per model family", "", _best_table(search, contract.MODEL, "model family"), ""]
     lines += ["## Best trial per feature set", "", _best_table(search, contract.FEATURE_SET, "feature set"), ""]
     lines += (

@@ -51,6 +51,7 @@ class SearchConfig:
     points_to_evaluate: list[dict] | None = None
     warm_start: str = "auto"  # auto (earlier searches of the same fingerprint), off, or a search id
     plateau: int | None = None  # end after this many completed trials without a gain above min_delta
+    time_budget: float | None = None  # seconds: no trial starts after them, the running ones are stopped
     min_delta: float = 0.001
     categorical: list[str] | None = None  # columns to treat as categories whatever their type
     drop: list[str] | None = None  # columns the models never see
@@ -71,6 +72,15 @@ def _choices(kind: str, known: dict) -> callable:
         return names
 
     return parse
+
+
+def _duration(text: str) -> float:
+    from search.searching.time_budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--time-budget ")) from None
 
 
 def _columns(text: str) -> list[str]:
@@ -168,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the search once N completed trials in a row brought no gain above --min-delta",
     )
     p.add_argument("--min-delta", type=float, default=d.min_delta, help="the gain --plateau counts")
+    p.add_argument(
+        "--time-budget",
+        type=_duration,
+        metavar="DURATION",
+        help="wall time for the whole search, e.g. 90s, 10m, 2h: no trial starts after it and the running ones are "
+        "stopped; with --num-samples and --plateau, the first limit reached ends the search",
+    )
     p.add_argument("--categorical", type=_columns, metavar="COLS", help="comma-separated columns taken as categories")
     p.add_argument("--drop", type=_columns, metavar="COLS", help="comma-separated columns the models never see")
     p.add_argument(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +45,7 @@ class SearchOutcome:
     failed: int
     stopped: int
     dashboard_url: str | None = None  # the Ray dashboard of a cluster that outlives the search
-    stop_reason: str = c.NUM_SAMPLES  # every trial asked for ran, or `--plateau` ended the search
+    stop_reason: str = c.NUM_SAMPLES  # every trial asked for ran, or `--plateau` or `--time-budget` ended it
     notes: list[str] = field(default_factory=list)  # one line each: the warm start, why the search stopped
     nodes: int = 0  # the Ray nodes its trials ran on
     metric: str = c.VAL_ACCURACY  # what the search ranked by
@@ -133,15 +134,18 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.tuning import build_tuner
     from search.searching.warm import plan
 
+    started = time.monotonic()  # --time-budget counts from here
     apply_process_settings("run")
     patch_tune()  # the project's only patches of Ray's internals (search/common/compat.py), once per process
     check_tracking_uri(config.tracking_uri)
     parent = None
     if config.resume:
         parent = find_search(MlflowClient(config.tracking_uri), config.resume)
-        if parent.data.tags.get(c.STOP_REASON) == c.PLATEAU:
+        ended = parent.data.tags.get(c.STOP_REASON)
+        if ended in (c.PLATEAU, c.TIME_BUDGET):
+            flag = f"--{ended.replace('_', '-')}"
             raise UsageError(
-                f"search {config.resume} ended on its --plateau: it is complete, not interrupted; start a new search "
+                f"search {config.resume} ended on its {flag}: it is complete, not interrupted; start a new search "
                 "(it warm-starts from this one)"
             )
         config = resumed_config(parent, config)
@@ -183,7 +187,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if served(config.tracking_uri) else None
         )
         if parent is None:
-            stopper = plateau_stopper(config)
+            stopper = ending(config, started)
             ids = (home.experiment_id, home.parent_run_id)
             tracker = TrialTracker(config.tracking_uri, *ids, trial_tags, data.classes)
             tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
@@ -202,6 +206,16 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     finally:
         if context is not None:
             ray.shutdown()
+
+
+def ending(config: SearchConfig, started: float):
+    """What can end the search before its last trial: `--plateau` and `--time-budget` (counted from `started`, a
+    `time.monotonic()` reading), or None."""
+    from search.searching.time_budget import Ending, TimeBudget
+
+    budget = TimeBudget(config.time_budget, started) if config.time_budget else None
+    plateau = plateau_stopper(config)
+    return Ending(plateau, budget) if plateau or budget else None
 
 
 def plateau_stopper(config: SearchConfig):
@@ -237,8 +251,8 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOu
     """Build (`make_tuner`: the Tuner and its tracker) and fit the Tuner, then record the outcome on the parent run;
     the parent is closed whatever happens.
 
-    A search that the tracker's stopper (`--plateau`) ended is complete: its trials cut short in flight count as
-    stopped."""
+    A search that the tracker's stopper (`--plateau`, `--time-budget`) ended is complete: its trials cut short in
+    flight count as stopped."""
     from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
 
@@ -255,10 +269,10 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOu
         if tracker.lost:
             raise tracking_lost(config.tracking_uri, home.search_id)
         rows, stopper = trials_of(results, tracker.trials), tracker.stopper
-        plateaued = stopper is not None and stopper.fired and len(rows) < config.num_samples
-        if plateaued:  # the trials in flight when the plateau ended the search
+        early = stopper is not None and stopper.fired and len(rows) < config.num_samples
+        if early:  # the trials in flight when the plateau or the budget ended the search
             rows = [replace(r, status="KILLED") if r.outcome == c.UNFINISHED else r for r in rows]
-        if (len(rows) < config.num_samples and not plateaued) or any(r.outcome == c.UNFINISHED for r in rows):
+        if (len(rows) < config.num_samples and not early) or any(r.outcome == c.UNFINISHED for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise interrupted(home.search_id)
         ranked = rank_trials(rows, config.metric)
@@ -269,10 +283,10 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOu
         stopped = sum(r.outcome == c.STOPPED for r in rows)
         counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
         counts[c.NODES_USED] = nodes_used(rows)
-        reason = c.PLATEAU if plateaued else c.NUM_SAMPLES
+        reason = stopper.code if early else c.NUM_SAMPLES
         finish_parent_run(client, home.parent_run_id, ranked, counts, reason)
         status = "FINISHED" if ranked else "FAILED"
-        said = f"ended on its plateau: {stopper.reason()}" if plateaued else f"ended: all {len(rows)} trials ran"
+        said = f"ended early: {stopper.reason()}" if early else f"ended: all {len(rows)} trials ran"
         ids = (home.search_id, home.experiment, home.experiment_id, home.parent_run_id)
         return SearchOutcome(
             *ids, ranked, failed, stopped, stop_reason=reason, notes=[said], nodes=counts[c.NODES_USED],

@@ -41,6 +41,7 @@ def search_params(config: SearchConfig, split: Split, max_concurrent: int) -> di
         c.N_TEST_ROWS: len(split.y_test),
         c.WARM_START: config.warm_start,
         c.PLATEAU: config.plateau or "",
+        c.TIME_BUDGET: config.time_budget or "",
         c.MIN_DELTA: config.min_delta,
         c.CATEGORICAL: ",".join(config.categorical or []),
         c.DROP: ",".join(config.drop or []),

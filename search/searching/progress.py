@@ -41,6 +41,7 @@ class Progress:
     best: tuple[float, str] | None = None  # (score, trial name)
     leader: Trial | None = None  # the best trial's record, for the ranking rule's tie-break
     done_before: int = 0  # trials a resumed search had already done: not counted in the pace
+    budget_left: float | None = None  # seconds of --time-budget left when the line is drawn
 
     def add_ended(self, trial: Trial, name: str) -> None:
         """Count one trial that ended without an error: the best so far if it ran every fold and scores best."""
@@ -71,10 +72,13 @@ class Progress:
         `ended`: the search is over (every trial ran, its plateau, Ctrl-C), so nothing is said to be left."""
         over = ended or self.finished + self.failed >= self.total
         left = None if over else self.left_s(elapsed)
+        by_budget = not over and self.budget_left is not None and (left is None or self.budget_left < left)
+        left = self.budget_left if by_budget else left  # the budget ends it first, or the trials do
         early = f" ({self.stopped} stopped early)" if self.stopped else ""
         counts = f"{self.finished}/{self.total} finished{early}, {self.running} running, {self.failed} failed"
         best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
         ahead = "" if over else ", estimating what is left" if left is None else f", about {clock(left)} left"
+        ahead += " of the time budget" if by_budget else ""
         time_ = f"{clock(elapsed)} elapsed{ahead}"
         full = " | ".join(filter(None, [f"trials {counts}", best, time_]))
         if width is None or len(full) <= width:
@@ -96,6 +100,7 @@ class ProgressLine(Callback):
     total: int
     metric: str = c.VAL_ACCURACY
     mode: str = "max"
+    ending: object | None = None  # the search's stoppers (time_budget.Ending): the budget left, when it has one
     progress: Progress = field(init=False)
     _seen: set[str] = field(default_factory=set, init=False, repr=False)
     _started: float = field(default=0.0, init=False, repr=False)
@@ -159,6 +164,7 @@ class ProgressLine(Callback):
 
     def _show(self, now: float, terminal: bool, ended: bool = False) -> None:
         elapsed = now - self._started
+        self.progress.budget_left = self.ending.budget_left_s() if self.ending is not None else None
         if terminal:
             width = shutil.get_terminal_size().columns - 1
             sys.stdout.write("\r" + self.progress.line(elapsed, width, ended) + "\x1b[K")

@@ -29,6 +29,7 @@ def resumed_config(parent: Run, current: SearchConfig) -> SearchConfig:
         scheduler=p[c.SCHEDULER],
         objectives=p.get(c.OBJECTIVES) or None,
         plateau=int(p[c.PLATEAU]) if p.get(c.PLATEAU) else None,
+        time_budget=float(p[c.TIME_BUDGET]) if p.get(c.TIME_BUDGET) else None,
         min_delta=float(p.get(c.MIN_DELTA) or current.min_delta),
         categorical=p[c.CATEGORICAL].split(",") if p.get(c.CATEGORICAL) else None,
         drop=p[c.DROP].split(",") if p.get(c.DROP) else None,

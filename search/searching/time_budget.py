@@ -57,15 +57,19 @@ class TimeBudget(Stopper):
         self.fired = self.fired or time.monotonic() - self.started >= self.seconds
         return self.fired
 
+    def left_s(self) -> float:
+        """Seconds of the budget left."""
+        return max(self.seconds - (time.monotonic() - self.started), 0.0)
+
     def reason(self) -> str:
         """One line: why the search ended."""
         return f"its time budget of {say_duration(self.seconds)} (--time-budget) was spent"
 
-    def __getstate__(self) -> dict:  # a restored budget counts from the resumed driver's start
-        return {**self.__dict__, "started": None}
+    def __getstate__(self) -> dict:  # the time spent, not a clock reading: a resumed search has what was left
+        return {**self.__dict__, "started": time.monotonic() - self.started}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, started=time.monotonic())
+        self.__dict__.update(state, started=time.monotonic() - state["started"])
 
 
 class Ending(Stopper):
@@ -102,6 +106,11 @@ class Ending(Stopper):
         """One line: why the search ended."""
         first = self.first or next((s for s in self.stoppers if s.fired), None)
         return first.reason() if first is not None else ""
+
+    def budget_left_s(self) -> float | None:
+        """Seconds left of `--time-budget`, or None without one."""
+        budget = next((s for s in self.stoppers if isinstance(s, TimeBudget)), None)
+        return budget.left_s() if budget is not None else None
 
     def replay(self, trials: list) -> None:
         """Count an interrupted search's trials in the stoppers that count them (`Plateau.replay`)."""

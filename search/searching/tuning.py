@@ -46,22 +46,23 @@ def trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def progress_display(config: SearchConfig) -> tuple[list, dict]:
-    """How the search shows its progress: the project's one line (a callback), or with `--verbose` Tune's table
-    (its classic reporter); as (callbacks, RunConfig arguments)."""
+def progress_display(config: SearchConfig, ending=None) -> tuple[list, dict]:
+    """How the search shows its progress: the project's one line (a callback; `ending`: the search's stoppers, whose
+    time budget bounds what is left), or with `--verbose` Tune's table (its classic reporter); as (callbacks,
+    RunConfig arguments)."""
     if not config.verbose:
         first = (
             parse_objectives(config.objectives)[0]
             if config.objectives
             else Objective(config.metric, c.mode_of(config.metric))
         )
-        return [ProgressLine(config.num_samples, first.name, first.mode)], {"verbose": 0}
+        return [ProgressLine(config.num_samples, first.name, first.mode, ending)], {"verbose": 0}
     reporter = tune.CLIReporter(
         parameter_columns=[c.MODEL, c.FEATURE_SET],
         metric_columns=[config.metric, c.partner_of(config.metric), c.FIT_TIME_S],
         metric=config.metric,
         mode=c.mode_of(config.metric),
-        sort_by_metric=not config.plateau,  # Tune's sort fails on a trial the stopper ended before it reported
+        sort_by_metric=not (config.plateau or config.time_budget),  # Tune's sort fails on a trial cut unreported
         max_progress_rows=8,
         max_report_frequency=15,
         print_intermediate_tables=True,  # its default follows whatever verbosity Tune's last run in the process left
@@ -146,7 +147,7 @@ def build_tuner(
             max_t=config.cv_folds,
             grace_period=1,
         )
-    shown, display = progress_display(config)
+    shown, display = progress_display(config, stopper)
     limiter = SearchLimiter(searcher, max_concurrent, follow=not config.max_concurrent)
     callbacks = [*shown, *callbacks]
     return tune.Tuner(

@@ -136,6 +136,10 @@ def test_report_of_a_real_search(mlflow_server, ray_session, quiet_env, tmp_path
     best = csv.loc[parent.data.tags["best_trial_run_id"]]
     text = (tmp_path / "r" / "experiment_report.md").read_text()
     assert f"`{best['run_name']}`" in text.split("## Best trial overall")[1].split("##")[0]
+    spent = text.split("## Where the time went")[1].split("##")[0]  # the slot time split three ways, adding up
+    shares = [int(line.rsplit("(", 1)[1].split("%")[0]) for line in spent.splitlines() if "%)" in line]
+    assert len(shares) == 3 and all(0 <= s <= 100 for s in shares) and abs(sum(shares) - 100) <= 2
+    assert float(csv["trial_time_s"].astype(float).min()) > 0
 
 
 def test_failed_and_stopped_trials_are_reported_as_such(mlflow_server, quiet_env, tmp_path):

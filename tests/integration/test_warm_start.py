@@ -3,6 +3,7 @@ tracked by a real `mlflow server`, read back through MLflow and the study's jour
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,27 @@ def test_plateau_ends_a_search_as_completed(mlflow_server, ray_session, tmp_path
     assert parent.data.metrics[c.TRIALS_FINISHED] == len(done)
     with pytest.raises(UsageError, match="ended on its --plateau"):
         search(mlflow_server, tmp_path, "--resume", outcome.search_id)
+
+
+@pytest.mark.bad_input("--resume of a search its --time-budget ended")
+def test_a_time_budget_ends_a_search_as_completed(mlflow_server, ray_session, tmp_path):
+    client = MlflowClient(mlflow_server)
+    extra = ["--experiment", "it-budget", "--dataset", "digits", "--cv-folds", "3"]  # every family
+    started = time.monotonic()
+    outcome = search(mlflow_server, tmp_path, *extra, "--num-samples", "500", "--time-budget", "20s")
+    took = time.monotonic() - started
+    parent = client.get_run(outcome.parent_run_id)
+    runs = trials_of(client, outcome)
+    assert parent.info.status == "FINISHED" and parent.data.tags[c.STOP_REASON] == c.TIME_BUDGET
+    assert parent.data.params[c.TIME_BUDGET] == "20.0" and outcome.stop_reason == c.TIME_BUDGET
+    assert any("time budget of 20s (--time-budget) was spent" in note for note in outcome.notes)
+    assert 1 <= len(outcome.ranked) < len(runs) + 1 < 500 and {t.outcome for t in runs} <= {c.COMPLETED, c.STOPPED}
+    assert took < 20 + 60  # stopped at the budget, not after 500 trials (the slack is the machine's, not a timing)
+    assert all(c.TRIAL_TIME_S in t.metrics for t in runs if t.outcome == c.COMPLETED)
+    with pytest.raises(UsageError, match="ended on its --time-budget"):
+        search(mlflow_server, tmp_path, "--resume", outcome.search_id)
+    from release_helpers import run_cli
+
+    code, said, err = run_cli("--tracking-uri", mlflow_server, "--search-id", outcome.search_id, "--no-tag",
+                              "--out", str(tmp_path / "releases"))  # fmt: skip
+    assert code == 0 and "registered it-budget_best_model v1" in said, err

@@ -131,3 +131,13 @@ def test_a_resumed_search_counts_its_finished_trials_from_the_first_step(capsys)
     trials = [tune_trial("a", "TERMINATED", 0, 0.9), tune_trial("b", "TERMINATED", 1, 0.8), tune_trial("c", "PENDING")]
     line.on_step_end(iteration=0, trials=trials)
     assert (line.progress.finished, line.progress.done_before, line.progress.best) == (2, 2, (0.9, "0000-knn-pca"))
+
+
+def test_a_time_budget_bounds_what_is_left_and_says_so():
+    p = Progress(100, running=2, budget_left=30)
+    for index in range(5):
+        p.add_ended(trial(index, 0.9), f"{index:04d}-svm-basic")
+    # 5 trials in 50 s: 95 left would take 950 s, but the budget has 30 s left.
+    assert p.line(elapsed=50).endswith("| 0:50 elapsed, about 0:30 left of the time budget")
+    p.budget_left = 10_000  # a budget further off than the trials: the pace decides
+    assert p.line(elapsed=50).endswith("| 0:50 elapsed, about 15:50 left")

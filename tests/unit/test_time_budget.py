@@ -35,10 +35,12 @@ def test_the_budget_fires_once_spent_and_not_before():
     assert spent.stop_all() and spent.fired and "1m 00s" in spent.reason()
 
 
-def test_a_restored_budget_counts_from_the_resumed_start():
-    budget = TimeBudget(60, started=time.monotonic() - 61)
-    restored = pickle.loads(pickle.dumps(budget))
-    assert not restored.stop_all()  # the interrupted driver's clock is not the resumed one's
+def test_a_restored_budget_has_what_was_left():
+    budget = TimeBudget(60, started=time.monotonic() - 45)
+    restored = pickle.loads(pickle.dumps(budget))  # as Tune restores it in a resumed driver, whose clock differs
+    assert not restored.stop_all() and 14 < restored.left_s() <= 15
+    spent = pickle.loads(pickle.dumps(TimeBudget(60, started=time.monotonic() - 61)))
+    assert spent.stop_all() and spent.left_s() == 0
 
 
 def test_the_first_stopper_to_fire_names_the_reason():

@@ -20,7 +20,7 @@ import pytest
 
 from search.common import contract
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH = ["--num-samples", "2", "--models", "knn,logistic_regression", "--feature-sets", "basic", "--cv-folds", "2"]
 

@@ -22,7 +22,7 @@ from table_helpers import ROOT, package_file, run, search, serve_rows
 from search.common import contract as c
 from search.common.lookup import find_search
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from search.common import contract as c
 from search.common.lookup import find_search, search_trials
 from search.common.pareto import front, parse_objectives
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 DIABETES = c.model_name(c.experiment_name("diabetes", c.REGRESSION))
 
 

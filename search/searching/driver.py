@@ -130,8 +130,6 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.elastic import cluster_cpus
     from search.searching.parent_run import reopen_search, start_search
     from search.searching.resume import resumed_config
-    from search.searching.tracking import TrialTracker
-    from search.searching.tuning import build_tuner
     from search.searching.warm import plan
 
     started = time.monotonic()  # --time-budget counts from here
@@ -161,11 +159,12 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     started_ray = context is not None and config.address in (None, "", "local")
     dashboard = _url(getattr(context, "dashboard_url", None))
     import ray
+    from ray import tune
 
     try:
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
-        warm = None
+        warm, max_concurrent = None, None
         if parent is None:
             max_concurrent = config.max_concurrent or max(1, cluster_cpus())
             warm = plan(client, config, data, config.experiment or c.experiment_name(data.name, data.task))
@@ -173,39 +172,49 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             home = start_search(client, config, data, split, lineage, max_concurrent, tags)
         else:
             home = reopen_search(client, parent)
-        verb = "resuming" if parent else "search"
-        on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
-        print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
-              f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
-        say_columns(data)
-        for note in notes:
-            print(note)
-        trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS}
-        trial_tags[c.SEARCH_ID] = home.search_id
-        # Workers that do not see the Tune folder keep their folds in their trial runs, on a server they reach.
-        runs = (
-            RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if served(config.tracking_uri) else None
-        )
-        if parent is None:
-            stopper = ending(config, started)
-            ids = (home.experiment_id, home.parent_run_id)
-            tracker = TrialTracker(config.tracking_uri, *ids, trial_tags, data.classes)
-            tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
-            build = functools.partial(
-                build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
-            )
-            make_tuner = lambda: (build(), tracker)  # noqa: E731
-        else:
-            make_tuner = functools.partial(_restore, config, client, home, split, runs)
-        if warm is not None and warm.note():
-            print(warm.note())
-        outcome = _run(config, client, home, make_tuner)
+        try:
+            verb = "resuming" if parent else "search"
+            on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
+            print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
+                  f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
+            say_columns(data)
+            for note in notes:
+                print(note)
+            if warm is not None and warm.note():
+                print(warm.note())
+            make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
+            outcome = _run(config, client, home, make_tuner)
+        except (Interrupted, KeyboardInterrupt):
+            if parent is None and not tune.Tuner.can_restore(str(home.tune_path)):  # cut before Tune saved anything
+                raise abandon(client, home) from None
+            raise
         outcome.notes.insert(0, warm.note() if warm is not None else "")
         outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
         return outcome
     finally:
         if context is not None:
             ray.shutdown()
+
+
+def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, split: Split, lineage: dict,
+                warm, started: float, max_concurrent: int | None):  # fmt: skip
+    """How `_run` gets its Tuner and tracker: a new search's, built with its stoppers (from `started`), or, for a
+    resumed search (no `warm`), the one Tune restores."""
+    from search.searching.tracking import TrialTracker
+    from search.searching.tuning import build_tuner
+
+    # Workers that do not see the Tune folder keep their folds in their trial runs, on a server they reach.
+    runs = RunFolds(config.tracking_uri, home.experiment_id, home.search_id) if served(config.tracking_uri) else None
+    if warm is None:
+        return functools.partial(_restore, config, client, home, split, runs)
+    trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS} | {c.SEARCH_ID: home.search_id}
+    stopper = ending(config, started)
+    tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
+    tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
+    build = functools.partial(
+        build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
+    )
+    return lambda: (build(), tracker)
 
 
 def ending(config: SearchConfig, started: float):
@@ -333,6 +342,17 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
         f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
         f"every result: start the server again and run {resume_command(search_id)}"
     )
+
+
+def abandon(client, home: SearchHome) -> Interrupted:
+    """A search cut before Tune saved its state leaves nothing: its parent run is deleted (no trial ran), its Tune
+    folder (the study journal alone) removed; the line to say."""
+    import shutil
+
+    client.delete_run(home.parent_run_id)
+    shutil.rmtree(home.tune_path, ignore_errors=True)
+    return Interrupted(f"search {home.search_id} was interrupted before its first trial: nothing ran and nothing is "
+                       "left of it; run the search again")  # fmt: skip
 
 
 def interrupted(search_id: str) -> Interrupted:

@@ -80,13 +80,18 @@ def start_search(
     tags |= mr.source_tags("search/run.py", lineage.get(c.GIT_COMMIT, "unknown"))  # the UI's Source column
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
-    log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage})
-    client.log_text(parent_id, roles, c.COLUMN_ROLES_FILE)
-    # The UI's Dataset column and run page: the development and test parts, with their digests.
-    source = recorded_source(config.dataset)
-    parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
-    parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
-    mr.log_data(client, parent_id, parts)
+    try:
+        log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(),
+                                                           **lineage})  # fmt: skip
+        client.log_text(parent_id, roles, c.COLUMN_ROLES_FILE)
+        # The UI's Dataset column and run page: the development and test parts, with their digests.
+        source = recorded_source(config.dataset)
+        parts = [mr.data_part(split.X_dev, split.y_dev, f"{data.name}-development", "training", source)]
+        parts.append(mr.data_part(split.X_test, split.y_test, f"{data.name}-test", "testing", source))
+        mr.log_data(client, parent_id, parts)
+    except BaseException:  # Ctrl-C or a failed write: no half-made search is left behind
+        client.delete_run(parent_id)
+        raise
     return SearchHome(search_id, experiment, experiment_id, parent_id, tune_path)
 
 

@@ -179,6 +179,6 @@ def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: Run
     Tune restores everything the search was built with (search/searching/tracking.py's `restored_tracker` finds its
     tracker, which connects to the tracking server in its `setup`, and the tracker's stopper), and this run's
     trainable, which reads the data again."""
-    if not (tune_path / "tuner.pkl").exists():
+    if not tune.Tuner.can_restore(str(tune_path)):
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     return tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)

@@ -351,3 +351,21 @@ def test_two_objectives_tag_a_pareto_front(mlflow_server, ray_session, tmp_path)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert not any(dominates(a, b, objectives) for a in rows for b in on)  # nothing beats a front trial
     assert all(any(dominates(a, b, objectives) for a in on) for b in off)  # a front trial beats every other one
+
+
+def test_ctrl_c_before_tune_saved_anything_leaves_nothing(mlflow_server, ray_session, tmp_path, monkeypatch):
+    """Cut between the parent run's start and the Tuner's first state: no run left RUNNING that --resume and the
+    report stumble on; the line says to run the search again."""
+    from search.common.errors import Interrupted, NothingToDo
+    from search.common.lookup import find_search
+    from search.searching import tuning
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "build_tuner", cut)
+    with pytest.raises(Interrupted, match="interrupted before its first trial: nothing ran and nothing is left"):
+        search(mlflow_server, tmp_path, "--experiment", "it-cut", "--num-samples", "2")
+    with pytest.raises(NothingToDo):
+        find_search(MlflowClient(mlflow_server), None, "it-cut")
+    assert not list((tmp_path / "ray_results").glob("search-*"))

@@ -57,8 +57,9 @@ def untracked(args) -> list[tuple[float, float]]:
     from search.common.connect import connect_ray
     from search.common.settings import apply_process_settings
     from search.searching.config import parse_args
-    from search.searching.driver import PROJECT_ROOT, prepare
+    from search.searching.driver import prepare
     from search.searching.tuning import build_tuner
+    from trainables.data import PROJECT_ROOT
 
     apply_process_settings("run")  # as the search's own entrypoint makes them: no per-trial result files
     patch_tune()  # and its patches of Tune (search/common/compat.py)

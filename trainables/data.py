@@ -25,7 +25,7 @@ BUNDLED = {
     "diabetes": datasets.load_diabetes,  # a number to predict: disease progression a year on
 }
 PARQUET = (".parquet", ".pq")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the project's folder: the code's, and tables recorded inside it
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,14 @@ def table_path(name: str) -> Path:
     given = Path(name)
     inside = PROJECT_ROOT / given
     return inside if not given.is_absolute() and not given.exists() and inside.exists() else given
+
+
+def recorded_path(path: str) -> str:
+    """A table's path as the search records it (`table_path`'s inverse): relative to the project's folder when the
+    table is inside it (the release finds it in any clone, and a Ray job shipped with `--working-dir .` finds it
+    beside the code), absolute otherwise, so a release can reload it from anywhere on this machine."""
+    absolute = Path(path).resolve()
+    return str(absolute.relative_to(PROJECT_ROOT)) if absolute.is_relative_to(PROJECT_ROOT) else str(absolute)
 
 
 def _check_overrides(columns: pd.Index, flag: str, names: list[str] | None) -> None:

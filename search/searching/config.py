@@ -7,19 +7,18 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from search.common.cli import OneLineParser, check_tracking_uri_form
 from search.common.connect import DEFAULT_TRACKING_URI
 from search.common.contract import CLASSIFICATION, IMBALANCE, MODEL, RANK_METRICS, REGRESSION, TASKS
 from search.common.errors import UsageError
+from trainables.data import recorded_path
 from trainables.features import FEATURE_SETS
 from trainables.models import ALL_MODELS, MODEL_FAMILIES
 from trainables.space import SearchSpace
 from trainables.task import AUTO
 
 SCHEDULERS = ("fifo", "asha")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 
@@ -207,14 +206,6 @@ def parse_args(argv: list[str] | None = None) -> SearchConfig:
         config.dataset = recorded_path(config.dataset)
     validate(config)
     return config
-
-
-def recorded_path(path: str) -> str:
-    """A table's path as the search records it: relative to the project's folder when the table is inside it (the
-    release finds it in any clone, and a Ray job shipped with `--working-dir .` finds it beside the code), absolute
-    otherwise, so a release can reload it from anywhere on this machine."""
-    absolute = Path(path).resolve()
-    return str(absolute.relative_to(PROJECT_ROOT)) if absolute.is_relative_to(PROJECT_ROOT) else str(absolute)
 
 
 def read_points(path: str) -> list[dict]:

@@ -24,13 +24,11 @@ from search.common.lookup import find_search, search_trials
 from search.common.settings import apply_process_settings
 from search.common.trials import Trial, best_per, number, rank_trials
 from search.searching.config import SearchConfig
-from trainables.data import Dataset, Split, load_dataset, split_dataset
+from trainables.data import PROJECT_ROOT, Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
 
 if TYPE_CHECKING:
     from search.searching.parent_run import SearchHome
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

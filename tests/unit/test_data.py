@@ -140,7 +140,7 @@ def test_a_table_inside_the_project_is_recorded_relative_and_found_from_anywhere
     import shutil
     import uuid
 
-    from search.searching.config import PROJECT_ROOT, recorded_path
+    from trainables.data import PROJECT_ROOT, recorded_path
 
     folder = PROJECT_ROOT / f".test-tables-{uuid.uuid4().hex[:8]}"
     folder.mkdir()

@@ -5,7 +5,8 @@ would have.
 The passenger list of the penguin world (`penguins-raw.csv`) goes the whole way with no flag beyond `--dataset`
 and `--target`: search, release, `--verify`, `mlflow models serve` of `@champion` answering raw rows with a missing
 number, a missing category and a category never seen, and the report. Seattle's weather (rare classes, a date) and
-the cars table (names, gaps, a date, and `--drop`) check the metric chosen and the overrides recorded.
+the cars table (names, gaps, a date, and `--drop`) check the metric chosen and the overrides recorded, and go the
+whole way too, on shorter searches.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def test_rare_classes_choose_balanced_accuracy(folder):
     parent = find_search(client, search_id)
     assert parent.data.params[c.METRIC] == c.VAL_BALANCED_ACCURACY
     assert "accuracy would reward ignoring it" in parent.data.tags[c.METRIC_REASON]
+    table = pd.read_csv(folder / "weather.csv")
+    rows = table.drop(columns=["weather"]).head(3).astype(object)
+    rows.loc[0, "precipitation"] = None  # a missing number
+    rows.loc[1, "date"] = None  # a missing date
+    rows.loc[2, "date"] = "2031-02-30"  # a date that is none
+    whole_way(folder, search_id, "weather", rows, set(table["weather"]))
 
 
 def test_overrides_are_recorded_and_applied(folder):
@@ -109,3 +116,24 @@ def test_overrides_are_recorded_and_applied(folder):
     assert parent.data.params[c.DROP] == "Name,Acceleration" and parent.data.params[c.CATEGORICAL] == "Cylinders"
     roles = {col["name"]: col["role"] for col in json.loads(parent.data.tags[c.COLUMN_ROLES])}
     assert roles["Name"] == roles["Acceleration"] == "dropped" and roles["Year"] == "datetime"
+    table = pd.read_csv(folder / "cars.csv")
+    rows = table.drop(columns=["Origin"]).head(3).astype(object)
+    rows = rows.where(rows.notna(), None)
+    rows.loc[0, "Horsepower"] = None  # a missing number
+    rows.loc[1, "Cylinders"] = None  # a missing category
+    rows.loc[2, "Cylinders"] = 7  # a category never seen in training
+    whole_way(folder, search_id, "cars", rows, set(table["Origin"]))
+
+
+def whole_way(folder: Path, search_id: str, dataset: str, rows: pd.DataFrame, labels: set) -> None:
+    """The rest of the loop for a searched table: release, --verify, serve raw rows (gaps, an unseen value) and the
+    report."""
+    released = run(folder, str(ROOT / "search" / "release.py"), "--search-id", search_id, "--no-tag")
+    name = c.model_name(c.experiment_name(dataset))
+    assert f"registered {name}" in released.stdout or f"found {name}" in released.stdout
+    verified = run(folder, str(ROOT / "search" / "release.py"), "--verify", "--model-name", name)
+    assert "verify OK" in verified.stdout
+    status, answer = serve_rows(folder, f"models:/{name}@champion", rows)
+    assert status == 200 and len(answer["predictions"]) == 3 and set(answer["predictions"]) <= labels, answer
+    run(folder, str(ROOT / "search" / "report.py"), "--search-id", search_id)
+    assert (folder / "reports" / search_id / "experiment_report.md").read_text().count("## Columns") == 1

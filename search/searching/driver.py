@@ -64,7 +64,6 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
             f"--cv-folds {config.cv_folds} is more than the {smallest} {rows} in the development part of "
             f"{data.name}: lower --cv-folds"
         )
-    check_writable(Path(config.storage_path or "ray_results"), "--storage-path")
     notes = list(data.notes)
     if regression or pd.api.types.is_numeric_dtype(data.y):  # a number: say how it was read
         notes.append(f"task {data.task}: {data.task_reason}")
@@ -77,6 +76,7 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
             f"({data.task_reason}): use one of {', '.join(c.task_metrics(data.task))}, or set --task"
         )
     notes += fit_space(config, data)
+    check_writable(Path(config.storage_path or "ray_results"), "--storage-path")  # the last check: it makes the folder
     return data, split, notes
 
 

@@ -36,6 +36,21 @@ def test_a_folder_as_dataset_is_said_to_be_a_folder(capsys, tmp_path, store):
     assert f"dataset {tmp_path} is a folder, not a table" in refused(capsys, run.main, argv)
 
 
+@pytest.mark.bad_input("--task regression of labels, a metric of the other task, a --time-budget that is no duration")
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "iris", "--task", "regression"], "--task regression needs a numeric target"),
+        (["--dataset", "diabetes", "--metric", "val_accuracy"], "--metric val_accuracy scores classification, and"),
+        (["--dataset", "iris", "--metric", "val_rmse"], "--metric val_rmse scores regression, and this search is"),
+        (["--time-budget", "ten minutes"], "'ten minutes' is not a duration: give one such as 90s, 10m or 2h"),
+    ],
+)
+def test_the_task_metric_and_budget_are_checked_before_anything_starts(capsys, tmp_path, store, argv, message):
+    assert message in refused(capsys, run.main, [*argv, "--storage-path", str(tmp_path / "runs"), *store])
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()  # nothing started
+
+
 @pytest.mark.parametrize("flag", ["--max-predict-ms", "--max-model-mb"])
 def test_a_negative_budget_is_bad_input(capsys, flag, store):
     assert f"release: {flag} is -1.0: give a positive number" in refused(capsys, release.main, [flag, "-1", *store])

@@ -220,14 +220,13 @@ DEFAULTS: dict[str, Params] = {
     "knn": {"n_neighbors": 5, "weights": "uniform", "p": 2},
     "mlp": {"n_layers": 1, "units_0": 100, "alpha": 1e-4, "learning_rate_init": 1e-3},
 }  # fmt: skip
-_UNWEIGHTED = {"gradient_boosting", "random_forest"}  # a regressor's defaults: its classifier's, less class_weight
+# A regressor's defaults: its classifier's less class_weight, in the same order; the ridge's and SVR's own on top.
 REGRESSION_DEFAULTS: dict[str, Params] = {
-    **{m: {k: v for k, v in DEFAULTS[m].items() if k != "class_weight"} for m in DEFAULTS if m in _UNWEIGHTED},
-    "linear": {"alpha": 1.0},
-    "svm": {"C": 1.0, "gamma": 0.1, "kernel": "rbf", "epsilon": 0.1},
-    "knn": DEFAULTS["knn"],
-    "mlp": DEFAULTS["mlp"],
+    ("linear" if m == "logistic_regression" else m): {k: v for k, v in hp.items() if k != "class_weight"}
+    for m, hp in DEFAULTS.items()
 }
+REGRESSION_DEFAULTS["linear"] = {"alpha": 1.0}
+REGRESSION_DEFAULTS["svm"]["epsilon"] = 0.1
 
 
 def defaults(task: str = CLASSIFICATION) -> dict[str, Params]:

@@ -85,13 +85,11 @@ def save_confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence, pa
 def save_predicted_actual(actual: Sequence[float], predicted: Sequence[float], path: Path, title: str) -> Path:
     """Write a regressor's figure as a PNG: predicted against actual (the diagonal is a perfect fit) beside the
     residuals (actual − predicted) against the prediction (a band around zero with no shape is what is wanted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    fig, (fit, residuals) = plt.subplots(1, 2, figsize=(9, 4.2), layout="constrained")
+    fig = Figure(figsize=(9, 4.2), layout="constrained")  # no pyplot state, as the report's figures
+    fit, residuals = fig.subplots(1, 2)
     low, high = (float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max())))
     fit.plot([low, high], [low, high], color="0.6", linewidth=1, label="perfect fit")
     fit.scatter(actual, predicted, s=14, alpha=0.7, color="tab:blue", edgecolors="none")
@@ -102,5 +100,4 @@ def save_predicted_actual(actual: Sequence[float], predicted: Sequence[float], p
     residuals.set(xlabel="predicted", ylabel="actual − predicted", title="residuals")
     fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

@@ -54,3 +54,12 @@ def serve_rows(cwd: Path, model_uri: str, rows: pd.DataFrame) -> tuple[int, dict
             return post(f"http://127.0.0.1:{port}/invocations", body)
         finally:
             stop_process_group(process.pid)
+
+
+def raw_rows(table: pd.DataFrame, target: str, number: str, category: str, unseen) -> pd.DataFrame:
+    """The table's first three rows without `target`, as a client sends them (empty cells as None): the first with
+    `number` empty, the second with `category` empty, the third with `unseen`, a `category` never seen in training."""
+    rows = table.drop(columns=[target]).head(3).astype(object)
+    rows = rows.where(rows.notna(), None)
+    rows.loc[0, number], rows.loc[1, category], rows.loc[2, category] = None, None, unseen
+    return rows

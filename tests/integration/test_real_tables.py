@@ -18,7 +18,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from table_helpers import ROOT, package_file, run, search, serve_rows
+from table_helpers import ROOT, package_file, raw_rows, run, search, serve_rows
 
 from search.common import contract as c
 from search.common.lookup import find_search
@@ -76,11 +76,7 @@ def test_the_release_takes_raw_rows_and_verifies(folder, penguins):
 def test_the_champion_serves_rows_with_gaps_and_unseen_categories(folder, penguins):
     name = c.model_name(c.experiment_name("penguins-raw"))
     table = pd.read_csv(folder / "penguins-raw.csv")
-    rows = table.drop(columns=["Species"]).head(3).astype(object)
-    rows = rows.where(rows.notna(), None)
-    rows.loc[0, "Culmen Length (mm)"] = None  # a missing number
-    rows.loc[1, "Island"] = None  # a missing category
-    rows.loc[2, "Island"] = "Atlantis"  # a category never seen in training
+    rows = raw_rows(table, "Species", "Culmen Length (mm)", "Island", "Atlantis")
     status, answer = serve_rows(folder, f"models:/{name}@champion", rows)
     assert status == 200, answer
     assert len(answer["predictions"]) == 3 and set(answer["predictions"]) <= set(table["Species"])
@@ -117,11 +113,7 @@ def test_overrides_are_recorded_and_applied(folder):
     roles = {col["name"]: col["role"] for col in json.loads(parent.data.tags[c.COLUMN_ROLES])}
     assert roles["Name"] == roles["Acceleration"] == "dropped" and roles["Year"] == "datetime"
     table = pd.read_csv(folder / "cars.csv")
-    rows = table.drop(columns=["Origin"]).head(3).astype(object)
-    rows = rows.where(rows.notna(), None)
-    rows.loc[0, "Horsepower"] = None  # a missing number
-    rows.loc[1, "Cylinders"] = None  # a missing category
-    rows.loc[2, "Cylinders"] = 7  # a category never seen in training
+    rows = raw_rows(table, "Origin", "Horsepower", "Cylinders", 7)  # --categorical Cylinders: 7 was never seen
     whole_way(folder, search_id, "cars", rows, set(table["Origin"]))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from table_helpers import ROOT, package_file, run, search, serve_rows
+from table_helpers import ROOT, package_file, raw_rows, run, search, serve_rows
 
 from search.common import contract as c
 from search.common.lookup import find_search, search_trials
@@ -106,12 +106,7 @@ def test_a_real_table_with_a_number_to_predict_on_two_objectives(folder):
     best_rmse = min(t.metrics[c.VAL_RMSE] for t in trials if t.outcome == c.COMPLETED)
     assert any(t.metrics[c.VAL_RMSE] == best_rmse for t in trials if t.run_id in tagged)  # the lowest RMSE is on it
     run(folder, str(ROOT / "search" / "release.py"), "--no-tag", "--search-id", search_id)
-    table = pd.read_csv(folder / "cars.csv")
-    rows = table.drop(columns=["Miles_per_Gallon"]).head(3).astype(object)
-    rows = rows.where(rows.notna(), None)
-    rows.loc[0, "Horsepower"] = None  # a missing number
-    rows.loc[1, "Origin"] = None  # a missing category
-    rows.loc[2, "Origin"] = "Atlantis"  # a category never seen in training
+    rows = raw_rows(pd.read_csv(folder / "cars.csv"), "Miles_per_Gallon", "Horsepower", "Origin", "Atlantis")
     name = c.model_name(c.experiment_name("cars", c.REGRESSION))
     status, answer = serve_rows(folder, f"models:/{name}@champion", rows)
     assert status == 200, answer

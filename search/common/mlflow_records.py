@@ -51,10 +51,10 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: st
 
     frame = X.copy()
     frame[y.name or c.TARGET] = y.to_numpy()
-    with warnings.catch_warnings():  # "source not specified" hints: the source is set when given
+    with warnings.catch_warnings():  # hints on the source (set when given) and on integer columns (its schema's)
         warnings.simplefilter("ignore")
         recorded = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or c.TARGET, name=name)
-    fields = recorded.to_dict()
+        fields = recorded.to_dict()
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
     return DataPart(entity_input, name, entity.digest, context)

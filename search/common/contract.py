@@ -5,6 +5,8 @@ docs/tracking.md describes these names; `tests/unit/test_contract.py` checks tha
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Experiments, registered models, aliases and git tags: one rule for every dataset.
 ALIAS = "champion"
 PREVIOUS_ALIAS = "previous"
@@ -85,11 +87,20 @@ RELEASE_TAGS = (SOURCE_RUN_ID, CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_AL
                 ROLLED_BACK, GIT_TAG, EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE, MODEL_URI,
                 RELEASE_STATUS, PROMOTION_PAIRED)  # fmt: skip
 
-# Trial outcomes (tag `outcome`), one word each, everywhere.
-COMPLETED, STOPPED, FAILED = "completed", "stopped", "failed"
-OUTCOMES = (COMPLETED, STOPPED, FAILED)
-# What the report calls a trial run that has no outcome yet: still RUNNING, or closed without any score.
-UNFINISHED, NO_RESULT = "unfinished", "no_result"
+
+class Outcome(StrEnum):
+    """What became of a trial (tag `outcome`), one word each, everywhere; the transitions are in
+    `search.common.trials` (`status_of`, `outcome`)."""
+
+    COMPLETED = "completed"  # ran every fold
+    STOPPED = "stopped"  # cut short: by ASHA after a fold, or in flight by --plateau or --time-budget
+    FAILED = "failed"  # its own code raised, or its actor was lost more often than Tune retries
+    UNFINISHED = "unfinished"  # still RUNNING (or left by a Ctrl-C, to rerun on --resume)
+    NO_RESULT = "no_result"  # closed without any score
+
+
+COMPLETED, STOPPED, FAILED, UNFINISHED, NO_RESULT = Outcome
+OUTCOMES = (COMPLETED, STOPPED, FAILED)  # the ended ones
 
 # Trial metrics: scores (cross-validated on the development part), then serving cost, then bookkeeping. ROC AUC
 # where the model gives scores (from probabilities or a decision function), log loss where it gives probabilities.

@@ -28,7 +28,6 @@ FIT_TIME_RTOL, FIT_TIME_ATOL = 0.10, 0.001  # fit times within 10% of the faster
 FIT_TIME_TIE = f"within {FIT_TIME_RTOL:.0%} or {FIT_TIME_ATOL * 1000:g} ms"
 SCORE_RTOL = 1e-9  # scores equal up to float rounding (fold means summed in another order) are equal
 TAGS = (c.TRIAL_ID, *c.NODE_TAGS, c.ERROR, c.PARETO_FRONT)
-OUTCOMES = (*c.OUTCOMES, c.UNFINISHED, c.NO_RESULT)
 RESERVED = {"run_id", "run_name", "status", c.TRIAL_INDEX, "start_time", c.OUTCOME, *TAGS, *c.TRIAL_METRICS}
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]]
 
@@ -55,9 +54,21 @@ def flat_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def outcome(row: Mapping[str, Any]) -> str:
-    """completed (ran every fold), stopped (cut short), failed, unfinished (still running) or no_result (closed
-    without any result), from a trial's MLflow status (FINISHED when absent), `folds_done` and `cv_folds`."""
+def status_of(metrics: Mapping[str, Any], failed: bool = False, ended: bool = False) -> str:
+    """A trial's MLflow status from what Tune told of it, the first half of its lifecycle (`outcome` the second):
+    its own error (an `error` result, trainables/trainable.py) or Tune's (`failed`) -> FAILED; a result with
+    `folds_done` -> FINISHED; no result yet -> RUNNING, or KILLED once it `ended` (the search's end cut it short)."""
+    if failed or c.ERROR in metrics:
+        return "FAILED"
+    if c.FOLDS_DONE in metrics:
+        return "FINISHED"
+    return "KILLED" if ended else "RUNNING"
+
+
+def outcome(row: Mapping[str, Any]) -> c.Outcome:
+    """What became of a trial, from its MLflow status (FINISHED when absent), `folds_done` and `cv_folds`: FAILED
+    is failed, KILLED stopped, RUNNING unfinished; FINISHED is completed when every fold ran, stopped when fewer
+    did (ASHA), no_result with no score at all."""
     status = row.get("status") or "FINISHED"
     if status == "FAILED":
         return c.FAILED
@@ -113,11 +124,11 @@ class Trial(Mapping[str, Any]):
 
     @classmethod
     def from_result(
-        cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "", **tags: str
-    ) -> Trial:
-        """The trial of a Tune result (its config and last metrics), as its MLflow run records it; a result with an
-        `error` (the trial's own, trainables/trainable.py) is a failed trial's, and its NaN scores are left out."""
-        failed = failed or c.ERROR in metrics
+        cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "",
+        ended: bool = False, **tags: str,
+    ) -> Trial:  # fmt: skip
+        """The trial of a Tune result (its config and last metrics), as its MLflow run records it (`status_of`;
+        `ended`: the search is over for it); a failed trial's NaN scores are left out."""
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
         params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:
@@ -127,7 +138,7 @@ class Trial(Mapping[str, Any]):
             index=_index(config.get(c.TRIAL_INDEX)),
             params={k: str(v) for k, v in params.items()},
             metrics={k: float(metrics[k]) for k in c.TRIAL_METRICS if k in metrics and metrics[k] == metrics[k]},
-            status="FAILED" if failed else "FINISHED" if c.FOLDS_DONE in metrics else "RUNNING",
+            status=status_of(metrics, failed, ended),
             run_id=run_id,
             run_name=c.trial_run_name(config) if c.MODEL in config else "",
             tags=tags,
@@ -139,7 +150,7 @@ class Trial(Mapping[str, Any]):
         return self.tags.get(c.TRIAL_ID, "")
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> c.Outcome:
         """What became of the trial (`search.common.trials.outcome`)."""
         return outcome({"status": self.status, **self.params, **self.metrics})
 

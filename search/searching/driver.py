@@ -9,7 +9,7 @@ import functools
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
 from search.common.settings import apply_process_settings
-from search.common.trials import Trial, best_per, number, rank_trials
+from search.common.trials import Trial, number, rank_trials
 from search.searching.config import SearchConfig
 from trainables.data import PROJECT_ROOT, Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
@@ -181,7 +181,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             if warm is not None and warm.note():
                 print(warm.note())
             make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
-            outcome = _run(config, client, home, make_tuner)
+            outcome = _run(config, client, home, make_tuner, data.classes)
         except (Interrupted, KeyboardInterrupt):
             if parent is None and not tune.Tuner.can_restore(str(home.tune_path)):  # cut before Tune saved anything
                 raise abandon(client, home) from None
@@ -207,8 +207,7 @@ def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, s
         return functools.partial(_restore, config, client, home, split, runs)
     trial_tags = {k: lineage[k] for k in c.LINEAGE_TAGS} | {c.SEARCH_ID: home.search_id}
     stopper = ending(config, started)
-    tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, data.classes)
-    tracker.stopper = stopper  # its trials cut in flight end `stopped`; after a Ctrl-C they stay to rerun
+    tracker = TrialTracker(config.tracking_uri, home.experiment_id, home.parent_run_id, trial_tags, stopper)
     build = functools.partial(
         build_tuner, config, split, home.tune_path, max_concurrent, [tracker], warm, stopper, runs=runs
     )
@@ -254,12 +253,13 @@ def _restore(config: SearchConfig, client, home: SearchHome, split: Split, runs:
     return tuner, tracker
 
 
-def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOutcome:
+def _run(config: SearchConfig, client, home: SearchHome, make_tuner, classes: list) -> SearchOutcome:
     """Build (`make_tuner`: the Tuner and its tracker) and fit the Tuner, then record the outcome on the parent run;
     the parent is closed whatever happens.
 
     A search that the tracker's stopper (`--plateau`, `--time-budget`) ended is complete: its trials cut short in
     flight count as stopped."""
+    from search.searching.closing import draw_figures, mark_front, trials_of
     from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
 
@@ -275,17 +275,16 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOu
         tracker.record_missing(results)
         if tracker.lost:
             raise tracking_lost(config.tracking_uri, home.search_id)
-        rows, stopper = trials_of(results, tracker.trials), tracker.stopper
-        early = stopper is not None and stopper.fired and len(rows) < config.num_samples
-        if early:  # the trials in flight when the plateau or the budget ended the search
-            rows = [replace(r, status="KILLED") if r.outcome == c.UNFINISHED else r for r in rows]
+        stopper = tracker.stopper
+        early = stopper is not None and stopper.fired and len(results) < config.num_samples
+        rows = trials_of(results, tracker.trials, ended=early)  # those in flight when the search's end came: stopped
         if (len(rows) < config.num_samples and not early) or any(r.outcome == c.UNFINISHED for r in rows):
             status = "KILLED"  # Tune caught Ctrl-C, saved its state and returned early
             raise interrupted(home.search_id)
         ranked = rank_trials(rows, config.metric)
-        tracker.draw_matrices([t.trial_id for t in best_per(rows, c.MODEL, config.metric).values() if t])
+        draw_figures(client, results, rows, config.metric, classes)
         if config.objectives:
-            mark_front(config, client, home, tracker, rows)
+            mark_front(client, home.search_id, home.parent_run_id, config.objectives, rows)
         failed = sum(r.outcome == c.FAILED for r in rows)
         stopped = sum(r.outcome == c.STOPPED for r in rows)
         counts = {c.TRIALS_FINISHED: len(rows) - failed - stopped, c.TRIALS_STOPPED: stopped, c.TRIALS_FAILED: failed}
@@ -307,31 +306,6 @@ def _run(config: SearchConfig, client, home: SearchHome, make_tuner) -> SearchOu
             tracker.close()
         if tracker is None or not tracker.lost:  # with the server gone, the parent stays RUNNING until --resume
             client.set_terminated(home.parent_run_id, status=status)
-
-
-def trials_of(results, runs: dict[str, tuple[str, int]]) -> list[Trial]:
-    """The Trials of Tune's results, each with its MLflow run id (from the tracker)."""
-    trials = []
-    for result in results:
-        metrics = result.metrics or {}
-        trial_id = metrics.get(c.TRIAL_ID) or Path(result.path or "").name
-        run_id = runs.get(trial_id, ("", -1))[0]
-        trials.append(Trial.from_result(result.config or {}, metrics, bool(result.error), run_id, trial_id=trial_id))
-    return trials
-
-
-def mark_front(config: SearchConfig, client, home: SearchHome, tracker, rows: list[Trial]) -> list[Trial]:
-    """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
-    parent run (`pareto_front.md`)."""
-    from search.common.pareto import front, front_table, parse_objectives
-
-    objectives = parse_objectives(config.objectives)
-    on_front = front(rows, objectives)
-    tracker.tag_runs([r.trial_id for r in on_front], {c.PARETO_FRONT: "true"})
-    print(f"\nPareto front of search {home.search_id} ({len(on_front)} of {len(rows)} trials):")
-    print(front_table(on_front, objectives))
-    client.log_text(home.parent_run_id, front_table(on_front, objectives, markdown=True) + "\n", "pareto_front.md")
-    return on_front
 
 
 def tracking_lost(uri: str, search_id: str) -> Unreachable:

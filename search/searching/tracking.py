@@ -1,32 +1,28 @@
-"""MLflow tracking of a search: the parent run, and Ray's MLflow callback reshaped to one child run per trial.
+"""MLflow tracking of a search's trials: Tune's trial events translated into one child run per trial.
 
 Ray's stock `MLflowLoggerCallback` sends one request per metric on the driver's loop and writes flat runs.
-`TrialTracker` keeps its interface but creates each trial's run under the search's parent run, keeps the
+`TrialTracker` is a Tune `LoggerCallback` that creates each trial's run under the search's parent run, keeps the
 trial's last result, and at trial end hands one batch (params, metrics, tags, the confusion matrix's numbers) and
-the final status to a background writer, so the driver goes on scheduling trials while it is written.
+the final status (`search.common.trials.status_of`) to a background writer, so the driver goes on scheduling
+trials while it is written. What needs every trial's end (figures, the Pareto front) is `closing.py`'s.
 """
 
 from __future__ import annotations
 
-import json
 import queue
-import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
-from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.tune.logger import LoggerCallback
 
 from search.common import contract as c
 from search.common.contract import trial_run_name as run_name
 from search.common.errors import UsageError
-from search.common.figures import save_confusion_matrix, save_predicted_actual
 from search.common.mlflow_records import StartTimes
 from search.common.trials import Trial
 from search.searching.elastic import FoldLedger
@@ -98,32 +94,26 @@ def restored_tracker(parent_run_id: str) -> TrialTracker:
     return RESTORED.pop(parent_run_id)
 
 
-class TrialTracker(MLflowLoggerCallback):
-    """Ray's MLflow callback, batched and nested: one child run per trial under the search's parent run.
+class TrialTracker(LoggerCallback):
+    """Tune's trial events as MLflow runs: one child run per trial under the search's parent run.
 
-    It is an `MLflowLoggerCallback` so that Tune drives it through the callback's own hooks (`setup`,
-    `log_trial_start`, `log_trial_result`, `log_trial_end`) and it keeps the callback's public state
-    (`tracking_uri`, `tags`: the lineage tags every trial run gets). It replaces the rest, each for a measured reason:
-    - `setup`: Ray's sets MLflow's process-wide tracking URI and experiment (by name) as a side effect; this one
-      keeps an `MlflowClient` of its own for the search's experiment id, and finds a resumed search's runs.
-    - the run bookkeeping: Ray's `_trial_runs` maps Tune's Trial objects, which a restored Tuner makes anew; runs
-      here are keyed by Tune's trial id (`trials`), so a resumed trial reopens its run instead of making another.
-    - the writes: Ray's sends about 23 requests per trial on the driver's loop (one `runs/get` and one request per
-      metric, Ray's bookkeeping fields included: 1.4 s a trial against a server); here one `create_run`, one
-      `log_batch` of the contract's params, metrics and tags, and one `set_terminated`, all through a background
-      writer, so the driver's loop never waits on the server (0.38 s a trial, BENCHMARKS.md).
-    The confusion matrix's figure is drawn at the end of the search for the trials people open
-    (`draw_matrices`: the best of each model family), one upload each, to the artifact URI `create_run` returned.
+    Tune drives it through `setup` and the logger hooks (`log_trial_start`, `log_trial_result`, `log_trial_end`),
+    `on_trial_recover` and `on_experiment_end`. Runs are keyed by Tune's trial id (`trials`), not by Tune's Trial
+    objects, which a restored Tuner makes anew, so a resumed trial reopens its run instead of making another. Each
+    trial costs one `create_run`, one `log_batch` and one `set_terminated`, all through a background writer, so the
+    driver's loop never waits on the server (0.38 s a trial against Ray's callback's 1.4 s, BENCHMARKS.md).
+    `stopper` is the search's `Ending` (`--plateau`, `--time-budget`): once it fired, the trials it cut in flight
+    end as stopped; after a Ctrl-C they stay open, to rerun on `--resume`.
     """
 
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], classes: list):
-        super().__init__(tracking_uri=tracking_uri, tags=tags)
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], stopper=None):
+        self.tracking_uri = tracking_uri
+        self.tags = tags  # the lineage tags every trial run gets
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
-        self.classes = classes
+        self.stopper = stopper
         self.writer: BackgroundWriter | None = None
         self.trials: dict[str, tuple[str, int]] = {}  # Tune trial id -> (MLflow run id, trial index)
-        self.stopper = None  # `--plateau`'s Stopper: once it fired, the trials it cut in flight end as stopped
 
     def __setstate__(self, state: dict) -> None:
         """Unpickled by `Tuner.restore`: the resuming driver finds this very tracker (`restored_tracker`)."""
@@ -137,15 +127,12 @@ class TrialTracker(MLflowLoggerCallback):
         self._ended: set[str] = set()
         self._last_result: dict[str, dict] = {}
         self._folds = FoldLedger()  # lost attempts, folds restored and redone
-        self._artifact_uris: dict[str, str] = {}  # known from create_run: no `runs/get` before each upload
-        self._matrices: dict[str, tuple] = {}  # trial id -> (kind, its numbers, run name, folds)
         self._start_times = StartTimes()  # "Created" in the UI sorts trials in the order they were proposed
         for run in self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.parent_run_id}'", max_results=50000
         ):
             tags = run.data.tags
             self.trials[tags[c.TRIAL_ID]] = (run.info.run_id, int(tags.get(c.TRIAL_INDEX, -1)))
-            self._artifact_uris[tags[c.TRIAL_ID]] = run.info.artifact_uri
             if run.info.status == "FINISHED":
                 self._ended.add(tags[c.TRIAL_ID])
 
@@ -199,30 +186,23 @@ class TrialTracker(MLflowLoggerCallback):
             return
         run = self.client.create_run(self.experiment_id, start_time=start, run_name=name, tags=tags)
         self.trials[trial_id] = (run.info.run_id, index)
-        self._artifact_uris[trial_id] = run.info.artifact_uri
 
     def _track_end(self, trial_id: str, config: dict, result: dict, error: str | None) -> None:
         if trial_id not in self._started or trial_id in self._ended:
             return
         self._ended.add(trial_id)
-        cut = error is None and c.FOLDS_DONE not in result  # stopped in flight (--plateau) before it reported
-        trial = Trial.from_result(config, result, failed=error is not None)
-        trial = replace(trial, status="KILLED") if cut else trial
+        trial = Trial.from_result(config, result, failed=error is not None, ended=True)
         params, metrics = trial.params, trial.metrics
         tags = {k: trial.tags[k] for k in c.NODE_TAGS if k in trial.tags}
         tags[c.OUTCOME] = trial.outcome
         tags.update(self._folds.tags(trial_id, result))
         if error is not None:
             tags[c.ERROR] = error
-        for kind in (c.CONFUSION_MATRIX, c.PREDICTED_ACTUAL):  # a classifier's, or a regressor's
+        for kind in (c.CONFUSION_MATRIX, c.PREDICTED_ACTUAL):  # a classifier's, or a regressor's (closing.py draws)
             numbers = result.get(kind) if error is None else None
-            if numbers is None:  # the numbers on every run; the figure only for the trials people open (draw_matrices)
-                continue
-            self._matrices[trial_id] = (kind, json.loads(numbers), run_name(config), params.get(c.CV_FOLDS, "?"))
-            if len(numbers) <= c.MAX_TAG_CHARS:  # a larger matrix (many classes) stays in Tune's results only
+            if numbers is not None and len(numbers) <= c.MAX_TAG_CHARS:  # a larger one stays in Tune's results only
                 tags[kind] = numbers
-        status = "FAILED" if error is not None else "KILLED" if cut else "FINISHED"
-        self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, status), trial_id)
+        self.writer.submit(lambda: self._write(trial_id, params, metrics, tags, trial.status), trial_id)
 
     def _write(self, trial_id, params, metrics, tags, status) -> None:
         run_id = self.trials[trial_id][0]
@@ -234,33 +214,6 @@ class TrialTracker(MLflowLoggerCallback):
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
         self.client.set_terminated(run_id, status=status, end_time=now)
-
-    def draw_matrices(self, trial_ids: list[str]) -> None:
-        """Draw and upload the confusion matrix figure (a regressor's: predicted against actual, and the residuals)
-        of these trials (the best of each model family, say)."""
-        for trial_id in trial_ids:
-            if trial_id in self._matrices and trial_id in self.trials:
-                self.writer.submit(lambda t=trial_id: self._upload_matrix(t), trial_id)
-
-    def tag_runs(self, trial_ids: list[str], tags: dict[str, str]) -> None:
-        """Set `tags` on these trials' runs (through the writer, after their other writes)."""
-        batch = [RunTag(k, v) for k, v in tags.items()]
-        for trial_id in trial_ids:
-            if trial_id in self.trials:
-                self.writer.submit(lambda t=trial_id: self.client.log_batch(self.trials[t][0], tags=batch), trial_id)
-
-    def _upload_matrix(self, trial_id: str) -> None:
-        kind, numbers, name, folds = self._matrices[trial_id]
-        with tempfile.TemporaryDirectory() as tmp:
-            title = f"trial {name}\nout-of-fold predictions of {folds}-fold CV"
-            if kind == c.PREDICTED_ACTUAL:
-                title = f"trial {name}: a sample of the out-of-fold predictions of {folds}-fold CV"
-                folder = Path(tmp) / c.PREDICTED_ACTUAL_PNG
-                path = save_predicted_actual(numbers["actual"], numbers["predicted"], folder, title)
-            else:
-                path = save_confusion_matrix(numbers, self.classes, Path(tmp) / c.CONFUSION_MATRIX_PNG, title)
-            uri = self._artifact_uris.get(trial_id) or self.client.get_run(self.trials[trial_id][0]).info.artifact_uri
-            get_artifact_repository(uri, tracking_uri=self.tracking_uri).log_artifact(str(path))
 
     @property
     def lost(self) -> bool:

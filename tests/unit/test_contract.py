@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from search.common import contract as c
-from search.common.trials import OUTCOMES, Trial, outcome
+from search.common.trials import Trial, outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "tracking.md").read_text()
@@ -68,7 +68,7 @@ def test_one_outcome_word_each_in_the_tracker_and_the_report():
     assert Trial.from_result(config, {"folds_done": 2}, failed=False).outcome == c.STOPPED
     assert Trial.from_result(config, {}, failed=True).outcome == c.FAILED
     row = {"status": "FINISHED", "val_accuracy": 0.9, "cv_folds": "5", "folds_done": 5.0}
-    assert outcome(row) == c.COMPLETED and set(c.OUTCOMES) <= set(OUTCOMES)
+    assert outcome(row) == c.COMPLETED and set(c.OUTCOMES) <= set(c.Outcome)
 
 
 def test_one_naming_rule_for_every_dataset():

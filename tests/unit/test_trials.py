@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
 
 from search.common import contract as c
-from search.common.trials import Trial, best_per, number, rank_trials, records
+from search.common.trials import Trial, best_per, number, outcome, rank_trials, records, status_of
 
 CONFIG = {"model": "svm", "feature_set": "basic", "svm": {"C": 3.2, "kernel": "rbf"}, "seed": 0, "cv_folds": 5,
           "trial_index": 7}  # fmt: skip
@@ -64,10 +64,30 @@ def test_both_sources_agree_on_the_outcome(status, metrics, failed, expected):
     assert Trial.from_result(CONFIG, result, failed=failed).outcome == expected
 
 
-def test_a_tune_result_without_folds_is_unfinished_and_a_killed_run_stopped():
-    assert Trial.from_result(CONFIG, {"trial_id": "t"}).outcome == c.UNFINISHED
+@pytest.mark.parametrize(
+    "event, metrics, failed, ended, status, expected",
+    [
+        ("started, no result yet", {}, False, False, "RUNNING", c.UNFINISHED),
+        ("every fold ran", {"folds_done": 5}, False, False, "FINISHED", c.COMPLETED),
+        ("ASHA cut it after a fold", {"folds_done": 2}, False, False, "FINISHED", c.STOPPED),
+        ("its own code raised", {"error": "ValueError: x", "folds_done": 1}, False, False, "FAILED", c.FAILED),
+        ("Tune lost its actor too often", {"folds_done": 3}, True, False, "FAILED", c.FAILED),
+        ("the search's end cut it before a fold", {}, False, True, "KILLED", c.STOPPED),
+        ("the search's end cut it after a fold", {"folds_done": 3}, False, True, "FINISHED", c.STOPPED),
+        ("the search's end came after its last fold", {"folds_done": 5}, False, True, "FINISHED", c.COMPLETED),
+    ],
+)
+def test_each_transition_of_a_trial(event, metrics, failed, ended, status, expected):
+    assert status_of(metrics, failed, ended) == status, event
+    trial = Trial.from_result(CONFIG, {"trial_id": "t", **metrics}, failed=failed, ended=ended)
+    assert (trial.status, trial.outcome) == (status, expected), event
+    assert isinstance(trial.outcome, c.Outcome) and trial.outcome == expected.value  # a plain word in a table
+
+
+def test_runs_closed_without_a_score_or_left_running():
     assert Trial.from_run(mlflow_run("KILLED")).outcome == c.STOPPED
     assert Trial.from_run(mlflow_run("RUNNING")).outcome == c.UNFINISHED
+    assert outcome({"status": "FINISHED"}) == c.NO_RESULT
 
 
 def test_trials_rank_with_table_rows_and_best_per_family():

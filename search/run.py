@@ -34,7 +34,7 @@ def _search(config: SearchConfig) -> int:
     outcome = run_search(config)
     print_summary(outcome)
     if not outcome.ranked:
-        raise NothingToDo("no trial finished; see the failed trials' `error` tag in MLflow")
+        raise NothingToDo(nothing_completed(outcome, config))
     if config.report:  # the report's own command line, with its own one-line errors
         from search import report
 
@@ -42,6 +42,20 @@ def _search(config: SearchConfig) -> int:
         return report.main([*where, "--search-id", outcome.search_id])
     print_next_steps(outcome, config.tracking_uri, config.storage_path)
     return 0
+
+
+def nothing_completed(outcome, config: SearchConfig) -> str:
+    """Why no trial completed, and what to do: the budget ended first, or every trial failed or stopped early."""
+    from search.common.contract import TIME_BUDGET
+
+    if outcome.stop_reason == TIME_BUDGET and not outcome.failed:
+        return (
+            f"--time-budget {config.time_budget} ended before any trial ran all its {config.cv_folds} folds "
+            f"({outcome.stopped} cut short): give the search more time, or lower --cv-folds"
+        )
+    if outcome.failed:
+        return f"no trial finished: {outcome.failed} failed; see the failed trials' `error` tag in MLflow"
+    return f"no trial completed: all {outcome.stopped} were stopped early; run more trials or use --scheduler fifo"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""Time to a good model: the held-out score each contender reaches in the same wall-clock budget, table by table.
+
+    pip install -r benchmarks/requirements.txt
+    python benchmarks/time_to_model.py                                   # six labelled tables, 60 s and 300 s
+    python benchmarks/time_to_model.py --budgets 60 --tables penguins,gbsg2 --out /tmp/ttm.md
+    python benchmarks/time_to_model.py --task regression --budgets 60
+
+Per table (copied from its package as a CSV, as in benchmarks/real_tables.py) and budget B, on the project's split
+(`split_dataset(data, 0.2, seed)`):
+- project: `search/run.py --dataset FILE --target T --time-budget B` (trials until the budget ends it; the clock
+  starts with the command, Ray's start included), then `search/release.py`: the model card's held-out scores;
+- no_defaults: the same with `--no-defaults-first` (no scikit-learn defaults among the first points);
+- flaml: `flaml.AutoML(time_budget=B)` on the same development part, scored on the same test part.
+Labels are scored by accuracy, numbers by R²; the median over the tables, and each table's gap to FLAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.real_tables import (
+    ALL_TABLES,
+    REGRESSION_TABLES,
+    TABLES,
+    copy_table,
+    error_line,
+    median,
+    native_frames,
+    run,
+    scores_of,
+)
+from trainables.data import load_dataset, split_dataset
+
+ARMS = ("project", "no_defaults", "flaml")
+FLAGS = {"project": [], "no_defaults": ["--no-defaults-first"]}
+
+
+@dataclass
+class Result:
+    """One table at one budget: each arm's held-out score (accuracy, or R²), trials run, wall seconds."""
+
+    table: str
+    budget: int
+    score: dict[str, float] = field(default_factory=dict)
+    trials: dict[str, int] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    failure: str = ""
+
+
+def search_and_release(arm: str, csv: Path, target: str, work: Path, budget: int, seed: int, result: Result) -> None:
+    """The arm's search with `--time-budget`, then the release; its score from the model card."""
+    import json
+
+    where = ["--tracking-uri", f"sqlite:///{work}/mlflow.db"]
+    argv = ["search/run.py", "--dataset", str(csv), "--target", target, *where, "--storage-path", str(work / "ray")]
+    argv += ["--time-budget", f"{budget}s", "--num-samples", "100000", "--seed", str(seed), "--warm-start", "off"]
+    start = time.perf_counter()
+    done = run([*argv, *FLAGS[arm]], work / "search.log")
+    result.wall[arm] = time.perf_counter() - start
+    found = re.search(r"^search_id: (\S+)", done.stdout, re.MULTILINE)
+    counts = re.search(r"best trials of search \S+ \((\d+) completed", done.stdout)
+    if done.returncode or not found:
+        result.failure += f" {arm} search: {error_line(done)}"
+        return
+    result.trials[arm] = int(counts.group(1)) if counts else 0
+    release = ["search/release.py", "--search-id", found.group(1), *where, "--no-tag", "--out", str(work / "rel")]
+    done = run(release, work / "release.log")
+    cards = sorted((work / "rel").glob("*/v*/model_card.json"))
+    if done.returncode or not cards:
+        result.failure += f" {arm} release: {error_line(done)}"
+        return
+    test = json.loads(cards[-1].read_text())["test_metrics"]
+    result.score[arm] = float(test.get("test_r2", test.get("test_accuracy")))
+
+
+def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> None:
+    """FLAML's AutoML with the same budget on the project's split."""
+    from flaml import AutoML
+
+    data = load_dataset(str(csv), target)
+    split = split_dataset(data, 0.2, seed)
+    X_dev, X_test = native_frames(split.X_dev, split.X_test)
+    automl, start = AutoML(), time.perf_counter()
+    automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=seed, verbose=0)
+    result.wall["flaml"] = time.perf_counter() - start
+    result.score["flaml"] = scores_of(split.y_test, automl.predict(X_test), data.task)[data.task == "regression"]
+
+
+def markdown(results: list[Result], command: str, metric: str) -> str:
+    """Per budget: a row per table (each arm's score, trials, wall), the medians, the project's gap to FLAML."""
+    lines = [f"`{command}`", ""]
+    for budget in sorted({r.budget for r in results}):
+        rows = [r for r in results if r.budget == budget]
+        lines += [f"Budget {budget} s, held-out {metric}:", ""]
+        lines += ["| table | project | no defaults first | FLAML | project trials | project s | FLAML s |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for r in rows:
+            cells = [f"{r.score[a]:.4f}" if a in r.score else "-" for a in ARMS]
+            walls = [f"{r.wall[a]:.0f}" if a in r.wall else "-" for a in ("project", "flaml")]
+            lines.append(f"| {r.table} | {' | '.join(cells)} | {r.trials.get('project', '-')} | {' | '.join(walls)} |")
+        complete = [r for r in rows if all(a in r.score for a in ARMS)]
+        meds = [median([r.score[a] for r in complete]) for a in ARMS]
+        shown = " | ".join(f"{m:.4f}" for m in meds if m is not None)
+        lines.append(f"| **median of {len(complete)}** | {shown} | | | |")
+        gaps = {r.table: r.score["project"] - r.score["flaml"] for r in complete}
+        if gaps:
+            worst = min(gaps, key=gaps.get)
+            middle = median(list(gaps.values()))
+            lines += ["", f"project − FLAML: median {middle:+.4f}, worst {gaps[worst]:+.4f} ({worst})"]
+        lines += [f"{r.table}: {r.failure.strip()}" for r in rows if r.failure] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("classification", "regression"), default="classification")
+    parser.add_argument("--tables", help=f"comma-separated, of {', '.join(ALL_TABLES)} (one task at a time)")
+    parser.add_argument("--budgets", default="60,300", help="seconds, comma-separated")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
+    args = parser.parse_args()
+    default = REGRESSION_TABLES if args.task == "regression" else TABLES
+    names = [n for n in (args.tables or ",".join(default)).split(",") if n]
+    if unknown := sorted(set(names) - set(ALL_TABLES)):
+        parser.error(f"unknown tables {unknown}: choose from {', '.join(ALL_TABLES)}")
+    arms = [a for a in args.arms.split(",") if a]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="time_to_model-") as tmp:
+        for budget in (int(b) for b in args.budgets.split(",")):
+            for name in names:
+                result, target = Result(name, budget), ALL_TABLES[name][2]
+                for arm in arms:
+                    work = Path(tmp) / f"{name}-{budget}-{arm}"
+                    work.mkdir()
+                    csv = copy_table(name, work)
+                    print(f"{name}, {budget} s: {arm} ...", flush=True)
+                    try:
+                        if arm == "flaml":
+                            flaml(csv, target, budget, args.seed, result)
+                        else:
+                            search_and_release(arm, csv, target, work, budget, args.seed, result)
+                    except Exception as exc:  # noqa: BLE001 - one arm's failure is a cell of the results
+                        result.failure += f" {arm}: {exc.__class__.__name__}: {exc}"
+                print(f"{name}, {budget} s: {result.score} {result.failure}".rstrip(), flush=True)
+                results.append(result)
+    metric = "R²" if args.task == "regression" else "accuracy"
+    text = markdown(results, "python benchmarks/time_to_model.py " + " ".join(sys.argv[1:]), metric)
+    print("\n" + text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -120,8 +120,8 @@ class ProgressLine(Callback):
         self._changed = True
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        """Count a trial that ended (ran every fold, or the scheduler stopped it). Trials cut in flight when the
-        search ends (Ctrl-C, its plateau) are not: Tune calls no trial end for them, and Ctrl-C's rerun on --resume."""
+        """Count a trial that ended (ran every fold, or the scheduler stopped it). Tune calls no trial end for those
+        in flight when the search ends: `on_experiment_end` counts them, unless Ctrl-C (they rerun on --resume)."""
         self._ended(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
@@ -145,15 +145,20 @@ class ProgressLine(Callback):
             self._show(now, terminal)
 
     def on_experiment_end(self, trials: list, **info) -> None:
-        """The last count, always shown; a terminal's line ends here."""
+        """The last count, always shown; a terminal's line ends here. When the search's end (`--plateau`,
+        `--time-budget`) came, the trials it caught in flight count as ended, as the closing summary counts them."""
+        if self.ending is not None and self.ending.fired:
+            for trial in trials:
+                if trial.status == "TERMINATED":
+                    self._ended(trial, ended=True)
         self._count(trials)
         self._show(time.monotonic(), sys.stdout.isatty(), ended=True)
         self._end_line()
 
-    def _ended(self, trial) -> None:
+    def _ended(self, trial, ended: bool = False) -> None:
         if trial.trial_id not in self._seen:
             self._seen.add(trial.trial_id)
-            record = Trial.from_result(trial.config, trial.last_result or {})
+            record = Trial.from_result(trial.config, trial.last_result or {}, ended=ended)
             if record.outcome != c.FAILED:  # a trial whose own code raised ends with a failed result (_count)
                 self.progress.add_ended(record, c.trial_run_name(trial.config))
         self._changed = True

@@ -141,3 +141,17 @@ def test_a_time_budget_bounds_what_is_left_and_says_so():
     assert p.line(elapsed=50).endswith("| 0:50 elapsed, about 0:30 left of the time budget")
     p.budget_left = 10_000  # a budget further off than the trials: the pace decides
     assert p.line(elapsed=50).endswith("| 0:50 elapsed, about 15:50 left")
+
+
+@pytest.mark.parametrize("fired, counted", [(True, (3, 1)), (False, (1, 0))])
+def test_trials_in_flight_at_the_searchs_end_count_as_the_summary_counts_them(capsys, fired, counted):
+    """Tune calls no trial end for the trials running when the plateau or the budget ends the search: the last line
+    counts them (the one that had completed its folds as finished, the one cut before a fold as stopped); after a
+    Ctrl-C (nothing fired) they rerun on --resume, so they are not counted."""
+    line = ProgressLine(10, ending=SimpleNamespace(fired=fired, budget_left_s=lambda: None))
+    line.setup()
+    done = tune_trial("a", "TERMINATED", 0, 0.9)
+    line.on_trial_complete(1, [done], done)
+    trials = [done, tune_trial("b", "TERMINATED", 1, 0.95), tune_trial("c", "TERMINATED", 2)]
+    line.on_experiment_end(trials)
+    assert (line.progress.finished, line.progress.stopped) == counted

@@ -46,6 +46,7 @@ TRIAL_ID = "trial_id"
 TRIAL_INDEX = "trial_index"
 OUTCOME = "outcome"
 PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search with several --objectives
+RECORDED_ON_RESUME = "recorded_on_resume"  # `true` on a trial run made from Tune's state by --resume
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
 # A regressor's counterpart (tag: JSON {"actual": [...], "predicted": [...]}, a seeded sample of its out-of-fold
@@ -202,7 +203,7 @@ NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAG
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
                    CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, ERROR, *SEARCH_TAGS,
                    *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON, TASK_REASON, PREDICTED_ACTUAL, TARGET_STD,
-                   *TEST_SCORES})  # fmt: skip
+                   *TEST_SCORES, RECORDED_ON_RESUME})  # fmt: skip
 
 
 def search_run_name(search_id: str) -> str:

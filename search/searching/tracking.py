@@ -240,7 +240,7 @@ class TrialTracker(LoggerCallback):
         missing = completed_untracked(results, self._ended)
         for result in missing:
             trial_id = result.metrics[c.TRIAL_ID]
-            self._track_start(trial_id, result.config, {"recorded_on_resume": "true"})
+            self._track_start(trial_id, result.config, {c.RECORDED_ON_RESUME: "true"})
             self._track_end(trial_id, result.config, result.metrics, None)
         self.close()
         return len(missing)

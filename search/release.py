@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", default="origin", help="git remote of --push")
     p.add_argument("--max-predict-ms", type=float, help="serving budget: release the best trial within it")
     p.add_argument("--max-model-mb", type=float, help="serving budget on the serialised model's size")
+    p.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="this machine's copy of the search's table, when the search read it elsewhere (a container); "
+        "its digest must match the search's",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--verify", action="store_true", help="only verify the alias holder against its lineage")
     mode.add_argument("--rollback", action="store_true", help="only move the alias back to --previous-alias")
@@ -77,7 +83,7 @@ def _release(args: argparse.Namespace) -> int:
     mlflow.set_tracking_uri(settings.tracking_uri)
     client = mlflow.MlflowClient(settings.tracking_uri)
     if args.verify:
-        ok, verdict = verify(client, target_model(settings, client), settings.alias)
+        ok, verdict = verify(client, target_model(settings, client), settings.alias, settings.dataset)
         print(verdict)
         return 0 if ok else 1
     if args.rollback:

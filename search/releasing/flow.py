@@ -44,7 +44,7 @@ class Plan:
 def release(settings: ReleaseSettings, client: MlflowClient) -> int:
     """Choose, check, retrain, register, gate, tag and document one release; 0 when done."""
     plan = plan_release(settings, client)
-    split = rebuild_split(plan.lineage)
+    split = rebuild_split(plan.lineage, settings.dataset)
     pipeline = fit(plan.lineage, split)
     scores = score(pipeline, split)
     shown = [f"{k} {scores.metrics[k]:.4f}" for k in c.TEST_SCORES if k in scores.metrics]

@@ -46,6 +46,7 @@ class ReleaseSettings:
     remote: str = "origin"
     max_predict_ms: float | None = None  # a serving budget: only trials within it compete
     max_model_mb: float | None = None
+    dataset: str | None = None  # this machine's copy of the search's table, when it was read elsewhere
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
-from trainables.data import Split, load_dataset, split_dataset
+from trainables.data import BUNDLED, Split, load_dataset, split_dataset, table_path
 from trainables.scoring import ranking_scores, regression_scores
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
@@ -90,18 +90,29 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
         raise CommandError(f"{missing}: see docs/tracking.md") from None
 
 
-def rebuild_split(lineage: Lineage) -> Split:
-    """The same development/test split, after checking the data still has the recorded digest."""
+def rebuild_split(lineage: Lineage, copy: str | None = None) -> Split:
+    """The same development/test split, after checking the data still has the recorded digest. `copy`: this
+    machine's copy of the search's table, when the search read it elsewhere (`release.py --dataset`)."""
+    recorded = lineage.dataset_source
+    if copy and recorded in BUNDLED:
+        raise UsageError(f"--dataset applies to a search of a table file; this search read the bundled {recorded}")
+    if not copy and recorded not in BUNDLED and not table_path(recorded).exists():
+        raise UsageError(
+            f"the search's table {recorded} is not on this machine (a search in a container reads the container's "
+            "files): give this machine's copy with --dataset PATH"
+        )
     try:
         overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
-        data = load_dataset(lineage.dataset_source, lineage.target, *overrides, task=lineage.task)
+        data = load_dataset(copy or recorded, lineage.target, *overrides, task=lineage.task)
     except UsageError as exc:
+        if copy:
+            raise UsageError(f"--dataset {copy}: {exc}") from None
         raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
     if data.digest != lineage.dataset_digest:
-        raise CommandError(
-            f"dataset {lineage.dataset_source} changed since the search: digest {data.digest[:19]}… "
-            f"differs from the recorded {lineage.dataset_digest[:19]}…"
-        )
+        digests = f"digest {data.digest[:19]}… differs from the recorded {lineage.dataset_digest[:19]}…"
+        if copy:
+            raise UsageError(f"--dataset {copy} is not the search's table: {digests}")
+        raise CommandError(f"dataset {recorded} changed since the search: {digests}")
     return split_dataset(data, lineage.test_size, lineage.split_seed)
 
 
@@ -160,8 +171,9 @@ def metric_safe(label: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", str(label))
 
 
-def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str]:
-    """Rebuild the alias holder from its version's lineage; (identical?, verdict line)."""
+def verify(client: MlflowClient, model_name: str, alias: str, copy: str | None = None) -> tuple[bool, str]:
+    """Rebuild the alias holder from its version's lineage (`copy`: as `rebuild_split`); (identical?, verdict line).
+    A table that is not here, or a wrong copy, is bad input rather than a verdict."""
     import mlflow.sklearn
 
     try:
@@ -170,7 +182,9 @@ def verify(client: MlflowClient, model_name: str, alias: str) -> tuple[bool, str
         raise CommandError(f"model {model_name!r} has no version with alias {alias!r}: nothing to verify") from None
     lineage = Lineage.from_tags(version.tags)
     try:
-        split = rebuild_split(lineage)
+        split = rebuild_split(lineage, copy)
+    except UsageError:
+        raise
     except CommandError as exc:
         return False, f"verify FAILED: {model_name} v{version.version} (@{alias}): {exc}"
     rebuilt = fit(lineage, split).predict(split.X_test)

@@ -142,6 +142,42 @@ def test_verify_fails_when_the_csv_changes(mlflow_server, client, tmp_path):
     assert code == 1 and "changed since the search" in err and snapshot(client, name) == before
 
 
+@pytest.mark.bad_input("release: a search's table not on this machine (read in a container)")
+def test_a_table_read_elsewhere_is_refused_then_released_from_this_machines_copy(mlflow_server, client, tmp_path):
+    """A search recorded a table this machine does not have (as a search in the ray-head container records its
+    path): release and --verify refuse in one line naming it and --dataset, with nothing written; a copy that is
+    not the same table is refused; this machine's copy through --dataset releases and verifies."""
+    data = load_dataset("iris")
+    elsewhere = tmp_path / "head" / "flowers.csv"  # the container's path: written, recorded, then gone from here
+    elsewhere.parent.mkdir()
+    data.X.assign(species=data.y).to_csv(elsewhere, index=False)
+    name, exp = "elsewhere_exp_best_model", "elsewhere_exp"
+    make_search(client, exp, [trial(BEST, 0.98)], "unknown", dataset=str(elsewhere), target="species")
+    copy = tmp_path / "copy.csv"
+    elsewhere.rename(copy)
+    base = ["--tracking-uri", mlflow_server, "--experiment", exp, "--no-tag", "--out", str(tmp_path / "out")]
+
+    code, out, err = run_cli(*base)
+    assert code == 2 and not out.count("registered") and len(err.strip().splitlines()) == 1, err
+    assert f"the search's table {elsewhere} is not on this machine" in err and "--dataset PATH" in err
+    assert not client.search_registered_models(f"name = '{name}'") and not (tmp_path / "out").exists()
+    runs = client.search_runs([client.get_experiment_by_name(exp).experiment_id], "tags.run_type = 'release'")
+    assert not runs, "a refused release writes nothing"
+
+    other = tmp_path / "other.csv"
+    pd.read_csv(copy).iloc[1:].to_csv(other, index=False)
+    code, _, err = run_cli(*base, "--dataset", str(other))
+    assert code == 2 and f"--dataset {other} is not the search's table: digest" in err
+    assert not client.search_registered_models(f"name = '{name}'")
+
+    code, out, err = run_cli(*base, "--dataset", str(copy))
+    assert code == 0 and f"registered {name} v1" in out, err
+    code, _, err = run_cli(*base, "--verify", "--model-name", name)
+    assert code == 2 and "is not on this machine" in err and "--dataset PATH" in err
+    code, out, err = run_cli(*base, "--verify", "--model-name", name, "--dataset", str(copy))
+    assert code == 0 and out.startswith("verify OK"), err
+
+
 def costly(params: dict, val_accuracy: float, predict_ms: float, model_bytes: float) -> dict:
     spec = trial(params, val_accuracy)
     spec["metrics"].update({"predict_ms": predict_ms, "model_bytes": model_bytes})

@@ -11,7 +11,8 @@ Per table (copied from its package as a CSV, as in benchmarks/real_tables.py) an
   starts with the command, Ray's start included), then `search/release.py`: the model card's held-out scores;
 - no_defaults: the same with `--no-defaults-first` (no scikit-learn defaults among the first points);
 - flaml: `flaml.AutoML(time_budget=B)` on the same development part, scored on the same test part.
-Labels are scored by accuracy, numbers by R²; the median over the tables, and each table's gap to FLAML.
+Labels are scored by accuracy and balanced accuracy (the project ranks by balanced accuracy where classes are rare,
+FLAML by log loss or ROC AUC), numbers by R² and RMSE; the median over the tables, and each table's gap to FLAML.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ FLAGS = {"project": [], "no_defaults": ["--no-defaults-first"]}
 
 @dataclass
 class Result:
-    """One table at one budget: each arm's held-out score (accuracy, or R²), trials run, wall seconds."""
+    """One table at one budget: each arm's held-out scores ((accuracy, balanced accuracy), or (R², RMSE)), trials
+    run, wall seconds."""
 
     table: str
     budget: int
-    score: dict[str, float] = field(default_factory=dict)
+    score: dict[str, tuple[float, float]] = field(default_factory=dict)
     trials: dict[str, int] = field(default_factory=dict)
     wall: dict[str, float] = field(default_factory=dict)
     failure: str = ""
@@ -76,7 +78,8 @@ def search_and_release(arm: str, csv: Path, target: str, work: Path, budget: int
         result.failure += f" {arm} release: {error_line(done)}"
         return
     test = json.loads(cards[-1].read_text())["test_metrics"]
-    result.score[arm] = float(test.get("test_r2", test.get("test_accuracy")))
+    keys = ("test_r2", "test_rmse") if "test_r2" in test else ("test_accuracy", "test_balanced_accuracy")
+    result.score[arm] = (float(test[keys[0]]), float(test[keys[1]]))
 
 
 def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> None:
@@ -89,15 +92,16 @@ def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> Non
     automl, start = AutoML(), time.perf_counter()
     automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=seed, verbose=0)
     result.wall["flaml"] = time.perf_counter() - start
-    result.score["flaml"] = scores_of(split.y_test, automl.predict(X_test), data.task)[data.task == "regression"]
+    first, second = scores_of(split.y_test, automl.predict(X_test), data.task)  # (RMSE, R²) for a number
+    result.score["flaml"] = (second, first) if data.task == "regression" else (first, second)
 
 
-def markdown(results: list[Result], command: str, metric: str) -> str:
-    """Per budget: a row per table (each arm's score, trials, wall), the medians, the project's gap to FLAML."""
+def markdown(results: list[Result], command: str, metrics: tuple[str, str]) -> str:
+    """Per budget and score: a row per table (each arm's score, trials, wall), the medians, the gap to FLAML."""
     lines = [f"`{command}`", ""]
-    for budget in sorted({r.budget for r in results}):
-        rows = [r for r in results if r.budget == budget]
-        lines += [f"Budget {budget} s, held-out {metric}:", ""]
+    for budget, i in ((b, i) for b in sorted({r.budget for r in results}) for i in (0, 1)):
+        rows = [_one(r, i) for r in results if r.budget == budget]
+        lines += [f"Budget {budget} s, held-out {metrics[i]}:", ""]
         lines += ["| table | project | no defaults first | FLAML | project trials | project s | FLAML s |"]
         lines += ["|---|---|---|---|---|---|---|"]
         for r in rows:
@@ -108,13 +112,20 @@ def markdown(results: list[Result], command: str, metric: str) -> str:
         meds = [median([r.score[a] for r in complete]) for a in ARMS]
         shown = " | ".join(f"{m:.4f}" for m in meds if m is not None)
         lines.append(f"| **median of {len(complete)}** | {shown} | | | |")
-        gaps = {r.table: r.score["project"] - r.score["flaml"] for r in complete}
+        sign = -1 if metrics[i] == "RMSE" else 1  # positive: the project is better
+        gaps = {r.table: sign * (r.score["project"] - r.score["flaml"]) for r in complete}
         if gaps:
             worst = min(gaps, key=gaps.get)
             middle = median(list(gaps.values()))
             lines += ["", f"project − FLAML: median {middle:+.4f}, worst {gaps[worst]:+.4f} ({worst})"]
         lines += [f"{r.table}: {r.failure.strip()}" for r in rows if r.failure] + [""]
     return "\n".join(lines) + "\n"
+
+
+def _one(result: Result, i: int) -> Result:
+    """The result with the `i`th score of each arm alone."""
+    return Result(result.table, result.budget, {a: s[i] for a, s in result.score.items()}, result.trials,
+                  result.wall, result.failure)  # fmt: skip
 
 
 def main() -> None:
@@ -150,8 +161,8 @@ def main() -> None:
                         result.failure += f" {arm}: {exc.__class__.__name__}: {exc}"
                 print(f"{name}, {budget} s: {result.score} {result.failure}".rstrip(), flush=True)
                 results.append(result)
-    metric = "R²" if args.task == "regression" else "accuracy"
-    text = markdown(results, "python benchmarks/time_to_model.py " + " ".join(sys.argv[1:]), metric)
+    metrics = ("R²", "RMSE") if args.task == "regression" else ("accuracy", "balanced accuracy")
+    text = markdown(results, "python benchmarks/time_to_model.py " + " ".join(sys.argv[1:]), metrics)
     print("\n" + text)
     if args.out:
         args.out.write_text(text)

@@ -18,7 +18,7 @@ import pandas as pd
 from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.compat import patch_tune
-from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
+from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, disconnect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
 from search.common.settings import apply_process_settings
@@ -156,10 +156,9 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     context = connect_ray(config.address, PROJECT_ROOT)
     started_ray = context is not None and config.address in (None, "", "local")
     dashboard = _url(getattr(context, "dashboard_url", None))
-    import ray
-    from ray import tune
-
     try:
+        from ray import tune
+
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
         warm, max_concurrent = None, None
@@ -191,7 +190,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         return outcome
     finally:
         if context is not None:
-            ray.shutdown()
+            disconnect_ray()
 
 
 def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, split: Split, lineage: dict,

@@ -181,10 +181,12 @@ def run_search(config: SearchConfig) -> SearchOutcome:
                 print(warm.note())
             make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
             outcome = _run(config, client, home, make_tuner)
-        except (Interrupted, KeyboardInterrupt):
+        except (Interrupted, KeyboardInterrupt) as cut:
             if parent is None and not tune.Tuner.can_restore(str(home.tune_path)):  # cut before Tune saved anything
                 raise abandon(client, home) from None
-            raise
+            if isinstance(cut, KeyboardInterrupt):  # before `_run` closed the parent: a resumed search, as it was
+                client.set_terminated(home.parent_run_id, status="KILLED")
+            raise interrupted(home.search_id, config.tracking_uri) from None  # the command with where it is tracked
         outcome.notes.insert(0, warm.note() if warm is not None else "")
         outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
         return outcome
@@ -337,7 +339,7 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
     """The tracking server went away mid-search and did not come back in time."""
     return Unreachable(
         f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
-        f"every result: start the server again and run {resume_command(search_id)}"
+        f"every result: start the server again and run {resume_command(search_id, uri)}"
     )
 
 
@@ -352,14 +354,18 @@ def abandon(client, home: SearchHome) -> Interrupted:
                        "left of it; run the search again")  # fmt: skip
 
 
-def interrupted(search_id: str) -> Interrupted:
+def interrupted(search_id: str, tracking_uri: str | None = None) -> Interrupted:
     """The search stopped before its last trial; `--resume <search_id>` continues it."""
-    return Interrupted(f"search {search_id} was interrupted: continue it with {resume_command(search_id)}")
+    return Interrupted(
+        f"search {search_id} was interrupted: continue it with {resume_command(search_id, tracking_uri)}"
+    )
 
 
-def resume_command(search_id: str) -> str:
-    """The command that continues a search, with the interpreter that ran it (as the closing lines print it)."""
-    return f"{commands_dir()}python search/run.py --resume {search_id}"
+def resume_command(search_id: str, tracking_uri: str | None = None) -> str:
+    """The command that continues a search, with the interpreter that ran it and, when it is not the default, the
+    tracking URI it was started with (as the closing lines print them)."""
+    where = "" if tracking_uri in (None, SearchConfig().tracking_uri) else f" --tracking-uri {public_uri(tracking_uri)}"
+    return f"{commands_dir()}python search/run.py --resume {search_id}{where}"
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:

@@ -42,7 +42,15 @@ def spin(seconds: float) -> None:
         pass
 
 
-def test_a_ctrl_c_swallowed_by_a_finalizer_is_raised_again(monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, whatever this test process inherited (an xdist worker ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_is_raised_again(monkeypatch, ctrl_c_raises):
     seen = []
     monkeypatch.setattr(sys, "unraisablehook", InterruptAgain(seen.append))
     with pytest.raises(KeyboardInterrupt):

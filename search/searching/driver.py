@@ -157,8 +157,6 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     started_ray = context is not None and config.address in (None, "", "local")
     dashboard = _url(getattr(context, "dashboard_url", None))
     try:
-        from ray import tune
-
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
         warm, max_concurrent = None, None
@@ -182,7 +180,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
             outcome = _run(config, client, home, make_tuner)
         except (Interrupted, KeyboardInterrupt) as cut:
-            if parent is None and not tune.Tuner.can_restore(str(home.tune_path)):  # cut before Tune saved anything
+            if parent is None and nothing_ran(client, home):
                 raise abandon(client, home) from None
             if isinstance(cut, KeyboardInterrupt):  # before `_run` closed the parent: a resumed search, as it was
                 client.set_terminated(home.parent_run_id, status="KILLED")
@@ -344,14 +342,21 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
 
 
 def abandon(client, home: SearchHome) -> Interrupted:
-    """A search cut before Tune saved its state leaves nothing: its parent run is deleted (no trial ran), its Tune
-    folder (the study journal alone) removed; the line to say."""
+    """A search cut before its first trial (`nothing_ran`) leaves nothing: its parent run is deleted, its Tune
+    folder (the study journal, a state with no trial) removed; the line to say."""
     import shutil
 
     client.delete_run(home.parent_run_id)
     shutil.rmtree(home.tune_path, ignore_errors=True)
     return Interrupted(f"search {home.search_id} was interrupted before its first trial: nothing ran and nothing is "
                        "left of it; run the search again")  # fmt: skip
+
+
+def nothing_ran(client, home: SearchHome) -> bool:
+    """Cut before Tune saved a trial, and no trial run opened: nothing for `--resume` to continue."""
+    from search.searching.tuning import saved_trials
+
+    return not saved_trials(home.tune_path) and not search_trials(client, home.experiment_id, home.search_id)
 
 
 def interrupted(search_id: str, tracking_uri: str | None = None) -> Interrupted:

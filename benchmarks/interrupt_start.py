@@ -41,6 +41,7 @@ VENV = Path(sys.executable).parents[1]
 MARKERS = {
     "gcs": "gcs_server",
     "raylet": "raylet",
+    "dashboard": "dashboard/dashboard.py",
     "ray": re.compile(r"Started a local Ray instance"),
     "search": re.compile(r"^search \w+:", re.M),
 }
@@ -95,7 +96,7 @@ def reached(marker: str | re.Pattern, home: Path) -> bool:
         return bool(marker.search((home / "out").read_text() + (home / "err").read_text()))
     for pid in processes_mentioning(str(home)):
         try:
-            if marker in " ".join(psutil.Process(pid).cmdline()[:1]):
+            if marker in " ".join(psutil.Process(pid).cmdline()[:2]):
                 return True
         except psutil.Error:
             pass

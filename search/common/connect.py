@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -171,13 +172,34 @@ def connect_ray(address: str | None, project_root: Path):
         return None
     if address not in (None, "", "local", "auto"):
         check_ray_address(address)
+    services = logging.getLogger("ray._private.services")  # where Ray says its start failed
     with held_interrupts() as received:
-        context = _init_ray(address, project_root)
+        quiet = _Unless(lambda: not received)
+        services.addFilter(quiet)
+        try:
+            context = _init_ray(address, project_root)
+        except Exception:
+            if not received:
+                raise
+            # The same Ctrl-C reached Ray's own processes (its dashboard takes SIGINT) and failed its start.
+        finally:
+            services.removeFilter(quiet)
         if received:
             ray.shutdown()
     if received:
         raise KeyboardInterrupt
     return context
+
+
+class _Unless(logging.Filter):
+    """Let records through while `keep()` holds."""
+
+    def __init__(self, keep) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.keep()
 
 
 def disconnect_ray() -> None:

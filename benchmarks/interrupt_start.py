@@ -45,6 +45,7 @@ MARKERS = {
     "ray": re.compile(r"Started a local Ray instance"),
     "search": re.compile(r"^search \w+:", re.M),
 }
+SLOW_S = 30.0  # an interrupt that takes longer to end the command is a problem in itself
 RESUME = re.compile(r"(\S*python) search/run\.py --resume (\w+)(.*)$")
 
 
@@ -207,6 +208,8 @@ def verdict(row: dict) -> str:
         problems.append(f"exit {row['exit']}")
     if row["traceback"] or row["fatal"]:
         problems.append("traceback" if row["traceback"] else "fatal signal")
+    if isinstance(row.get("stop_s"), float) and row["stop_s"] > SLOW_S:
+        problems.append(f"exit after {SLOW_S:.0f} s")
     if row["ray_left"]:
         problems.append(f"{row['ray_left']} Ray processes left")
     nothing = ("no MLflow database", "no search", "no experiment")  # a refusal that says there is nothing yet
@@ -231,14 +234,16 @@ def table(rows: list[dict]) -> str:
     def counted(values) -> str:
         return ", ".join(f"{v} x{n}" if n > 1 else str(v) for v, n in Counter(values).most_common())
 
-    head = ["moment", "tries", "exit", "left behind", "resume as printed", "problems"]
+    head = ["moment", "tries", "exit", "s to exit (max)", "left behind", "resume as printed", "problems"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for moment in dict.fromkeys(r["delay"] for r in rows):
         tries = [r for r in rows if r["delay"] == moment]
         left = counted(r["verdict"].split(";")[0] for r in tries)
         resumes = counted(r["resume"] for r in tries if r["resume"] is not None) or "-"
         problems = counted(p.strip() for r in tries for p in r["verdict"].split(";")[1:]) or "none"
-        cells = [moment, len(tries), counted(r["exit"] for r in tries), left, resumes, problems]
+        stops = sorted(r["stop_s"] for r in tries if "stop_s" in r)
+        stop = f"{stops[len(stops) // 2]} ({stops[-1]})" if stops else "-"
+        cells = [moment, len(tries), counted(r["exit"] for r in tries), stop, left, resumes, problems]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
 import threading
 import time
 import urllib.error
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit, urlunsplit
@@ -135,24 +134,22 @@ def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY
 
 
 @contextmanager
-def held_interrupts() -> Iterator[list[int]]:
-    """Ctrl-C held over a step that must not be cut in the middle (Ray starting or stopping, the parent run being
-    made): yields the list of the SIGINTs received meanwhile, for the caller to act on once the step is done. A
-    second Ctrl-C is not held: it raises KeyboardInterrupt at once. A no-op off the main thread, where no signal lands.
-
-    Ray's driver cut by KeyboardInterrupt inside `ray.init` (as it connects its core worker) crashes with a
-    segmentation fault when the process exits, whether or not `ray.shutdown` ran (benchmarks/interrupt_start.py)."""
+def held_interrupts(hold: Callable[[], bool] = lambda: True) -> Iterator[list[int]]:
+    """Ctrl-C held over a step that must not be cut in the middle (Ray connecting or stopping, the parent run being
+    made): yields the list of the SIGINTs received meanwhile, for the caller to act on once the step is done. While
+    `hold()` is false, and at a second Ctrl-C (the user insists), KeyboardInterrupt is raised at once, as without
+    this. A no-op off the main thread, where no signal lands."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
 
-    def hold(signum, frame) -> None:
-        if received:  # pressed again: the user insists
+    def handler(signum, frame) -> None:
+        if received or not hold():
             raise KeyboardInterrupt
         received.append(signum)
 
-    previous = signal.signal(signal.SIGINT, hold)
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield received
     finally:
@@ -164,7 +161,11 @@ def connect_ray(address: str | None, project_root: Path):
     the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
 
     On a cluster the project's code travels with the job (runtime_env working_dir), so workers need no rebuild.
-    A Ctrl-C while Ray starts is acted on once it has started: Ray is stopped, then KeyboardInterrupt raised.
+
+    Ctrl-C while Ray's processes start cuts `ray.init` at once (measured clean); once they run, while the driver
+    connects to them, it is held, Ray stopped, then KeyboardInterrupt raised: a driver cut as it connects crashed
+    with a segmentation fault at exit, whether or not `ray.shutdown` ran (benchmarks/interrupt_start.py). Held over
+    the whole start, the same Ctrl-C, which Ray's dashboard takes too, left `ray.init` waiting 60 s for it.
     """
     import ray
 
@@ -172,34 +173,22 @@ def connect_ray(address: str | None, project_root: Path):
         return None
     if address not in (None, "", "local", "auto"):
         check_ray_address(address)
-    services = logging.getLogger("ray._private.services")  # where Ray says its start failed
-    with held_interrupts() as received:
-        quiet = _Unless(lambda: not received)
-        services.addFilter(quiet)
+    # `ray.init` has its node (started, or found on the cluster) just before it connects the driver: Ray's module
+    # global, read only; tests/integration/test_interrupt_start.py interrupts that moment.
+    from ray._private import worker
+
+    with held_interrupts(hold=lambda: getattr(worker, "_global_node", None) is not None) as received:
         try:
             context = _init_ray(address, project_root)
         except Exception:
             if not received:
                 raise
-            # The same Ctrl-C reached Ray's own processes (its dashboard takes SIGINT) and failed its start.
-        finally:
-            services.removeFilter(quiet)
+            # The same Ctrl-C reached Ray's own processes (its dashboard takes SIGINT) and failed the start.
         if received:
             ray.shutdown()
     if received:
         raise KeyboardInterrupt
     return context
-
-
-class _Unless(logging.Filter):
-    """Let records through while `keep()` holds."""
-
-    def __init__(self, keep) -> None:
-        super().__init__()
-        self.keep = keep
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.keep()
 
 
 def disconnect_ray() -> None:

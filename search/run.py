@@ -12,16 +12,21 @@ Exit codes: 0 done, 1 no trial finished, 2 bad input or a server that does not a
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from search.common.errors import Interrupted, NothingToDo, run_command  # noqa: E402
-from search.common.settings import apply_process_settings  # noqa: E402
 
 # What Ctrl-C before the search's parent run existed leaves: nothing (later, the search says what it left).
 NOT_STARTED = "interrupted before the search started: nothing was made; run the same command again"
+
+try:  # Ctrl-C in Python's first tenths of a second lands here: the same line, not a traceback
+    from pathlib import Path
+
+    if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+    from search.common.errors import Interrupted, NothingToDo, run_command
+    from search.common.settings import apply_process_settings
+except KeyboardInterrupt:
+    print(f"run: {NOT_STARTED}", file=sys.stderr)
+    sys.exit(130)
 
 
 def main(argv: list[str] | None = None) -> int:

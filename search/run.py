@@ -12,26 +12,38 @@ Exit codes: 0 done, 1 no trial finished, 2 bad input or a server that does not a
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# What Ctrl-C before the search's parent run existed leaves: nothing (later, the search says what it left).
+NOT_STARTED = "interrupted before the search started: nothing was made; run the same command again"
 
-from search.common.errors import NothingToDo, run_command  # noqa: E402
-from search.common.settings import apply_process_settings  # noqa: E402
-from search.searching.config import SearchConfig, parse_args  # noqa: E402
+try:  # Ctrl-C in Python's first tenths of a second lands here: the same line, not a traceback
+    from pathlib import Path
+
+    if __package__ in (None, ""):  # run as a script: the project's root on the path, as for every entrypoint
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+    from search.common.errors import Interrupted, NothingToDo, run_command
+    from search.common.settings import apply_process_settings
+except KeyboardInterrupt:
+    print(f"run: {NOT_STARTED}", file=sys.stderr)
+    sys.exit(130)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, search, and turn every error into one line and an exit code."""
     apply_process_settings("run")
-    return run_command("run", lambda: _search(parse_args(argv)))
+    return run_command("run", lambda: _search(argv))
 
 
-def _search(config: SearchConfig) -> int:
-    from search.searching.driver import print_next_steps, print_summary, run_search
+def _search(argv: list[str] | None) -> int:
+    try:  # the imports too: scikit-learn, pandas and MLflow take seconds, where Ctrl-C often lands
+        from search.searching.config import parse_args
+        from search.searching.driver import print_next_steps, print_summary, run_search
 
-    outcome = run_search(config)
+        config = parse_args(argv)
+        outcome = run_search(config)
+    except KeyboardInterrupt:
+        raise Interrupted(NOT_STARTED) from None
     print_summary(outcome)
     if not outcome.ranked:
         raise NothingToDo(nothing_completed(outcome, config))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import time
 import urllib.error
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
@@ -129,23 +133,81 @@ def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY
         ) from None
 
 
+@contextmanager
+def held_interrupts(hold: Callable[[], bool] = lambda: True) -> Iterator[list[int]]:
+    """Ctrl-C held over a step that must not be cut in the middle (Ray connecting or stopping, the parent run being
+    made): yields the list of the SIGINTs received meanwhile, for the caller to act on once the step is done. While
+    `hold()` is false, and at a second Ctrl-C (the user insists), KeyboardInterrupt is raised at once, as without
+    this. A no-op off the main thread, where no signal lands."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame) -> None:
+        if received or not hold():
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def connect_ray(address: str | None, project_root: Path):
     """Connect to the cluster at `address`, or start a private local Ray; Ray's context (its `dashboard_url` is
     the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
 
     On a cluster the project's code travels with the job (runtime_env working_dir), so workers need no rebuild.
+
+    Ctrl-C while Ray's processes start cuts `ray.init` at once (measured clean); once they run, while the driver
+    connects to them, it is held, Ray stopped, then KeyboardInterrupt raised: a driver cut as it connects crashed
+    with a segmentation fault at exit, whether or not `ray.shutdown` ran (benchmarks/interrupt_start.py). Held over
+    the whole start, the same Ctrl-C, which Ray's dashboard takes too, left `ray.init` waiting 60 s for it.
     """
     import ray
 
     if ray.is_initialized():
         return None
+    if address not in (None, "", "local", "auto"):
+        check_ray_address(address)
+    # `ray.init` has its node (started, or found on the cluster) just before it connects the driver: Ray's module
+    # global, read only; tests/integration/test_interrupt_start.py interrupts that moment.
+    from ray._private import worker
+
+    with held_interrupts(hold=lambda: getattr(worker, "_global_node", None) is not None) as received:
+        try:
+            context = _init_ray(address, project_root)
+        except Exception:
+            if not received:
+                raise
+            # The same Ctrl-C reached Ray's own processes (its dashboard takes SIGINT) and failed the start.
+        if received:
+            ray.shutdown()
+    if received:
+        raise KeyboardInterrupt
+    return context
+
+
+def disconnect_ray() -> None:
+    """`ray.shutdown()`, with Ctrl-C held meanwhile and then let go: stopping is what it asked for, and what the
+    caller does next is end (a search's summary, or the line of the error that is ending it)."""
+    import ray
+
+    with held_interrupts():
+        ray.shutdown()
+
+
+def _init_ray(address: str | None, project_root: Path):
+    import ray
+
     if address in (None, "", "local"):
         # Workers import the project from this clone whether or not it is installed (`pip install -e .`).
         path = os.pathsep.join(p for p in (str(project_root), os.environ.get("PYTHONPATH", "")) if p)
         return ray.init(address="local", include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
                         runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
-    if address != "auto":
-        check_ray_address(address)
     runtime_env = None
     if not (os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")):  # not a submitted job
         runtime_env = {"working_dir": str(project_root), "excludes": CODE_EXCLUDES}

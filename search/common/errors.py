@@ -49,24 +49,20 @@ class Interrupted(CommandError):
 
 def exit_code_of(exc: BaseException) -> int:
     """The exit code for any exception a command lets out (the table above)."""
-    from mlflow.exceptions import MlflowException
-
     if isinstance(exc, CommandError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED
-    if isinstance(exc, ConnectionError) or (isinstance(exc, MlflowException) and _refused_login(exc)):
+    if isinstance(exc, ConnectionError) or (_from_mlflow(exc) and _refused_login(exc)):
         return BAD_INPUT
     return FAILED
 
 
 def one_line(exc: BaseException) -> str:
     """The exception as one line a user can act on."""
-    from mlflow.exceptions import MlflowException
-
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    if isinstance(exc, MlflowException):
+    if _from_mlflow(exc):
         hint = " (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)" if _refused_login(exc) else ""
         return f"MLflow refused the request{hint}: {_first(str(exc.message))}"
     if isinstance(exc, CommandError | ValueError | ConnectionError):
@@ -81,6 +77,13 @@ def run_command(name: str, work: Callable[[], int]) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors become exit codes
         print(f"{name}: {one_line(exc)}", file=sys.stderr)
         return exit_code_of(exc)
+
+
+def _from_mlflow(exc: BaseException) -> bool:
+    """An MlflowException, told without importing MLflow: an error met while importing it (a Ctrl-C in the
+    middle of the imports) leaves modules half made, which a second import trips over (a RecursionError in numpy)."""
+    module = sys.modules.get("mlflow.exceptions")
+    return isinstance(exc, getattr(module, "MlflowException", ()))
 
 
 def _refused_login(exc: BaseException) -> bool:

@@ -1,4 +1,5 @@
-"""Process-wide settings of the three commands: environment, logger levels, log filters, warning filters.
+"""Process-wide settings of the three commands: environment, logger levels, log filters, warning filters, a Ctrl-C
+never lost.
 
 Each entrypoint calls `apply_process_settings(command)` once, first thing; a second call is a no-op. What a trial
 worker sets for itself stays in the trial's code.
@@ -99,6 +100,8 @@ def apply_process_settings(command: str) -> None:
         _add_filter("ray.tune.execution.tune_controller", NotALostActor())
         if not sys.stderr.isatty():
             _add_filter("ray._private.worker", PlainText())
+    if not isinstance(sys.unraisablehook, InterruptAgain):
+        sys.unraisablehook = InterruptAgain(sys.unraisablehook)
     _applied.add(command)
 
 
@@ -106,6 +109,29 @@ def _add_filter(logger: str, new: logging.Filter) -> None:
     target = logging.getLogger(logger)
     if not any(type(f) is type(new) for f in target.filters):
         target.addFilter(new)
+
+
+class InterruptAgain:
+    """`sys.unraisablehook` that does not let a Ctrl-C be lost: a KeyboardInterrupt raised while a finalizer runs (a
+    `__del__`, a weakref callback such as SQLAlchemy's) is only printed ("Exception ignored in ..."), and the command
+    goes on as if never interrupted (measured: a search interrupted half a second after its first line ran to its
+    end, benchmarks/interrupt_start.py). It is raised again in the main thread a moment later, out of the finalizer;
+    every other unraisable exception goes to the hook this one replaced."""
+
+    AFTER_S = 0.05  # long enough for the finalizer's caller to have gone on (an interrupt raised now lands in it)
+
+    def __init__(self, previous) -> None:
+        self.previous = previous
+
+    def __call__(self, unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            import _thread
+            import signal
+            import threading
+
+            threading.Timer(self.AFTER_S, _thread.interrupt_main, (signal.SIGINT,)).start()
+            return
+        self.previous(unraisable)
 
 
 class DropLines(logging.Filter):

@@ -18,7 +18,7 @@ import pandas as pd
 from search.common import contract as c
 from search.common.cli import check_writable
 from search.common.compat import patch_tune
-from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, public_uri, served
+from search.common.connect import LOGIN_ON_HOST, check_tracking_uri, connect_ray, disconnect_ray, public_uri, served
 from search.common.errors import Interrupted, Unreachable, UsageError
 from search.common.lookup import find_search, search_trials
 from search.common.settings import apply_process_settings
@@ -156,9 +156,6 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     context = connect_ray(config.address, PROJECT_ROOT)
     started_ray = context is not None and config.address in (None, "", "local")
     dashboard = _url(getattr(context, "dashboard_url", None))
-    import ray
-    from ray import tune
-
     try:
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
@@ -182,16 +179,18 @@ def run_search(config: SearchConfig) -> SearchOutcome:
                 print(warm.note())
             make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
             outcome = _run(config, client, home, make_tuner, data.classes)
-        except (Interrupted, KeyboardInterrupt):
-            if parent is None and not tune.Tuner.can_restore(str(home.tune_path)):  # cut before Tune saved anything
+        except (Interrupted, KeyboardInterrupt) as cut:
+            if parent is None and nothing_ran(client, home):
                 raise abandon(client, home) from None
-            raise
+            if isinstance(cut, KeyboardInterrupt):  # before `_run` closed the parent: a resumed search, as it was
+                client.set_terminated(home.parent_run_id, status="KILLED")
+            raise interrupted(home.search_id, config.tracking_uri) from None  # the command with where it is tracked
         outcome.notes.insert(0, warm.note() if warm is not None else "")
         outcome.dashboard_url = None if started_ray else dashboard  # an embedded Ray's ends with the search
         return outcome
     finally:
         if context is not None:
-            ray.shutdown()
+            disconnect_ray()
 
 
 def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, split: Split, lineage: dict,
@@ -312,13 +311,13 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
     """The tracking server went away mid-search and did not come back in time."""
     return Unreachable(
         f"MLflow tracking server {public_uri(uri)} stopped answering, so search {search_id} stopped; Tune kept "
-        f"every result: start the server again and run {resume_command(search_id)}"
+        f"every result: start the server again and run {resume_command(search_id, uri)}"
     )
 
 
 def abandon(client, home: SearchHome) -> Interrupted:
-    """A search cut before Tune saved its state leaves nothing: its parent run is deleted (no trial ran), its Tune
-    folder (the study journal alone) removed; the line to say."""
+    """A search cut before its first trial (`nothing_ran`) leaves nothing: its parent run is deleted, its Tune
+    folder (the study journal, a state with no trial) removed; the line to say."""
     import shutil
 
     client.delete_run(home.parent_run_id)
@@ -327,14 +326,25 @@ def abandon(client, home: SearchHome) -> Interrupted:
                        "left of it; run the search again")  # fmt: skip
 
 
-def interrupted(search_id: str) -> Interrupted:
+def nothing_ran(client, home: SearchHome) -> bool:
+    """Cut before Tune saved a trial, and no trial run opened: nothing for `--resume` to continue."""
+    from search.searching.tuning import saved_trials
+
+    return not saved_trials(home.tune_path) and not search_trials(client, home.experiment_id, home.search_id)
+
+
+def interrupted(search_id: str, tracking_uri: str | None = None) -> Interrupted:
     """The search stopped before its last trial; `--resume <search_id>` continues it."""
-    return Interrupted(f"search {search_id} was interrupted: continue it with {resume_command(search_id)}")
+    return Interrupted(
+        f"search {search_id} was interrupted: continue it with {resume_command(search_id, tracking_uri)}"
+    )
 
 
-def resume_command(search_id: str) -> str:
-    """The command that continues a search, with the interpreter that ran it (as the closing lines print it)."""
-    return f"{commands_dir()}python search/run.py --resume {search_id}"
+def resume_command(search_id: str, tracking_uri: str | None = None) -> str:
+    """The command that continues a search, with the interpreter that ran it and, when it is not the default, the
+    tracking URI it was started with (as the closing lines print them)."""
+    where = "" if tracking_uri in (None, SearchConfig().tracking_uri) else f" --tracking-uri {public_uri(tracking_uri)}"
+    return f"{commands_dir()}python search/run.py --resume {search_id}{where}"
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common import mlflow_records as mr
+from search.common.connect import held_interrupts
 from search.searching.config import SearchConfig
 from trainables.data import Dataset, Split, recorded_source
 
@@ -120,12 +121,19 @@ def start_parent_run(
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    run = client.create_run(
-        experiment_id,
-        run_name=c.search_run_name(search_id),
-        tags={**tags, c.SEARCH_ID: search_id, c.RUN_TYPE: c.SEARCH_RUN},
-    )
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    with held_interrupts() as received:  # a run made, then cut before its id came back, would stay RUNNING
+        run = client.create_run(
+            experiment_id,
+            run_name=c.search_run_name(search_id),
+            tags={**tags, c.SEARCH_ID: search_id, c.RUN_TYPE: c.SEARCH_RUN},
+        )
+    try:
+        if received:
+            raise KeyboardInterrupt
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    except BaseException:  # Ctrl-C or a failed write: no half-made search is left behind
+        client.delete_run(run.info.run_id)
+        raise
     return experiment_id, run.info.run_id
 
 

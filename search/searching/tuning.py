@@ -181,4 +181,16 @@ def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: Run
     trainable, which reads the data again."""
     if not tune.Tuner.can_restore(str(tune_path)):
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
+    if not saved_trials(tune_path):
+        raise UsageError(f"search {tune_path.name.removeprefix('search-')} was cut before its first trial: there is "
+                         "nothing to resume; run the search again")  # fmt: skip
     return tune.Tuner.restore(str(tune_path), make_trainable(config, split, tune_path, runs), resume_unfinished=True)
+
+
+def saved_trials(tune_path: Path) -> int:
+    """The trials of the Tune state saved in `tune_path` (0 when there is none). A state saved before the first
+    trial (Ctrl-C as Tune set up) cannot be resumed: Ray 2.60 fails to restore it and starts the experiment over,
+    with one trial where the search asked for its number (TuneController._restore_trials reads the first trial)."""
+    if not tune.Tuner.can_restore(str(tune_path)):
+        return 0
+    return len(tune.ExperimentAnalysis(str(tune_path)).trials)

@@ -369,3 +369,33 @@ def test_ctrl_c_before_tune_saved_anything_leaves_nothing(mlflow_server, ray_ses
     with pytest.raises(NothingToDo):
         find_search(MlflowClient(mlflow_server), None, "it-cut")
     assert not list((tmp_path / "ray_results").glob("search-*"))
+
+
+def test_ctrl_c_as_tune_sets_up_leaves_nothing_not_a_search_that_cannot_resume(mlflow_server, ray_session, tmp_path,
+                                                                               monkeypatch):  # fmt: skip
+    """Ctrl-C once Tune caught it but before its first trial: Tune saves a state with no trial, which Ray 2.60
+    cannot restore (it starts over with one trial, so `--resume` ended "interrupted" again, with nothing run); the
+    search leaves nothing instead, and a search so left by an earlier version refuses `--resume` in one line."""
+    import signal
+
+    from search.common.errors import Interrupted, NothingToDo, UsageError
+    from search.searching.progress import ProgressLine
+    from search.searching.tuning import restore_tuner, saved_trials
+
+    def ctrl_c(self, **info):  # Tune's own SIGINT handler is in place when its callbacks are set up
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(ProgressLine, "setup", ctrl_c)
+    with pytest.raises(Interrupted, match="interrupted before its first trial: nothing ran and nothing is left"):
+        search(mlflow_server, tmp_path, "--experiment", "it-cut-setup", "--num-samples", "2")
+    with pytest.raises(NothingToDo):
+        find_search(MlflowClient(mlflow_server), None, "it-cut-setup")
+    assert not list((tmp_path / "ray_results").glob("search-*"))
+
+    with pytest.raises(Interrupted):  # what an earlier version left: Tune's state with no trial, the parent run
+        monkeypatch.setattr("search.searching.driver.nothing_ran", lambda client, home: False)
+        search(mlflow_server, tmp_path, "--experiment", "it-cut-setup", "--num-samples", "2")
+    (left,) = list((tmp_path / "ray_results").glob("search-*"))
+    assert saved_trials(left) == 0
+    with pytest.raises(UsageError, match="was cut before its first trial: there is nothing to resume"):
+        restore_tuner(parse_args([]), None, left)

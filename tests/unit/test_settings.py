@@ -70,4 +70,9 @@ def test_the_resume_command_is_runnable_as_printed(monkeypatch, tmp_path):
     command = ".venv/bin/python search/run.py --resume abc123"
     assert resume_command("abc123") == command
     assert str(interrupted("abc123")).endswith(f"continue it with {command}")
-    assert str(tracking_lost("http://127.0.0.1:5000", "abc123")).endswith(f"start the server again and run {command}")
+    served = f"{command} --tracking-uri http://127.0.0.1:5000"  # where the search is tracked, when not the default
+    assert str(tracking_lost("http://u:p@127.0.0.1:5000", "abc123")).endswith(
+        f"start the server again and run {served}"
+    )
+    assert resume_command("abc123", "sqlite:///mlflow.db") == command
+    assert str(interrupted("abc123", "sqlite:////tmp/x.db")).endswith(f"{command} --tracking-uri sqlite:////tmp/x.db")

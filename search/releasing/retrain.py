@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
-from trainables.data import Split, load_dataset, split_dataset
+from trainables.data import Dataset, Split, has_digest, load_dataset, split_dataset
 from trainables.scoring import ranking_scores, regression_scores
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
@@ -90,14 +90,31 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
         raise CommandError(f"{missing}: see docs/tracking.md") from None
 
 
-def rebuild_split(lineage: Lineage) -> Split:
-    """The same development/test split, after checking the data still has the recorded digest."""
+def reload(lineage: Lineage) -> Dataset:
+    """The recorded dataset, read again as the search read it."""
     try:
         overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
-        data = load_dataset(lineage.dataset_source, lineage.target, *overrides, task=lineage.task)
+        return load_dataset(lineage.dataset_source, lineage.target, *overrides, task=lineage.task)
     except UsageError as exc:
         raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
-    if data.digest != lineage.dataset_digest:
+
+
+def same_data(lineage: Lineage, digest: str) -> bool:
+    """Whether `digest` (another version's `dataset_digest`) names the data of `lineage`: the same digest, or the
+    same data digested as a search before the columnar digest recorded it (trainables/data.py's `has_digest`: the
+    data is read again, and its CSV text digested)."""
+    if digest == lineage.dataset_digest:
+        return True
+    try:
+        return has_digest(reload(lineage), digest)
+    except CommandError:
+        return False
+
+
+def rebuild_split(lineage: Lineage) -> Split:
+    """The same development/test split, after checking the data still has the recorded digest."""
+    data = reload(lineage)
+    if not has_digest(data, lineage.dataset_digest):
         raise CommandError(
             f"dataset {lineage.dataset_source} changed since the search: digest {data.digest[:19]}… "
             f"differs from the recorded {lineage.dataset_digest[:19]}…"

@@ -257,7 +257,7 @@ def build_pipeline(
             prepare.set_output(transform="pandas")
             estimator.set_params(categorical_features=native_category_names(roles))
         steps = [("prepare", prepare)]
-    if family.needs_scaling:  # after the preparation, scaled where it stands: its output is the Pipeline's own
-        steps.append(("scaler", StandardScaler(copy=steps[0][0] != "prepare")))
+    if family.needs_scaling:
+        steps.append(("scaler", StandardScaler()))
     steps.append((MODEL, estimator))
     return Pipeline(steps)

@@ -12,6 +12,10 @@ Exit codes: 0 done, 1 no trial finished, 2 bad input or a server that does not a
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from search.searching.config import SearchConfig
 
 # What Ctrl-C before the search's parent run existed leaves: nothing (later, the search says what it left).
 NOT_STARTED = "interrupted before the search started: nothing was made; run the same command again"

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from search.common import contract as c
+from trainables.columnar import Columns, as_frame, return_freed_memory
 from trainables.columns import Roles, infer_roles
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
@@ -66,7 +67,7 @@ def cross_validate(
     codes = y.to_numpy(dtype=float) if regression else np.searchsorted(classes, y.to_numpy())
     splitter = KFold if regression else StratifiedKFold
     folds = splitter(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
-    arrays = X.to_numpy(dtype=float) if roles.plain else None
+    numbers = [X[name].to_numpy() for name in X.columns] if roles.plain else None
     progress = resume or FoldProgress(n_classes)
     for i, (train_idx, val_idx) in enumerate(folds.split(np.zeros(len(codes)), codes)):
         if i < progress.done:  # kept by an earlier attempt: the split is seeded, so it is the same fold
@@ -74,12 +75,10 @@ def cross_validate(
         pipeline = pipeline_for(config, roles)
         if i == 0:
             X_train, y_train, X_val = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx]
-        elif arrays is None:
+        elif numbers is None:
             X_train, X_val, y_train = X.iloc[train_idx], X.iloc[val_idx], codes[train_idx]
         else:
-            # Column-major, as sklearn sees a frame's rows: the same layout gives the same floating-point sums.
-            X_train, X_val = np.asfortranarray(arrays[train_idx]), np.asfortranarray(arrays[val_idx])
-            y_train = codes[train_idx]
+            X_train, X_val, y_train = rows_of(numbers, train_idx), rows_of(numbers, val_idx), codes[train_idx]
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -116,6 +115,18 @@ def cross_validate(
     return metrics
 
 
+def rows_of(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The fold's `rows` of numeric columns as one float64 matrix, the only copy made of them: column-major, as
+    sklearn sees a frame's rows (the same layout gives the same floating-point sums)."""
+    out = np.empty((len(rows), len(columns)), dtype=np.float64, order="F")
+    for j, values in enumerate(columns):
+        if values.dtype == np.float64:
+            np.take(values, rows, out=out[:, j])
+        else:
+            out[:, j] = values[rows]
+    return out
+
+
 def time_to_predict(pipeline, X_val: pd.DataFrame, rows: int = 1000, repeats: int = 5) -> float:
     """CPU milliseconds the fitted Pipeline takes to predict `rows` rows cycled from the validation rows: the
     median of `repeats` predictions, each timed by this thread's CPU clock on one BLAS/OpenMP thread, so that a
@@ -134,12 +145,27 @@ def time_to_predict(pipeline, X_val: pd.DataFrame, rows: int = 1000, repeats: in
 
 def serialised_size(pipeline) -> int:
     """Bytes of the fitted Pipeline serialised as the release logs it: MLflow's sklearn flavour writes `model.pkl`
-    with cloudpickle at pickle's default protocol."""
+    with cloudpickle at pickle's default protocol. Counted as they are written, never held: a model that keeps its
+    training rows (k-NN) would otherwise need them twice more."""
     import pickle
 
     import cloudpickle
 
-    return len(cloudpickle.dumps(pipeline, protocol=pickle.DEFAULT_PROTOCOL))
+    counter = _ByteCounter()
+    cloudpickle.dump(pipeline, counter, protocol=pickle.DEFAULT_PROTOCOL)
+    return counter.written
+
+
+class _ByteCounter:
+    """A file that keeps only the count of the bytes written to it."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        self.written += size
+        return size
 
 
 def where_am_i() -> dict[str, str]:
@@ -151,10 +177,12 @@ def where_am_i() -> dict[str, str]:
 
 
 def train_trial(
-    config: dict[str, Any], X: pd.DataFrame, y: pd.Series, report_folds: bool = False, storage: str | None = None,
-    keep_after_s: float | None = None, runs: RunFolds | None = None, roles: Roles | None = None,
+    config: dict[str, Any], X: pd.DataFrame | Columns, y: pd.Series | Columns, report_folds: bool = False,
+    storage: str | None = None, keep_after_s: float | None = None, runs: RunFolds | None = None,
+    roles: Roles | None = None,
 ) -> None:  # fmt: skip
-    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`.
+    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`,
+    as frames or, read without a copy, as `Columns` (search/searching/tuning.py's `trial_data`).
 
     With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
     ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
@@ -171,6 +199,7 @@ def train_trial(
     from ray import tune
 
     started = time.perf_counter()
+    X, y = as_frame(X), as_frame(y)  # over the object store's buffers: nothing copied
     keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s, runs)
     resume = keeper.restore()
     node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
@@ -187,6 +216,7 @@ def train_trial(
         if type(exc).__module__.split(".")[0] == "ray":  # Tune's own signals and a lost connection are Tune's
             raise
         metrics = failed_result(exc)
+    return_freed_memory()  # what the folds freed, back to the machine between trials
     tune.report({**metrics, **node, c.TRIAL_TIME_S: time.perf_counter() - started})
 
 

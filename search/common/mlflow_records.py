@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import logging
 import time
 import warnings
@@ -46,18 +47,73 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: st
 
     The digest is MLflow's own (computed once here from the frame); build it once per search and hand the same
     `DataPart` to every run, so a trial only sends it, never recomputes it.
+
+    The record is the one `mlflow.data.from_pandas` makes of the whole frame with its labels, made without that
+    frame: MLflow's digest reads the first `MAX_ROWS` rows and checks which columns hold only text
+    (`pandas_digest`), its schema is inferred from a few rows that have every column's kinds of values and gaps
+    (`schema_rows`), its profile counts rows and cells. On a million rows MLflow's own took minutes and two copies
+    of the table, since it asks each cell its type (tests/unit/test_mlflow_records.py checks they agree).
     """
     import mlflow.data
 
-    frame = X.copy()
-    frame[y.name or c.TARGET] = y.to_numpy()
+    label = y.name or c.TARGET
+    rows = schema_rows(X, y)
+    sample = X.take(rows)
+    sample[label] = y.to_numpy()[rows]
     with warnings.catch_warnings():  # hints on the source (set when given) and on integer columns (its schema's)
         warnings.simplefilter("ignore")
-        recorded = mlflow.data.from_pandas(frame, source=source or None, targets=y.name or c.TARGET, name=name)
+        recorded = mlflow.data.from_pandas(
+            sample, source=source or None, targets=label, name=name, digest=pandas_digest(X, y, label)
+        )
         fields = recorded.to_dict()
+    fields["profile"] = json.dumps({"num_rows": len(X), "num_elements": int(len(X) * (X.shape[1] + 1))})
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
     return DataPart(entity_input, name, entity.digest, context)
+
+
+def _only_text(values: pd.Series) -> bool:
+    """Whether every value of the column is a `str` (MLflow's test of a text column, without asking each cell of a
+    column whose dtype answers)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype):
+        return len(values) == 0
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+        return not values.isna().any()  # pandas' text dtype: text, or missing
+    return bool(values.astype(object).map(type).eq(str).all())
+
+
+def pandas_digest(X: pd.DataFrame, y: pd.Series, label: str) -> str:
+    """`mlflow.data.digest_utils.compute_pandas_digest` of `X` with the label column `label` added (the frame MLflow's
+    dataset record describes), computed from its first `MAX_ROWS` rows and each column's dtype."""
+    import numpy as np
+    from mlflow.data.digest_utils import MAX_ROWS, get_normalized_md5_digest
+
+    trimmed = X.head(MAX_ROWS).copy()
+    trimmed[label] = y.head(MAX_ROWS).to_numpy()
+    text = [_only_text(values) for _, values in X.items()] + [_only_text(y)]
+    string_columns = trimmed.columns[np.asarray(text, dtype=bool)]
+    numeric_columns = trimmed.select_dtypes(include=[np.number]).columns
+    trimmed = trimmed[string_columns.union(numeric_columns)]
+    columns = [*X.columns, label]
+    elements = [pd.util.hash_pandas_object(trimmed).values, np.int64(len(X))]
+    return get_normalized_md5_digest(elements + [str(x).encode() for x in columns])
+
+
+def schema_rows(X: pd.DataFrame, y: pd.Series) -> list[int]:
+    """Positions of a few rows that hold, for every column, a present value and a missing one where it has any, and
+    one value of each Python type in a column of objects: the rows MLflow's schema inference needs to see."""
+    import numpy as np
+
+    rows = {0} if len(X) else set()
+    for _, values in [*X.items(), (None, y)]:
+        missing = values.isna().to_numpy()
+        for found in (missing, ~missing):
+            if found.any():
+                rows.add(int(found.argmax()))
+        if pd.api.types.is_object_dtype(values.dtype):
+            kinds = values.map(type).to_numpy()
+            rows.update(int(np.argmax(kinds == kind)) for kind in set(kinds))
+    return sorted(rows)
 
 
 def log_data(client: MlflowClient, run_id: str, parts: list[DataPart]) -> None:

@@ -5,6 +5,7 @@ Each step is safe to repeat, so a release that stopped half-way is completed by 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from search.releasing import git_tag, paired, registry
 from search.releasing.budget import Budget
 from search.releasing.choice import Choice
 from search.releasing.model_card import build_card, iso, release_info, summary, write
-from search.releasing.retrain import Lineage, Scores
+from search.releasing.retrain import Lineage, Scores, same_data
 from trainables.data import Split
 
 
@@ -91,7 +92,8 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
     score = ctx.scores.metrics[ctx.gate_metric]
     budget = Budget(args.max_predict_ms, args.max_model_mb)
     over = budget.excess(ctx.scores.metrics) if budget.active else None
-    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over, row_by_row(ctx))
+    same = functools.partial(same_data, ctx.lineage)
+    decision = registry.gate(client, version, score, ctx.gate_metric, current, args.force, over, row_by_row(ctx), same)
     compared = decision.paired.as_dict() if decision.paired is not None else None
     if decision.move:
         registry.promote(client, name, args.alias, args.previous_alias, version, current)

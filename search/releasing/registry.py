@@ -134,10 +134,12 @@ def gate(
     force: bool,
     over_budget: str | None = None,
     rows: Callable[[ModelVersion], Paired] | None = None,
+    same_data: Callable[[str], bool] | None = None,
 ) -> Decision:
     """Move the alias only when the new version beats the holder's `metric` on the same test part, by more than that
     part can tell apart (`rows(holder)`: the two compared row by row), and its measured serving cost is within budget
-    (`over_budget`: why it is not; --force does not lift a budget)."""
+    (`over_budget`: why it is not; --force does not lift a budget). `same_data(digest)`: whether a holder's other
+    dataset digest names the same data (one recorded before the columnar digest)."""
     if over_budget:
         stays = f"v{current.version} keeps it" if current is not None else "no version gets it"
         return Decision(False, c.OVER_BUDGET, f"measured at release, {over_budget}: {stays}")
@@ -146,6 +148,8 @@ def gate(
     if current.version == new.version:
         return Decision(False, c.HOLDS, f"v{new.version} already holds the alias")
     same = all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART)
+    if not same and same_data is not None and all(current.tags.get(k) == new.tags.get(k) for k in SAME_TEST_PART[1:]):
+        same = same_data(current.tags.get(c.DATASET_DIGEST, ""))  # the same data digested another way (retrain.py)
     paired = None
     if new.tags.get(c.ROLLED_BACK) == "true":
         why = f"v{new.version} was rolled back from the alias"

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from search.common import contract as c
 from search.common.errors import CommandError, UsageError
-from trainables.data import BUNDLED, Split, load_dataset, split_dataset, table_path
+from trainables.data import BUNDLED, Dataset, Split, has_digest, load_dataset, split_dataset, table_path
 from trainables.scoring import ranking_scores, regression_scores
 from trainables.space import config_from_params
 from trainables.trainable import pipeline_for
@@ -90,6 +90,29 @@ def lineage_of(search: Run, trial: Run) -> Lineage:
         raise CommandError(f"{missing}: see docs/tracking.md") from None
 
 
+def reload(lineage: Lineage, copy: str | None = None) -> Dataset:
+    """The recorded dataset, read again as the search read it (from `copy`, this machine's copy, when given)."""
+    try:
+        overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
+        return load_dataset(copy or lineage.dataset_source, lineage.target, *overrides, task=lineage.task)
+    except UsageError as exc:
+        if copy:
+            raise UsageError(f"--dataset {copy}: {exc}") from None
+        raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
+
+
+def same_data(lineage: Lineage, digest: str) -> bool:
+    """Whether `digest` (another version's `dataset_digest`) names the data of `lineage`: the same digest, or the
+    same data digested as a search before the columnar digest recorded it (trainables/data.py's `has_digest`: the
+    data is read again, and its CSV text digested)."""
+    if digest == lineage.dataset_digest:
+        return True
+    try:
+        return has_digest(reload(lineage), digest)
+    except (CommandError, UsageError):
+        return False
+
+
 def rebuild_split(lineage: Lineage, copy: str | None = None) -> Split:
     """The same development/test split, after checking the data still has the recorded digest. `copy`: this
     machine's copy of the search's table, when the search read it elsewhere (`release.py --dataset`)."""
@@ -101,14 +124,8 @@ def rebuild_split(lineage: Lineage, copy: str | None = None) -> Split:
             f"the search's table {recorded} is not on this machine (a search in a container reads the container's "
             "files): give this machine's copy with --dataset PATH"
         )
-    try:
-        overrides = [names.split(",") if names else None for names in (lineage.categorical, lineage.drop)]
-        data = load_dataset(copy or recorded, lineage.target, *overrides, task=lineage.task)
-    except UsageError as exc:
-        if copy:
-            raise UsageError(f"--dataset {copy}: {exc}") from None
-        raise CommandError(f"cannot reload the recorded dataset: {exc}") from None
-    if data.digest != lineage.dataset_digest:
+    data = reload(lineage, copy)
+    if not has_digest(data, lineage.dataset_digest):
         digests = f"digest {data.digest[:19]}… differs from the recorded {lineage.dataset_digest[:19]}…"
         if copy:
             raise UsageError(f"--dataset {copy} is not the search's table: {digests}")

@@ -23,6 +23,7 @@ from search.searching.config import SearchConfig
 from search.searching.elastic import SearchLimiter
 from search.searching.journal import DriverJournal
 from search.searching.progress import ProgressLine
+from trainables.columnar import Columns
 from trainables.data import Split
 from trainables.folds import RunFolds
 from trainables.space import SearchSpace
@@ -70,13 +71,19 @@ def progress_display(config: SearchConfig, ending=None) -> tuple[list, dict]:
     return [], {"verbose": 1, "progress_reporter": reporter}
 
 
+def trial_data(split: Split) -> dict[str, Columns]:
+    """The development part as trials get it: its columns as numpy and Arrow arrays, which a trial reads from its
+    node's object store without copying them (trainables/columnar.py)."""
+    return {"X": Columns.of(split.X_dev), "y": Columns.of(split.y_dev)}
+
+
 def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
-    """The trainable with the development part put in the object store once, and one CPU per trial; its finished
-    folds are kept beside the study journal, where every node that sees it reads them, and in the trial's run
-    (`runs`) on a node that does not (trainables/folds.py)."""
+    """The trainable with the development part put in the object store once (`trial_data`), and one CPU per trial;
+    its finished folds are kept beside the study journal, where every node that sees it reads them, and in the
+    trial's run (`runs`) on a node that does not (trainables/folds.py)."""
     asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
     trainable = tune.with_parameters(
-        train_trial, X=split.X_dev, y=split.y_dev, report_folds=asha, storage=journal, runs=runs, roles=split.roles
+        train_trial, **trial_data(split), report_folds=asha, storage=journal, runs=runs, roles=split.roles
     )
     return tune.with_resources(trainable, {"cpu": 1})
 

@@ -129,7 +129,9 @@ class InterruptAgain:
             import signal
             import threading
 
-            threading.Timer(self.AFTER_S, _thread.interrupt_main, (signal.SIGINT,)).start()
+            again = threading.Timer(self.AFTER_S, _thread.interrupt_main, (signal.SIGINT,))
+            again.daemon = True  # never what keeps an ending process up
+            again.start()
             return
         self.previous(unraisable)
 

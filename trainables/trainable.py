@@ -73,17 +73,15 @@ def cross_validate(
         if i < progress.done:  # kept by an earlier attempt: the split is seeded, so it is the same fold
             continue
         pipeline = pipeline_for(config, roles)
-        if i == 0:
-            X_train, y_train, X_val = X.iloc[train_idx], y.iloc[train_idx], X.iloc[val_idx]
-        elif numbers is None:
-            X_train, X_val, y_train = X.iloc[train_idx], X.iloc[val_idx], codes[train_idx]
-        else:
-            X_train, X_val, y_train = rows_of(numbers, train_idx), rows_of(numbers, val_idx), codes[train_idx]
+        # A fold is its index arrays; its rows are copied as the fit takes them, the validation rows after it.
+        rows = (lambda idx: X.iloc[idx]) if i == 0 or numbers is None else (lambda idx: rows_of(numbers, idx))
+        X_train, y_train = rows(train_idx), (y.iloc[train_idx] if i == 0 else codes[train_idx])
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
+        X_val = rows(val_idx)
         if i == 0:
             progress.cost = {
                 c.PREDICT_MS: time_to_predict(pipeline, X_val),

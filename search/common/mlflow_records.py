@@ -54,22 +54,26 @@ def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: st
     (`schema_rows`), its profile counts rows and cells. On a million rows MLflow's own took minutes and two copies
     of the table, since it asks each cell its type (tests/unit/test_mlflow_records.py checks they agree).
     """
-    import mlflow.data
-
     label = y.name or c.TARGET
-    rows = schema_rows(X, y)
-    sample = X.take(rows)
-    sample[label] = y.to_numpy()[rows]
     with warnings.catch_warnings():  # hints on the source (set when given) and on integer columns (its schema's)
         warnings.simplefilter("ignore")
-        recorded = mlflow.data.from_pandas(
-            sample, source=source or None, targets=label, name=name, digest=pandas_digest(X, y, label)
-        )
-        fields = recorded.to_dict()
+        fields = sampled_dataset(X, y, label, name, source).to_dict()
     fields["profile"] = json.dumps({"num_rows": len(X), "num_elements": int(len(X) * (X.shape[1] + 1))})
     entity = Dataset(**{k: fields.get(k) for k in ("name", "digest", "source_type", "source", "schema", "profile")})
     entity_input = DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
     return DataPart(entity_input, name, entity.digest, context)
+
+
+def sampled_dataset(X: pd.DataFrame, y: pd.Series, label: str, name: str, source: str | None = None):
+    """`mlflow.data.from_pandas` of the rows `schema_rows` picks, with the whole frame's digest (`pandas_digest`):
+    the name, digest, source and schema MLflow records for `X` with the label column `label`."""
+    import mlflow.data
+
+    rows = schema_rows(X, y)
+    sample = X.take(rows)
+    sample[label] = y.to_numpy()[rows]
+    return mlflow.data.from_pandas(sample, source=source or None, targets=label, name=name,
+                                   digest=pandas_digest(X, y, label))  # fmt: skip
 
 
 def _only_text(values: pd.Series) -> bool:
@@ -187,9 +191,7 @@ def evaluate_model(
     import mlflow
     import mlflow.models
 
-    frame = X_test.copy()
     label = y_test.name or c.TARGET
-    frame[label] = y_test.to_numpy()
     mlflow.set_tracking_uri(tracking_uri)
     active = mlflow.active_run()
     if active is not None and active.info.run_id != run_id:
@@ -203,13 +205,28 @@ def evaluate_model(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = mlflow.data.from_pandas(frame, targets=label, name=dataset_name)
+            data = evaluation_dataset(X_test, y_test, label, dataset_name)
             with mlflow.start_run(run_id=run_id) if active is None else contextlib.nullcontext():
                 result = mlflow.models.evaluate(model_uri, data, model_type=model_type, evaluator_config=config)
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
     return {k: float(v) for k, v in result.metrics.items()}
+
+
+def evaluation_dataset(X: pd.DataFrame, y: pd.Series, label: str, name: str):
+    """The MLflow dataset `mlflow.models.evaluate` scores: the whole frame with its label column `label`, its record's
+    digest and schema made as `data_part` makes them (MLflow's own read every cell: half a minute on 200,000 rows)."""
+    import mlflow.data
+
+    frame = X.copy()
+    frame[label] = y.to_numpy()
+    data = mlflow.data.from_pandas(frame, targets=label, name=name, digest=pandas_digest(X, y, label))
+    try:
+        data.schema = sampled_dataset(X, y, label, name).schema  # a cached property: set, it is not inferred
+    except AttributeError:  # a read-only schema in another MLflow: MLflow infers it
+        pass
+    return data
 
 
 def link_evaluation(client: MlflowClient, name: str, version: str, run_id: str) -> None:

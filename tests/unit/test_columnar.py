@@ -150,3 +150,8 @@ def test_the_dataset_record_is_mlflows_own(rows):
         theirs = mlflow.data.from_pandas(frame, source="/data/t.csv", targets="target", name="t-dev").to_dict()
     ours = mr.data_part(X, y, "t-dev", "training", "/data/t.csv").dataset.dataset
     assert {k: getattr(ours, k) for k in theirs if k != "name"} == {k: v for k, v in theirs.items() if k != "name"}
+    with warnings.catch_warnings():  # the test part as the release's evaluation records it
+        warnings.simplefilter("ignore")
+        evaluated = mr.evaluation_dataset(X, y, "target", "t-test")
+        expected = mlflow.data.from_pandas(frame, targets="target", name="t-test").to_dict()
+        assert evaluated.to_dict() == expected and evaluated.df.equals(frame)

@@ -15,6 +15,11 @@ for, `patch_tune` refuses with one line naming the upgrade.
    actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and fails it for
    good, and the trial stays listed as resetting, so Tune would never give it another actor. The patch handles the
    error once and forgets the reset: the trial is given another actor, as after any lost one.
+
+One read, no patch: `ray_node_ready()` reads `ray._private.worker._global_node`, which `ray.init` sets once its node
+runs, just before it connects the driver; search/common/connect.py holds Ctrl-C from then on, since a driver cut
+as it connects crashed with a segmentation fault at exit. Ray has no public signal of that moment;
+tests/integration/test_interrupt_start.py interrupts it, and fails (exit 139) when the read stops seeing it.
 """
 
 from __future__ import annotations
@@ -103,3 +108,10 @@ def retry_trials_of_lost_cached_actors() -> None:
     handle_actor_failure._handles_once = True
     TuneController._actor_failed = handle_actor_failure
     TuneController._trial_task_failure = handle_task_failure
+
+
+def ray_node_ready() -> bool:
+    """Whether `ray.init` in this process has its Ray node (started or found) and is about to connect the driver."""
+    from ray._private import worker
+
+    return getattr(worker, "_global_node", None) is not None

@@ -173,11 +173,9 @@ def connect_ray(address: str | None, project_root: Path):
         return None
     if address not in (None, "", "local", "auto"):
         check_ray_address(address)
-    # `ray.init` has its node (started, or found on the cluster) just before it connects the driver: Ray's module
-    # global, read only; tests/integration/test_interrupt_start.py interrupts that moment.
-    from ray._private import worker
+    from search.common.compat import ray_node_ready
 
-    with held_interrupts(hold=lambda: getattr(worker, "_global_node", None) is not None) as received:
+    with held_interrupts(hold=ray_node_ready) as received:
         try:
             context = _init_ray(address, project_root)
         except Exception:

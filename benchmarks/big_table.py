@@ -301,6 +301,7 @@ class Memory:
             for key in ("pss", "rss", "uss"):
                 sample[key] += getattr(info, key)
             sample["roles"][role] = sample["roles"].get(role, 0) + info.pss
+            sample.setdefault("count", {})[role] = sample.get("count", {}).get(role, 0) + 1
         vm = psutil.virtual_memory()
         sample["system"] = vm.total - vm.available
         return sample
@@ -343,12 +344,38 @@ def stop_cluster(state_dir: Path) -> None:
     subprocess.run(down, check=False, stdout=subprocess.DEVNULL, cwd=ROOT)
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[float, int, str]:
-    """Run `command`, its output into `log`; (seconds, exit code, output)."""
+def timed(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[float, int, str, list]:
+    """Run `command`, its output into `log`; (seconds, exit code, output, (seconds, line) as each line came)."""
     started = time.monotonic()
+    lines = []
     with open(log, "w") as out:
-        code = subprocess.run(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
-    return time.monotonic() - started, code, log.read_text()
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for line in process.stdout:
+            lines.append((time.monotonic() - started, line.rstrip()))
+            out.write(line)
+        code = process.wait()
+    return time.monotonic() - started, code, log.read_text(), lines
+
+
+RELEASE_STEPS = (  # the release's lines that end its steps (search/releasing/flow.py)
+    ("choose", "releasing from experiment"),
+    ("read, split, fit, score", "test part ("),
+    ("log the model, register", "registered "),
+    ("MLflow's evaluation", "@"),
+    ("card", "model card:"),
+)
+
+
+def release_steps(lines: list) -> dict[str, float]:
+    """Seconds of each step of the release, from when its lines came."""
+    steps, last = {}, 0.0
+    for name, start in RELEASE_STEPS:
+        at = next((t for t, line in lines if line.startswith(start)), None)
+        if at is not None:
+            steps[name], last = at - last, at
+    return steps
 
 
 def search(args, path: Path, env: dict[str, str], work: Path, memory: Memory) -> dict:
@@ -434,15 +461,16 @@ def release_and_report(uri: str, found: dict, env: dict[str, str], work: Path) -
     where = ["--search-id", found["search_id"], "--tracking-uri", uri]
     release = [sys.executable, str(ROOT / "benchmarks/big_table.py"), "count-fits", *where]
     release += ["--no-tag", "--out", str(work / "releases")]
-    seconds, code, text = timed(release, env, work, work / "release.log")
+    seconds, code, text, lines = timed(release, {**env, "PYTHONUNBUFFERED": "1"}, work, work / "release.log")
     if code != 0:
         raise SystemExit(f"big_table: the release failed ({code}):\n{text[-3000:]}")
     fits = json.loads(re.findall(r"^FITS (.*)$", text, re.M)[-1])
     report = [sys.executable, str(ROOT / "search/report.py"), *where, "--out", str(work / "reports")]
-    report_s, code, rtext = timed(report, env, work, work / "report.log")
+    report_s, code, rtext, _ = timed(report, env, work, work / "report.log")
     if code != 0:
         raise SystemExit(f"big_table: the report failed ({code}):\n{rtext[-3000:]}")
-    return {"release_s": seconds, "fits": len(fits), "fit_s": fits, "report_s": report_s}
+    return {"release_s": seconds, "fits": len(fits), "fit_s": fits, "report_s": report_s,
+            "release_steps": release_steps(lines)}  # fmt: skip
 
 
 def run(args) -> dict:
@@ -503,6 +531,7 @@ def summary(result: dict) -> str:
             f"release: {result['release_s']:.1f} s, {result['fits']} fit(s) of the chosen model ({fits} s); "
             f"report: {result['report_s']:.1f} s"
         )
+        lines.append("  release steps, s: " + ", ".join(f"{k} {v:.1f}" for k, v in result["release_steps"].items()))
     return "\n".join(lines)
 
 

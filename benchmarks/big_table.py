@@ -122,6 +122,19 @@ def reference_bytes(path: Path) -> int:
 # ---------------------------------------------------------------- memory
 
 
+def trim() -> None:
+    """Hand what this process freed back to the system (Arrow's pool, glibc's malloc_trim)."""
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def uss(pid: int | None = None) -> int:
     """Unique set size of a process (this one by default)."""
     return psutil.Process(pid).memory_full_info().uss
@@ -166,8 +179,9 @@ def trial_config(model: str, folds: int, seed: int) -> dict:
 
 
 def stages(args) -> None:
-    """The data path of a search, stage by stage in this process: seconds, and what each stage leaves in memory and
-    its peak, in copies of the table (USS of this process)."""
+    """The data path of a search, stage by stage in this process: seconds, and this process's memory at each stage's
+    peak and after it, in copies of the table (USS), above where the driver's stages started (a trial's: above where
+    the trial started)."""
     import gc
 
     from search.common import mlflow_records as mr
@@ -177,20 +191,26 @@ def stages(args) -> None:
     path = table_file(args)
     copy = reference_bytes(path)
     print(f"table {path.name}: one copy is {copy / 2**20:.0f} MiB in memory (pandas' deep memory usage)")
+    print("copies of the table above this process's memory before the stage (USS): at its peak, and held after it")
     rows: list[tuple[str, float, float, float]] = []
+    gc.collect()
+    base = uss()
 
-    def stage(name: str, fn):
+    def stage(name: str, fn, since: int | None = None):
         gc.collect()
+        start = base if since is None else since
         with Peak() as p:
             result = fn()
-        rows.append((name, p.seconds, (p.end - p.start) / copy, (p.top - p.start) / copy))
-        print(f"  {name:<44} {p.seconds:7.1f} s  kept {rows[-1][2]:5.2f}  peak {rows[-1][3]:5.2f}", flush=True)
+        gc.collect()
+        rows.append((name, p.seconds, (p.top - start) / copy, (uss() - start) / copy))
+        print(f"  {name:<48} {p.seconds:6.1f} s  peak {rows[-1][2]:5.2f}  held {rows[-1][3]:5.2f}", flush=True)
         return result
 
-    frame = stage("read the file", lambda: d._read_table(path))
+    frame = stage("read the file alone", lambda: d._read_table(path))
     del frame
+    trim()  # what reading alone left with the allocators, so that the next stage starts where this one did
     data = stage("load_dataset (read, roles, digest)", lambda: d.load_dataset(str(path), TARGET))
-    stage("  of which the digest", lambda: d.digest_of(data.X, data.y))
+    stage("  its digest again, alone", lambda: d.digest_of(data.X, data.y))
     split = stage("split_dataset", lambda: d.split_dataset(data, 0.2, args.seed))
     stage("MLflow dataset records (both parts)", lambda: [
         mr.data_part(split.X_dev, split.y_dev, "dev", "training", str(path)),
@@ -200,7 +220,8 @@ def stages(args) -> None:
     inband = sum(len(blob) for blob, _ in shipped.values()) / copy
     outband = sum(memoryview(b).nbytes for _, bufs in shipped.values() for b in bufs) / copy
     print(f"    in the pickle stream {inband:.3f} copies (copied by every reader), out of band {outband:.3f}")
-    given = stage("trial inputs deserialised (what a trial gets)", lambda: received_form(shipped))
+    print("a trial, above its process's memory with the development part read:")
+    given = stage("trial inputs deserialised (what a trial gets)", lambda: received_form(shipped), uss())
     X, y = (value.frame() if hasattr(value, "frame") else value for value in (given["X"], given["y"]))
     config = trial_config(args.model, args.cv_folds, args.seed)
 
@@ -217,10 +238,10 @@ def stages(args) -> None:
 
         return run
 
-    stage(f"a trial's first fold ({args.model})", folds(1))
-    stage(f"a trial's first two folds ({args.model})", folds(2))
-    stage(f"release fit on the development part ({args.model})",
-          lambda: pipeline_for(config, split.roles).fit(split.X_dev, split.y_dev))  # fmt: skip
+    stage(f"a trial's first fold ({args.model})", folds(1), uss())
+    stage(f"a trial's first two folds ({args.model})", folds(2), uss())
+    stage(f"the release's fit on the development part ({args.model})",
+          lambda: pipeline_for(config, split.roles).fit(split.X_dev, split.y_dev), uss())  # fmt: skip
     print(json.dumps({"copy_bytes": copy, "stages": rows}))
 
 

@@ -275,15 +275,18 @@ def received_form(shipped: dict[str, tuple[bytes, list]]) -> dict:
 
 def role_of(process: psutil.Process, driver: set[int]) -> str:
     """What a process of the benchmark does: the driver (the search command and its children), the MLflow server,
-    a trial worker, a raylet (each node's object store lives in it), or Ray's other processes."""
+    a trial worker (or an idle one), a raylet (each node's object store lives in it), or Ray's other processes (its
+    spill workers among them)."""
     if process.pid in driver:
         return "driver"
-    command = " ".join(process.cmdline())
+    command, name = " ".join(process.cmdline()), process.name()
     if "mlflow" in command:
         return "MLflow server"
-    if "default_worker.py" in command or process.name().startswith(("ray::ImplicitFunc", "ray::IDLE", "ray::train")):
+    if name == "raylet" or command.split(" ", 1)[0].endswith("/raylet"):  # its command line names the workers'
+        return "raylets"
+    if name.startswith(("ray::ImplicitFunc", "ray::train")) or (name == "ray::IDLE" or "default_worker.py" in command):
         return "trial workers"
-    return "raylets (object stores)" if "raylet" in command or process.name() == "raylet" else "Ray's other"
+    return "Ray's other"
 
 
 @dataclass

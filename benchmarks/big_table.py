@@ -6,15 +6,16 @@ then released and reported, while the machine's memory is sampled.
     python benchmarks/big_table.py stages --rows 1000000             # one process: memory and time of each stage
 
 The table (seeded): `--numeric` numeric columns (a few with missing values), three text columns (a colour, a region,
-a tier; a few missing) and a two-class text label, written as CSV or Parquet into a temporary folder (`--data-dir`
-keeps it between runs; never inside the project). The search is `search/run.py --dataset <file> --target label
---time-budget 120s` run as a user runs it, with the exports of a cluster started for it by `cluster/local.py up`
-into a temporary state folder and stopped by its own `down`.
+a tier; a few missing) and a two-class text label (`--plain`: the numbers alone, none missing), written as CSV or
+Parquet into a temporary folder (`--data-dir` keeps it between runs; never inside the project). The search is
+`search/run.py --dataset <file> --target label --time-budget 120s` (and `--search`'s flags) run as a user runs it,
+with the exports of a cluster started for it by `cluster/local.py up` into a temporary state folder and stopped by
+its own `down`.
 
 Every 0.5 s the benchmark reads the memory of the cluster's processes and the driver's (psutil: the sum of their
 PSS, which counts a page shared by several processes, as Ray's object store is, once; their RSS and USS too) and of
 the machine (total less available, which counts shared memory). It prints the growth over the idle cluster at its
-peak, in GiB and in copies of the table (its size as the search reads it: pandas' deep memory usage), the times of
+peak, in GiB and in copies of the table (its size as pandas reads it: its deep memory usage), the times of
 reading and digesting the table, of Tune's loop and of what follows, and the trials finished at full fidelity
 (every fold of every row); then times `search/release.py` (and counts the fits of the chosen model inside it) and
 `search/report.py`.
@@ -54,9 +55,10 @@ GIB = 1024**3
 # ---------------------------------------------------------------- the table
 
 
-def generate(path: Path, rows: int, numeric: int, seed: int) -> Path:
+def generate(path: Path, rows: int, numeric: int, seed: int, plain: bool = False) -> Path:
     """Write the seeded table to `path` (.csv or .parquet): `numeric` numbers (every fourth column with 3% missing),
-    three text columns with a few missing, and the label, which the numbers and the texts both inform."""
+    three text columns with a few missing, and the label, which the numbers and the texts both inform; `plain`:
+    the numbers alone, none missing (a table that needs no preparation)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -70,9 +72,10 @@ def generate(path: Path, rows: int, numeric: int, seed: int) -> Path:
         z = rng.standard_normal(rows)
         logit += weights[j] * z / np.sqrt(numeric / 4)
         values = np.round(offset + scale * z, 4)
-        mask = rng.random(rows) < 0.03 if j % 4 == 0 else None
+        mask = rng.random(rows) < 0.03 if j % 4 == 0 and not plain else None
         columns[f"x{j:02d}"] = pa.array(values, mask=mask)
-    for name, choices, missing in (("colour", COLOURS, 0.01), ("region", REGIONS, 0.02), ("tier", TIERS, 0.0)):
+    texts = (("colour", COLOURS, 0.01), ("region", REGIONS, 0.02), ("tier", TIERS, 0.0))
+    for name, choices, missing in texts if not plain else ():
         codes = rng.integers(0, len(choices), rows)
         logit += (rng.normal(0, 0.5, len(choices)))[codes]
         mask = rng.random(rows) < missing if missing else None
@@ -94,10 +97,10 @@ def table_file(args) -> Path:
     """The table's file, generated once into `--data-dir` (or a temporary folder)."""
     folder = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="big-table-"))
     suffix = "parquet" if args.format == "parquet" else "csv"
-    path = folder / f"big_{args.rows}x{args.numeric}_s{args.seed}.{suffix}"
+    path = folder / f"big_{args.rows}x{args.numeric}{'_plain' if args.plain else ''}_s{args.seed}.{suffix}"
     if not path.is_file():
         started = time.perf_counter()
-        generate(path, args.rows, args.numeric, args.seed)
+        generate(path, args.rows, args.numeric, args.seed, args.plain)
         print(f"generated {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - started:.1f} s")
     return path
 
@@ -275,15 +278,18 @@ def received_form(shipped: dict[str, tuple[bytes, list]]) -> dict:
 
 def role_of(process: psutil.Process, driver: set[int]) -> str:
     """What a process of the benchmark does: the driver (the search command and its children), the MLflow server,
-    a trial worker, a raylet (each node's object store lives in it), or Ray's other processes."""
+    a trial worker (or an idle one), a raylet (each node's object store lives in it), or Ray's other processes (its
+    spill workers among them)."""
     if process.pid in driver:
         return "driver"
-    command = " ".join(process.cmdline())
+    command, name = " ".join(process.cmdline()), process.name()
     if "mlflow" in command:
         return "MLflow server"
-    if "default_worker.py" in command or process.name().startswith(("ray::ImplicitFunc", "ray::IDLE", "ray::train")):
+    if name == "raylet" or command.split(" ", 1)[0].endswith("/raylet"):  # its command line names the workers'
+        return "raylets"
+    if name.startswith(("ray::ImplicitFunc", "ray::train")) or (name == "ray::IDLE" or "default_worker.py" in command):
         return "trial workers"
-    return "raylets (object stores)" if "raylet" in command or process.name() == "raylet" else "Ray's other"
+    return "Ray's other"
 
 
 @dataclass
@@ -564,6 +570,7 @@ def main() -> None:
     parser.add_argument("command", nargs="?", default="run", choices=("run", "stages", "generate"))
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--numeric", type=int, default=40, help="numeric columns")
+    parser.add_argument("--plain", action="store_true", help="numbers only, none missing: no text columns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--data-dir", help="where the table is generated once and kept (default: a temp folder)")

@@ -65,9 +65,10 @@ def nothing_completed(outcome, config: SearchConfig) -> str:
     from search.common.contract import TIME_BUDGET
 
     if outcome.stop_reason == TIME_BUDGET and not outcome.failed:
+        ran = "its fit on every row" if config.cv_folds == 1 else f"all its {config.cv_folds} folds"
         return (
-            f"--time-budget {config.time_budget} ended before any trial ran all its {config.cv_folds} folds "
-            f"({outcome.stopped} cut short): give the search more time, or lower --cv-folds"
+            f"--time-budget {config.time_budget} ended before any trial ran {ran} ({outcome.stopped} cut short): "
+            "give the search more time, or lower --cv-folds"
         )
     if outcome.failed:
         return f"no trial finished: {outcome.failed} failed; see the failed trials' `error` tag in MLflow"

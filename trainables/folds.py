@@ -65,9 +65,10 @@ class FoldProgress:
         self.pairs += pairs or []
 
     def running(self) -> dict[str, float]:
-        """The means over the finished folds, the serving cost, the mean fit time and `folds_done`."""
+        """The means over the finished folds, the serving cost, the mean fit time, `folds_done` and `fidelity`."""
         means = {k: float(np.mean(v)) for k, v in self.scores.items()}
-        return {**means, **self.cost, c.FIT_TIME_S: float(np.mean(self.fit_times)), c.FOLDS_DONE: self.done}
+        done = {c.FOLDS_DONE: self.done, c.FIDELITY: 1.0}  # every row of each fold
+        return {**means, **self.cost, c.FIT_TIME_S: float(np.mean(self.fit_times)), **done}
 
     def to_json(self) -> str:
         return json.dumps({"n_classes": self.n_classes, "scores": self.scores, "fit_times": self.fit_times,

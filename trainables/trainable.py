@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from search.common import contract as c
 from trainables.columnar import Columns, as_frame, return_freed_memory
 from trainables.columns import Roles, infer_roles
+from trainables.fidelity import SCORED_ROWS, sample, splitter
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
 from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores, regression_scores
@@ -43,10 +43,14 @@ def cross_validate(
     on_fold=None,
     resume: FoldProgress | None = None,
     roles: Roles | None = None,
+    rungs: tuple[float, ...] = (),
+    on_sample=None,
 ) -> dict[str, Any]:
     """Cross-validate the config's Pipeline; `on_fold(progress)` is called after each fold but the last, with the
     folds finished so far (`FoldProgress`). `resume`: folds an earlier attempt finished, not fitted again. `roles`:
-    the table's column roles (inferred from `X` when not given).
+    the table's column roles (inferred from `X` when not given). `rungs`: shares of the first fold's training rows
+    the Pipeline is first fitted on, each scored on the fold's validation rows and handed to `on_sample(result)`
+    before the next (trainables/fidelity.py); a resumed trial, past them, skips them.
 
     Returns the mean validation scores (trainables/scoring.py) and training accuracy and macro F1, the mean fit time
     of one fold, the serving cost (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first
@@ -65,13 +69,16 @@ def cross_validate(
     classes = np.asarray([] if regression else sorted(pd.unique(y).tolist()))
     n_classes = len(classes)
     codes = y.to_numpy(dtype=float) if regression else np.searchsorted(classes, y.to_numpy())
-    splitter = KFold if regression else StratifiedKFold
-    folds = splitter(n_splits=config[c.CV_FOLDS], shuffle=True, random_state=config[c.SEED])
+    folds = splitter(config[c.CV_FOLDS], regression, config[c.SEED])
     numbers = [X[name].to_numpy() for name in X.columns] if roles.plain else None
     progress = resume or FoldProgress(n_classes)
     for i, (train_idx, val_idx) in enumerate(folds.split(np.zeros(len(codes)), codes)):
         if i < progress.done:  # kept by an earlier attempt: the split is seeded, so it is the same fold
             continue
+        if i == 0 and rungs and on_sample is not None:
+            sampled = SampleScorer(config, X, y, codes, classes, roles, train_idx, val_idx)
+            for share in rungs:
+                on_sample(sampled.score(share))
         pipeline = pipeline_for(config, roles)
         # A fold is its index arrays; its rows are copied as the fit takes them, the validation rows after it.
         rows = (lambda idx: X.iloc[idx]) if i == 0 or numbers is None else (lambda idx: rows_of(numbers, idx))
@@ -111,6 +118,38 @@ def cross_validate(
     else:
         metrics[c.CONFUSION_MATRIX] = json.dumps(progress.matrix)
     return metrics
+
+
+class SampleScorer:
+    """Scores the config's Pipeline fitted on a share of the first fold's training rows (`fidelity.sample`, with
+    at least one row of each class), on a seeded subset of at most SCORED_ROWS of the fold's validation rows."""
+
+    def __init__(self, config, X, y, codes, classes, roles, train_idx, val_idx) -> None:
+        self.config, self.X, self.y, self.codes, self.classes, self.roles = config, X, y, codes, classes, roles
+        self.train_idx, self.seed = train_idx, config[c.SEED]
+        self.val_idx = sample(val_idx, min(1.0, SCORED_ROWS / len(val_idx)), self.seed)
+        self.X_val = X.iloc[self.val_idx]
+
+    def score(self, share: float) -> dict[str, Any]:
+        """The result of the fit on `share` of the rows: its validation scores, fit time, fidelity and the work
+        done in folds (`folds_done`: the share)."""
+        rows = sample(self.train_idx, share, self.seed)
+        if len(self.classes):  # every class in the sample, so that every score has every class
+            _, first = np.unique(self.codes[self.train_idx], return_index=True)
+            rows = np.union1d(rows, self.train_idx[first])
+        pipeline = pipeline_for(self.config, self.roles)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipeline.fit(self.X.iloc[rows], self.y.iloc[rows])
+        fit_time = time.perf_counter() - start
+        actual = self.codes[self.val_idx]
+        if len(self.classes):
+            as_codes = lambda labels: np.searchsorted(self.classes, np.asarray(labels))  # noqa: E731
+            scores, _ = fold_scores(pipeline, self.X_val, actual, len(self.classes), as_codes)
+        else:
+            scores = regression_scores(actual, pipeline.predict(self.X_val))
+        return {**scores, c.FIT_TIME_S: fit_time, c.FIDELITY: share, c.FOLDS_DONE: share}
 
 
 def rows_of(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -177,22 +216,24 @@ def where_am_i() -> dict[str, str]:
 def train_trial(
     config: dict[str, Any], X: pd.DataFrame | Columns, y: pd.Series | Columns, report_folds: bool = False,
     storage: str | None = None, keep_after_s: float | None = None, runs: RunFolds | None = None,
-    roles: Roles | None = None,
+    roles: Roles | None = None, rungs: tuple[float, ...] = (),
 ) -> None:  # fmt: skip
     """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`,
-    as frames or, read without a copy, as `Columns` (search/searching/tuning.py's `trial_data`).
+        as frames or, read without a copy, as `Columns` (search/searching/tuning.py's `trial_data`).
 
-    With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
-    ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
-    a file the driver wrote in the search's folder of Tune's storage: where it is visible, finished folds are kept
-    as checkpoints (trainables/folds.py says when), elsewhere in the trial's MLflow run (`runs`), and an attempt
-    that follows a lost one starts from them. Every result says how many folds its attempt took over
-    (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
-    (`trainables.folds.KEEP_AFTER_S` by default). `roles`: the table's column roles, inferred once by the driver.
+        With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
+        ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
+        a file the driver wrote in the search's folder of Tune's storage: where it is visible, finished folds are kept
+        as checkpoints (trainables/folds.py says when), elsewhere in the trial's MLflow run (`runs`), and an attempt
+        that follows a lost one starts from them. Every result says how many folds its attempt took over
+        (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
+        (`trainables.folds.KEEP_AFTER_S` by default). `roles`: the table's column roles, inferred once by the driver.
+    `rungs`: with `report_folds`, the row samples each configuration is scored on first (trainables/fidelity.py),
+    each an iteration of its own.
 
-    An error of the trial's own (its Pipeline raised) ends it at once with a failed result (`failed_result`), not an
-    exception: a seeded trial would raise again, and Tune's `FailureConfig(max_failures)` then counts only attempts
-    lost with their actor or node.
+        An error of the trial's own (its Pipeline raised) ends it at once with a failed result (`failed_result`), not an
+        exception: a seeded trial would raise again, and Tune's `FailureConfig(max_failures)` then counts only attempts
+        lost with their actor or node.
     """
     from ray import tune
 
@@ -209,7 +250,8 @@ def train_trial(
             tune.report({**progress.running(), **node})
 
     try:
-        metrics = cross_validate(config, X, y, on_fold=on_fold, resume=resume, roles=roles)
+        on_sample = (lambda result: tune.report({**result, **node})) if report_folds else None
+        metrics = cross_validate(config, X, y, on_fold, resume, roles, rungs, on_sample)
     except Exception as exc:
         if type(exc).__module__.split(".")[0] == "ray":  # Tune's own signals and a lost connection are Tune's
             raise

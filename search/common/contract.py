@@ -116,7 +116,10 @@ VAL_SCORES = (*CLASSIFICATION_SCORES, *REGRESSION_SCORES)
 SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, TRAIN_RMSE, TRAIN_R2, FIT_TIME_S)
 COSTS = (PREDICT_MS, MODEL_BYTES)
 TRIAL_TIME_S = "trial_time_s"  # wall seconds of the trial's last attempt in its worker, fitting and scoring its folds
-TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE, TRIAL_TIME_S)
+# The share of a fold's training rows the result's fit used: below 1 for a row sample scored before the folds
+# (trainables/fidelity.py), whose `folds_done` is then that share; 1 for folds. Only complete results are ranked.
+FIDELITY = "fidelity"
+TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE, FIDELITY, TRIAL_TIME_S)
 RANK_METRICS = VAL_SCORES  # what --metric may be (each task's own: `task_metrics`)
 # The release's scores on the held-out test part (its card, the report), one for each of RANK_METRICS.
 TEST_ACCURACY, TEST_F1, TEST_BALANCED_ACCURACY = "test_accuracy", "test_f1", "test_balanced_accuracy"

@@ -14,11 +14,12 @@ from search.common.contract import CLASSIFICATION, IMBALANCE, MODEL, RANK_METRIC
 from search.common.errors import UsageError
 from trainables.data import recorded_path
 from trainables.features import FEATURE_SETS
+from trainables.fidelity import DEFAULT_FOLDS, HOLDOUT_ROWS, SAMPLED_ROWS
 from trainables.models import ALL_MODELS, MODEL_FAMILIES
 from trainables.space import SearchSpace
 from trainables.task import AUTO
 
-SCHEDULERS = ("fifo", "asha")
+SCHEDULERS = (AUTO, "fifo", "asha")
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 
@@ -35,11 +36,11 @@ class SearchConfig:
     num_samples: int = 30
     max_concurrent: int | None = None
     seed: int = 42
-    cv_folds: int = 5
+    cv_folds: int | None = None  # None: 5, or one holdout split on a big table (prepare() sets the one decided)
     test_size: float = 0.2
     metric: str | None = None  # None: chosen from the data (accuracy, balanced accuracy for rare classes, RMSE)
     metric_reason: str = "--metric"  # why the search ranks by its metric (driver.choose_metric)
-    scheduler: str = "fifo"
+    scheduler: str = AUTO  # auto: asha where a big table is sampled first (prepare() sets the one decided)
     objectives: str | None = None  # e.g. "val_accuracy,predict_ms": a multi-objective search
     address: str | None = None
     tracking_uri: str = DEFAULT_TRACKING_URI
@@ -134,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
-    p.add_argument("--cv-folds", type=int, default=d.cv_folds, help="folds of the cross-validation of each trial")
+    p.add_argument(
+        "--cv-folds",
+        type=int,
+        help=f"folds of the cross-validation of each trial; 1: one holdout split (default: 5, or 1 from "
+        f"{HOLDOUT_ROWS:,} rows)",
+    )
     p.add_argument("--test-size", type=float, default=d.test_size, help="held-out share of the data")
     p.add_argument(
         "--metric",
@@ -143,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"{IMBALANCE:g}x rarer than the largest; val_rmse for regression)",
     )
     p.add_argument(
-        "--scheduler", choices=SCHEDULERS, default=d.scheduler, help="asha: stop trailing trials after a fold or two"
+        "--scheduler",
+        choices=SCHEDULERS,
+        default=d.scheduler,
+        help="asha: stop trailing trials after a row sample or a fold; fifo: every trial runs every fold "
+        f"(default auto: asha from {SAMPLED_ROWS:,} rows, where configurations are first scored on row samples)",
     )
     p.add_argument(
         "--objectives",
@@ -226,8 +236,8 @@ def validate(config: SearchConfig) -> None:
     check_tracking_uri_form(config.tracking_uri)
     if config.num_samples < 1:
         raise UsageError(f"--num-samples is {config.num_samples}: a search needs at least 1 trial")
-    if config.cv_folds < 2:
-        raise UsageError(f"--cv-folds is {config.cv_folds}: cross-validation needs at least 2 folds")
+    if config.cv_folds is not None and config.cv_folds < 1:
+        raise UsageError(f"--cv-folds is {config.cv_folds}: give 2 or more folds, or 1 for one holdout split")
     if config.max_concurrent is not None and config.max_concurrent < 1:
         raise UsageError(f"--max-concurrent is {config.max_concurrent}: give 1 or more")
     if not 0 <= config.seed <= MAX_SEED:
@@ -274,7 +284,7 @@ def check_points(config: SearchConfig, task: str) -> None:
     models = [m for m in config.models if m in families(task)]
     if not models or not config.points_to_evaluate:
         return
-    space = SearchSpace(models, config.feature_sets, config.seed, config.cv_folds, task)
+    space = SearchSpace(models, config.feature_sets, config.seed, config.cv_folds or DEFAULT_FOLDS, task)
     for number, point in enumerate(config.points_to_evaluate or [], 1):
         try:
             space.point(point)

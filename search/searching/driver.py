@@ -24,8 +24,10 @@ from search.common.lookup import find_search, search_trials
 from search.common.settings import apply_process_settings
 from search.common.trials import Trial, number, rank_trials
 from search.searching.config import SearchConfig
+from trainables import fidelity
 from trainables.data import PROJECT_ROOT, Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
+from trainables.task import AUTO
 
 if TYPE_CHECKING:
     from search.searching.parent_run import SearchHome
@@ -57,14 +59,7 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     config.task, config.task_reason = data.task, data.task_reason
     split = split_dataset(data, config.test_size, config.seed)
     regression = data.task == c.REGRESSION
-    smallest = len(split.y_dev) if regression else int(split.y_dev.value_counts().min())
-    if config.cv_folds > smallest:
-        rows = "rows" if regression else "rows of the smallest class"
-        raise UsageError(
-            f"--cv-folds {config.cv_folds} is more than the {smallest} {rows} in the development part of "
-            f"{data.name}: lower --cv-folds"
-        )
-    notes = list(data.notes)
+    notes = list(data.notes) + validation(config, split, data.name, regression)
     if regression or pd.api.types.is_numeric_dtype(data.y):  # a number: say how it was read
         notes.append(f"task {data.task}: {data.task_reason}")
     if config.metric is None:
@@ -78,6 +73,30 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     notes += fit_space(config, data)
     check_writable(Path(config.storage_path or "ray_results"), "--storage-path")  # the last check: it makes the folder
     return data, split, notes
+
+
+def validation(config: SearchConfig, split: Split, name: str, regression: bool) -> list[str]:
+    """Set the folds and the scheduler left to the table (`--cv-folds`, `--scheduler` not given:
+    trainables/fidelity.py) and check the folds against the development part; a line for what a big table
+    changes."""
+    rows = len(split.y_dev)
+    given = config.cv_folds is not None
+    config.cv_folds = config.cv_folds if given else fidelity.folds_for(rows)
+    config.scheduler = fidelity.scheduler_for(rows) if config.scheduler == AUTO else config.scheduler
+    smallest = rows if regression else int(split.y_dev.value_counts().min())
+    if max(config.cv_folds, 2) > smallest:  # a stratified holdout needs two rows of each class too
+        shown = "rows" if regression else "rows of the smallest class"
+        raise UsageError(
+            f"--cv-folds {config.cv_folds} needs more than the {smallest} {shown} in the development part of "
+            f"{name}: lower --cv-folds"
+        )
+    notes = [] if given or config.cv_folds > 1 else [f"validation: one holdout split of {fidelity.HOLDOUT_SHARE:.0%} "
+                                                    f"({rows:,} rows; --cv-folds sets folds)"]  # fmt: skip
+    shares = fidelity.rungs(rows, config.cv_folds) if config.scheduler == "asha" else []
+    if shares:
+        notes.append(f"row samples: each configuration is scored on {', '.join(f'1/{round(1 / s)}' for s in shares)} "
+                     "of the rows first, and only the promising ones fit every row (asha)")  # fmt: skip
+    return notes
 
 
 def choose_metric(y, task: str = c.CLASSIFICATION) -> tuple[str, str]:

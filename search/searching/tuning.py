@@ -23,6 +23,7 @@ from search.searching.config import SearchConfig
 from search.searching.elastic import SearchLimiter
 from search.searching.journal import DriverJournal
 from search.searching.progress import ProgressLine
+from trainables import fidelity
 from trainables.columnar import Columns
 from trainables.data import Split
 from trainables.folds import RunFolds
@@ -77,14 +78,21 @@ def trial_data(split: Split) -> dict[str, Columns]:
     return {"X": Columns.of(split.X_dev), "y": Columns.of(split.y_dev)}
 
 
+def sample_rungs(config: SearchConfig, split: Split) -> list[float]:
+    """The row samples each configuration is scored on before its folds (trainables/fidelity.py): with ASHA only,
+    which cuts on them."""
+    return fidelity.rungs(len(split.y_dev), config.cv_folds) if config.scheduler == "asha" else []
+
+
 def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
     """The trainable with the development part put in the object store once (`trial_data`), and one CPU per trial;
     its finished folds are kept beside the study journal, where every node that sees it reads them, and in the
     trial's run (`runs`) on a node that does not (trainables/folds.py)."""
     asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
     trainable = tune.with_parameters(
-        train_trial, **trial_data(split), report_folds=asha, storage=journal, runs=runs, roles=split.roles
-    )
+        train_trial, **trial_data(split), report_folds=asha, storage=journal, runs=runs, roles=split.roles,
+        rungs=tuple(sample_rungs(config, split)),
+    )  # fmt: skip
     return tune.with_resources(trainable, {"cpu": 1})
 
 
@@ -152,7 +160,8 @@ def build_tuner(
             metric=first.name if first else config.metric,
             mode=first.mode if first else mode,
             max_t=config.cv_folds,
-            grace_period=1,
+            grace_period=min(sample_rungs(config, split), default=1),  # rungs at each sample, then at folds 1, 4
+            reduction_factor=fidelity.RUNG_FACTOR,
         )
     shown, display = progress_display(config, stopper)
     limiter = SearchLimiter(searcher, max_concurrent, follow=not config.max_concurrent)

@@ -40,7 +40,7 @@ def test_defaults_and_kebab_case_flags(monkeypatch):
     "argv, message",
     [
         (["--num-samples", "0"], "at least 1 trial"),
-        (["--cv-folds", "1"], "at least 2 folds"),
+        (["--cv-folds", "0"], "or 1 for one holdout split"),
         (["--test-size", "1.5"], "between 0 and 1"),
     ],
 )

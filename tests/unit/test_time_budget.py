@@ -58,17 +58,18 @@ def test_the_first_stopper_to_fire_names_the_reason():
 
 
 @pytest.mark.parametrize(
-    "reason, failed, stopped, said",
+    "reason, failed, stopped, folds, said",
     [
-        ("time_budget", 0, 3, "--time-budget 20s ended before any trial ran all its 5 folds (3 cut short)"),
-        ("time_budget", 2, 1, "2 failed; see the failed trials' `error` tag"),
-        ("num_samples", 0, 4, "all 4 were stopped early"),
+        ("time_budget", 0, 3, 5, "--time-budget 20s ended before any trial ran all its 5 folds (3 cut short)"),
+        ("time_budget", 0, 2, 1, "--time-budget 20s ended before any trial ran its fit on every row (2 cut short)"),
+        ("time_budget", 2, 1, 5, "2 failed; see the failed trials' `error` tag"),
+        ("num_samples", 0, 4, 5, "all 4 were stopped early"),
     ],
 )
-def test_a_search_with_no_completed_trial_says_why(reason, failed, stopped, said):
+def test_a_search_with_no_completed_trial_says_why(reason, failed, stopped, folds, said):
     from search.run import nothing_completed
     from search.searching.config import SearchConfig
     from search.searching.driver import SearchOutcome
 
     outcome = SearchOutcome("s", "e", "1", "p", [], failed, stopped, stop_reason=reason)
-    assert said in nothing_completed(outcome, SearchConfig(time_budget="20s"))
+    assert said in nothing_completed(outcome, SearchConfig(time_budget="20s", cv_folds=folds))

@@ -1,0 +1,60 @@
+"""A big table: validated on one holdout, each configuration scored on row samples first (ASHA over the samples),
+and only trials that fitted every row ranked and released."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from search.common import contract as c
+from search.common.lookup import search_trials
+from search.searching.config import parse_args
+from search.searching.driver import run_search
+
+pytestmark = pytest.mark.integration
+ROWS = 125_000  # a development part of 100,000 rows: one holdout, samples of 1/16 and 1/4 of its 80,000
+
+
+def big_table(path, rows: int = ROWS, seed: int = 0):
+    """Numbers (one with gaps) and a text column that inform a two-class label."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 4))
+    table = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    table.loc[rng.random(rows) < 0.05, "c"] = np.nan
+    table["tier"] = rng.choice(["bronze", "silver", "gold"], rows)
+    signal = X[:, 0] - 0.7 * X[:, 1] * X[:, 2] + (table["tier"] == "gold") + rng.normal(scale=0.8, size=rows)
+    table["label"] = np.where(signal > 0.3, "yes", "no")
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_a_big_table_is_sampled_first_and_releases_a_full_fidelity_trial(mlflow_server, ray_session, tmp_path, capsys):
+    data = big_table(tmp_path / "big.csv")
+    argv = ["--tracking-uri", mlflow_server, "--storage-path", str(tmp_path / "ray_results"), "--experiment",
+            "it-fidelity", "--dataset", str(data), "--target", "label", "--models",
+            "logistic_regression,gradient_boosting", "--feature-sets", "basic", "--num-samples", "10",
+            "--max-concurrent", "2"]  # fmt: skip
+    outcome = run_search(parse_args(argv))
+    said = capsys.readouterr().out
+    assert "validation: one holdout split of 20%" in said and "scored on 1/16, 1/4 of the rows first" in said
+    client = MlflowClient(mlflow_server)
+    params = client.get_run(outcome.parent_run_id).data.params
+    assert (params[c.CV_FOLDS], params[c.SCHEDULER]) == ("1", "asha")
+    trials = search_trials(client, outcome.experiment_id, outcome.search_id)
+    fidelities = {t.run_name: t.metrics[c.FIDELITY] for t in trials}
+    assert set(fidelities.values()) <= {1 / 16, 1 / 4, 1.0}
+    # Mixed fidelities: some configurations went no further than a sample; every completed one fitted every row.
+    assert min(fidelities.values()) < 1 and outcome.ranked
+    for t in trials:
+        full = t.metrics[c.FIDELITY] == 1.0
+        assert (t.outcome == c.COMPLETED) == full and (t.metrics[c.FOLDS_DONE] == 1) == full, t.run_name
+        assert (c.PREDICT_MS in t.metrics) == full  # the serving cost is the full fit's
+    assert all(fidelities[t.run_name] == 1.0 for t in outcome.ranked)
+
+    from release_helpers import run_cli
+
+    code, said, err = run_cli("--tracking-uri", mlflow_server, "--search-id", outcome.search_id, "--no-tag",
+                              "--out", str(tmp_path / "releases"))  # fmt: skip
+    assert code == 0 and outcome.ranked[0].run_name in said and "registered it-fidelity_best_model v1" in said, err

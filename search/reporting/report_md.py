@@ -10,7 +10,7 @@ import pandas as pd
 
 from search.common import contract
 from search.common.runs_table import SearchRuns, markdown_table
-from search.common.trials import best_per, rank_trials, tie_break
+from search.common.trials import best_per, number, rank_trials, tie_break
 from search.reporting.importance import MIN_PARAM_TRIALS, Importance
 from search.reporting.plots import FAMILY_ORDER, ordered
 
@@ -142,7 +142,8 @@ def _time(search: SearchRuns) -> list[str]:
     if contract.TRIAL_TIME_S not in frame or contract.FIT_TIME_S not in frame:
         return []  # a search recorded before trials timed themselves
     timed = frame[frame[contract.TRIAL_TIME_S].notna()]  # a trial cut in flight reported no time of its own
-    fitting = float((timed[contract.FIT_TIME_S].fillna(0) * timed[contract.FOLDS_DONE].fillna(0)).sum())
+    folds = timed[contract.FOLDS_DONE].fillna(0).clip(lower=1)  # a row sample's trial: its last fit's time
+    fitting = float((timed[contract.FIT_TIME_S].fillna(0) * folds).sum())
     in_trials, capacity = float(timed[contract.TRIAL_TIME_S].sum()), wall * slots
 
     def share(seconds: float) -> str:
@@ -206,6 +207,14 @@ def _columns(search: SearchRuns) -> list[str]:
             "", table(["column", "role", "missing", "what is done"], rows), ""]  # fmt: skip
 
 
+def folds_done(row) -> str:
+    """How far a trial went: folds of all, or the row sample it stopped on."""
+    done = row.get(contract.FOLDS_DONE)
+    if 0 < number(done) < 1:  # a row sample's share (trainables/fidelity.py)
+        return f"1/{round(1 / done)} of the rows"
+    return f"{cell(done, 0)} / {row.get(contract.CV_FOLDS) or '—'}"
+
+
 def _problems(search: SearchRuns) -> list[str]:
     frame = search.trials
     bad = frame[frame[contract.OUTCOME] != contract.COMPLETED]
@@ -213,7 +222,7 @@ def _problems(search: SearchRuns) -> list[str]:
     if bad.empty:
         return [*lines, "None: every trial ran every fold.", ""]
     rows = [[r[contract.TRIAL_INDEX], f"`{r['run_name']}`", r[contract.OUTCOME], r["status"], r[contract.MODEL],
-             r[contract.FEATURE_SET], f"{cell(r[contract.FOLDS_DONE], 0)} / {r.get(contract.CV_FOLDS) or '—'}",
+             r[contract.FEATURE_SET], folds_done(r),
              r.get(contract.ERROR)]
             for _, r in bad.iterrows()]  # fmt: skip
     headers = [contract.TRIAL_INDEX, "run", contract.OUTCOME, "MLflow status", contract.MODEL, "feature set",

@@ -10,6 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from search.common import contract as c
 from search.common.lookup import search_trials
+from search.common.runs_table import load_search
+from search.reporting.importance import Importance
+from search.reporting.report_md import render
 from search.searching.config import parse_args
 from search.searching.driver import run_search
 
@@ -52,6 +55,10 @@ def test_a_big_table_is_sampled_first_and_releases_a_full_fidelity_trial(mlflow_
         assert (t.outcome == c.COMPLETED) == full and (t.metrics[c.FOLDS_DONE] == 1) == full, t.run_name
         assert (c.PREDICT_MS in t.metrics) == full  # the serving cost is the full fit's
     assert all(fidelities[t.run_name] == 1.0 for t in outcome.ranked)
+    report = render(load_search(client, "it-fidelity", outcome.search_id), Importance({}, 0, "none"), None, "model",
+                    mlflow_server)  # fmt: skip
+    sampled = min(fidelities.values())
+    assert f"| 1/{round(1 / sampled)} of the rows |" in report
 
     from release_helpers import run_cli
 

@@ -245,7 +245,8 @@ def build_pipeline(
         raise KeyError(f"unknown model {model!r} for {task}: use one of {sorted(known)}")
     family = known[model]
     estimator = family.build(hyperparams, seed)
-    if isinstance(roles, int) or roles.plain:
+    prepared = not (isinstance(roles, int) or roles.plain)
+    if not prepared:
         n_features = roles if isinstance(roles, int) else len(roles.columns)
         steps = [("features", make_features(feature_set, n_features, task))]
     else:
@@ -257,7 +258,7 @@ def build_pipeline(
             prepare.set_output(transform="pandas")
             estimator.set_params(categorical_features=native_category_names(roles))
         steps = [("prepare", prepare)]
-    if family.needs_scaling:
-        steps.append(("scaler", StandardScaler()))
+    if family.needs_scaling:  # in place on the preparation's output, its own array: one matrix fewer at the fit
+        steps.append(("scaler", StandardScaler(copy=not prepared)))
     steps.append((MODEL, estimator))
     return Pipeline(steps)

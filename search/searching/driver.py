@@ -9,7 +9,7 @@ import functools
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,8 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     data = load_dataset(config.dataset, config.target, config.categorical, config.drop, config.task)
     config.task, config.task_reason = data.task, data.task_reason
     split = split_dataset(data, config.test_size, config.seed)
+    # The parts hold the rows from now on: the whole table's features, a copy more on the driver, go (columns stay).
+    data = replace(data, X=data.X.iloc[:0])
     regression = data.task == c.REGRESSION
     notes = list(data.notes) + validation(config, split, data.name, regression)
     if regression or pd.api.types.is_numeric_dtype(data.y):  # a number: say how it was read
@@ -135,7 +137,7 @@ def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
 def say_columns(data: Dataset) -> None:
     """The column roles as a table, for a table that needs preparing (a table of clean numbers needs no word)."""
     if not data.roles.plain:
-        print(f"columns of {data.name} ({len(data.X)} rows):\n{data.roles.table()}")
+        print(f"columns of {data.name} ({len(data.y)} rows):\n{data.roles.table()}")
 
 
 def run_search(config: SearchConfig) -> SearchOutcome:

@@ -1,9 +1,5 @@
-"""A release under a serving budget: which trials fit `--max-predict-ms` / `--max-model-mb`, which the budget ruled
-out, and the best of those that fit by the release's own ranking (`search.common.trials.rank_trials`).
-
-Candidates are the completed trials, whatever the search's objectives. A trial that does not record a budgeted
-metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
-"""
+"""A release under a serving budget: which completed trials fit `--max-predict-ms` / `--max-model-mb` (one that does
+not record a budgeted metric is ruled out), and the best of them by the release's ranking."""
 
 from __future__ import annotations
 

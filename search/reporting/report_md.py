@@ -131,9 +131,7 @@ def _settings(search: SearchRuns) -> list[str]:
 
 
 def _time(search: SearchRuns) -> list[str]:
-    """Where the search's wall time went: its trial slots' time split into fitting folds, the rest of the trials'
-    own work (predicting, scoring, keeping folds) and what was outside any trial (starting workers, Tune's and
-    MLflow's bookkeeping, waiting for a proposal or a free slot)."""
+    """Where the search's wall time went: fitting folds, the trials' other work, and what was outside any trial."""
     info, params, frame = search.parent.info, search.parent.data.params, search.trials
     if not (info.end_time and info.start_time) or frame.empty:
         return []
@@ -190,8 +188,7 @@ def _present(value: Any) -> bool:
 
 
 def _columns(search: SearchRuns) -> list[str]:
-    """The table's columns as the search saw them (the parent run's `column_roles`), for a table that needed
-    preparing; nothing for a table of clean numbers or a search that recorded no roles."""
+    """The table's columns as the search saw them, for a table that needed preparing."""
     from trainables.columns import Roles
 
     recorded = search.parent.data.tags.get(contract.COLUMN_ROLES)
@@ -322,8 +319,7 @@ def render(
     source: str,
     drawn: set[str] | None = None,
 ) -> str:
-    """The whole report as Markdown; `source` says where it was read from (tracking URI without credentials);
-    `drawn` names the figures written (default: all of them)."""
+    """The whole report as Markdown; `source`: the tracking URI without credentials; `drawn`: the figures written."""
     sid, exp = search.search_id, search.parent.info.experiment_id
     lines = [f"# Search `{sid}`", ""]
     lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "

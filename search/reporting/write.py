@@ -105,13 +105,8 @@ def write_report(
     model_name: str | None = None,
     log_to_run: bool = True,
 ) -> Path:
-    """Write the report of `search_id` (default: the latest search, of `experiment` or of any experiment) into
-    `out` (default: `reports/<search_id>/`, so no report replaces another's); return the .md path.
-
-    Logs the files under `report/` of the search's parent run unless `log_to_run` is False.
-    Raises UsageError for an unknown experiment or search, NothingToDo for a search without a completed trial,
-    Unreachable for a tracking server that does not answer.
-    """
+    """Write the report of `search_id` (default: the latest, of `experiment` or any) into `out` (default:
+    `reports/<search_id>/`) and log it to the search's parent run unless `log_to_run` is False; the .md path."""
     from mlflow.tracking import MlflowClient
 
     from search.common.runs_table import load_search, summary_table

@@ -159,8 +159,6 @@ def kill_hard(state: dict, name: str) -> int:
     node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
     pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return len(pids)

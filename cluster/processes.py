@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -73,11 +74,9 @@ def group_members(pgid: int) -> list[int]:
     """PIDs of the live processes in process group `pgid`."""
     members = []
     for process in psutil.process_iter():
-        try:
+        with contextlib.suppress(ProcessLookupError, *GONE):
             if os.getpgid(process.pid) == pgid and _running(process):
                 members.append(process.pid)
-        except (ProcessLookupError, *GONE):
-            pass
     return members
 
 
@@ -103,10 +102,8 @@ def processes_mentioning(text: str) -> list[int]:
 def _handles(pids: Iterable[int]) -> list[psutil.Process]:
     handles = []
     for pid in pids:
-        try:
+        with contextlib.suppress(*GONE):
             handles.append(psutil.Process(pid))
-        except GONE:
-            pass
     return handles
 
 
@@ -126,17 +123,13 @@ def stop_processes(leaders: Iterable[int], extra_pids: Iterable[int] = (), timeo
     first = {*leaders, *(set(extra_pids) - set(own))}  # a leader's own children are its to stop
     for process in targets:
         if process.pid in first:
-            try:
+            with contextlib.suppress(*GONE):
                 process.terminate()
-            except GONE:
-                pass
     _, left = psutil.wait_procs(targets, timeout=timeout)
     left += _handles(p for p in family(leaders) if p not in {t.pid for t in targets})  # started meanwhile
     for process in left:
-        try:
+        with contextlib.suppress(*GONE):
             process.kill()
-        except GONE:
-            pass
     _, left = psutil.wait_procs(left, timeout=5)
     return sorted(p.pid for p in left if _running(p))
 

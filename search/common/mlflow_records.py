@@ -198,10 +198,8 @@ def evaluation_dataset(X: pd.DataFrame, y: pd.Series, label: str, name: str):
     frame = X.copy()
     frame[label] = y.to_numpy()
     data = mlflow.data.from_pandas(frame, targets=label, name=name, digest=pandas_digest(X, y, label))
-    try:
+    with contextlib.suppress(AttributeError):  # a read-only schema in another MLflow: MLflow infers it
         data.schema = sampled_dataset(X, y, label, name).schema  # a cached property: set, it is not inferred
-    except AttributeError:  # a read-only schema in another MLflow: MLflow infers it
-        pass
     return data
 
 

@@ -34,12 +34,8 @@ class Budget:
 
     def limits(self) -> list[tuple[str, float]]:
         """(trial metric, its upper limit in the metric's own unit) per set limit."""
-        out = []
-        if self.max_predict_ms is not None:
-            out.append((c.PREDICT_MS, float(self.max_predict_ms)))
-        if self.max_model_mb is not None:
-            out.append((c.MODEL_BYTES, float(self.max_model_mb) * MB))
-        return out
+        limits = ((c.PREDICT_MS, self.max_predict_ms, 1), (c.MODEL_BYTES, self.max_model_mb, MB))
+        return [(name, float(limit) * unit) for name, limit, unit in limits if limit is not None]
 
     def describe(self) -> str:
         """`predict_ms <= 2 ms, model <= 0.5 MB`."""

@@ -203,10 +203,8 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         {"column": col.name, "role": col.role, "missing": col.missing, "what_is_done": col.treatment}
         for col in ctx.split.roles.columns
     ]
-    card["serving"] = {
-        **serving,
-        "measured_on": "the test part, 1,000 rows cycled; CPU time of one thread, median of 5",
-    }
+    measured = "the test part, 1,000 rows cycled; CPU time of one thread, median of 5"
+    card["serving"] = {**serving, "measured_on": measured}
     return card
 
 

@@ -125,19 +125,14 @@ def rebuild_study(
     if not trials:
         return study
     dists = _distributions(trials, choices or {})
-    study.add_trials(
-        [
-            create_trial(
-                state=TrialState.COMPLETE,
-                value=sign * float(row[metric]),
-                params={k: _fit(dists[k], v) for k, v in p.items()},
-                distributions={k: dists[k] for k in p},
-                user_attrs={"run_id": row["run_id"]},
-            )
-            for row, p in zip(rows, trials, strict=True)
-        ]
-    )
+    for row, p in zip(rows, trials, strict=True):
+        fitted = {k: _fit(dists[k], v) for k, v in p.items()}
+        study.add_trial(_complete(sign * float(row[metric]), fitted, {k: dists[k] for k in p}, run_id=row["run_id"]))
     return study
+
+
+def _complete(value: float, params: dict[str, Any], dists: dict[str, BaseDistribution], **attrs: Any) -> FrozenTrial:
+    return create_trial(state=TrialState.COMPLETE, value=value, params=params, distributions=dists, user_attrs=attrs)
 
 
 def _ped_anova(trials: list[FrozenTrial], params: list[str], what: str) -> Importance:
@@ -178,17 +173,7 @@ def _raw_importance(trials: list[FrozenTrial], name: str) -> float:
     if len({t.value for t in trials}) == 1:
         return 0.0
     study = _new_study()
-    study.add_trials(
-        [
-            create_trial(
-                state=TrialState.COMPLETE,
-                value=t.value,
-                params={name: t.params[name]},
-                distributions={name: t.distributions[name]},
-            )
-            for t in trials
-        ]
-    )
+    study.add_trials([_complete(t.value, {name: t.params[name]}, {name: t.distributions[name]}) for t in trials])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = optuna.importance.get_param_importances(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -48,12 +49,10 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     tags = dict(version.tags or {})
     run_tags: dict[str, str] = {}
     if version.run_id:
-        try:
+        with contextlib.suppress(MlflowException):
             run = client.get_run(version.run_id)
             run_tags = run.data.tags
             found["metrics"].update({k: v for k, v in run.data.metrics.items() if k in contract.TEST_SCORES})
-        except MlflowException:
-            pass
     for key, value in tags.items():
         if key in contract.TEST_SCORES and not math.isnan(number(value)):
             found["metrics"].setdefault(key, number(value))
@@ -83,12 +82,8 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
         "param_importance.png": plots_params.param_importance(importance),
         "parallel_coordinates.png": plots_params.parallel_coordinates(frame, search.hyperparams, metric),
     }
-    costs = (
-        frame.loc[frame[contract.OUTCOME] == contract.COMPLETED, contract.PREDICT_MS]
-        if contract.PREDICT_MS in frame
-        else []
-    )
-    if len(costs) and costs.notna().any():  # trials that recorded their serving cost
+    done = frame[frame[contract.OUTCOME] == contract.COMPLETED]
+    if contract.PREDICT_MS in done and done[contract.PREDICT_MS].notna().any():  # trials that recorded their cost
         objectives = parse_objectives(f"{metric},predict_ms")
         figures["pareto_front.png"] = front_figure(frame, objectives, released=released)
     for name, fig in figures.items():

@@ -114,9 +114,8 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
             tags[c.FORCED] = "true"
         registry.record(client, name, version.version, tags)
     if decision.move:
-        was = (
-            f"; @{args.previous_alias} -> v{current.version}" if current and current.version != version.version else ""
-        )
+        moved = current is not None and current.version != version.version
+        was = f"; @{args.previous_alias} -> v{current.version}" if moved else ""
         print(f"@{args.alias} -> v{version.version}: {decision.reason}{was}")
     elif decision.verdict == c.HOLDS:
         print(f"@{args.alias} already on v{version.version}")

@@ -6,6 +6,7 @@ and cannot mark the released trial.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,11 +127,8 @@ def _finite(row: Mapping[str, Any], name: str) -> bool:
 
 def _drawn_note(rows: list[Mapping[str, Any]], drawn: int) -> str:
     """`30 completed trials drawn; left out: 3 stopped early, 1 failed`."""
-    left: dict[str, int] = {}
-    for row in rows:
-        if not is_completed(row):
-            word = str(row.get(contract.OUTCOME) or contract.UNFINISHED).replace(contract.STOPPED, "stopped early")
-            left[word] = left.get(word, 0) + 1
+    words = (str(r.get(contract.OUTCOME) or contract.UNFINISHED) for r in rows if not is_completed(r))
+    left = Counter(word.replace(contract.STOPPED, "stopped early") for word in words)
     missing = len(rows) - drawn - sum(left.values())
     if missing:
         left["without both metrics"] = missing

@@ -224,11 +224,8 @@ def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> lis
     lines = ["## Released champion", ""]
     if champion is None:
         return [*lines, f"None yet: registered model `{name}` has no version with alias `champion`.", ""]
-    origin = (
-        "this search"
-        if champion.get(contract.SEARCH_ID) == search_id
-        else f"search `{champion.get(contract.SEARCH_ID)}`"
-    )
+    theirs = champion.get(contract.SEARCH_ID)
+    origin = "this search" if theirs == search_id else f"search `{theirs}`"
     lines.append(f"Version {champion['version']} of `{name}` (alias `champion`): trial run "
                  f"`{champion.get(contract.SOURCE_RUN_ID) or '—'}` of {origin}, retrained and scored on the held-out "
                  f"test part in release run `{champion.get('run_id')}`.")  # fmt: skip
@@ -302,11 +299,9 @@ def _figures(importance: Importance, drawn: set[str], metric: str = contract.VAL
     for name, text in texts.items():
         if name not in drawn:  # a figure with nothing to show is left out
             continue
-        title = (
-            TITLES[name]
-            if name != "pareto_front.png" or metric == contract.VAL_ACCURACY
-            else "Score against serving cost"
-        )
+        title = TITLES[name]
+        if name == "pareto_front.png" and metric != contract.VAL_ACCURACY:
+            title = "Score against serving cost"
         lines += [f"### {title}", "", text, "", f"![{title}]({name})", ""]
     return lines
 
@@ -328,9 +323,6 @@ def render(
     lines += _settings(search) + _time(search) + _columns(search) + _best(search)
     lines += ["## Best trial per model family", "", _best_table(search, contract.MODEL, "model family"), ""]
     lines += ["## Best trial per feature set", "", _best_table(search, contract.FEATURE_SET, "feature set"), ""]
-    lines += (
-        _problems(search)
-        + _champion(champion, model_name, sid)
-        + _figures(importance, set(FIGURES) if drawn is None else drawn, search.metric)
-    )
+    lines += _problems(search) + _champion(champion, model_name, sid)
+    lines += _figures(importance, set(FIGURES) if drawn is None else drawn, search.metric)
     return "\n".join(lines)

@@ -5,9 +5,8 @@
     python cluster/credentials.py init --dir /secrets      # the one-shot `secrets` service: create what is missing
     eval "$(docker compose exec -T ray-head python cluster/credentials.py show)"   # the login, on the host
 
-Each secret is one file (mode 600) in the directory; `init` never overwrites one, so a restart keeps the token,
-the MLflow admin password and the database password the stores were created with. A variable of the same name
-given to `init` (from `.env`) is used instead of a generated value, the first time only. Standard library only.
+Each secret is one file (mode 600); `init` never overwrites one, and uses a variable of the same name (from `.env`)
+instead of a generated value. Standard library only.
 """
 
 from __future__ import annotations

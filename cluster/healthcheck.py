@@ -1,9 +1,6 @@
 """Container healthcheck: exit 0 when a URL answers HTTP 200, else 1 (stdlib only, one argument without spaces).
 
-python cluster/healthcheck.py http://127.0.0.1:8265/api/gcs_healthz
-
-A script of its own, importing nothing of the project: the MLflow image holds only the server's files
-(Dockerfile.mlflow). The project's code probes servers through `search.common.probes`.
+A script importing nothing of the project: the MLflow image (Dockerfile.mlflow) holds only the server's files.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """A whole cluster as local processes: an MLflow server, a Ray head with its dashboard, N Ray worker nodes.
 
     python cluster/local.py up --workers 2      # prints the variables to export
-    python cluster/local.py status
-    python cluster/local.py add-worker          # one more worker node, a search running or not
-    python cluster/local.py remove-worker       # drain the last one added (Ray's drain API), then stop it
-    python cluster/local.py down                # stops what `up` started, by PID, and nothing else
+    python cluster/local.py status | add-worker | remove-worker | down
 
-MLflow and the dashboard listen on 127.0.0.1; Ray's other servers listen beyond loopback whatever `ray start` is
-told (docs/cluster.md, "What listens where"), guarded by the token.
-
-Every node is its own `ray start` (cluster/ray_node.py) with its own CPUs, memory, temp dir and agent port; all
-share one token generated for this cluster and kept in the state dir (default .cluster/, git-ignored).
+Every node is its own `ray start` (cluster/ray_node.py); all share one token kept in the state dir (.cluster/).
 """
 
 from __future__ import annotations
@@ -61,9 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---------------------------------------------------------------- up
-
-
 def up(args: argparse.Namespace) -> None:
     """Start the cluster; on any failure stop what was started and raise CommandError."""
     state_dir: Path = args.state_dir.resolve()
@@ -77,7 +67,8 @@ def up(args: argparse.Namespace) -> None:
         steps.start_mlflow(launch, args.backend_store_uri)
         steps.start_head(launch, args)
         steps.wait_for_nodes(launch, 1)
-        steps.start_workers(launch, args)
+        for number in range(1, args.workers + 1):
+            steps.start_worker(launch, number, sizes)
         steps.wait_for_nodes(launch, args.workers + 1)
         steps.wait_for_mlflow(launch)
     except BaseException:
@@ -97,9 +88,6 @@ def print_summary(state: dict) -> None:
     print("export these (or `source " + f"{state_dir}/env.sh`):")
     for key, value in exports(state).items():
         print(f"export {key}={value}")
-
-
-# ---------------------------------------------------------------- status, down
 
 
 def status(args: argparse.Namespace) -> int:
@@ -149,24 +137,16 @@ def down(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
+    commands = {"up": up, "status": status, "down": down}
+    commands |= {"add-worker": local_workers.add_worker, "remove-worker": local_workers.remove_worker}
     try:
-        if args.command == "up":
-            up(args)
-        elif args.command == "status":
-            return status(args)
-        elif args.command == "add-worker":
-            local_workers.add_worker(args)
-        elif args.command == "remove-worker":
-            local_workers.remove_worker(args)
-        else:
-            down(args)
+        return commands[args.command](args) or 0
     except CommandError as exc:
         print(f"local: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("local: interrupted; what had started was stopped", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def start_mlflow(launch: Launch, backend_store_uri: str | None) -> None:
     launch.start("mlflow", command)
 
 
-def start_node(launch: Launch, args: argparse.Namespace, name: str, flags: list[str], labels: str = "") -> None:
+def start_node(launch: Launch, object_store: int, name: str, flags: list[str], labels: str = "") -> None:
     """Start Ray node `name` (cluster/ray_node.py `flags`) with its own dashboard agent port and temp dir."""
     agent_port = free_port()
     command = [sys.executable, str(ROOT / "cluster" / "ray_node.py"), *flags]
@@ -188,7 +188,7 @@ def start_node(launch: Launch, args: argparse.Namespace, name: str, flags: list[
     command += ["--temp-dir", os.path.join(launch.state["ray_temp_root"], name.removeprefix("ray-"))]
     # No --node-ip-address: `ray start` turns 127.0.0.1 into the machine's address whatever it is given, so
     # Ray's own servers listen beyond loopback (docs/cluster.md, "What listens where"); the token guards them.
-    command += ["--object-store-memory", str(args.object_store_memory), "--min-worker-port", "0"]
+    command += ["--object-store-memory", str(object_store), "--min-worker-port", "0"]
     launch.start(name, command + ["--max-worker-port", "0"], dashboard_agent=agent_port)
 
 
@@ -197,15 +197,15 @@ def start_head(launch: Launch, args: argparse.Namespace) -> None:
     ports = launch.state["ports"]
     flags = ["head", "--port", str(ports["ray"]), "--dashboard-host", "127.0.0.1"]
     flags += ["--dashboard-port", str(ports["dashboard"]), "--ray-client-server-port", str(ports["ray_client"])]
-    start_node(launch, args, "ray-head", flags + ["--num-cpus", str(args.head_cpus), "--memory", "1g"])
+    flags += ["--num-cpus", str(args.head_cpus), "--memory", "1g"]
+    start_node(launch, args.object_store_memory, "ray-head", flags)
 
 
-def start_workers(launch: Launch, args: argparse.Namespace) -> None:
-    """Start `args.workers` Ray worker nodes joining the head, labelled role=worker and worker=<i>."""
-    for i in range(1, args.workers + 1):
-        flags = ["worker", "--address", f"127.0.0.1:{launch.state['ports']['ray']}"]
-        flags += ["--num-cpus", str(args.cpus_per_worker), "--memory", str(args.memory_per_worker)]
-        start_node(launch, args, f"ray-worker-{i}", flags, labels=f"role=worker,worker={i}")
+def start_worker(launch: Launch, number: int, sizes: dict) -> None:
+    """Start Ray worker node `number` joining the head, labelled role=worker and worker=<number>."""
+    flags = ["worker", "--address", f"127.0.0.1:{launch.state['ports']['ray']}"]
+    flags += ["--num-cpus", str(sizes["cpus"]), "--memory", str(sizes["memory"])]
+    start_node(launch, sizes["object_store"], f"ray-worker-{number}", flags, labels=f"role=worker,worker={number}")
 
 
 def wait_for_nodes(launch: Launch, count: int) -> None:

@@ -1,11 +1,7 @@
 """`cluster/local.py add-worker` and `remove-worker`: a running local cluster grows and shrinks under a search.
 
-- add-worker starts one more Ray worker node (labelled `worker=<n>`, the next number) with the sizes `up` gave its
-  workers; a running search gets trials on it within seconds (its concurrency follows the cluster's CPUs).
-- remove-worker drains a worker node through `ray drain-node` (`drain_node` below, as pre-empted, with a deadline
-  `--grace` seconds away): Ray places no new actor there, its running trials go on (as may the next trial of an
-  actor Tune keeps for reuse), and at the deadline what still runs there moves to another node, resuming from its
-  last kept fold; none of it counts against `max_failures`. Then the node is stopped by PID and forgotten.
+remove-worker drains the node as pre-empted (`drain_node`) with a deadline `--grace` seconds away: its running trials
+go on, and what still runs at the deadline resumes elsewhere from its last kept fold, not counted in `max_failures`.
 """
 
 from __future__ import annotations
@@ -46,8 +42,7 @@ def dashboard_of(state: dict) -> tuple[str, str]:
 
 
 def running_tasks(dashboard: str, token: str, node_id: str) -> list[str]:
-    """The names of the tasks running on a node (a trial in progress runs its actor's `train`), from the state API;
-    an unanswered request counts as busy."""
+    """The names of the tasks running on a node, from the state API; an unanswered request counts as busy."""
     query = [("limit", "100"), ("detail", "false")]
     for key, value in (("node_id", node_id), ("state", "RUNNING")):
         query += [("filter_keys", key), ("filter_predicates", "="), ("filter_values", value)]
@@ -76,14 +71,10 @@ def add_worker(args: argparse.Namespace) -> None:
     state_dir = args.state_dir.resolve()
     with state_lock(state_dir):
         state = live_state(state_dir)
-        sizes = state.get("worker_sizes", {})
         number = max([*worker_numbers(state), state.get("last_worker", 0)]) + 1  # never a removed worker's number
         state["last_worker"] = number
         launch = steps.Launch(state, steps.process_env(state), time.monotonic() + args.timeout)
-        flags = ["worker", "--address", f"127.0.0.1:{state['ports']['ray']}"]
-        flags += ["--num-cpus", str(sizes.get("cpus", 1)), "--memory", str(sizes.get("memory", 2 * 1024**3))]
-        node_args = argparse.Namespace(object_store_memory=sizes.get("object_store", 256 * 1024**2))
-        steps.start_node(launch, node_args, f"ray-worker-{number}", flags, labels=f"role=worker,worker={number}")
+        steps.start_worker(launch, number, state["worker_sizes"])
     dashboard, token = dashboard_of(state)
     try:
         launch.wait(f"worker {number}", lambda: node_of(dashboard, token, number, missing_ok=True) is not None)
@@ -111,13 +102,8 @@ def node_of(dashboard: str, token: str, number: int, missing_ok: bool = False) -
 
 
 def drain_node(address: str, node_id: str, deadline_s: float, message: str) -> tuple[bool, str]:
-    """Ask the GCS at `address` to drain node `node_id` (hex) as pre-empted, to be stopped `deadline_s` seconds
-    from now; returns (accepted, rejection message). The caller stops the node (Ray does not).
-
-    Ray has no drain call in its Python API; its `ray drain-node` command (hidden from `ray --help`) makes the GCS
-    request the autoscaler makes: the node takes no new work, and its actors lost at the deadline are pre-empted
-    ones, which Tune does not count against `max_failures`.
-    """
+    """Drain node `node_id` (hex) as pre-empted, `deadline_s` seconds from now; (accepted, rejection message).
+    Ray's Python API has no drain call: its hidden `ray drain-node` command makes the autoscaler's GCS request."""
     ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
     command = [ray_bin, "drain-node", "--address", address, "--node-id", node_id, "--reason",
                "DRAIN_NODE_REASON_PREEMPTION", "--reason-message", message,
@@ -168,14 +154,11 @@ def stop_worker(state: dict, number: int) -> None:
 
 
 def kill_hard(state: dict, name: str) -> int:
-    """SIGKILL every process of worker `name` (its `ray start`, its raylet, its workers), as a machine that vanished;
-    returns how many."""
+    """SIGKILL every process of worker `name`, as a machine that vanished; returns how many."""
     leader = next(p["pid"] for p in state["processes"] if p["name"] == name)
     node_dir = os.path.join(state["ray_temp_root"], name.removeprefix("ray-")) + os.sep
     pids = set(group_members(leader)) | set(processes_mentioning(node_dir)) | {leader}
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return len(pids)

@@ -4,15 +4,8 @@
     MLFLOW_AUTH_ADMIN_PASSWORD=... python cluster/mlflow_server.py --basic-auth     # logins required
     python cluster/mlflow_server.py --backend-store-uri postgresql://mlflow@db:5432/mlflow --workers 2
 
-The backend store is `sqlite:///<data-dir>/mlflow.db` unless `--backend-store-uri` (or MLFLOW_BACKEND_STORE_URI)
-names another; a PostgreSQL password comes from libpq's own PGPASSWORD or PGPASSFILE, never from the command line.
-
-With `--basic-auth` (or MLFLOW_BASIC_AUTH=true) the server runs MLflow's basic-auth app: every request needs a
-login. The admin is MLFLOW_TRACKING_USERNAME (default `admin`) with the password MLFLOW_AUTH_ADMIN_PASSWORD;
-clients send MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, as MLflow's clients do. Each secret may come
-from a file instead: MLFLOW_AUTH_ADMIN_PASSWORD_FILE, MLFLOW_FLASK_SERVER_SECRET_KEY_FILE (compose's secrets volume).
-
-The container of Dockerfile.mlflow, `cluster/local.py` and the test fixtures all start the server through this.
+A PostgreSQL password comes from libpq's PGPASSWORD or PGPASSFILE, never from the command line. With
+`--basic-auth` the admin is MLFLOW_TRACKING_USERNAME (default `admin`); each secret may come from a `<NAME>_FILE`.
 """
 
 from __future__ import annotations
@@ -33,43 +26,22 @@ QUIET_ENV = {
 }
 
 
-# MLflow's basic-auth app checks a password with a deliberately slow key derivation on every request (BENCHMARKS.md,
-# "What a login costs"): a verified login is cached this long, so a changed password or a removed user is refused
-# at most this late (docs/cluster.md). MLFLOW_AUTH_CACHE_TTL_S=0 turns the cache off.
+# The basic-auth app derives a key slowly on every request (BENCHMARKS.md, "What a login costs"): a verified login
+# is cached this long, so a changed password is refused at most this late. MLFLOW_AUTH_CACHE_TTL_S=0: no cache.
 AUTH_CACHE_TTL_S = 60
 FILE_SECRETS = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
 
 
-def server_command(
-    host: str,
-    port: int,
-    data_dir: Path,
-    allowed_hosts: str | None = None,
-    backend_store_uri: str | None = None,
-    workers: int = 1,
-) -> list[str]:
-    """The `mlflow server` command line: runs in `backend_store_uri` (default SQLite in `data_dir`), artifacts in
-    `data_dir`, served by `workers` server processes."""
-    data_dir = Path(data_dir).resolve()
+def server_command(args: argparse.Namespace) -> list[str]:
+    """The `mlflow server` command line of the flags: the backend store (default SQLite in the data dir), artifacts
+    in the data dir, served by `--workers` server processes."""
+    data_dir = args.data_dir.resolve()
     mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
-    hosts = allowed_hosts or f"localhost:{port},127.0.0.1:{port},localhost,127.0.0.1"
-    return [
-        mlflow_bin,
-        "server",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--backend-store-uri",
-        backend_store_uri or f"sqlite:///{data_dir / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(data_dir / "artifacts"),
-        "--serve-artifacts",
-        "--allowed-hosts",
-        hosts,
-    ]
+    hosts = args.allowed_hosts or f"localhost:{args.port},127.0.0.1:{args.port},localhost,127.0.0.1"
+    command = [mlflow_bin, "server", "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+    command += ["--backend-store-uri", args.backend_store_uri or f"sqlite:///{data_dir / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(data_dir / "artifacts"), "--serve-artifacts"]
+    return command + ["--allowed-hosts", hosts]
 
 
 def basic_auth(data_dir: Path, env: dict[str, str], auth_database: str | None = None) -> dict[str, str]:
@@ -95,10 +67,8 @@ def basic_auth(data_dir: Path, env: dict[str, str], auth_database: str | None = 
 
 
 def write_ahead_log(backend_store_uri: str) -> None:
-    """Put a SQLite store in write-ahead-log mode (kept in the file): a commit then syncs one file instead of
-    three, which lowers the server's CPU per tracked trial and lets readers run beside a writer (BENCHMARKS.md,
-    "Measured once": SQLite's write-ahead log). The `-wal` and `-shm` files beside the store belong to it: copy
-    all three, or stop the server first. Other stores are left as they are."""
+    """Put a SQLite store in write-ahead-log mode, kept in the file: less CPU per tracked trial (BENCHMARKS.md,
+    "Measured once") and readers beside a writer. Its `-wal` and `-shm` files belong to it. Other stores are left."""
     if not backend_store_uri.startswith("sqlite:///"):
         return
     path = Path(backend_store_uri.removeprefix("sqlite:///"))
@@ -149,9 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: give 1 or more")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    command = server_command(
-        args.host, args.port, args.data_dir, args.allowed_hosts, args.backend_store_uri, args.workers
-    )
+    command = server_command(args)
     store = command[command.index("--backend-store-uri") + 1]
     write_ahead_log(store)
     env = server_env()

@@ -1,11 +1,8 @@
-"""Process and network helpers shared by `cluster/local.py`, the tests and the benchmarks (psutil underneath).
-
-Process trees and groups, one way to stop them (terminate the leaders, wait, kill what is left), free ports,
-and waiting for an HTTP health check.
-"""
+"""Process and network helpers shared by `cluster/local.py`, the tests and the benchmarks (psutil underneath)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -21,9 +18,8 @@ GONE = (psutil.NoSuchProcess, psutil.ZombieProcess)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on right now, below the kernel's ephemeral range where it can: a
-    port that `bind(0)` hands out (Ray's worker ports, other servers) can be handed out again before the server it
-    was chosen for binds it, seconds later on a busy machine."""
+    """A TCP port on `host` that nothing listens on now, below the kernel's ephemeral range where it can: one that
+    `bind(0)` hands out may be handed out again before the server it was chosen for binds it."""
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -78,11 +74,9 @@ def group_members(pgid: int) -> list[int]:
     """PIDs of the live processes in process group `pgid`."""
     members = []
     for process in psutil.process_iter():
-        try:
+        with contextlib.suppress(ProcessLookupError, *GONE):
             if os.getpgid(process.pid) == pgid and _running(process):
                 members.append(process.pid)
-        except (ProcessLookupError, *GONE):
-            pass
     return members
 
 
@@ -108,10 +102,8 @@ def processes_mentioning(text: str) -> list[int]:
 def _handles(pids: Iterable[int]) -> list[psutil.Process]:
     handles = []
     for pid in pids:
-        try:
+        with contextlib.suppress(*GONE):
             handles.append(psutil.Process(pid))
-        except GONE:
-            pass
     return handles
 
 
@@ -123,28 +115,21 @@ def family(leaders: Iterable[int], extra_pids: Iterable[int] = ()) -> list[int]:
 
 def stop_processes(leaders: Iterable[int], extra_pids: Iterable[int] = (), timeout: float = 30.0) -> list[int]:
     """Stop `leaders` with everything they started, and `extra_pids`; returns the PIDs still alive (normally none).
-
-    The one stop algorithm: SIGTERM to the leaders (and to extra PIDs outside their trees and groups), so that
-    `ray start --block`, `mlflow server` and the like stop their own children in order (signalling a whole Ray
-    node at once makes its shutdown hang); wait up to `timeout` seconds for all of them; SIGKILL what is left.
-    """
+    SIGTERM goes to the leaders only, which stop their children in order (signalling a whole Ray node at once makes
+    its shutdown hang); what is left after `timeout` seconds is killed."""
     leaders, extra_pids = list(leaders), list(extra_pids)
     own = family(leaders)
     targets = _handles(family(leaders, extra_pids))
     first = {*leaders, *(set(extra_pids) - set(own))}  # a leader's own children are its to stop
     for process in targets:
         if process.pid in first:
-            try:
+            with contextlib.suppress(*GONE):
                 process.terminate()
-            except GONE:
-                pass
     _, left = psutil.wait_procs(targets, timeout=timeout)
     left += _handles(p for p in family(leaders) if p not in {t.pid for t in targets})  # started meanwhile
     for process in left:
-        try:
+        with contextlib.suppress(*GONE):
             process.kill()
-        except GONE:
-            pass
     _, left = psutil.wait_procs(left, timeout=5)
     return sorted(p.pid for p in left if _running(p))
 

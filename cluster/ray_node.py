@@ -3,11 +3,8 @@
     python cluster/ray_node.py head --num-cpus 0 --memory 2g --dashboard-host 0.0.0.0
     python cluster/ray_node.py worker --address ray-head:6379 --num-cpus 1 --memory 2g
 
-Token authentication is required: the node runs with RAY_AUTH_MODE=token and refuses to start without a token in
-RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names. With MLFLOW_TRACKING_PASSWORD_FILE the MLflow login is
-written to ~/.mlflow/credentials, where MLflow's clients in every process of the container (`docker compose exec`,
-Ray jobs) find it. A worker that cannot join (head unreachable, token refused) says so in one line and exits 1.
-The containers of compose.yaml and compose.workers.yaml, `cluster/local.py` and the tests start their nodes here.
+The node requires a token (RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH). With MLFLOW_TRACKING_PASSWORD_FILE the MLflow
+login goes to ~/.mlflow/credentials, where every MLflow client of the container finds it.
 """
 
 from __future__ import annotations
@@ -130,8 +127,8 @@ def join_failure(output: str, address: str) -> str:
 
 
 def supervise_worker(command: list[str], env: dict[str, str], address: str) -> int:
-    """Run a worker's `ray start --block`: its output held back until the node joins (then passed through), one
-    line instead of a traceback when it cannot join, SIGTERM and SIGINT passed on; returns its exit code."""
+    """Run a worker's `ray start --block`, its output held back until the node joins: one line instead of a
+    traceback when it cannot join; returns its exit code."""
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda sig, _frame: child.send_signal(sig))

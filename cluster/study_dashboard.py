@@ -2,21 +2,17 @@
 
     python cluster/study_dashboard.py [--storage-path DIR] [--search-id ID | JOURNAL] [--port 8080] [--wait]
 
-It listens on 127.0.0.1; `--host 0.0.0.0` is for a container whose port is published on the host's loopback
-(compose's `study-dashboard` service). `--wait` waits for a first search instead of refusing.
-
-A search keeps its study in `<storage path>/search-<id>/optuna-journal.log` beside Tune's state; without an id or a
-journal the latest written search under the storage path is served. Errors end in one line and exit code 2.
+`--host 0.0.0.0` is for a container whose port is published on the host's loopback (compose's `study-dashboard`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -30,18 +26,6 @@ from search.common.errors import UsageError  # noqa: E402
 HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class DashboardSettings:
-    """Where the search's state lives, which search (or journal file) to show, and the port."""
-
-    storage_path: Path
-    search_id: str | None
-    journal: Path | None
-    port: int
-    host: str = HOST
-    wait: bool = False
-
-
 class ThreadedServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
@@ -51,7 +35,7 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
-def find_journal(settings: DashboardSettings) -> Path:
+def find_journal(settings: argparse.Namespace) -> Path:
     """The journal to serve: the one given, the one of `--search-id`, or the latest written under the storage path."""
     if settings.journal is not None:
         if not settings.journal.is_file():
@@ -73,7 +57,7 @@ def find_journal(settings: DashboardSettings) -> Path:
     return found[-1]
 
 
-def wait_for_journal(settings: DashboardSettings, every_s: float = 2.0) -> Path:
+def wait_for_journal(settings: argparse.Namespace) -> Path:
     """`find_journal`, retried until a search writes its journal (Ctrl-C stops waiting)."""
     said = False
     while True:
@@ -85,10 +69,10 @@ def wait_for_journal(settings: DashboardSettings, every_s: float = 2.0) -> Path:
             if not said:
                 print(f"waiting: {exc}", flush=True)
                 said = True
-            time.sleep(every_s)
+            time.sleep(2.0)
 
 
-def open_server(journal: Path, port: int, host: str = HOST) -> ThreadedServer:
+def open_server(journal: Path, port: int, host: str) -> ThreadedServer:
     """optuna-dashboard over the journal, bound to host:port (not yet serving)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -103,8 +87,8 @@ def open_server(journal: Path, port: int, host: str = HOST) -> ThreadedServer:
         raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
-def parse_args(argv: list[str] | None = None) -> DashboardSettings:
-    """Command-line arguments as settings."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, its storage path resolved."""
     parser = argparse.ArgumentParser(description="Live view of a search's Optuna study (optuna-dashboard).")
     parser.add_argument("journal", nargs="?", type=Path, help=f"a search's {JOURNAL} (instead of --search-id)")
     parser.add_argument(
@@ -122,7 +106,8 @@ def parse_args(argv: list[str] | None = None) -> DashboardSettings:
         parser.error("give either --search-id or a journal file, not both")
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port} is not a port number: use 1-65535")
-    return DashboardSettings(args.storage_path.resolve(), args.search_id, args.journal, args.port, args.host, args.wait)
+    args.storage_path = args.storage_path.resolve()
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,12 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     print(f"optuna-dashboard for {journal} at http://{settings.host}:{settings.port}/ (Ctrl-C stops it)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    server.server_close()
     return 0
 
 

@@ -1,25 +1,14 @@
-"""The only Ray internals the project touches: two patches of Ray Tune's `TuneController`, tied to actor reuse
-(`reuse_actors=True`, which took 100 cheap trials from 264 s to 10 s), applied once by `patch_tune()` from the
-driver's start (search/searching/driver.py). Each has a test that runs Tune as it ships and as patched
-(tests/integration/test_compat_patches.py) and a measured figure in BENCHMARKS.md; on a Ray these were not written
-for, `patch_tune` refuses with one line naming the upgrade.
+"""The only Ray internals the project touches: two patches of Ray Tune's `TuneController`, tied to actor reuse,
+applied once by `patch_tune()` from the driver's start, and one read. Each has a test against Ray as it ships
+(tests/integration/test_compat_patches.py, test_interrupt_start.py) and its figures in BENCHMARKS.md ("The two
+patches of Ray Tune"); on a Ray these were not written for, `patch_tune` refuses with one line.
 
-1. `keep_starting_actors` (`TuneController._maybe_reuse_cached_actor`, ray-project/ray#42951). Tune hands an idle
-   cached actor to a pending trial even when that trial's own actor holds its resources and is starting, and then
-   kills the starting actor. When trials take less time than an actor takes to start (about 3 s here: a process
-   importing Ray, scikit-learn and pandas), that repeats for every trial: one actor runs every trial while a second
-   is started and killed again and again, so a search on two CPUs runs one trial at a time. The patch makes Tune
-   wait for a trial's own actor once it holds its resources; the cached actor takes the next new trial.
-2. `retry_trials_of_lost_cached_actors` (`TuneController._actor_failed` and `_trial_task_failure`): when a cached
-   actor dies while it is handed to a pending trial (its node was killed), Tune gets the one error twice, from the
-   actor and from its `reset` task. The first requeues the trial, the second finds it PENDING and fails it for
-   good, and the trial stays listed as resetting, so Tune would never give it another actor. The patch handles the
-   error once and forgets the reset: the trial is given another actor, as after any lost one.
-
-One read, no patch: `ray_node_ready()` reads `ray._private.worker._global_node`, which `ray.init` sets once its node
-runs, just before it connects the driver; search/common/connect.py holds Ctrl-C from then on, since a driver cut
-as it connects crashed with a segmentation fault at exit. Ray has no public signal of that moment;
-tests/integration/test_interrupt_start.py interrupts it, and fails (exit 139) when the read stops seeing it.
+1. `keep_starting_actors` (ray-project/ray#42951): Tune hands an idle cached actor to a pending trial whose own actor
+   is starting, and kills that one; with trials shorter than an actor's start, trials then run one at a time.
+2. `retry_trials_of_lost_cached_actors`: a cached actor lost while handed to a pending trial reaches Tune twice
+   (from the actor and from its `reset` task), and the second error fails the requeued trial for good.
+3. `ray_node_ready()` reads `ray._private.worker._global_node`, set just before `ray.init` connects the driver: Ray
+   has no public signal of that moment, from which search/common/connect.py holds Ctrl-C.
 """
 
 from __future__ import annotations

@@ -52,9 +52,8 @@ TRANSIENT_HTTP = (502, 503, 504)
 
 
 def transient(exc: BaseException, host: str | None) -> bool:
-    """True for a failure that a starting server or network explains: a name that does not resolve *yet*
-    (EAI_AGAIN), a timeout, a connection refused or reset by another host. A name that does not exist, a refusal
-    on this machine's loopback (nothing listens) and any other answer are final."""
+    """True for a failure a starting server or network explains: a name that does not resolve *yet*, a timeout, a
+    connection refused or reset by another host (on loopback, a refusal means nothing listens)."""
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, Unreachable):  # it answered that it cannot serve yet (HTTP 502, 503, 504)
         return True
@@ -135,10 +134,8 @@ def check_ray_address(address: str, timeout: float = 5.0, retry_s: float = RETRY
 
 @contextmanager
 def held_interrupts(hold: Callable[[], bool] = lambda: True) -> Iterator[list[int]]:
-    """Ctrl-C held over a step that must not be cut in the middle (Ray connecting or stopping, the parent run being
-    made): yields the list of the SIGINTs received meanwhile, for the caller to act on once the step is done. While
-    `hold()` is false, and at a second Ctrl-C (the user insists), KeyboardInterrupt is raised at once, as without
-    this. A no-op off the main thread, where no signal lands."""
+    """Ctrl-C held over a step that must not be cut in the middle: yields the SIGINTs received meanwhile, for the
+    caller to act on after it. While `hold()` is false, and at a second Ctrl-C, KeyboardInterrupt is raised at once."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
@@ -157,16 +154,9 @@ def held_interrupts(hold: Callable[[], bool] = lambda: True) -> Iterator[list[in
 
 
 def connect_ray(address: str | None, project_root: Path):
-    """Connect to the cluster at `address`, or start a private local Ray; Ray's context (its `dashboard_url` is
-    the dashboard's real address, 8266 when 8265 was taken) when this call connected, else None.
-
-    On a cluster the project's code travels with the job (runtime_env working_dir), so workers need no rebuild.
-
-    Ctrl-C while Ray's processes start cuts `ray.init` at once (measured clean); once they run, while the driver
-    connects to them, it is held, Ray stopped, then KeyboardInterrupt raised: a driver cut as it connects crashed
-    with a segmentation fault at exit, whether or not `ray.shutdown` ran (benchmarks/interrupt_start.py). Held over
-    the whole start, the same Ctrl-C, which Ray's dashboard takes too, left `ray.init` waiting 60 s for it.
-    """
+    """Connect to the cluster at `address` (the project's code travels with the job), or start a private local Ray;
+    Ray's context when this call connected, else None. Ctrl-C is held only once Ray's node runs, while the driver
+    connects: a driver cut then crashes at exit (BENCHMARKS.md, "Ctrl-C at a search's start")."""
     import ray
 
     if ray.is_initialized():
@@ -190,8 +180,7 @@ def connect_ray(address: str | None, project_root: Path):
 
 
 def disconnect_ray() -> None:
-    """`ray.shutdown()`, with Ctrl-C held meanwhile and then let go: stopping is what it asked for, and what the
-    caller does next is end (a search's summary, or the line of the error that is ending it)."""
+    """`ray.shutdown()` with Ctrl-C held meanwhile and then let go: stopping is what it asked for."""
     import ray
 
     with held_interrupts():

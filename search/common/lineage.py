@@ -1,11 +1,8 @@
 """What a run records so that it can be redone: the code's commit (and whether the code differed from it), a digest
 of the code, package versions, the command.
 
-In a clone, git answers. In an image built by Dockerfile.ray there is no .git: its build stage ran
-`python search/common/lineage.py write FILE` with the repository in view, and `CODE_LINEAGE_FILE` names that
-record (the commit, whether the built tree was dirty, the tracked code files and their digest). At run time the
-digest of those files on disk is compared with the record's: equal, the code is the built commit's; different,
-the run records `git_dirty=true` instead of claiming the commit's code.
+In a clone, git answers; in an image, the record its build wrote (`write FILE`), named by `CODE_LINEAGE_FILE`, with
+the digest of the files on disk compared to the record's (docs/cluster.md).
 """
 
 from __future__ import annotations

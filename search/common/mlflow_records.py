@@ -1,9 +1,6 @@
 """Records that MLflow's own UI understands: experiment kind, dataset inputs, source tags, proposal-ordered start times.
 
-MLflow 3.17's UI opens an experiment without `mlflow.experimentKind` on its GenAI overview; with
-`custom_model_development` it opens the training runs table. The table's Dataset column shows a run's dataset
-inputs and its Source column the `mlflow.source.*` tags. Every function here takes an `MlflowClient` and ids:
-no fluent active run, except `evaluate_model`, whose MLflow API needs one and gets it only inside the call.
+Every function takes an `MlflowClient` and ids, except `evaluate_model`, whose MLflow API needs an active run.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, 
 from search.common import contract as c
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
-TRAINING_KIND = "custom_model_development"  # the 3.17 UI's ExperimentKind.CUSTOM_MODEL_DEVELOPMENT
+TRAINING_KIND = "custom_model_development"  # without it MLflow 3.17's UI opens the GenAI overview, not the runs
 
 
 @dataclass(frozen=True)
@@ -39,21 +36,9 @@ class DataPart:
 
 
 def data_part(X: pd.DataFrame, y: pd.Series, name: str, context: str, source: str | None = None) -> DataPart:
-    """An MLflow dataset input for features `X` with labels `y`, e.g. `data_part(X_dev, y_dev, "iris-dev", "train")`.
-
-    `source` is where the data was read, as MLflow records a dataset's source (`trainables.data.recorded_source` of
-    the search's `--dataset`: a CSV's path); without it (a bundled dataset, `iris`) MLflow records the code that
-    built it.
-
-    The digest is MLflow's own (computed once here from the frame); build it once per search and hand the same
-    `DataPart` to every run, so a trial only sends it, never recomputes it.
-
-    The record is the one `mlflow.data.from_pandas` makes of the whole frame with its labels, made without that
-    frame: MLflow's digest reads the first `MAX_ROWS` rows and checks which columns hold only text
-    (`pandas_digest`), its schema is inferred from a few rows that have every column's kinds of values and gaps
-    (`schema_rows`), its profile counts rows and cells. On a million rows MLflow's own took minutes and two copies
-    of the table, since it asks each cell its type (tests/unit/test_mlflow_records.py checks they agree).
-    """
+    """An MLflow dataset input for features `X` with labels `y` read from `source` (None: MLflow records the code).
+    Build it once per search and hand it to every run. It is the record `mlflow.data.from_pandas` makes of the
+    whole frame, made from a few rows (BENCHMARKS.md, "Measured once": MLflow's dataset records)."""
     label = y.name or c.TARGET
     with warnings.catch_warnings():  # hints on the source (set when given) and on integer columns (its schema's)
         warnings.simplefilter("ignore")
@@ -137,13 +122,9 @@ ROOM_MS = 32  # how far before a later-proposed trial an earlier one goes: room 
 
 
 class StartTimes:
-    """Trial runs' start times in the order the searcher proposed the trials (its `trial_index`).
-
-    Trials start in about the order they are proposed, but not exactly: with two in flight, the second may reach a
-    worker first. Each trial gets the real time of its start, moved to sit between the trials proposed before and
-    after it that have their time already, so sorting by "Created" gives the proposal order and every time stays
-    within tens of milliseconds of the truth.
-    """
+    """Trial runs' start times in the order the searcher proposed the trials (its `trial_index`): each the real
+    time of its start, moved between those of the trials proposed before and after it, so that sorting by
+    "Created" gives the proposal order."""
 
     def __init__(self) -> None:
         self.assigned: dict[int, int] = {}
@@ -182,12 +163,7 @@ def evaluate_model(
     model_type: str = "classifier",
 ) -> dict[str, float]:
     """MLflow's evaluation of `model_uri` (`model_type` classifier or regressor) on the test part, logged to the
-    release run `run_id`.
-
-    Logs metrics (a classifier's `accuracy_score`, `f1_score`, `roc_auc` ..., with the confusion matrix, ROC and
-    precision-recall curves; a regressor's `root_mean_squared_error`, `r2_score` ...), and links the metrics to the
-    logged model behind the registered version (its `models:/m-...` id). Returns the metrics.
-    """
+    release run `run_id`; returns the metrics."""
     import mlflow
     import mlflow.models
 
@@ -216,16 +192,14 @@ def evaluate_model(
 
 def evaluation_dataset(X: pd.DataFrame, y: pd.Series, label: str, name: str):
     """The MLflow dataset `mlflow.models.evaluate` scores: the whole frame with its label column `label`, its record's
-    digest and schema made as `data_part` makes them (MLflow's own read every cell: half a minute on 200,000 rows)."""
+    digest and schema made as `data_part` makes them."""
     import mlflow.data
 
     frame = X.copy()
     frame[label] = y.to_numpy()
     data = mlflow.data.from_pandas(frame, targets=label, name=name, digest=pandas_digest(X, y, label))
-    try:
+    with contextlib.suppress(AttributeError):  # a read-only schema in another MLflow: MLflow infers it
         data.schema = sampled_dataset(X, y, label, name).schema  # a cached property: set, it is not inferred
-    except AttributeError:  # a read-only schema in another MLflow: MLflow infers it
-        pass
     return data
 
 

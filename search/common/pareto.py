@@ -1,10 +1,7 @@
 """Several objectives (a score against a serving cost): their specs, the Pareto front of a trial table, its table.
 
-`--objectives val_accuracy,predict_ms`: scores (any metric starting with `val_` or `train_`) are maximised, errors
-(`val_rmse`, `val_mae`, `val_log_loss`) and the costs `predict_ms`, `model_bytes` and `fit_time_s` minimised. Only
-trials that ran every fold (outcome `completed`) count: a trial ASHA stopped reached the study with partial values,
-and a failed one has none. A trial dominates another when it is at least as good on every objective and better on
-one, so duplicates of a front point are on the front too.
+`--objectives val_accuracy,predict_ms`: scores are maximised, errors and costs minimised. Only completed trials
+count; duplicates of a front point are on the front too.
 """
 
 from __future__ import annotations
@@ -79,14 +76,8 @@ def parse_objectives(text: str) -> list[Objective]:
 
 
 def searcher_args(objectives: Sequence[Objective], seed: int) -> dict[str, Any]:
-    """OptunaSearch's `metric`, `mode` (lists) and `sampler` for several objectives.
-
-    TPESampler: Optuna's multi-objective TPE, the sampler OptunaSearch builds by default for one objective, so both
-    kinds of search sample alike. It proposes from its model after 10 trials and handles the define-by-run
-    conditional space (each family's own hyperparameters); NSGAIISampler's first generation is 50 random trials
-    (more than most searches here run) and its crossover covers only parameters every trial shares.
-    The seed goes to the sampler: OptunaSearch ignores its own `seed` (with a warning) once a sampler is given.
-    """
+    """OptunaSearch's `metric`, `mode` (lists) and a seeded TPE sampler for several objectives: TPE handles the
+    conditional space and samples as a one-objective search does; NSGA-II starts with 50 random trials."""
     from optuna.samplers import TPESampler
 
     return dict(metric=[o.name for o in objectives], mode=[o.mode for o in objectives], sampler=TPESampler(seed=seed))

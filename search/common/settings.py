@@ -1,9 +1,5 @@
-"""Process-wide settings of the three commands: environment, logger levels, log filters, warning filters, a Ctrl-C
-never lost.
-
-Each entrypoint calls `apply_process_settings(command)` once, first thing; a second call is a no-op. What a trial
-worker sets for itself stays in the trial's code.
-"""
+"""Process-wide settings of the three commands (environment, loggers, log and warning filters, a Ctrl-C never lost),
+made by `apply_process_settings(command)` at each entrypoint's start."""
 
 from __future__ import annotations
 
@@ -55,27 +51,21 @@ COMMON = ProcessSettings(
     },
 )
 SEARCH = ProcessSettings(
-    # None of Tune's per-trial result files (result.json, progress.csv): MLflow holds every trial, Tune's experiment
-    # state holds what `--resume` needs, and writing them is driver time on every trial (BENCHMARKS.md, "Measured
-    # once": Tune's result files).
-    # Tune sizes its queue of pending trials from the concurrency at start (ray-project/ray#43451); the search's
-    # ConcurrencyLimiter caps the trials in flight, so a queue this deep lets the concurrency follow the cluster's
-    # CPUs as they grow (search/searching/elastic.py) without Tune holding trials back.
+    # No Tune result files: MLflow holds every trial, and they cost driver time (BENCHMARKS.md, "Measured once").
+    # Tune sizes its queue of pending trials at start (ray-project/ray#43451); the ConcurrencyLimiter caps what is in
+    # flight, so a deep queue lets the concurrency follow the cluster's CPUs as they grow.
     defaults={**MLFLOW_HTTP, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_MAX_PENDING_TRIALS_PG": "256"},
     # Tune's classic reporter, for `--verbose`: it honours the chosen columns; the newer output ignores them.
     environment={"RAY_AIR_NEW_OUTPUT": "0"},
     logger_levels={
-        # Without the result files the ResultGrid warns once per trial that it has no metrics history; the last
-        # result, which is all the driver reads, is there.
+        # Without the result files the ResultGrid warns per trial that it has no metrics history.
         "ray.tune.analysis.experiment_analysis": logging.ERROR,
-        # Said on every start, though the project sets token auth up itself (docs/cluster.md), and the
-        # working_dir's packaging lines: nothing a user can act on.
+        # Token auth and working_dir packaging lines said on every start: nothing a user can act on.
         "ray._private.authentication.authentication_token_setup": logging.ERROR,
         "ray._private.runtime_env": logging.ERROR,
         "optuna": logging.WARNING,  # "A new study created": the search's first line names it
     },
-    # OptunaSearch numbers intermediate values by Tune's iteration, which restarts when a trial resumes from folds
-    # kept in its run: the study already holds those steps, from the attempt that was lost, and keeps them.
+    # A trial resumed from kept folds reports steps again that the study holds from the attempt that was lost.
     ignored_warnings=(("The reported value is ignored because this `step=", UserWarning),),
 )
 COMMANDS = {"run": (COMMON, SEARCH), "release": (COMMON,), "report": (COMMON,)}
@@ -112,11 +102,8 @@ def _add_filter(logger: str, new: logging.Filter) -> None:
 
 
 class InterruptAgain:
-    """`sys.unraisablehook` that does not let a Ctrl-C be lost: a KeyboardInterrupt raised while a finalizer runs (a
-    `__del__`, a weakref callback such as SQLAlchemy's) is only printed ("Exception ignored in ..."), and the command
-    goes on as if never interrupted (measured: a search interrupted half a second after its first line ran to its
-    end, benchmarks/interrupt_start.py). It is raised again in the main thread a moment later, out of the finalizer;
-    every other unraisable exception goes to the hook this one replaced."""
+    """`sys.unraisablehook` that does not let a Ctrl-C be lost: a KeyboardInterrupt raised in a finalizer is only
+    printed, and the command would go on; it is raised again in the main thread a moment later."""
 
     AFTER_S = 0.05  # long enough for the finalizer's caller to have gone on (an interrupt raised now lands in it)
 

@@ -1,9 +1,5 @@
-"""A release under a serving budget: which trials fit `--max-predict-ms` / `--max-model-mb`, which the budget ruled
-out, and the best of those that fit by the release's own ranking (`search.common.trials.rank_trials`).
-
-Candidates are the completed trials, whatever the search's objectives. A trial that does not record a budgeted
-metric cannot be shown to fit and is ruled out. A megabyte is 1,000,000 bytes.
-"""
+"""A release under a serving budget: which completed trials fit `--max-predict-ms` / `--max-model-mb` (one that does
+not record a budgeted metric is ruled out), and the best of them by the release's ranking."""
 
 from __future__ import annotations
 
@@ -38,12 +34,8 @@ class Budget:
 
     def limits(self) -> list[tuple[str, float]]:
         """(trial metric, its upper limit in the metric's own unit) per set limit."""
-        out = []
-        if self.max_predict_ms is not None:
-            out.append((c.PREDICT_MS, float(self.max_predict_ms)))
-        if self.max_model_mb is not None:
-            out.append((c.MODEL_BYTES, float(self.max_model_mb) * MB))
-        return out
+        limits = ((c.PREDICT_MS, self.max_predict_ms, 1), (c.MODEL_BYTES, self.max_model_mb, MB))
+        return [(name, float(limit) * unit) for name, limit, unit in limits if limit is not None]
 
     def describe(self) -> str:
         """`predict_ms <= 2 ms, model <= 0.5 MB`."""

@@ -1,8 +1,5 @@
-"""Which trial a release is made from: the search (by id, or the latest finished one) and its best trial.
-
-The ranking and the rule that separated two trials are `search.common.trials`' (`rank_trials`, `deciding_rule`);
-this module only reads MLflow and says why the winner won.
-"""
+"""Which trial a release is made from: the search (by id, or the latest finished one) and its best trial, ranked
+by `search.common.trials`; this module reads MLflow and says why the winner won."""
 
 from __future__ import annotations
 
@@ -46,12 +43,8 @@ def choose(
     metric: str | None,
     budget: Budget | None = None,
 ) -> Choice:
-    """The best trial of a search by `metric` (None: the metric the search ranked by) and the stated tie-break, with
-    its runner-up.
-
-    The search is `search_id`, or the latest finished one (in `experiment`, or in any experiment when None). With
-    a serving `budget`, only the trials within it compete, and a line says which trials it ruled out.
-    """
+    """The best trial and its runner-up of search `search_id` (default: the latest finished, of `experiment` or any)
+    by `metric` (default: the search's); with a serving `budget`, only the trials within it compete."""
     search = find_search(client, search_id, experiment, finished=True)
     sid = search.data.tags[c.SEARCH_ID]
     metric = metric or search.data.params.get(c.METRIC) or c.VAL_ACCURACY

@@ -1,8 +1,6 @@
 """A release as a short sequence of named steps: choose, plan, retrain, record, register, evaluate, publish.
 
-Every refusal (bad search, changed data, dirty tree, taken tag) comes before anything is written; a rerun for
-the same search finds its version, run and tag instead of adding new ones, and completes what a failed run left.
-All MLflow calls go through one `MlflowClient`; only logging the Pipeline needs MLflow's active run.
+Every refusal comes before anything is written; a rerun for the same search completes what a failed run left.
 """
 
 from __future__ import annotations
@@ -149,17 +147,13 @@ def record_run(client: MlflowClient, run_id: str, plan: Plan, pipeline, split, s
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in scores.metrics.items()])
         with tempfile.TemporaryDirectory() as tmp:
-            title = f"{plan.model_name}\ntest part"
             if split.task == c.REGRESSION:
-                title = f"{plan.model_name}: the test part"
-                png = save_predicted_actual(
-                    split.y_test, scores.predicted, Path(tmp) / "test_predicted_actual.png", title
-                )
+                path, title = Path(tmp) / "test_predicted_actual.png", f"{plan.model_name}: the test part"
+                png = save_predicted_actual(split.y_test, scores.predicted, path, title)
             else:
                 client.log_dict(run_id, scores.report, "test/classification_report.json")
-                png = save_confusion_matrix(
-                    scores.matrix, scores.classes, Path(tmp) / "test_confusion_matrix.png", title
-                )
+                path, title = Path(tmp) / "test_confusion_matrix.png", f"{plan.model_name}\ntest part"
+                png = save_confusion_matrix(scores.matrix, scores.classes, path, title)
             client.log_artifact(run_id, str(png), "test")
 
 
@@ -169,9 +163,7 @@ def _data_part(plan: Plan, X, y, part: str, context: str) -> mr.DataPart:
 
 
 def evaluate(settings: ReleaseSettings, client: MlflowClient, run_id: str, plan: Plan, version, split) -> None:
-    """MLflow's evaluation of the logged model on the test part (a classifier's metrics, confusion matrix, ROC and
-    precision-recall curves; a regressor's metrics) on the release run, once; the registered version names that
-    run."""
+    """MLflow's evaluation of the logged model on the test part, once, on the release run that the version names."""
     run = client.get_run(run_id)
     kind = "regressor" if split.task == c.REGRESSION else "classifier"
     if mr.EVALUATED[kind] not in run.data.metrics:

@@ -1,8 +1,5 @@
-"""The release's git tag: annotated `<model>-v<N>` on the commit that trained the model, checked before anything else.
-
-`preflight` refuses (outside a repository, dirty tree, unknown commit, tag taken by another commit, missing remote)
-before the release writes anything; `create` and `push` are safe to repeat.
-"""
+"""The release's git tag: annotated `<model>-v<N>` on the commit that trained the model, checked (`preflight`) before
+the release writes anything; `create` and `push` are safe to repeat."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from search.common import contract as c
 from search.common.contract import SCORES
+from search.common.runs_table import markdown_table
 from search.releasing.paired import ALPHA, fewest_discordant
 
 
@@ -79,11 +80,8 @@ def _small_test_part(lineage: dict[str, Any], test_metrics: dict[str, Any]) -> s
 
 
 def _table(rows: dict[str, Any]) -> list[str]:
-    lines = ["| name | value |", "|---|---|"]
-    for key, value in rows.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        lines.append(f"| {key} | {shown} |")
-    return lines
+    cells = [[str(k), f"{v:.4f}" if isinstance(v, float) else str(v)] for k, v in rows.items()]
+    return markdown_table(["name", "value"], cells).splitlines()
 
 
 def render_markdown(card: dict[str, Any]) -> str:

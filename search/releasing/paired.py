@@ -1,10 +1,5 @@
-"""Whether a test part can tell two models apart: an exact McNemar test on the same rows (for regressors, a
-Wilcoxon signed-rank test on their squared errors, `compare_errors`).
-
-Only the rows one model gets right and the other wrong (the discordant pairs) say which is better; if both were
-as good, each such row would fall either way with probability 1/2. The test is two-sided binomial on those rows
-(scipy's `binomtest`), at ALPHA. Pure logic: counts in, verdict out; `compare` counts from per-row correctness.
-"""
+"""Whether a test part can tell two models apart: an exact McNemar test on the same rows, two-sided binomial on the
+rows one model gets right and the other wrong (for regressors, a Wilcoxon signed-rank test on squared errors)."""
 
 from __future__ import annotations
 
@@ -107,8 +102,7 @@ ERRORS_TEST = "Wilcoxon signed-rank test on the rows' squared errors (two-sided)
 
 @dataclass(frozen=True)
 class PairedErrors:
-    """Two regressors' squared errors on the same test rows, and what they show: the rows where one is closer than
-    the other say which is better; if both were as good, the differences would be symmetric around zero."""
+    """Two regressors' squared errors on the same test rows, and what they show."""
 
     n_rows: int
     new_rmse: float

@@ -114,9 +114,8 @@ def promote_if_better(args: ReleaseSettings, client: MlflowClient, ctx: Context)
             tags[c.FORCED] = "true"
         registry.record(client, name, version.version, tags)
     if decision.move:
-        was = (
-            f"; @{args.previous_alias} -> v{current.version}" if current and current.version != version.version else ""
-        )
+        moved = current is not None and current.version != version.version
+        was = f"; @{args.previous_alias} -> v{current.version}" if moved else ""
         print(f"@{args.alias} -> v{version.version}: {decision.reason}{was}")
     elif decision.verdict == c.HOLDS:
         print(f"@{args.alias} already on v{version.version}")
@@ -203,10 +202,8 @@ def card_for(ctx: Context, promotion: dict[str, Any], tag: str | None) -> dict[s
         {"column": col.name, "role": col.role, "missing": col.missing, "what_is_done": col.treatment}
         for col in ctx.split.roles.columns
     ]
-    card["serving"] = {
-        **serving,
-        "measured_on": "the test part, 1,000 rows cycled; CPU time of one thread, median of 5",
-    }
+    measured = "the test part, 1,000 rows cycled; CPU time of one thread, median of 5"
+    card["serving"] = {**serving, "measured_on": measured}
     return card
 
 

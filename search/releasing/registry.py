@@ -1,9 +1,8 @@
 """The model registry side of a release: log the Pipeline, find or register its version, the alias gate, rollback.
 
-A version is identified by its tags `search_id` + `source_run_id`, so a rerun finds it instead of adding one.
-The alias moves only to a version whose test score beats the holder's on the same test part by more than that test
-part can tell apart (an exact McNemar test on the same rows, `paired.py`), or with --force; never to one whose
-serving cost, measured at release, breaks the release's budget. The former holder keeps the `previous` alias.
+A rerun finds its version by the tags `search_id` + `source_run_id`. The alias moves only to a version that beats
+the holder on the same test part by more than that part can tell apart (`paired.py`), or with --force, and never
+past the serving budget; the former holder keeps the `previous` alias.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ def pinned_requirements() -> list[str]:
 
 def log_pipeline(pipeline: Pipeline, example: pd.DataFrame, name: str = c.LOGGED_MODEL, gaps: bool = False) -> str:
     """Log the whole Pipeline to the active run (cloudpickle: skops refuses several of our estimators); its URI.
-    The project's preparation steps are pickled by value, so loading the model needs only the pinned packages.
     `gaps`: the Pipeline prepares raw rows, so every input column may be missing (and integers come as doubles)."""
     import mlflow.sklearn
 
@@ -136,10 +134,8 @@ def gate(
     rows: Callable[[ModelVersion], Paired] | None = None,
     same_data: Callable[[str], bool] | None = None,
 ) -> Decision:
-    """Move the alias only when the new version beats the holder's `metric` on the same test part, by more than that
-    part can tell apart (`rows(holder)`: the two compared row by row), and its measured serving cost is within budget
-    (`over_budget`: why it is not; --force does not lift a budget). `same_data(digest)`: whether a holder's other
-    dataset digest names the same data (one recorded before the columnar digest)."""
+    """Whether the alias moves, and why: see the module's docstring. `rows(holder)` compares the two row by row;
+    `same_data(digest)` says whether a holder's other dataset digest names the same data."""
     if over_budget:
         stays = f"v{current.version} keeps it" if current is not None else "no version gets it"
         return Decision(False, c.OVER_BUDGET, f"measured at release, {over_budget}: {stays}")

@@ -1,7 +1,5 @@
-"""Redo a trial for release: rebuild its split from recorded lineage, refit on the development part, score on test.
-
-`verify` rebuilds an alias holder from the lineage recorded on its model version alone and compares predictions.
-"""
+"""Redo a trial for release: rebuild its split from recorded lineage, refit on the development part, score on test;
+`verify` rebuilds an alias holder from its model version's lineage and compares predictions."""
 
 from __future__ import annotations
 
@@ -103,9 +101,8 @@ def reload(lineage: Lineage, copy: str | None = None) -> Dataset:
 
 
 def same_data(lineage: Lineage, digest: str) -> bool:
-    """Whether `digest` (another version's `dataset_digest`) names the data of `lineage`: the same digest, or the
-    same data digested as a search before the columnar digest recorded it (trainables/data.py's `has_digest`: the
-    data is read again, and its CSV text digested)."""
+    """Whether `digest` (another version's `dataset_digest`) names the data of `lineage`, digested either way
+    (`trainables.data.has_digest`)."""
     if digest == lineage.dataset_digest:
         return True
     try:
@@ -158,9 +155,7 @@ class Scores:
 
 
 def score(pipeline: Pipeline, split: Split) -> Scores:
-    """Accuracy, macro F1, balanced accuracy, ROC AUC and log loss (where the model gives scores, probabilities), the
-    per-class report and the confusion matrix on the held-out test part; a regressor's RMSE, MAE and R², and the
-    spread of the test part's target (`target_std`) to judge them by."""
+    """The test part's scores (per class too, with the confusion matrix); a regressor's with the target's spread."""
     predicted = pipeline.predict(split.X_test)
     if split.task == c.REGRESSION:
         found = regression_scores(split.y_test.to_numpy(), predicted)
@@ -169,8 +164,7 @@ def score(pipeline: Pipeline, split: Split) -> Scores:
         return Scores(metrics, {}, [], [], tuple(float(p) for p in predicted))
     classes = sorted(split.y_test.unique().tolist())
     known = np.asarray(pipeline.classes_)
-    # scikit-learn's metrics on the labels' positions among the sorted labels: the same scores, but sorting numbers,
-    # not the test part's texts again in each metric (seconds on 200,000 rows).
+    # The metrics on the labels' positions: each metric then sorts numbers, not the test part's texts again.
     space = pd.Index(sorted({*known.tolist(), *classes}))
     truth, guess, labels = space.get_indexer(split.y_test), space.get_indexer(predicted), space.get_indexer(classes)
     values = (

@@ -1,14 +1,12 @@
 """The report's Pareto figure: a score against a serving cost over every completed trial, the front as a step line.
 
-Trials are coloured and shaped by model family as in `search.reporting.plots`. Only completed trials are drawn (a
-trial ASHA stopped has partial scores, a failed one none); how many were left out is said under the title. An axis whose
-values span more than two decades is logarithmic, with decade ticks only, and says so in its label.
-Optuna's `plot_pareto_front` is not used: it needs a multi-objective study (the report rebuilds a single-objective
-one), colours points by trial number rather than model family, and cannot mark the released trial.
+Not Optuna's `plot_pareto_front`: it needs a multi-objective study, colours by trial number rather than model family,
+and cannot mark the released trial.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,16 +21,7 @@ from search.common import contract
 from search.common.pareto import COST_MEANING, Objective, front
 from search.common.trials import Rows, number, records
 from search.common.trials import completed as is_completed
-from search.reporting.plots import (
-    CV_NOTE,
-    FAMILY_ORDER,
-    LABELS,
-    _empty,
-    family_styles,
-    new_figure,
-    ordered,
-    score_limits,
-)
+from search.reporting import plots
 
 LOG_SPAN = 100.0  # more than two decades: logarithmic axis
 RELEASED = "#c00000"
@@ -44,7 +33,7 @@ def axis_label(objective: Objective, log: bool) -> str:
         what = f"{objective.name}: {COST_MEANING.get(objective.name, objective.name)} ({objective.unit}"
         what = what.replace("(bytes", "(B") + f", {objective.direction}"
     else:
-        what = f"{LABELS.get(objective.name, objective.name)} ({CV_NOTE}; {objective.direction}"
+        what = f"{plots.LABELS.get(objective.name, objective.name)} ({plots.CV_NOTE}; {objective.direction}"
     return what + ("; log scale)" if log else ")")
 
 
@@ -64,7 +53,7 @@ def _style_axis(ax: Axes, which: str, objective: Objective, values: list[float])
         axis.set_minor_formatter(NullFormatter())
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 10, 100: not 10^1, 10^2
     elif not objective.unit:
-        (ax.set_xlim if which == "x" else ax.set_ylim)(*score_limits(values, objective.name))
+        (ax.set_xlim if which == "x" else ax.set_ylim)(*plots.score_limits(values, objective.name))
     elif min(values) >= 0:  # a linear cost axis starts at zero: the cheap corner has room, costs compare as ratios
         (ax.set_xlim if which == "x" else ax.set_ylim)(0, max(values) * 1.05 or 1.0)
     if objective.name == contract.MODEL_BYTES:
@@ -77,15 +66,15 @@ def front_figure(trials: Rows, objectives: Sequence[Objective], released: str | 
     y_obj, x_obj = objectives[0], objectives[1]
     rows = records(trials)
     done = [r for r in rows if is_completed(r) and _finite(r, x_obj.name) and _finite(r, y_obj.name)]
-    fig = new_figure(10.5, 6.2)
+    fig = plots.new_figure(10.5, 6.2)
     heading = f"{y_obj.name} against {x_obj.name}: the Pareto front of the search"
     if not done:
-        return _empty(fig, heading, "no completed trial records both objectives")
+        return plots._empty(fig, heading, "no completed trial records both objectives")
     table = pd.DataFrame(done)
     x, y = table[x_obj.name].astype(float), table[y_obj.name].astype(float)
     ax = fig.add_subplot()
-    families = ordered(table[contract.MODEL] if contract.MODEL in table else [], FAMILY_ORDER)
-    styles = family_styles(families)
+    families = plots.ordered(table[contract.MODEL] if contract.MODEL in table else [], plots.FAMILY_ORDER)
+    styles = plots.family_styles(families)
     for family in families:
         color, marker = styles[family]
         mine = (table[contract.MODEL] == family).to_numpy()
@@ -138,11 +127,8 @@ def _finite(row: Mapping[str, Any], name: str) -> bool:
 
 def _drawn_note(rows: list[Mapping[str, Any]], drawn: int) -> str:
     """`30 completed trials drawn; left out: 3 stopped early, 1 failed`."""
-    left: dict[str, int] = {}
-    for row in rows:
-        if not is_completed(row):
-            word = str(row.get(contract.OUTCOME) or contract.UNFINISHED).replace(contract.STOPPED, "stopped early")
-            left[word] = left.get(word, 0) + 1
+    words = (str(r.get(contract.OUTCOME) or contract.UNFINISHED) for r in rows if not is_completed(r))
+    left = Counter(word.replace(contract.STOPPED, "stopped early") for word in words)
     missing = len(rows) - drawn - sum(left.values())
     if missing:
         left["without both metrics"] = missing

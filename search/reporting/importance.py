@@ -1,11 +1,7 @@
 """Hyperparameter importance: rebuild a search's trials as an Optuna study and run Optuna's PED-ANOVA on it.
 
-Parameter names are those of the search space (`trainables.space`): `model`, `feature_set` and
-`<model>/<hyperparameter>` — conditional parameters, present only in the trials of their model family, and some
-only in some of those (an MLP's third layer). A parameter's importance is computed over the trials that have it, and
-only when at least MIN_PARAM_TRIALS have it; the others are named, with their count, but not ranked.
-Distributions come from the space's own definitions; a parameter the space no longer describes (an older or
-newer search) gets a distribution inferred from the values MLflow recorded.
+A conditional parameter (`<model>/<hyperparameter>`) is weighed over the trials that have it, when at least
+MIN_PARAM_TRIALS do. Distributions come from the search space, or are inferred from the values MLflow recorded.
 """
 
 from __future__ import annotations
@@ -31,13 +27,8 @@ MIN_PARAM_TRIALS = 5  # a parameter fewer trials have is not ranked
 
 @dataclass
 class Importance:
-    """Normalised importances (summing to 1, largest first), how they were computed, and for how many trials.
-
-    The top level holds the parameters every trial has (`model`, `feature_set`) over all completed trials;
-    `per_family` holds, per model family, its own hyperparameters and `feature_set` over that family's trials only,
-    so that every set of shares is computed over one set of trials. Within it, each parameter is weighed over the
-    trials that have it (`having`, for those fewer than all); `unranked` counts the trials of each parameter too few
-    trials had (fewer than MIN_PARAM_TRIALS)."""
+    """Normalised importances (summing to 1, largest first) of `model` and `feature_set` over all completed trials,
+    and `per_family` each family's own; `having` and `unranked` count the trials of parameters fewer trials have."""
 
     values: dict[str, float]
     n_trials: int
@@ -134,24 +125,18 @@ def rebuild_study(
     if not trials:
         return study
     dists = _distributions(trials, choices or {})
-    study.add_trials(
-        [
-            create_trial(
-                state=TrialState.COMPLETE,
-                value=sign * float(row[metric]),
-                params={k: _fit(dists[k], v) for k, v in p.items()},
-                distributions={k: dists[k] for k in p},
-                user_attrs={"run_id": row["run_id"]},
-            )
-            for row, p in zip(rows, trials, strict=True)
-        ]
-    )
+    for row, p in zip(rows, trials, strict=True):
+        fitted = {k: _fit(dists[k], v) for k, v in p.items()}
+        study.add_trial(_complete(sign * float(row[metric]), fitted, {k: dists[k] for k in p}, run_id=row["run_id"]))
     return study
 
 
+def _complete(value: float, params: dict[str, Any], dists: dict[str, BaseDistribution], **attrs: Any) -> FrozenTrial:
+    return create_trial(state=TrialState.COMPLETE, value=value, params=params, distributions=dists, user_attrs=attrs)
+
+
 def _ped_anova(trials: list[FrozenTrial], params: list[str], what: str) -> Importance:
-    """PED-ANOVA importances of `params` over `trials`, each parameter over the trials that have it (a study of its
-    own; at least MIN_PARAM_TRIALS of them), normalised to sum to 1."""
+    """PED-ANOVA importances of `params` over `trials`, each over the trials that have it, normalised to sum to 1."""
     n = len(trials)
     if n < MIN_TRIALS:
         return Importance({}, n, "none", f"{n} completed trial(s): importance needs at least {MIN_TRIALS}")
@@ -188,17 +173,7 @@ def _raw_importance(trials: list[FrozenTrial], name: str) -> float:
     if len({t.value for t in trials}) == 1:
         return 0.0
     study = _new_study()
-    study.add_trials(
-        [
-            create_trial(
-                state=TrialState.COMPLETE,
-                value=t.value,
-                params={name: t.params[name]},
-                distributions={name: t.distributions[name]},
-            )
-            for t in trials
-        ]
-    )
+    study.add_trials([_complete(t.value, {name: t.params[name]}, {name: t.distributions[name]}) for t in trials])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = optuna.importance.get_param_importances(
@@ -208,8 +183,7 @@ def _raw_importance(trials: list[FrozenTrial], name: str) -> float:
 
 
 def param_importance(study: optuna.Study) -> Importance:
-    """PED-ANOVA importances of reaching the top trials' scores: `model` and `feature_set` over all completed trials,
-    and per model family its hyperparameters and `feature_set` over its own trials (`Importance.per_family`)."""
+    """PED-ANOVA importances of reaching the top trials' scores, over all completed trials and per model family."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     shared = _ped_anova(complete, [contract.MODEL, contract.FEATURE_SET], "of every family")
     for family in dict.fromkeys(str(t.params[contract.MODEL]) for t in complete):

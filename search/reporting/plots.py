@@ -1,12 +1,7 @@
 """The report's score figures: best trial per model family, every trial by feature set, the optimisation history.
 
-Every function takes the trial table of `search.common.runs_table` (one row per trial, column `outcome`) and returns a
-matplotlib `Figure` built with the object-oriented API (no pyplot state); `save` writes it as a PNG.
-Failed trials have no score: they are drawn as crosses in a strip of their own, never as zeros.
-
-These stay drawn here rather than with `optuna.visualization.matplotlib`: Optuna has no figure per model family or
-per feature set, and its `plot_optimization_history` draws only COMPLETE trials in one colour, so it would drop the
-stopped and failed trials and the model family that this history shows.
+Each takes the trial table of `search.common.runs_table` and returns a matplotlib `Figure` (no pyplot state). Not
+Optuna's figures: it has none per family or feature set, and its history drops stopped and failed trials.
 """
 
 from __future__ import annotations
@@ -59,8 +54,7 @@ def family_styles(families: Iterable[str]) -> dict[str, tuple[str, str]]:
 
 
 def score_limits(values: Iterable[float], metric: str = contract.VAL_ACCURACY) -> tuple[float, float]:
-    """Axis limits zoomed on the scores (0.95 must not look flat), inside [0, 1] plus room for markers for a score
-    in [0, 1]; for an error in the target's units (or R², log loss) just around the values."""
+    """Axis limits zoomed on the values (0.95 must not look flat), within [0, 1] plus room for a score in [0, 1]."""
     finite = [float(v) for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return 0.0, 1.0
@@ -120,8 +114,8 @@ def _legend(ax: Axes, styles: dict[str, tuple[str, str]], families: list[str], e
 
 
 def model_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
-    """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1 (a regressor's:
-    the metric and its partner, `contract.partner_of`)."""
+    """Best trial of each model family (ranked as the release ranks): its validation accuracy and F1, or a
+    regressor's metric and its partner."""
     fig = new_figure(9, 1.6 + 0.55 * max(1, trials[contract.MODEL].nunique()))
     title = "Best trial of each model family"
     families = ordered(trials[contract.MODEL], FAMILY_ORDER)
@@ -172,32 +166,40 @@ def _slots(trials: pd.DataFrame, groups: list[str], families: list[str]) -> np.n
     return group_x + offset.to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(trials)) * width
 
 
+def _trial_points(
+    fig: Figure, trials: pd.DataFrame, x: np.ndarray, metric: str, size: int, zorder: int = 1
+) -> tuple[Axes, Axes | None]:
+    """Each trial's score at `x`, by model family: filled when completed, hollow when stopped early; failed trials as
+    crosses in a strip of their own under the axes. Returns (axes, strip)."""
+    failed = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | trials[metric].isna()
+    ax, strip = _main_and_failed(fig, int(failed.sum()))
+    done = trials[contract.OUTCOME] == contract.COMPLETED
+    families = ordered(trials[contract.MODEL], FAMILY_ORDER)
+    styles = family_styles(families)
+    for family in families:
+        color, marker = styles[family]
+        mine = trials[contract.MODEL] == family
+        for filled in (True, False):
+            sel = (mine & ~failed & (done if filled else ~done)).to_numpy()
+            ax.scatter(x[sel], trials.loc[sel, metric], s=size, marker=marker, edgecolors=color, zorder=zorder,
+                       facecolors=color if filled else "none", linewidths=1.2, alpha=0.85)  # fmt: skip
+        if strip is not None:
+            bad = (mine & failed).to_numpy()
+            strip.scatter(x[bad], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=size)
+    ax.set_ylim(*score_limits(trials.loc[~failed, metric], metric))
+    ax.set_ylabel(score_label(metric))
+    return ax, strip
+
+
 def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Every trial's score, grouped by feature set, coloured by model family; failed trials in their own strip."""
     fig = new_figure(10, 5.6)
     title = f"Every trial: {LABELS.get(metric, metric)} by feature set and model family"
     if trials.empty:
         return _empty(fig, title, "no trials")
-    groups, families = (
-        ordered(trials[contract.FEATURE_SET], FEATURE_ORDER),
-        ordered(trials[contract.MODEL], FAMILY_ORDER),
-    )
-    styles, x = family_styles(families), _slots(trials, groups, families)
-    failed = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | trials[metric].isna()
-    ax, strip = _main_and_failed(fig, int(failed.sum()))
-    done = trials[contract.OUTCOME] == contract.COMPLETED
-    for family in families:
-        color, marker = styles[family]
-        mine = trials[contract.MODEL] == family
-        for filled in (True, False):
-            sel = (mine & ~failed & (done if filled else ~done)).to_numpy()
-            ax.scatter(x[sel], trials.loc[sel, metric], s=46, marker=marker, edgecolors=color,
-                       facecolors=color if filled else "none", linewidths=1.2, alpha=0.85)  # fmt: skip
-        if strip is not None:
-            bad = (mine & failed).to_numpy()
-            strip.scatter(x[bad], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=46)
-    ax.set_ylim(*score_limits(trials.loc[~failed, metric], metric))
-    ax.set_ylabel(score_label(metric))
+    groups = ordered(trials[contract.FEATURE_SET], FEATURE_ORDER)
+    families = ordered(trials[contract.MODEL], FAMILY_ORDER)
+    ax, strip = _trial_points(fig, trials, _slots(trials, groups, families), metric, size=46)
     ax.grid(axis="y", alpha=0.3)
     bottom = strip if strip is not None else ax
     counts = trials.groupby(contract.FEATURE_SET).size()
@@ -209,7 +211,8 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURAC
             if axis is not None:
                 axis.axvline(i - 0.5, color="lightgray", linewidth=1)
     partial = Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped early")
-    _legend(ax, styles, families, [partial] if (trials[contract.OUTCOME] == contract.STOPPED).any() else [])
+    stopped = (trials[contract.OUTCOME] == contract.STOPPED).any()
+    _legend(ax, family_styles(families), families, [partial] if stopped else [])
     ax.set_title(title)
     return fig
 
@@ -224,27 +227,12 @@ def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURA
     order = frame[contract.TRIAL_INDEX].astype("float")
     after = order.max() + 1 if order.notna().any() else 0.0
     frame["x"] = order.where(order.notna(), pd.Series(np.arange(len(frame)) + after, index=frame.index))
-    families = ordered(frame[contract.MODEL], FAMILY_ORDER)
-    styles = family_styles(families)
-    failed = frame[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | frame[metric].isna()
-    ax, strip = _main_and_failed(fig, int(failed.sum()))
-    for family in families:
-        color, marker = styles[family]
-        mine = frame[contract.MODEL] == family
-        for filled in (True, False):
-            sel = mine & ~failed & ((frame[contract.OUTCOME] == contract.COMPLETED) == filled)
-            ax.scatter(frame.loc[sel, "x"], frame.loc[sel, metric], s=40, marker=marker, edgecolors=color,
-                       facecolors=color if filled else "none", linewidths=1.2, alpha=0.85, zorder=3)  # fmt: skip
-        if strip is not None:
-            bad = mine & failed
-            strip.scatter(frame.loc[bad, "x"], np.full(int(bad.sum()), 0.5), marker="x", color=color, s=40)
+    ax, strip = _trial_points(fig, frame, frame["x"].to_numpy(dtype=float), metric, size=40, zorder=3)
     done = frame[frame[contract.OUTCOME] == contract.COMPLETED].sort_values("x")
     if not done.empty:
         best = done[metric].cummin() if contract.mode_of(metric) == "min" else done[metric].cummax()
         xs = [*done["x"], frame["x"].max()]
         ax.step(xs, [*best, best.iloc[-1]], where="post", color="black", linewidth=1.6, label="best so far", zorder=2)
-    ax.set_ylim(*score_limits(frame.loc[~failed, metric], metric))
-    ax.set_ylabel(score_label(metric))
     ax.grid(alpha=0.3)
     bottom = strip if strip is not None else ax
     bottom.set_xlabel("trial (tag trial_index: the order the searcher proposed it)")
@@ -254,6 +242,7 @@ def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURA
         extra.append(
             Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label=contract.STOPPED)
         )
-    _legend(ax, styles, families, extra)
+    families = ordered(frame[contract.MODEL], FAMILY_ORDER)
+    _legend(ax, family_styles(families), families, extra)
     ax.set_title(title)
     return fig

@@ -1,10 +1,7 @@
 """The report's parameter figures: hyperparameter importance and parallel coordinates of the best trials.
 
-Both are drawn here rather than with `optuna.visualization.matplotlib`. Optuna's `plot_param_importances` draws every
-bar in one colour, so a conditional parameter (`svm/C`) no longer shows which family it belongs to. Optuna's
-`plot_parallel_coordinate` would fit the lower panel (the best family's trials, from `rebuild_study`), but on real
-searches it truncated the parameter names (`random_forest/max...`), drew the worst trials in near-white (`Blues`),
-did not mark its log axes, and draws into a pyplot figure of its own, which cannot be the panel of this figure.
+Not Optuna's: its importances lose which family a parameter belongs to, and its parallel coordinates truncated names,
+drew the worst trials near-white, did not mark log axes, and cannot be a panel of this figure.
 """
 
 from __future__ import annotations
@@ -38,8 +35,7 @@ def _param_label(name: str) -> str:
 
 
 def param_importance(importance: Importance, top: int = 8) -> Figure:
-    """One panel of horizontal bars per set of trials: `model` and `feature_set` over every completed trial, then each
-    family's hyperparameters over its own trials (n in the panel's title); families without a result are named."""
+    """One panel of bars over every completed trial, then one per family over its own trials (n in its title)."""
     panels = [("all model families", SHARED, importance)] if importance.values else []
     families = ordered(importance.per_family, FAMILY_ORDER)
     styles = family_styles(families)
@@ -83,8 +79,8 @@ class ParallelAxis:
 
 
 def axis_values(column: pd.Series) -> ParallelAxis:
-    """Scale one column onto a parallel axis: categories evenly spaced; numbers linear with round ticks, or, when
-    positive and spanning more than a factor of LOG_RATIO, logarithmic with ticks at the powers of ten."""
+    """Scale one column onto a parallel axis: categories evenly spaced, numbers linear or (spanning more than
+    LOG_RATIO) logarithmic."""
     numeric = pd.to_numeric(column, errors="coerce")
     if numeric.notna().sum() == 0 or numeric.notna().sum() < column.notna().sum():
         cats = ordered(column.dropna(), [*FAMILY_ORDER])
@@ -123,10 +119,8 @@ def _fmt(value: float) -> str:
 
 
 def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) -> None:
-    """One line per row (best first) across the table's columns. Numeric ticks are labelled left of their axis. A
-    categorical axis is a bracket per category: the lines of a category are spread over its bracket (so each can be
-    counted) and run level through a gutter each side of the axis, and the category's name sits in that gutter above
-    the bracket, clear of every line."""
+    """One line per row (best first) across the table's columns. A categorical axis is a bracket per category, its
+    lines spread over it (so each can be counted) and level through a gutter that holds the category's name."""
     columns = list(table.columns)
     names = {**LABELS, contract.MODEL: "model family", contract.FEATURE_SET: "feature set"}
     pt_per_unit = ax.figure.figure.get_figwidth() * 72 * ax.get_position().width / len(columns)
@@ -169,8 +163,8 @@ def _parallel(ax: Axes, table: pd.DataFrame, colors: list, widths: list[float]) 
 
 
 def score_norm(scores: pd.Series) -> tuple[Normalize, int]:
-    """A colour scale over the scores and the decimals its ticks need; a tie is padded evenly on both sides (a
-    zero-width range would make the colour bar print an offset such as `1e-10+9.79e-1`)."""
+    """A colour scale over the scores and the decimals its ticks need; a tie is padded (a zero-width range prints an
+    offset on the colour bar)."""
     lo, hi = float(scores.min()), float(scores.max())
     if hi - lo < 1e-9:
         pad = max(abs(lo) * 0.005, 0.005)
@@ -182,8 +176,8 @@ def score_norm(scores: pd.Series) -> tuple[Normalize, int]:
 def parallel_coordinates(
     trials: pd.DataFrame, hyperparams: list[str], metric: str = contract.VAL_ACCURACY, top: int = 15
 ) -> Figure:
-    """Top: the best trials across model, feature set and scores. Bottom: the best family's hyperparameters, left
-    out (the figure is one panel, and its title says why) when that family has fewer than two completed trials."""
+    """Top: the best trials across model, feature set and scores. Bottom: the best family's hyperparameters, when
+    it has two completed trials or more."""
     best = ranked(trials, metric)[:top]
     if not best:
         return _empty(new_figure(11, 4.5), "Parallel coordinates of the best trials", "no completed trial")

@@ -131,9 +131,7 @@ def _settings(search: SearchRuns) -> list[str]:
 
 
 def _time(search: SearchRuns) -> list[str]:
-    """Where the search's wall time went: its trial slots' time split into fitting folds, the rest of the trials'
-    own work (predicting, scoring, keeping folds) and what was outside any trial (starting workers, Tune's and
-    MLflow's bookkeeping, waiting for a proposal or a free slot)."""
+    """Where the search's wall time went: fitting folds, the trials' other work, and what was outside any trial."""
     info, params, frame = search.parent.info, search.parent.data.params, search.trials
     if not (info.end_time and info.start_time) or frame.empty:
         return []
@@ -191,8 +189,7 @@ def _present(value: Any) -> bool:
 
 
 def _columns(search: SearchRuns) -> list[str]:
-    """The table's columns as the search saw them (the parent run's `column_roles`), for a table that needed
-    preparing; nothing for a table of clean numbers or a search that recorded no roles."""
+    """The table's columns as the search saw them, for a table that needed preparing."""
     from trainables.columns import Roles
 
     recorded = search.parent.data.tags.get(contract.COLUMN_ROLES)
@@ -236,11 +233,8 @@ def _champion(champion: dict[str, Any] | None, name: str, search_id: str) -> lis
     lines = ["## Released champion", ""]
     if champion is None:
         return [*lines, f"None yet: registered model `{name}` has no version with alias `champion`.", ""]
-    origin = (
-        "this search"
-        if champion.get(contract.SEARCH_ID) == search_id
-        else f"search `{champion.get(contract.SEARCH_ID)}`"
-    )
+    theirs = champion.get(contract.SEARCH_ID)
+    origin = "this search" if theirs == search_id else f"search `{theirs}`"
     lines.append(f"Version {champion['version']} of `{name}` (alias `champion`): trial run "
                  f"`{champion.get(contract.SOURCE_RUN_ID) or '—'}` of {origin}, retrained and scored on the held-out "
                  f"test part in release run `{champion.get('run_id')}`.")  # fmt: skip
@@ -314,11 +308,9 @@ def _figures(importance: Importance, drawn: set[str], metric: str = contract.VAL
     for name, text in texts.items():
         if name not in drawn:  # a figure with nothing to show is left out
             continue
-        title = (
-            TITLES[name]
-            if name != "pareto_front.png" or metric == contract.VAL_ACCURACY
-            else "Score against serving cost"
-        )
+        title = TITLES[name]
+        if name == "pareto_front.png" and metric != contract.VAL_ACCURACY:
+            title = "Score against serving cost"
         lines += [f"### {title}", "", text, "", f"![{title}]({name})", ""]
     return lines
 
@@ -331,8 +323,7 @@ def render(
     source: str,
     drawn: set[str] | None = None,
 ) -> str:
-    """The whole report as Markdown; `source` says where it was read from (tracking URI without credentials);
-    `drawn` names the figures written (default: all of them)."""
+    """The whole report as Markdown; `source`: the tracking URI without credentials; `drawn`: the figures written."""
     sid, exp = search.search_id, search.parent.info.experiment_id
     lines = [f"# Search `{sid}`", ""]
     lines += [f"Read from MLflow at `{source}` (experiment id {exp}, parent run `{search.parent.info.run_id}`) on "
@@ -341,9 +332,6 @@ def render(
     lines += _settings(search) + _time(search) + _columns(search) + _best(search)
     lines += ["## Best trial per model family", "", _best_table(search, contract.MODEL, "model family"), ""]
     lines += ["## Best trial per feature set", "", _best_table(search, contract.FEATURE_SET, "feature set"), ""]
-    lines += (
-        _problems(search)
-        + _champion(champion, model_name, sid)
-        + _figures(importance, set(FIGURES) if drawn is None else drawn, search.metric)
-    )
+    lines += _problems(search) + _champion(champion, model_name, sid)
+    lines += _figures(importance, set(FIGURES) if drawn is None else drawn, search.metric)
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -48,12 +49,10 @@ def find_champion(client: MlflowClient, name: str) -> dict[str, Any] | None:
     tags = dict(version.tags or {})
     run_tags: dict[str, str] = {}
     if version.run_id:
-        try:
+        with contextlib.suppress(MlflowException):
             run = client.get_run(version.run_id)
             run_tags = run.data.tags
             found["metrics"].update({k: v for k, v in run.data.metrics.items() if k in contract.TEST_SCORES})
-        except MlflowException:
-            pass
     for key, value in tags.items():
         if key in contract.TEST_SCORES and not math.isnan(number(value)):
             found["metrics"].setdefault(key, number(value))
@@ -83,12 +82,8 @@ def _figures(search: SearchRuns, out: Path, released: str | None):
         "param_importance.png": plots_params.param_importance(importance),
         "parallel_coordinates.png": plots_params.parallel_coordinates(frame, search.hyperparams, metric),
     }
-    costs = (
-        frame.loc[frame[contract.OUTCOME] == contract.COMPLETED, contract.PREDICT_MS]
-        if contract.PREDICT_MS in frame
-        else []
-    )
-    if len(costs) and costs.notna().any():  # trials that recorded their serving cost
+    done = frame[frame[contract.OUTCOME] == contract.COMPLETED]
+    if contract.PREDICT_MS in done and done[contract.PREDICT_MS].notna().any():  # trials that recorded their cost
         objectives = parse_objectives(f"{metric},predict_ms")
         figures["pareto_front.png"] = front_figure(frame, objectives, released=released)
     for name, fig in figures.items():
@@ -105,13 +100,8 @@ def write_report(
     model_name: str | None = None,
     log_to_run: bool = True,
 ) -> Path:
-    """Write the report of `search_id` (default: the latest search, of `experiment` or of any experiment) into
-    `out` (default: `reports/<search_id>/`, so no report replaces another's); return the .md path.
-
-    Logs the files under `report/` of the search's parent run unless `log_to_run` is False.
-    Raises UsageError for an unknown experiment or search, NothingToDo for a search without a completed trial,
-    Unreachable for a tracking server that does not answer.
-    """
+    """Write the report of `search_id` (default: the latest, of `experiment` or any) into `out` (default:
+    `reports/<search_id>/`) and log it to the search's parent run unless `log_to_run` is False; the .md path."""
     from mlflow.tracking import MlflowClient
 
     from search.common.runs_table import load_search, summary_table

@@ -20,6 +20,7 @@ from trainables.space import SearchSpace
 from trainables.task import AUTO
 
 SCHEDULERS = (AUTO, "fifo", "asha")
+UNTIL_BUDGET = 100_000  # the trials of a search that --time-budget alone ends: as many as fit in it
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 
@@ -132,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.feature_sets,
         help=f"comma-separated (default: all, {', '.join(FEATURE_SETS)})",
     )
-    p.add_argument("--num-samples", type=int, default=d.num_samples, help="number of trials")
+    p.add_argument(
+        "--num-samples",
+        type=int,
+        help=f"number of trials (default: {d.num_samples}; with --time-budget alone, as many as fit in the budget)",
+    )
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: the cluster's CPUs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the folds, the models and the sampler")
     p.add_argument(
@@ -209,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> SearchConfig:
     """Parse and check the command line; UsageError names a setting that cannot work."""
     args = build_parser().parse_args(argv)
+    if args.num_samples is None:
+        args.num_samples = UNTIL_BUDGET if args.time_budget and not args.resume else SearchConfig.num_samples
     config = SearchConfig(**vars(args))
     if config.points_to_evaluate is not None:
         config.points_to_evaluate = read_points(config.points_to_evaluate)

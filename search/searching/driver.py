@@ -25,6 +25,7 @@ from search.common.settings import apply_process_settings
 from search.common.trials import Trial, number, rank_trials
 from search.searching.config import SearchConfig
 from trainables import fidelity
+from trainables.columnar import return_freed_memory
 from trainables.data import PROJECT_ROOT, Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
 from trainables.task import AUTO
@@ -60,6 +61,7 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     split = split_dataset(data, config.test_size, config.seed)
     # The parts hold the rows from now on: the whole table's features, a copy more on the driver, go (columns stay).
     data = replace(data, X=data.X.iloc[:0])
+    return_freed_memory()
     regression = data.task == c.REGRESSION
     notes = list(data.notes) + validation(config, split, data.name, regression)
     if regression or pd.api.types.is_numeric_dtype(data.y):  # a number: say how it was read

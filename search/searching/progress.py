@@ -15,6 +15,7 @@ from ray.tune import Callback
 
 from search.common import contract as c
 from search.common.trials import Trial, number, rank_trials
+from search.searching.config import UNTIL_BUDGET
 
 PIPE_EVERY_S = 10.0  # a plain line at most this often when output is not a terminal (CI, a log file)
 TERMINAL_EVERY_S = 1.0  # the elapsed time ticks on a terminal, and a change shows at once
@@ -75,7 +76,8 @@ class Progress:
         by_budget = not over and self.budget_left is not None and (left is None or self.budget_left < left)
         left = self.budget_left if by_budget else left  # the budget ends it first, or the trials do
         early = f" ({self.stopped} stopped early)" if self.stopped else ""
-        counts = f"{self.finished}/{self.total} finished{early}, {self.running} running, {self.failed} failed"
+        of = f"/{self.total}" if self.total < UNTIL_BUDGET else ""  # the budget alone bounds the trials
+        counts = f"{self.finished}{of} finished{early}, {self.running} running, {self.failed} failed"
         best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
         ahead = "" if over else ", estimating what is left" if left is None else f", about {clock(left)} left"
         ahead += " of the time budget" if by_budget else ""
@@ -84,7 +86,7 @@ class Progress:
         if width is None or len(full) <= width:
             return full
         early = f" ({self.stopped} stopped)" if self.stopped else ""
-        counts = f"{self.finished}/{self.total} done{early}, {self.running} running, {self.failed} failed"
+        counts = f"{self.finished}{of} done{early}, {self.running} running, {self.failed} failed"
         time_ = clock(elapsed) + (f", ~{clock(left)} left" if left is not None else "")
         short = f"{counts} | {time_}"
         score = f" | best {self.best[0]:.4f}" if self.best else ""

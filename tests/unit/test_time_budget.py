@@ -73,3 +73,17 @@ def test_a_search_with_no_completed_trial_says_why(reason, failed, stopped, fold
 
     outcome = SearchOutcome("s", "e", "1", "p", [], failed, stopped, stop_reason=reason)
     assert said in nothing_completed(outcome, SearchConfig(time_budget="20s", cv_folds=folds))
+
+
+@pytest.mark.parametrize(
+    ("argv", "trials"),
+    [([], 30), (["--time-budget", "90s"], "until"), (["--time-budget", "90s", "--num-samples", "7"], 7)],
+)
+def test_a_time_budget_alone_runs_as_many_trials_as_fit_in_it(argv, trials):
+    from search.searching.config import UNTIL_BUDGET, parse_args
+    from search.searching.progress import Progress
+
+    config = parse_args(argv)
+    assert config.num_samples == (UNTIL_BUDGET if trials == "until" else trials)
+    line = Progress(config.num_samples, finished=3, running=2, budget_left=30.0).line(12.0)
+    assert line.startswith("trials 3 finished" if trials == "until" else f"trials 3/{trials} finished"), line

@@ -256,7 +256,8 @@ def train_trial(
         if type(exc).__module__.split(".")[0] == "ray":  # Tune's own signals and a lost connection are Tune's
             raise
         metrics = failed_result(exc)
-    return_freed_memory()  # what the folds freed, back to the machine between trials
+    finally:  # also when a scheduler stops the trial (Tune ends its thread with SystemExit in `report`)
+        return_freed_memory()  # what the folds freed, back to the machine: the next trial runs in another thread
     tune.report({**metrics, **node, c.TRIAL_TIME_S: time.perf_counter() - started})
 
 

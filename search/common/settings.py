@@ -63,7 +63,10 @@ SEARCH = ProcessSettings(
         # Token auth and working_dir packaging lines said on every start: nothing a user can act on.
         "ray._private.authentication.authentication_token_setup": logging.ERROR,
         "ray._private.runtime_env": logging.ERROR,
-        "optuna": logging.WARNING,  # "A new study created": the search's first line names it
+        # "A new study created", "Using an existing study": the search's first line names it. Set below Optuna's root
+        # logger, whose level Optuna sets to INFO as it is imported.
+        "optuna.study": logging.WARNING,
+        "optuna.storages": logging.WARNING,
     },
     # A trial resumed from kept folds reports steps again that the study holds from the attempt that was lost.
     ignored_warnings=(("The reported value is ignored because this `step=", UserWarning),),

@@ -65,3 +65,22 @@ def test_a_big_table_is_sampled_first_and_releases_a_full_fidelity_trial(mlflow_
     code, said, err = run_cli("--tracking-uri", mlflow_server, "--search-id", outcome.search_id, "--no-tag",
                               "--out", str(tmp_path / "releases"))  # fmt: skip
     assert code == 0 and outcome.ranked[0].run_name in said and "registered it-fidelity_best_model v1" in said, err
+
+
+def test_a_sampled_search_is_reproducible_one_trial_at_a_time(mlflow_server, ray_session, tmp_path):
+    """With --max-concurrent 1 and a seed, the sampler proposes the same configurations and ASHA cuts them on the
+    same samples: the same trials, fidelities and scores."""
+    data = big_table(tmp_path / "mid.csv", rows=32_000, seed=1)  # a development part of 25,600: one sample, 1/4
+    client = MlflowClient(mlflow_server)
+
+    def searched(name: str) -> list[tuple]:
+        argv = ["--tracking-uri", mlflow_server, "--storage-path", str(tmp_path / name), "--experiment", name,
+                "--dataset", str(data), "--target", "label", "--models", "logistic_regression,knn", "--feature-sets",
+                "basic", "--num-samples", "8", "--max-concurrent", "1", "--seed", "5"]  # fmt: skip
+        outcome = run_search(parse_args(argv))
+        trials = sorted(search_trials(client, outcome.experiment_id, outcome.search_id), key=lambda t: t.index)
+        return [(t.run_name, t.params, t.metrics[c.FIDELITY], t.metrics[c.VAL_ACCURACY]) for t in trials]
+
+    first = searched("it-fidelity-a")
+    assert len(first) == 8 and {f for _, _, f, _ in first} == {0.25, 1.0}
+    assert searched("it-fidelity-b") == first

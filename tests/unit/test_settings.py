@@ -76,3 +76,22 @@ def test_the_resume_command_is_runnable_as_printed(monkeypatch, tmp_path):
     )
     assert resume_command("abc123", "sqlite:///mlflow.db") == command
     assert str(interrupted("abc123", "sqlite:////tmp/x.db")).endswith(f"{command} --tracking-uri sqlite:////tmp/x.db")
+
+
+def test_optunas_study_lines_stay_quiet_when_it_is_imported_after_the_settings(tmp_path):
+    """Optuna sets its root logger to INFO as it is imported: the levels are set below it, and hold."""
+    import subprocess
+    import sys
+
+    code = f"""
+from search.common.settings import apply_process_settings
+apply_process_settings("run")
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+storage = JournalStorage(JournalFileBackend({str(tmp_path / "journal.log")!r}))
+for _ in range(2):
+    optuna.create_study(storage=storage, study_name="s", load_if_exists=True)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "study" not in done.stderr, done.stderr

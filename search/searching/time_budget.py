@@ -1,13 +1,8 @@
-"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the trials still running
-are stopped then, recorded `stopped` with the folds they finished.
+"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the running ones are stopped.
 
-No grace: a trial's folds are seeded and a stopped trial's completed folds are kept in its run, so a user who wants
-more from the same search starts another with warm start, which learns from every completed trial; waiting for
-the slowest running trial could overrun the budget by the longest fit, which is what a budget is set against.
-
-The clock starts when the search starts (before Ray and the servers are reached): a user's "ten minutes" is the
-wall time from the command to its summary. `Ending` combines the budget with `--plateau`: the first to fire ends the
-search and names the reason.
+No grace: waiting for the slowest trial could overrun the budget by the longest fit, which is what a budget is set
+against; a warm-started search learns from every completed trial. The clock starts with the command, before Ray and
+the servers are reached.
 """
 
 from __future__ import annotations
@@ -73,8 +68,7 @@ class TimeBudget(Stopper):
 
 
 class Ending(Stopper):
-    """The stoppers that can end a search early (`--plateau`, `--time-budget`): Tune calls each with every result
-    and asks each whether to stop; the first to fire is the one `reason` names."""
+    """The stoppers that can end a search early (`--plateau`, `--time-budget`); the first to fire is the reason."""
 
     def __init__(self, *stoppers: Stopper | None):
         self.stoppers = [s for s in stoppers if s is not None]

@@ -55,8 +55,7 @@ FEATURE_SETS: dict[str, Callable[[int], TransformerMixin]] = {
 
 
 def make_features(name: str, n_features: int, task: str = CLASSIFICATION) -> TransformerMixin:
-    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns; `subset` scores
-    the columns against a class (ANOVA F) or, for `task` regression, a number (F of the univariate regression)."""
+    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns."""
     if name not in FEATURE_SETS:
         raise KeyError(f"unknown feature set {name!r}: use one of {sorted(FEATURE_SETS)}")
     if name == "subset":

@@ -1,12 +1,7 @@
 """The preparation step of a trial's Pipeline: raw columns in, numbers out, by the roles of trainables/columns.py.
 
-Every step is fitted on the rows the Pipeline is fitted on (a fold's training rows, or the whole development part
-at release), so nothing of the validation or test rows leaks in; the served model takes raw rows. scikit-learn's
-own encoders do the work (docs/usage.md says why not skrub's TableVectorizer); the one step of the project's own,
-`DateParts`, turns dates into numbers.
-
-The feature set (trainables/features.py) applies to the numeric columns, where squaring, selecting or rotating means
-something; categories are encoded beside them.
+Every step is fitted on the Pipeline's own rows, so nothing of the validation or test rows leaks in. The feature set
+(trainables/features.py) applies to the numeric columns; categories are encoded beside them.
 """
 
 from __future__ import annotations
@@ -30,10 +25,8 @@ TEXT_COMPONENTS = 30  # components kept of a many-valued text column's character
 
 
 def median_or_zero(values: np.ndarray) -> float:
-    """The median of a column's present values, 0 for a column with none: what `SimpleImputer(strategy="median",
-    keep_empty_features=True)` fills with, computed column by column. That imputer's own median masks the whole
-    block and sorts a copy of it (about five copies of the numbers at once); this one partitions one column at a
-    time, and gives the same numbers."""
+    """The median of a column's present values, 0 for none: `SimpleImputer(strategy="median")`'s numbers, one column
+    at a time instead of a masked, sorted copy of the whole block."""
     return float(np.median(values)) if len(values) else 0.0
 
 
@@ -44,9 +37,8 @@ def as_text(X: pd.DataFrame) -> np.ndarray:
 
 
 def as_unicode(X) -> np.ndarray:
-    """Text without gaps as numpy's unicode strings rather than Python objects: scikit-learn's encoders count and
-    look these up with numpy (sorting, searching) where they ask each object in Python, a third of a fold's time
-    on a million rows; the categories, their order and the encoding are the same."""
+    """Text without gaps as numpy's unicode strings, which scikit-learn's encoders handle with numpy rather than
+    object by object in Python; the categories, their order and the encoding are the same."""
     return np.asarray(X, dtype=str)
 
 
@@ -138,10 +130,8 @@ def _text() -> FunctionTransformer:
 def preparation(
     roles: Roles, features, native_categories: bool, seed: int, task: str | None = None
 ) -> ColumnTransformer:
-    """The ColumnTransformer for `roles`: numbers imputed then `features` (a feature-set transformer, or None),
-    dates as parts, categories one-hot (or ordinal, for a model with `native_categories`), many-valued text
-    target-encoded (cross-fitted on stratified folds, or plain ones for `task` regression) and as the components of
-    its character n-grams. Columns of other roles are dropped."""
+    """The ColumnTransformer for `roles`: numbers imputed then `features` (or None), dates as parts, categories
+    one-hot (ordinal with `native_categories`), many-valued text target-encoded and as n-gram components."""
     parts = []
     numeric = roles.names(NUMERIC)
     if numeric:

@@ -16,10 +16,6 @@ import numpy as np
 import pandas as pd
 
 
-def _is_arrow_text(values: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(values.dtype) and getattr(values.dtype, "storage", None) == "pyarrow"
-
-
 @dataclass(frozen=True)
 class Columns:
     """A DataFrame or Series as arrays, one per column (numpy, or Arrow for text), with its index and dtypes."""
@@ -39,7 +35,7 @@ class Columns:
         frame = data.to_frame() if isinstance(data, pd.Series) else data
         arrays = []
         for _, values in frame.items():
-            if _is_arrow_text(values):
+            if pd.api.types.is_string_dtype(values.dtype) and getattr(values.dtype, "storage", None) == "pyarrow":
                 arrays.append(pa.chunked_array(values))  # the column's own Arrow buffers
             elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
                 arrays.append(values.array)  # categories, nullable numbers: pandas pickles their arrays

@@ -1,10 +1,5 @@
-"""The conditional search space (model family first, then its hyperparameters) and the trial config's shape.
-
-A trial config, as Tune hands it to the trainable, looks like
-    {"model": "svm", "feature_set": "basic", "svm": {"C": 3.2, ...}, "seed": 0, "cv_folds": 5}
-and its flat form, the params of the trial's MLflow run, like
-    {"model": "svm", "feature_set": "basic", "C": 3.2, ..., "seed": 0, "cv_folds": 5}.
-"""
+"""The conditional search space and the trial config's shape: `{"model": "svm", "feature_set": "basic", "svm":
+{"C": 3.2, ...}, "seed": 0, "cv_folds": 5}`, flat as its run's params (`{"model": "svm", ..., "C": 3.2, ...}`)."""
 
 from __future__ import annotations
 

@@ -130,12 +130,6 @@ def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
     return notes
 
 
-def say_columns(data: Dataset) -> None:
-    """The column roles as a table, for a table that needs preparing (a table of clean numbers needs no word)."""
-    if not data.roles.plain:
-        print(f"columns of {data.name} ({len(data.y)} rows):\n{data.roles.table()}")
-
-
 def run_search(config: SearchConfig) -> SearchOutcome:
     """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
     from mlflow.tracking import MlflowClient
@@ -171,7 +165,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         MlflowClient(config.tracking_uri).search_experiments(max_results=1)
     context = connect_ray(config.address, PROJECT_ROOT)
     started_ray = context is not None and config.address in (None, "", "local")
-    dashboard = _url(getattr(context, "dashboard_url", None))
+    dashboard = getattr(context, "dashboard_url", None)
+    dashboard = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
     try:
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
@@ -188,7 +183,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
             print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
                   f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
-            say_columns(data)
+            if not data.roles.plain:  # a table of clean numbers needs no word
+                print(f"columns of {data.name} ({len(data.y)} rows):\n{data.roles.table()}")
             for note in notes:
                 print(note)
             if warm is not None and warm.note():
@@ -380,10 +376,6 @@ def trial_counts(outcome: SearchOutcome) -> str:
     counts += [f"{outcome.failed} failed"] if outcome.failed else []
     counts += [f"on {outcome.nodes} node{'s' * (outcome.nodes != 1)}"] if outcome.nodes else []
     return ", ".join(counts)
-
-
-def _url(address: str | None) -> str | None:
-    return address if not address or "://" in address else f"http://{address}"
 
 
 def commands_dir(executable: str | None = None, cwd: Path | None = None) -> str:

@@ -67,7 +67,6 @@ class Roles:
 
     @property
     def missing(self) -> bool:
-        """Whether any kept column lacks values."""
         return any(col.missing for col in self.columns if col.role in KEPT_ROLES)
 
     def table(self) -> str:

@@ -1,10 +1,8 @@
 """Feature sets: each a scikit-learn transformer from the raw columns, so a trial's model is one Pipeline.
 
 - `basic`:   the original columns, unchanged.
-- `subset`:  the half of the columns (rounded up) with the highest ANOVA F-score (for a number to predict: the
-             F-score of each column's univariate regression), learned on the rows the pipeline is fitted on (on
-             Iris: the two petal measurements); columns constant on those rows (digits' blank corners) are dropped
-             first, as they have no F-score.
+- `subset`:  the half of the columns (rounded up) with the highest F-score (ANOVA, or univariate regression),
+             learned on the fitted rows; columns constant on them (digits' blank corners) have none and are dropped.
 - `squared`: the original columns plus their squares.
 - `pca`:     the principal components that keep 95% of the variance of the standardised columns.
 """

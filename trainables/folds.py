@@ -38,7 +38,6 @@ class FoldProgress:
 
     @property
     def done(self) -> int:
-        """Folds finished."""
         return len(self.fit_times)
 
     def add(

@@ -61,14 +61,12 @@ class DateParts(TransformerMixin, BaseEstimator):
         return pd.DataFrame(parsed, index=frame.index)
 
     def fit(self, X, y=None):
-        """Remember the columns, and which of them have times of day."""
         parsed = self._parse(X)
         self.columns_ = list(parsed.columns)
         self.hours_ = [name for name in parsed.columns if parsed[name].dt.hour.fillna(0).nunique() > 1]
         return self
 
     def transform(self, X) -> np.ndarray:
-        """The parts of each date, as floats (NaN where a date is missing)."""
         parsed = self._parse(X)
         out = []
         for name in self.columns_:
@@ -81,7 +79,6 @@ class DateParts(TransformerMixin, BaseEstimator):
         return np.column_stack(out) if out else np.empty((len(parsed), 0))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """`<column>_<part>` for each part."""
         names = []
         for name in self.columns_:
             names += [f"{name}_{part}" for part in (*PARTS, "days")] + ([f"{name}_hour"] if name in self.hours_ else [])
@@ -102,7 +99,6 @@ class TextComponents(TransformerMixin, BaseEstimator):
         return np.asarray([v if isinstance(v, str) else "" for v in as_text(X)[:, 0]], dtype=object)
 
     def fit(self, X, y=None):
-        """Learn the n-grams and their components from the fitted rows."""
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -114,12 +110,10 @@ class TextComponents(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """The components of each row's text."""
         grams = self.vectorizer_.transform(self._text(X))
         return self.svd_.transform(grams) if self.svd_ is not None else grams.toarray()
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """`text<i>` for each component."""
         return np.asarray([f"text{i}" for i in range(self.n_out_)], dtype=object)
 
 

@@ -193,14 +193,6 @@ class _ByteCounter:
         return size
 
 
-def where_am_i() -> dict[str, str]:
-    """The Ray node (id) and host this code runs on."""
-    import ray
-
-    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
-    return {c.NODE: node, c.HOSTNAME: socket.gethostname()}
-
-
 def train_trial(
     config: dict[str, Any], X: pd.DataFrame | Columns, y: pd.Series | Columns, report_folds: bool = False,
     storage: str | None = None, keep_after_s: float | None = None, runs: RunFolds | None = None,
@@ -214,13 +206,15 @@ def train_trial(
     The trial's own error ends it with a failed result, not an exception: a seeded trial would raise again, and
     Tune's `max_failures` then counts only attempts lost with their actor or node.
     """
+    import ray
     from ray import tune
 
     started = time.perf_counter()
     X, y = as_frame(X), as_frame(y)  # over the object store's buffers: nothing copied
     keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s, runs)
     resume = keeper.restore()
-    node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
+    node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    node = {c.NODE: node_id, c.HOSTNAME: socket.gethostname(), c.FOLDS_RESTORED: keeper.restored}
 
     def on_fold(progress: FoldProgress) -> None:
         if keeper.wants():

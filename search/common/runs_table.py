@@ -30,7 +30,6 @@ class SearchRuns:
 
     @property
     def search_id(self) -> str:
-        """The search's id (tag `search_id`)."""
         return self.parent.data.tags.get(c.SEARCH_ID, "")
 
     @property

@@ -140,12 +140,10 @@ class Trial(Mapping[str, Any]):
 
     @property
     def trial_id(self) -> str:
-        """Tune's id of the trial."""
         return self.tags.get(c.TRIAL_ID, "")
 
     @property
     def outcome(self) -> c.Outcome:
-        """What became of the trial (`search.common.trials.outcome`)."""
         return outcome({"status": self.status, **self.params, **self.metrics})
 
     def row(self) -> dict[str, Any]:

@@ -87,7 +87,6 @@ class Ending(Stopper):
 
     @property
     def fired(self) -> bool:
-        """Whether a stopper ended the search."""
         return self.first is not None or any(s.fired for s in self.stoppers)
 
     @property

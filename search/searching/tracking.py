@@ -41,7 +41,6 @@ class BackgroundWriter:
 
     @property
     def lost(self) -> bool:
-        """True once a write failed after every retry."""
         return bool(self.failures)
 
     def submit(self, write: Callable[[], None], key: str = "") -> None:
@@ -206,7 +205,6 @@ class TrialTracker(LoggerCallback):
 
     @property
     def lost(self) -> bool:
-        """True once a write failed after every retry."""
         return self.writer is not None and self.writer.lost
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:

@@ -32,9 +32,7 @@ from trainables.trainable import train_trial
 if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
-# Attempts a trial may lose with its actor (its node killed, its process dead) before it fails: Tune counts only
-# those against `max_failures` (a drained node's are not counted, a trial's own error ends it at once).
-MAX_FAILURES = 7
+MAX_FAILURES = 7  # attempts a trial may lose with its actor before it fails (its own error ends it at once)
 
 
 def trial_name(trial) -> str:
@@ -171,8 +169,7 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             stop=stopper,
-            # Every fold checkpoint is kept (a few hundred bytes each):
-            # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
+            # Every fold checkpoint is kept: `num_to_keep` would snapshot the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
             **display,
         ),

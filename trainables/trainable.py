@@ -46,14 +46,12 @@ def cross_validate(
     rungs: tuple[float, ...] = (),
     on_sample=None,
 ) -> dict[str, Any]:
-    """Cross-validate the config's Pipeline: the mean scores, fit time, serving cost of the first fold, and the
-    out-of-fold confusion matrix (a regressor: a sample of its predictions). `on_fold(progress)` after each fold but
-    the last; `resume`: folds an earlier attempt finished; `rungs`: row samples of the first fold scored first, each
-    handed to `on_sample` (trainables/fidelity.py).
+    """Cross-validate the config's Pipeline: mean scores and fit time, the first fold's serving cost, the out-of-fold
+    confusion matrix (a regressor: a sample of predictions). `on_fold(progress)` after each fold but the last;
+    `resume`: folds already done; `rungs`: row samples scored first, each handed to `on_sample`.
 
-    The first fold is fitted as the release fits its model (a frame, labels as they are), so its serving cost is the
-    served model's; the others fit class codes and, on clean numbers, plain arrays: the same numbers, without the
-    per-call checks that cost more than a cheap trial's fit.
+    The first fold is fitted as the release fits its model, so its serving cost is the served model's; the others
+    fit class codes and, on clean numbers, arrays: the same numbers, without checks that cost more than a cheap fit.
     """
     roles = roles if roles is not None else infer_roles(X)
     regression = task_of(config) == c.REGRESSION

@@ -1,9 +1,5 @@
-"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the running ones are stopped.
-
-No grace: waiting for the slowest trial could overrun the budget by the longest fit, which is what a budget is set
-against; a warm-started search learns from every completed trial. The clock starts with the command, before Ray and
-the servers are reached.
-"""
+"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the running ones are stopped
+at once, as waiting for the slowest could overrun the budget by the longest fit. The clock starts with the command."""
 
 from __future__ import annotations
 

@@ -25,12 +25,9 @@ from search.searching.elastic import FoldLedger
 
 
 class BackgroundWriter:
-    """Threads ("lanes") that run queued writes, retrying each with backoff; `close` waits for all.
-
-    One key's writes run in order on one lane; other keys' overlap. The backoff rides out a tracking server away
-    for about a minute and a half; a write that still fails marks the writer `lost` and later writes are dropped
-    (a resumed search records them again from Tune's state).
-    """
+    """Threads ("lanes") that run queued writes in order per key, retrying each with backoff (about a minute and a
+    half in all); a write that still fails marks the writer `lost` and later writes are dropped (a resumed search
+    records them again from Tune's state)."""
 
     def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30), lanes: int = 2):
         self._queues: list[queue.Queue[Callable[[], None] | None]] = [queue.Queue() for _ in range(lanes)]
@@ -88,12 +85,9 @@ def restored_tracker(parent_run_id: str) -> TrialTracker:
 
 
 class TrialTracker(LoggerCallback):
-    """Tune's trial events as MLflow runs: one child run per trial under the search's parent run.
-
-    Runs are keyed by Tune's trial id, not Tune's Trial objects (a restored Tuner makes them anew), so a resumed
-    trial reopens its run. `stopper`: the search's `Ending`; once it fired, the trials it cut in flight end as
-    stopped; after a Ctrl-C they stay open, to rerun on `--resume`.
-    """
+    """Tune's trial events as one child run per trial under the search's parent run, keyed by Tune's trial id (a
+    restored Tuner makes its Trial objects anew), so a resumed trial reopens its run. `stopper`: the search's
+    `Ending`; the trials it cut in flight end as stopped, those cut by Ctrl-C stay open for `--resume`."""
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], stopper=None):
         self.tracking_uri = tracking_uri

@@ -1,10 +1,9 @@
 """Searches learn from searches: what a new search takes from the earlier searches of its experiment.
 
-- Same fingerprint (data, split, folds, definitions): their completed trials enter the new study as finished trials
-  before the first proposal, and the best of them (`incumbent`) runs first, so the new search's best is never below
-  what it learned from, at the cost of one trial (BENCHMARKS.md, "Warm start and plateau").
-- Only the same columns and labels (`schema_digest`: another `--seed`, a CSV that grew): the best few configurations
-  of the most recent such search run first.
+Same fingerprint (data, split, folds, definitions): their completed trials enter the new study before the first
+proposal, and the best of them runs first, so the new search's best is never below what it learned from (BENCHMARKS.md,
+"Warm start and plateau"). Only the same columns and labels: the best few configurations of the latest such search
+run first.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """A table in the form trials read without copying it, and handing freed memory back.
 
-The development part goes to the object store once (`tune.with_parameters`) as `Columns`: one numpy array per
-column of numbers, booleans or dates, and one Arrow array per text column (pandas' `str` columns are Arrow arrays
-already), never a block of Python objects. Ray stores each array's buffer out of band; a trial maps the object
-store's copy of its node and `Columns.frame` builds the DataFrame over those buffers, so the numbers and texts are
-not copied by any trial (tests/unit/test_columnar.py). A column of Python objects (text mixed with numbers, say)
-travels as it is: every trial that reads it makes its own copy.
-
-A trial's folds are index arrays into that frame; a fold's rows are copied only as the fit takes them.
+The development part goes to the object store once as `Columns`: a numpy array per column, an Arrow array per text
+column, whose buffers Ray stores out of band; `Columns.frame` builds the DataFrame over the node's copy, so no trial
+copies them. A column of Python objects travels as it is: every trial that reads it makes its own copy.
 """
 
 from __future__ import annotations
@@ -19,10 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-
-def _is_arrow_text(values: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(values.dtype) and getattr(values.dtype, "storage", None) == "pyarrow"
 
 
 @dataclass(frozen=True)
@@ -44,7 +35,7 @@ class Columns:
         frame = data.to_frame() if isinstance(data, pd.Series) else data
         arrays = []
         for _, values in frame.items():
-            if _is_arrow_text(values):
+            if pd.api.types.is_string_dtype(values.dtype) and getattr(values.dtype, "storage", None) == "pyarrow":
                 arrays.append(pa.chunked_array(values))  # the column's own Arrow buffers
             elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
                 arrays.append(values.array)  # categories, nullable numbers: pandas pickles their arrays
@@ -84,9 +75,8 @@ def as_frame(data: pd.DataFrame | pd.Series | Columns) -> pd.DataFrame | pd.Seri
 
 
 def return_freed_memory() -> None:
-    """Hand the memory this process freed back to the system: after pandas reads a large table, Arrow's memory
-    pool (Parquet) or the C library's allocator (CSV) keeps about one more copy of the table for reuse, for as long
-    as the process lives. Arrow's `release_unused`, and glibc's `malloc_trim` on Linux (elsewhere nothing)."""
+    """Hand freed memory back to the system: after a large read, Arrow's pool (Parquet) or glibc's allocator (CSV)
+    keeps about one more copy of the table for as long as the process lives."""
     try:
         import pyarrow as pa
 

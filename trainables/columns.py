@@ -1,18 +1,6 @@
-"""Column roles: what each column of a table is, inferred once from the whole table, with the user's overrides.
-
-A role decides what the Pipeline does with a column (trainables/prepare.py; `WHAT_IS_DONE` says it in words):
-- `numeric`: numbers. Median imputation and a was-missing indicator.
-- `categorical`: text or booleans with at most `MAX_ONE_HOT` distinct values. One-hot, rare and unseen values
-  grouped; native categories for gradient boosting.
-- `high_cardinality`: text with more distinct values (free text too). Target encoding, cross-fitted (one column a
-  class, whatever the number of values), and the main components of its character n-grams (names sharing a word).
-- `datetime`: dates and times, typed or as text in one format. Year, month, day, weekday, days since 1970, and the
-  hour where times vary.
-- `id` (a distinct value per row: an exported index, a name), `constant` (one value or none), `dropped` (`--drop`):
-  dropped.
-
-Overrides (`--categorical`, `--drop`) win over inference and are recorded with the search's settings.
-"""
+"""Column roles: what each column of a table is, inferred once from the whole table, with the user's overrides
+(`--categorical`, `--drop`), which win. A role decides what the Pipeline does with a column (trainables/prepare.py;
+`WHAT_IS_DONE` says it in words)."""
 
 from __future__ import annotations
 
@@ -79,7 +67,6 @@ class Roles:
 
     @property
     def missing(self) -> bool:
-        """Whether any kept column lacks values."""
         return any(col.missing for col in self.columns if col.role in KEPT_ROLES)
 
     def table(self) -> str:

@@ -67,10 +67,7 @@ class Split:
 
 def digest_of(X: pd.DataFrame, y: pd.Series) -> str:
     """SHA-256 of the data, column by column (names, kinds, values, missing cells, labels, row order): same data,
-    same digest, whether it was read from CSV or Parquet. Numbers are hashed as their float64 bytes (whole numbers
-    as such, so a column of integers and one of the same values as floats agree; integers beyond 2**53 as int64),
-    text as its UTF-8 bytes with each value's length; no copy of the table is made (a second for a million rows
-    of 40 columns, where the CSV text digest before it, `text_digest_of`, took 40 s of CPU and four copies)."""
+    same digest, whether read from CSV or Parquet, without copying the table (`_canonical` says how)."""
     digest = hashlib.sha256(b"columns-v1\n%d\n" % len(X))
     for name, values in [*X.items(), (TEXT_DIGEST_TARGET, y)]:
         kind, parts = _canonical(values)
@@ -218,8 +215,7 @@ def _as_task(y: pd.Series, task: str) -> pd.Series:
 
 
 def table_path(name: str) -> Path:
-    """Where a table file is: the path as given (from the working folder), else, for a relative path, inside the
-    project's folder (a path the search recorded relative to it, read in another clone or a Ray job's folder)."""
+    """Where a table file is: the path as given, else, for a relative path, inside the project's folder."""
     given = Path(name)
     inside = PROJECT_ROOT / given
     return inside if not given.is_absolute() and not given.exists() and inside.exists() else given
@@ -227,8 +223,7 @@ def table_path(name: str) -> Path:
 
 def recorded_path(path: str) -> str:
     """A table's path as the search records it (`table_path`'s inverse): relative to the project's folder when the
-    table is inside it (the release finds it in any clone, and a Ray job shipped with `--working-dir .` finds it
-    beside the code), absolute otherwise, so a release can reload it from anywhere on this machine."""
+    table is inside it (any clone or Ray job's folder finds it), absolute otherwise."""
     absolute = Path(path).resolve()
     return str(absolute.relative_to(PROJECT_ROOT)) if absolute.is_relative_to(PROJECT_ROOT) else str(absolute)
 
@@ -240,8 +235,7 @@ def _check_overrides(columns: pd.Index, flag: str, names: list[str] | None) -> N
 
 
 def recorded_source(name: str) -> str | None:
-    """Where dataset `name` (a `--dataset` value) is read from, as MLflow records a dataset's source: a CSV's path;
-    None for a bundled set, for which MLflow records the code that built it."""
+    """Where dataset `name` is read from, as MLflow records a dataset's source: a file's path, None when bundled."""
     return None if name in BUNDLED else name
 
 
@@ -252,9 +246,8 @@ def load_dataset(
     drop: list[str] | None = None,
     task: str = AUTO,
 ) -> Dataset:
-    """Load a bundled dataset by name (`iris`, `wine`, `breast_cancer`, `digits`, `diabetes`) or a CSV or Parquet
-    file by path, decide its task (`task`: auto, classification or regression; trainables/task.py) and infer its
-    columns' roles once (`categorical`, `drop`: the user's overrides)."""
+    """Load a bundled dataset by name or a CSV or Parquet file by path, decide its task and infer its columns' roles
+    once (`categorical`, `drop`: the user's overrides)."""
     notes: list[str] = []
     if name in BUNDLED:
         if target:

@@ -1,10 +1,8 @@
 """Feature sets: each a scikit-learn transformer from the raw columns, so a trial's model is one Pipeline.
 
 - `basic`:   the original columns, unchanged.
-- `subset`:  the half of the columns (rounded up) with the highest ANOVA F-score (for a number to predict: the
-             F-score of each column's univariate regression), learned on the rows the pipeline is fitted on (on
-             Iris: the two petal measurements); columns constant on those rows (digits' blank corners) are dropped
-             first, as they have no F-score.
+- `subset`:  the half of the columns (rounded up) with the highest F-score (ANOVA, or univariate regression),
+             learned on the fitted rows; columns constant on them (digits' blank corners) have none and are dropped.
 - `squared`: the original columns plus their squares.
 - `pca`:     the principal components that keep 95% of the variance of the standardised columns.
 """
@@ -55,8 +53,7 @@ FEATURE_SETS: dict[str, Callable[[int], TransformerMixin]] = {
 
 
 def make_features(name: str, n_features: int, task: str = CLASSIFICATION) -> TransformerMixin:
-    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns; `subset` scores
-    the columns against a class (ANOVA F) or, for `task` regression, a number (F of the univariate regression)."""
+    """A fresh, unfitted transformer for feature set `name` on data with `n_features` raw columns."""
     if name not in FEATURE_SETS:
         raise KeyError(f"unknown feature set {name!r}: use one of {sorted(FEATURE_SETS)}")
     if name == "subset":

@@ -1,20 +1,9 @@
-"""A trial's finished folds, kept as a Tune checkpoint so that a trial whose worker disappears resumes on another
-worker from its last kept fold instead of starting over.
+"""A trial's finished folds, kept so that a trial whose worker disappears resumes from its last kept fold.
 
-What is kept is the folds' own numbers (each fold's scores and fit time, the summed out-of-fold confusion matrix,
-the first fold's serving cost): the means a resumed trial reports are the means an undisturbed trial reports, to the
-last bit, since the folds are seeded and the same folds are never fitted twice.
-
-When a fold is kept (`FoldKeeper.wants`): a checkpoint costs a report to Tune and a copy into Tune's storage, about
-as much as a cheap Iris fold itself (BENCHMARKS.md, "Fold checkpoints"). So a trial keeps a fold
-- whenever it reports every fold anyway (`--scheduler asha`): the checkpoint rides on a report Tune makes regardless;
-- otherwise (one report per trial, the default) only once at least `KEEP_AFTER_S` seconds of fitting would be lost
-  without it: cheap trials never checkpoint and pay nothing; a trial of minutes loses at most that much;
-- and only where the checkpoint can be read back from every node: Tune's storage is a folder this node sees (the
-  driver's study journal is there).
-A worker that shares no storage with the driver (compose) keeps its folds in its trial's own MLflow run instead
-(`RunFolds`, the tag `folds_kept`), which every node reaches: only once `KEEP_AFTER_S` seconds of fitting would be
-lost without it, as each save is a round trip to the tracking server.
+The folds' own numbers are kept, so a resumed trial reports the means an undisturbed one reports, to the last bit.
+A checkpoint costs about as much as a cheap Iris fold (BENCHMARKS.md, "Fold checkpoints"), so a fold is kept when
+the trial reports every fold anyway (ASHA), else once `KEEP_AFTER_S` seconds of fitting would be lost without it;
+as a Tune checkpoint where every node sees Tune's storage, else in the trial's MLflow run (`RunFolds`).
 """
 
 from __future__ import annotations
@@ -37,8 +26,8 @@ STATE_FILE = "folds.json"
 
 @dataclass
 class FoldProgress:
-    """The folds a trial has finished: their scores, fit times, summed confusion matrix (a classifier's) or a sample
-    of out-of-fold predictions (a regressor's, `pairs`: [actual, predicted]) and the serving cost."""
+    """The folds a trial has finished: scores, fit times, summed confusion matrix or (a regressor's) a sample of
+    [actual, predicted] `pairs`, and the serving cost."""
 
     n_classes: int  # 0 for a regressor
     scores: dict[str, list[float]] = field(default_factory=dict)
@@ -49,7 +38,6 @@ class FoldProgress:
 
     @property
     def done(self) -> int:
-        """Folds finished."""
         return len(self.fit_times)
 
     def add(
@@ -80,17 +68,15 @@ class FoldProgress:
 
 
 def storage_reachable(marker: str | None) -> bool:
-    """True when a checkpoint written here can be read on every node: `marker`, a file the driver wrote into the
-    search's folder in Tune's storage, is visible on this node."""
+    """True when `marker`, a file the driver wrote in Tune's storage, is visible here: every node reads it."""
     return bool(marker) and Path(marker).is_file()
 
 
 @dataclass
 class RunFolds:
-    """A trial's kept folds as a tag of its own MLflow run, for a worker that does not see Tune's storage but
-    reaches the tracking server: at the node's MLFLOW_TRACKING_URI if it has one (the driver's URI may name the
-    server as the driver's host sees it), else the driver's. A server that does not answer costs one short try and
-    the folds are not kept: keeping them never fails or holds up a trial."""
+    """A trial's kept folds as a tag of its MLflow run, for a worker that does not see Tune's storage: at the node's
+    MLFLOW_TRACKING_URI if it has one (the driver's may name the driver's host), else the driver's. A server that
+    does not answer costs one short try; keeping folds never fails or holds up a trial."""
 
     tracking_uri: str
     experiment_id: str
@@ -138,8 +124,7 @@ class RunFolds:
 
 
 class FoldKeeper:
-    """Restores a trial's kept folds, and says when the next finished fold is worth keeping: as a Tune checkpoint
-    where Tune's storage is `reachable`, else in the trial's MLflow run (`runs`), else nowhere."""
+    """Restores a trial's kept folds and says when the next is worth keeping (a checkpoint, else in `runs`)."""
 
     def __init__(
         self, every_fold: bool, reachable: bool, keep_after_s: float | None = None, runs: RunFolds | None = None
@@ -172,8 +157,7 @@ class FoldKeeper:
         return self.runs is not None and due
 
     def report(self, metrics: dict, progress: FoldProgress) -> None:
-        """Keep the folds so far: report `metrics` to Tune with them as its checkpoint, or save them in the trial's
-        run (and report `metrics` when every fold is reported)."""
+        """Keep the folds so far: as the checkpoint of a report of `metrics`, or in the trial's run."""
         from ray import tune
 
         if self.runs is not None:

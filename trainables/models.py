@@ -237,9 +237,8 @@ def defaults(task: str = CLASSIFICATION) -> dict[str, Params]:
 def build_pipeline(
     model: str, feature_set: str, hyperparams: Params, seed: int, roles: Roles | int, task: str = CLASSIFICATION
 ) -> Pipeline:
-    """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int is a
-    count of clean numeric columns), the feature set, a scaler where the model needs one, the model (a classifier,
-    or a regressor for `task` regression)."""
+    """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int: that many
+    clean numeric columns), the feature set, a scaler where the model needs one, the model."""
     known = families(task)
     if model not in known:
         raise KeyError(f"unknown model {model!r} for {task}: use one of {sorted(known)}")

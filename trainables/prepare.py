@@ -1,12 +1,7 @@
 """The preparation step of a trial's Pipeline: raw columns in, numbers out, by the roles of trainables/columns.py.
 
-Every step is fitted on the rows the Pipeline is fitted on (a fold's training rows, or the whole development part
-at release), so nothing of the validation or test rows leaks in; the served model takes raw rows. scikit-learn's
-own encoders do the work (docs/usage.md says why not skrub's TableVectorizer); the one step of the project's own,
-`DateParts`, turns dates into numbers.
-
-The feature set (trainables/features.py) applies to the numeric columns, where squaring, selecting or rotating means
-something; categories are encoded beside them.
+Every step is fitted on the Pipeline's own rows, so nothing of the validation or test rows leaks in. The feature set
+(trainables/features.py) applies to the numeric columns; categories are encoded beside them.
 """
 
 from __future__ import annotations
@@ -30,10 +25,8 @@ TEXT_COMPONENTS = 30  # components kept of a many-valued text column's character
 
 
 def median_or_zero(values: np.ndarray) -> float:
-    """The median of a column's present values, 0 for a column with none: what `SimpleImputer(strategy="median",
-    keep_empty_features=True)` fills with, computed column by column. That imputer's own median masks the whole
-    block and sorts a copy of it (about five copies of the numbers at once); this one partitions one column at a
-    time, and gives the same numbers."""
+    """The median of a column's present values, 0 for none: `SimpleImputer(strategy="median")`'s numbers, one column
+    at a time instead of a masked, sorted copy of the whole block."""
     return float(np.median(values)) if len(values) else 0.0
 
 
@@ -44,9 +37,8 @@ def as_text(X: pd.DataFrame) -> np.ndarray:
 
 
 def as_unicode(X) -> np.ndarray:
-    """Text without gaps as numpy's unicode strings rather than Python objects: scikit-learn's encoders count and
-    look these up with numpy (sorting, searching) where they ask each object in Python, a third of a fold's time
-    on a million rows; the categories, their order and the encoding are the same."""
+    """Text without gaps as numpy's unicode strings, which scikit-learn's encoders handle with numpy rather than
+    object by object in Python; the categories, their order and the encoding are the same."""
     return np.asarray(X, dtype=str)
 
 
@@ -69,14 +61,12 @@ class DateParts(TransformerMixin, BaseEstimator):
         return pd.DataFrame(parsed, index=frame.index)
 
     def fit(self, X, y=None):
-        """Remember the columns, and which of them have times of day."""
         parsed = self._parse(X)
         self.columns_ = list(parsed.columns)
         self.hours_ = [name for name in parsed.columns if parsed[name].dt.hour.fillna(0).nunique() > 1]
         return self
 
     def transform(self, X) -> np.ndarray:
-        """The parts of each date, as floats (NaN where a date is missing)."""
         parsed = self._parse(X)
         out = []
         for name in self.columns_:
@@ -89,7 +79,6 @@ class DateParts(TransformerMixin, BaseEstimator):
         return np.column_stack(out) if out else np.empty((len(parsed), 0))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """`<column>_<part>` for each part."""
         names = []
         for name in self.columns_:
             names += [f"{name}_{part}" for part in (*PARTS, "days")] + ([f"{name}_hour"] if name in self.hours_ else [])
@@ -110,7 +99,6 @@ class TextComponents(TransformerMixin, BaseEstimator):
         return np.asarray([v if isinstance(v, str) else "" for v in as_text(X)[:, 0]], dtype=object)
 
     def fit(self, X, y=None):
-        """Learn the n-grams and their components from the fitted rows."""
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -122,12 +110,10 @@ class TextComponents(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """The components of each row's text."""
         grams = self.vectorizer_.transform(self._text(X))
         return self.svd_.transform(grams) if self.svd_ is not None else grams.toarray()
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """`text<i>` for each component."""
         return np.asarray([f"text{i}" for i in range(self.n_out_)], dtype=object)
 
 
@@ -138,10 +124,8 @@ def _text() -> FunctionTransformer:
 def preparation(
     roles: Roles, features, native_categories: bool, seed: int, task: str | None = None
 ) -> ColumnTransformer:
-    """The ColumnTransformer for `roles`: numbers imputed then `features` (a feature-set transformer, or None),
-    dates as parts, categories one-hot (or ordinal, for a model with `native_categories`), many-valued text
-    target-encoded (cross-fitted on stratified folds, or plain ones for `task` regression) and as the components of
-    its character n-grams. Columns of other roles are dropped."""
+    """The ColumnTransformer for `roles`: numbers imputed then `features` (or None), dates as parts, categories
+    one-hot (ordinal with `native_categories`), many-valued text target-encoded and as n-gram components."""
     parts = []
     numeric = roles.names(NUMERIC)
     if numeric:

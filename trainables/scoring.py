@@ -58,8 +58,7 @@ def log_loss(codes: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def ranking_scores(pipeline, X, codes: np.ndarray, n_classes: int) -> tuple[dict[str, float], np.ndarray | None]:
-    """A fitted classifier's `val_roc_auc` (from probabilities, else a decision function) and `val_log_loss` (from
-    probabilities) on rows `X` of true class codes `codes`, where it was fitted on every one of the `n_classes`
+    """A fitted classifier's `val_roc_auc` and `val_log_loss` where it was fitted on every one of the `n_classes`
     (a fold short of a class: scores do not line up); and its probabilities, or None."""
     model = pipeline[-1]
     if len(getattr(model, "classes_", ())) != n_classes:
@@ -76,11 +75,8 @@ def ranking_scores(pipeline, X, codes: np.ndarray, n_classes: int) -> tuple[dict
 
 
 def fold_scores(pipeline, X_val, val_codes: np.ndarray, n_classes: int, to_codes) -> tuple[dict, np.ndarray]:
-    """A fitted Pipeline's validation scores and its predicted class codes: accuracy, macro F1, balanced accuracy and
-    the `ranking_scores`.
-
-    A model with probabilities predicts their most likely class, as scikit-learn's `predict` does for every family
-    here but the SVM, so they are computed once; otherwise `to_codes(pipeline.predict(X_val))`."""
+    """A fitted Pipeline's validation scores and predicted class codes; a model with probabilities predicts their
+    most likely class, as `predict` does for every family here but the SVM, so they are computed once."""
     ranking, probabilities = ranking_scores(pipeline, X_val, val_codes, n_classes)
     if probabilities is not None:
         predicted = np.argmax(probabilities, axis=1)

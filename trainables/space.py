@@ -1,10 +1,5 @@
-"""The conditional search space (model family first, then its hyperparameters) and the trial config's shape.
-
-A trial config, as Tune hands it to the trainable, looks like
-    {"model": "svm", "feature_set": "basic", "svm": {"C": 3.2, ...}, "seed": 0, "cv_folds": 5}
-and its flat form, the params of the trial's MLflow run, like
-    {"model": "svm", "feature_set": "basic", "C": 3.2, ..., "seed": 0, "cv_folds": 5}.
-"""
+"""The conditional search space and the trial config's shape: `{"model": "svm", "feature_set": "basic", "svm":
+{"C": 3.2, ...}, "seed": 0, "cv_folds": 5}`, flat as its run's params (`{"model": "svm", ..., "C": 3.2, ...}`)."""
 
 from __future__ import annotations
 
@@ -25,10 +20,8 @@ from trainables.models import WEIGHTED, defaults, families
 class SearchSpace:
     """A define-by-run space for OptunaSearch: model family first, then that family's hyperparameters.
 
-    `trial_index` is the order in which the searcher proposed the trial: Optuna's trial number, less the
-    `first_number` trials a warm start put in the study before the search began.
-    A class rather than a closure so that Tune can pickle the searcher when it checkpoints the experiment.
-    `task`: the families' classifiers, or their regressors (whose configs say `task: regression`).
+    `trial_index` is Optuna's trial number less the `first_number` trials a warm start put in the study. A class,
+    not a closure, so that Tune can pickle the searcher when it checkpoints the experiment.
     """
 
     def __init__(
@@ -53,23 +46,21 @@ class SearchSpace:
         return config | ({c.TASK: self.task} if self.task == c.REGRESSION else {})
 
     def defaults(self) -> list[dict[str, Any]]:
-        """Each searched family at its scikit-learn defaults on the `basic` feature set (or the first searched), in
-        the searcher's names: what a search runs first when it knows nothing yet."""
+        """Each searched family at its scikit-learn defaults on `basic` (or the first feature set), as points."""
         feature_set = "basic" if "basic" in self.feature_sets else self.feature_sets[0]
         known = defaults(self.task)
         flat = [{c.MODEL: m, c.FEATURE_SET: feature_set, **known[m]} for m in known if m in self.models]
         return [self.point(f) for f in flat]
 
     def replay(self, flat: dict[str, Any]) -> optuna.trial.FixedTrial:
-        """A configuration (flat, as `point` takes it) walked through this space: the FixedTrial holds its params
-        and their distributions in this space, what a finished trial added to a study needs. ValueError as `point`."""
+        """A flat configuration walked through this space: a FixedTrial with its params and distributions."""
         trial = optuna.trial.FixedTrial(self.point(flat))
         self(trial)
         return trial
 
     def point(self, flat: dict[str, Any]) -> dict[str, Any]:
-        """A configuration to evaluate first, given in its flat form (a trial's MLflow params, values as numbers or
-        strings), in the searcher's names (`svm/C`). ValueError says what does not fit this space."""
+        """A flat configuration (a trial's MLflow params) in the searcher's names (`svm/C`); ValueError if it does not
+        fit this space."""
         model, feature_set = flat.get(c.MODEL), flat.get(c.FEATURE_SET)
         if model not in self.models:
             raise ValueError(f"model {model!r} is not one of the searched models ({','.join(self.models)})")

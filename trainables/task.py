@@ -12,9 +12,8 @@ MAX_CODES = 20  # a whole-number target with at most this many distinct values i
 
 
 def detect_task(y: pd.Series, asked: str = AUTO) -> tuple[str, str]:
-    """The task for target `y` and why: `asked` when it is not `auto`, else read off the values. Text, booleans and
-    whole numbers with few distinct values (class codes) are labels; other numbers are a quantity to predict.
-    UsageError when regression is asked of a target that is not numeric."""
+    """The task for target `y` and why: `asked` unless `auto`, else read off the values (labels: text, booleans, few
+    whole numbers)."""
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
     distinct = int(y.nunique())
     if asked == REGRESSION:

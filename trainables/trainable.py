@@ -46,23 +46,12 @@ def cross_validate(
     rungs: tuple[float, ...] = (),
     on_sample=None,
 ) -> dict[str, Any]:
-    """Cross-validate the config's Pipeline; `on_fold(progress)` is called after each fold but the last, with the
-    folds finished so far (`FoldProgress`). `resume`: folds an earlier attempt finished, not fitted again. `roles`:
-    the table's column roles (inferred from `X` when not given). `rungs`: shares of the first fold's training rows
-    the Pipeline is first fitted on, each scored on the fold's validation rows and handed to `on_sample(result)`
-    before the next (trainables/fidelity.py); a resumed trial, past them, skips them.
+    """Cross-validate the config's Pipeline: mean scores and fit time, the first fold's serving cost, the out-of-fold
+    confusion matrix (a regressor: a sample of predictions). `on_fold(progress)` after each fold but the last;
+    `resume`: folds already done; `rungs`: row samples scored first, each handed to `on_sample`.
 
-    Returns the mean validation scores (trainables/scoring.py) and training accuracy and macro F1, the mean fit time
-    of one fold, the serving cost (`predict_ms`: the CPU milliseconds to predict 1,000 rows drawn from the first
-    fold's validation rows; `model_bytes`: the first fold's fitted Pipeline serialised as the release stores it,
-    cloudpickle), and the confusion matrix of the out-of-fold predictions (rows: true class, columns: predicted,
-    classes sorted). A regressor's trial (config `task` regression) is cross-validated on shuffled, seeded folds
-    and returns RMSE, MAE and R² (and training RMSE and R²) and a sample of its out-of-fold predictions instead.
-
-    The first fold is fitted as the release fits its model (the frame with its column names, the labels as they
-    are), so its serving cost is the served model's. The other folds fit class codes, and on a table of clean numbers
-    plain arrays: the same numbers (sklearn encodes sorted labels the same way), without the per-call checks on
-    frames and string labels that cost more than a cheap trial's fit.
+    The first fold is fitted as the release fits its model, so its serving cost is the served model's; the others
+    fit class codes and, on clean numbers, arrays: the same numbers, without checks that cost more than a cheap fit.
     """
     roles = roles if roles is not None else infer_roles(X)
     regression = task_of(config) == c.REGRESSION
@@ -121,8 +110,8 @@ def cross_validate(
 
 
 class SampleScorer:
-    """Scores the config's Pipeline fitted on a share of the first fold's training rows (`fidelity.sample`, with
-    at least one row of each class), on a seeded subset of at most SCORED_ROWS of the fold's validation rows."""
+    """Scores the Pipeline fitted on a share of the first fold's training rows (each class kept), on at most
+    SCORED_ROWS of its validation rows."""
 
     def __init__(self, config, X, y, codes, classes, roles, train_idx, val_idx) -> None:
         self.config, self.X, self.y, self.codes, self.classes, self.roles = config, X, y, codes, classes, roles
@@ -131,8 +120,7 @@ class SampleScorer:
         self.X_val = X.iloc[self.val_idx]
 
     def score(self, share: float) -> dict[str, Any]:
-        """The result of the fit on `share` of the rows: its validation scores, fit time, fidelity and the work
-        done in folds (`folds_done`: the share)."""
+        """The result of the fit on `share` of the rows (`folds_done`: the share)."""
         rows = sample(self.train_idx, share, self.seed)
         if len(self.classes):  # every class in the sample, so that every score has every class
             _, first = np.unique(self.codes[self.train_idx], return_index=True)
@@ -165,9 +153,8 @@ def rows_of(columns: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
 
 
 def time_to_predict(pipeline, X_val: pd.DataFrame, rows: int = 1000, repeats: int = 5) -> float:
-    """CPU milliseconds the fitted Pipeline takes to predict `rows` rows cycled from the validation rows: the
-    median of `repeats` predictions, each timed by this thread's CPU clock on one BLAS/OpenMP thread, so that a
-    machine busy with other trials does not bend it as it bends the wall clock."""
+    """CPU milliseconds to predict `rows` rows, the median of `repeats`, on this thread's CPU clock and one BLAS
+    thread, so that a machine busy with other trials does not bend it as it bends the wall clock."""
     from threadpoolctl import threadpool_limits
 
     batch = X_val.iloc[np.resize(np.arange(len(X_val)), rows)]
@@ -181,9 +168,8 @@ def time_to_predict(pipeline, X_val: pd.DataFrame, rows: int = 1000, repeats: in
 
 
 def serialised_size(pipeline) -> int:
-    """Bytes of the fitted Pipeline serialised as the release logs it: MLflow's sklearn flavour writes `model.pkl`
-    with cloudpickle at pickle's default protocol. Counted as they are written, never held: a model that keeps its
-    training rows (k-NN) would otherwise need them twice more."""
+    """Bytes of the Pipeline as MLflow's sklearn flavour pickles it (cloudpickle), counted, never held: a k-NN
+    model would otherwise hold its training rows twice more."""
     import pickle
 
     import cloudpickle
@@ -205,43 +191,28 @@ class _ByteCounter:
         return size
 
 
-def where_am_i() -> dict[str, str]:
-    """The Ray node (id) and host this code runs on."""
-    import ray
-
-    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
-    return {c.NODE: node, c.HOSTNAME: socket.gethostname()}
-
-
 def train_trial(
     config: dict[str, Any], X: pd.DataFrame | Columns, y: pd.Series | Columns, report_folds: bool = False,
     storage: str | None = None, keep_after_s: float | None = None, runs: RunFolds | None = None,
     roles: Roles | None = None, rungs: tuple[float, ...] = (),
 ) -> None:  # fmt: skip
-    """Tune function trainable; bind the development part with `tune.with_parameters(train_trial, X=..., y=...)`,
-        as frames or, read without a copy, as `Columns` (search/searching/tuning.py's `trial_data`).
+    """Tune function trainable over the development part (`X`, `y`: frames or `Columns`).
 
-        With `report_folds` every fold is an iteration that reports the running means, so a scheduler such as
-        ASHA can stop a hopeless configuration after a fold or two; otherwise the trial reports once. `storage` is
-        a file the driver wrote in the search's folder of Tune's storage: where it is visible, finished folds are kept
-        as checkpoints (trainables/folds.py says when), elsewhere in the trial's MLflow run (`runs`), and an attempt
-        that follows a lost one starts from them. Every result says how many folds its attempt took over
-        (`folds_restored`). `keep_after_s`: seconds of unkept fitting worth keeping when the trial reports once
-        (`trainables.folds.KEEP_AFTER_S` by default). `roles`: the table's column roles, inferred once by the driver.
-    `rungs`: with `report_folds`, the row samples each configuration is scored on first (trainables/fidelity.py),
-    each an iteration of its own.
-
-        An error of the trial's own (its Pipeline raised) ends it at once with a failed result (`failed_result`), not an
-        exception: a seeded trial would raise again, and Tune's `FailureConfig(max_failures)` then counts only attempts
-        lost with their actor or node.
+    With `report_folds` every fold (and row sample, `rungs`) is an iteration, so ASHA can stop a hopeless
+    configuration early; otherwise the trial reports once. `storage`: a file the driver wrote in Tune's storage;
+    where it is visible folds are kept as checkpoints, elsewhere in the trial's run (`runs`; trainables/folds.py).
+    The trial's own error ends it with a failed result, not an exception: a seeded trial would raise again, and
+    Tune's `max_failures` then counts only attempts lost with their actor or node.
     """
+    import ray
     from ray import tune
 
     started = time.perf_counter()
     X, y = as_frame(X), as_frame(y)  # over the object store's buffers: nothing copied
     keeper = FoldKeeper(report_folds, storage_reachable(storage), keep_after_s, runs)
     resume = keeper.restore()
-    node = {**where_am_i(), c.FOLDS_RESTORED: keeper.restored}
+    node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    node = {c.NODE: node_id, c.HOSTNAME: socket.gethostname(), c.FOLDS_RESTORED: keeper.restored}
 
     def on_fold(progress: FoldProgress) -> None:
         if keeper.wants():
@@ -262,8 +233,7 @@ def train_trial(
 
 
 def failed_result(exc: BaseException) -> dict[str, Any]:
-    """The result of a trial whose own code raised `exc`: its error's first line and NaN for every score and cost
-    (Tune refuses a result without the search's metric; the searcher records it as failed,
-    search/searching/tuning.py); no `folds_done`, so the schedulers and the plateau pass it by."""
+    """The result of a trial whose own code raised: its error's first line and NaN for every score and cost (Tune
+    refuses a result without the search's metric); no `folds_done`, so the schedulers and the plateau pass it by."""
     line = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
     return {c.ERROR: f"{type(exc).__name__}: {line}"[:500], **dict.fromkeys((*c.SCORES, *c.COSTS), float("nan"))}

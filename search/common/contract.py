@@ -1,7 +1,5 @@
-"""One source for every name the search writes to MLflow and the release, the report, benchmarks and tests read.
-
-docs/tracking.md describes these names; `tests/unit/test_contract.py` checks that it names every one of them.
-"""
+"""One source for every name the search writes to MLflow and the release, the report, benchmarks and tests read
+(described in docs/tracking.md, which `tests/unit/test_contract.py` checks names every one)."""
 
 from __future__ import annotations
 
@@ -49,8 +47,7 @@ PARETO_FRONT = "pareto_front"  # `true` on the Pareto-optimal trials of a search
 RECORDED_ON_RESUME = "recorded_on_resume"  # `true` on a trial run made from Tune's state by --resume
 CONFUSION_MATRIX = "confusion_matrix"  # tag: the out-of-fold confusion matrix as JSON rows (true class by row)
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"  # artifact: its figure, on the best trial of each model family
-# A regressor's counterpart (tag: JSON {"actual": [...], "predicted": [...]}, a seeded sample of its out-of-fold
-# predictions) and its figure, predicted against actual beside the residuals.
+# A regressor's counterpart (tag: JSON {"actual": [...], "predicted": [...]}, out of fold) and its figure.
 PREDICTED_ACTUAL, PREDICTED_ACTUAL_PNG = "predicted_actual", "predicted_actual.png"
 GIT_COMMIT, GIT_DIRTY, CODE_DIGEST = "git_commit", "git_dirty", "code_digest"  # the code that ran (lineage.py)
 DATASET, DATASET_DIGEST = "dataset", "dataset_digest"  # a param of the search and a tag of every run
@@ -68,17 +65,13 @@ FOLDS_KEPT = "folds_kept"  # tag of a trial run whose worker does not see Tune's
 MAX_TAG_CHARS = 5000  # the longest tag value the project writes (MLflow's limit on a tag's value)
 NODES_USED = "nodes_used"  # metric of the parent run: the Ray nodes its trials ran on
 ELASTIC_NAMES = (LOST_ATTEMPTS, LOST_ATTEMPT, FOLDS_RESTORED, FOLDS_REDONE, FOLDS_KEPT, NODES_USED)
-# Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in that
-# folder (the journal cluster/study_dashboard.py serves).
+# Where a search keeps its state (tag `tune_path` of its parent run: Tune's folder) and its Optuna study in it.
 TUNE_PATH, STUDY_JOURNAL = "tune_path", "optuna-journal.log"
-# More tags of the search's parent run: where its data was read (a CSV's path, a bundled set's name), `resumed=true`
-# once `--resume` continued it, and its best trial's run when it ended.
+# More tags of the search's parent run: where its data was read, `resumed=true` once `--resume` continued it.
 DATASET_SOURCE, RESUMED = "dataset_source", "resumed"
 SEARCH_TAGS = (TUNE_PATH, DATASET_SOURCE, RESUMED, BEST_TRIAL_RUN_ID)
-# A registered version's tags: its lineage (`dataset_source`, the split, the trial's params as the JSON `config`), what
-# the alias gate decided (`promotion`, one of PROMOTION_VERDICTS, its reason and alias, `forced=true`, the serving
-# budget it was held to), `rolled_back=true`, its git tag, the run holding its evaluation, `released_from_dirty_tree`,
-# `release_complete`; and the release run's `model_uri` (its logged Pipeline) and `release_status`.
+# A registered version's tags (its lineage, what the alias gate decided, its git tag, its evaluation run) and the
+# release run's `model_uri` (its logged Pipeline) and `release_status`.
 CONFIG, PROMOTION, PROMOTION_REASON, PROMOTION_ALIAS = "config", "promotion", "promotion_reason", "promotion_alias"
 SERVING_BUDGET, ROLLED_BACK, GIT_TAG = "serving_budget", "rolled_back", "git_tag"
 EVALUATION_RUN_ID, DIRTY_RELEASE, RELEASE_COMPLETE = "evaluation_run_id", "released_from_dirty_tree", "release_complete"
@@ -116,9 +109,7 @@ VAL_SCORES = (*CLASSIFICATION_SCORES, *REGRESSION_SCORES)
 SCORES = (*VAL_SCORES, TRAIN_ACCURACY, TRAIN_F1, TRAIN_RMSE, TRAIN_R2, FIT_TIME_S)
 COSTS = (PREDICT_MS, MODEL_BYTES)
 TRIAL_TIME_S = "trial_time_s"  # wall seconds of the trial's last attempt in its worker, fitting and scoring its folds
-# The share of a fold's training rows the result's fit used: below 1 for a row sample scored before the folds
-# (trainables/fidelity.py), whose `folds_done` is then that share; 1 for folds. Only complete results are ranked.
-FIDELITY = "fidelity"
+FIDELITY = "fidelity"  # the share of a fold's training rows the result's fit used: below 1 on a row sample
 TRIAL_METRICS = (*SCORES, *COSTS, FOLDS_DONE, FIDELITY, TRIAL_TIME_S)
 RANK_METRICS = VAL_SCORES  # what --metric may be (each task's own: `task_metrics`)
 # The release's scores on the held-out test part (its card, the report), one for each of RANK_METRICS.
@@ -179,22 +170,17 @@ CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, -
 SEARCH_PARAMS = (DATASET, TARGET, TASK, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,
                  PLATEAU, MIN_DELTA, CATEGORICAL, DROP, TIME_BUDGET)  # fmt: skip
-# The table's columns as the search saw them (tag of the parent run and of a registered version: JSON, one object a
-# column: name, role, missing values, date format) and why the search ranks by its metric (tag of the parent run).
+# The table's column roles as the search saw them (JSON) and why the search ranks by its metric.
 COLUMN_ROLES, METRIC_REASON = "column_roles", "metric_reason"
 COLUMN_ROLES_FILE = "column_roles.json"  # artifact of the parent run, when the roles do not fit in a tag
-# What a search knows of earlier ones (tags of its parent run): its fingerprint (data, split, folds, definitions of
-# the families and feature sets) and its data's schema (columns and labels); the searches whose completed trials
-# its sampler knew before its first proposal, and how many, and the best of them it ran first (`<search id>/<trial
-# index>`); or the related search whose best configurations it ran first, and how many.
+# What a search knows of earlier ones (tags of its parent run, search/searching/warm.py): its fingerprint and schema,
+# the searches it learned from and the best trial it ran first, or the related search whose configurations it ran.
 SEARCH_FINGERPRINT, SCHEMA_DIGEST = "search_fingerprint", "schema_digest"
 WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST = "warm_start_from", "warm_start_trials", "warm_start_best"
 ENQUEUED_FROM, ENQUEUED_TRIALS = "enqueued_from", "enqueued_trials"
 WARM_TAGS = (SEARCH_FINGERPRINT, SCHEMA_DIGEST, WARM_START_FROM, WARM_START_TRIALS, WARM_START_BEST, ENQUEUED_FROM,
              ENQUEUED_TRIALS)  # fmt: skip
-# Why a search ended (tag `stop_reason` of its parent run): every trial asked for ran, `--plateau` or
-# `--time-budget` ended it.
-STOP_REASON = "stop_reason"
+STOP_REASON = "stop_reason"  # why a search ended (tag of its parent run)
 STOP_REASONS = (NUM_SAMPLES, PLATEAU, TIME_BUDGET)
 BEST_VAL_ACCURACY, BEST_VAL_F1 = "best_val_accuracy", "best_val_f1"
 BEST_VAL_RMSE, BEST_VAL_R2 = "best_val_rmse", "best_val_r2"  # a regression search's

@@ -7,8 +7,7 @@
 | 2 | bad input, or a server that does not answer or refuses the login |
 | 130 | interrupted (Ctrl-C); the work can be continued or redone |
 
-These five classes are the project's only exceptions (the commands, cluster/ and trainables/ raise them).
-Every command prints a refusal or a failure as one line, `<command>: <what happened and what to do>`, on stderr.
+Every command prints a refusal or a failure as one line on stderr, `<command>: <what happened and what to do>`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Small figures the driver logs with runs (the report's plots live in `search/reporting/plots.py`).
+"""Small figures the driver and the release log with runs.
 
-The confusion matrix is drawn on the driver when a search ends (the best trial of each model family) and by the
-release, with Pillow rather than matplotlib, whose text layout alone costs many times more (BENCHMARKS.md,
-"Measured once": the confusion matrix), in matplotlib's own font and colour map so that it looks like the report's
-figures.
+The confusion matrix is drawn with Pillow, not matplotlib, whose text layout costs many times more (BENCHMARKS.md,
+"Measured once"), in matplotlib's font and colour map so that it looks like the report's figures.
 """
 
 from __future__ import annotations
@@ -83,8 +81,7 @@ def save_confusion_matrix(matrix: Sequence[Sequence[int]], classes: Sequence, pa
 
 
 def save_predicted_actual(actual: Sequence[float], predicted: Sequence[float], path: Path, title: str) -> Path:
-    """Write a regressor's figure as a PNG: predicted against actual (the diagonal is a perfect fit) beside the
-    residuals (actual − predicted) against the prediction (a band around zero with no shape is what is wanted)."""
+    """Write a regressor's figure as a PNG: predicted against actual beside the residuals against the prediction."""
     from matplotlib.figure import Figure
 
     actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)

@@ -1,8 +1,4 @@
-"""Finding things in MLflow: a search's parent run, the experiment a run belongs to, a search's trials.
-
-These are the project's queries of the tracking store; they sit above the names they query by (`contract`) and the
-record they return (`trials.Trial`), which depend on nothing else in the project (docs/design.md, "A bottom layer").
-"""
+"""Finding things in MLflow: a search's parent run, the experiment a run belongs to, a search's trials."""
 
 from __future__ import annotations
 
@@ -21,12 +17,8 @@ if TYPE_CHECKING:
 def find_search(
     client: MlflowClient, search_id: str | None = None, experiment: str | None = None, finished: bool = False
 ) -> Run:
-    """The parent run of a search: by `search_id`, or the latest one (`finished`: the latest FINISHED one).
-
-    `experiment` (a name or an id) limits the look to one experiment; without it every experiment of the
-    tracking store is searched, so the latest search is found whatever its dataset. Raises UsageError for a
-    named search or experiment that is not there, NothingToDo when there is no search at all.
-    """
+    """The parent run of a search: by `search_id`, or the latest (`finished`: FINISHED) one, in `experiment` (a name
+    or an id) or in every experiment. UsageError for a named one not there, NothingToDo when there is none."""
     experiments = _experiment_ids(client, experiment)
     query = f"tags.{c.RUN_TYPE} = '{c.SEARCH_RUN}'"
     if search_id:
@@ -45,13 +37,8 @@ def find_search(
 
 def _experiment_ids(client: MlflowClient, experiment: str | None) -> list[str]:
     if experiment is None:
-        ids, token = [], None
-        while True:
-            page = client.search_experiments(max_results=1000, page_token=token)
-            ids += [e.experiment_id for e in page]
-            token = page.token
-            if not token:
-                break
+        pages = _every_page(lambda token: client.search_experiments(max_results=1000, page_token=token))
+        ids = [e.experiment_id for e in pages]
         if not ids:
             raise NothingToDo(f"no experiment at {public_uri(client.tracking_uri)}: run python search/run.py first")
         return ids
@@ -79,10 +66,15 @@ def search_trials(client: MlflowClient, experiment_id: str, search_id: str, fini
     """Every trial run of a search (`finished`: the FINISHED ones), as Trials."""
     query = f"tags.{c.SEARCH_ID} = '{search_id}' and tags.{c.RUN_TYPE} = '{c.TRIAL_RUN}'"
     query += " and attributes.status = 'FINISHED'" if finished else ""
-    runs, token = [], None
+    runs = _every_page(lambda token: client.search_runs([experiment_id], query, max_results=1000, page_token=token))
+    return [Trial.from_run(r) for r in runs]
+
+
+def _every_page(fetch) -> list:
+    """All items of a paged MLflow search: `fetch(page_token)` until no token comes back."""
+    items, token = [], None
     while True:
-        page = client.search_runs([experiment_id], query, max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return [Trial.from_run(r) for r in runs]
+        page = fetch(token)
+        items += page
+        if not (token := page.token):
+            return items

@@ -1,5 +1,4 @@
-"""Read one search back from MLflow (docs/tracking.md): its parent run and a table of its trials (`Trial.row`); the
-project's tables as Markdown and as console text."""
+"""Read one search back from MLflow: its parent run and a table of its trials; tables as Markdown and console text."""
 
 from __future__ import annotations
 
@@ -31,7 +30,6 @@ class SearchRuns:
 
     @property
     def search_id(self) -> str:
-        """The search's id (tag `search_id`)."""
         return self.parent.data.tags.get(c.SEARCH_ID, "")
 
     @property
@@ -41,8 +39,7 @@ class SearchRuns:
 
 
 def load_search(client: MlflowClient, experiment: str | None = None, search_id: str | None = None) -> SearchRuns:
-    """The parent run and trial table of a search (the latest one, in any experiment unless `experiment` is given);
-    trials ordered by `trial_index`, then start time."""
+    """The parent run and trial table (ordered by `trial_index`, then start time) of a search, the latest if unnamed."""
     parent = find_search(client, search_id, experiment)
     pid = parent.info.run_id
     found = search_trials(client, parent.info.experiment_id, parent.data.tags.get(c.SEARCH_ID, ""))

@@ -1,12 +1,8 @@
 """A trial as the project understands it, built alike from its MLflow run and from Tune's result, and read one way.
 
 `Trial` is the record; `outcome` the one rule of what became of a trial; `rank_trials` the one rule of which trial
-is best: the better `metric` (default `val_accuracy`; its direction from `contract.MINIMISED`); ties broken by higher
-`val_f1`, then lower `fit_time_s`, then the earlier trial (lower `trial_index`). A difference of no consequence is a
-tie (`same`): scores equal up to float rounding, fit times within 10% of the faster or within 1 ms (timer noise, not
-cost). `deciding_rule` says which rule separated two trials. Only completed trials (every fold ran) are ranked. A
-Trial reads as a mapping of its flat row (the report's trial table), so the ranking, the Pareto front and the budget
-take Trials and plain rows alike.
+is best. A Trial reads as a mapping of its flat row, so the ranking, the Pareto front and the budget take Trials and
+plain rows alike.
 """
 
 from __future__ import annotations
@@ -55,9 +51,8 @@ def flat_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def status_of(metrics: Mapping[str, Any], failed: bool = False, ended: bool = False) -> str:
-    """A trial's MLflow status from what Tune told of it, the first half of its lifecycle (`outcome` the second):
-    its own error (an `error` result, trainables/trainable.py) or Tune's (`failed`) -> FAILED; a result with
-    `folds_done` -> FINISHED; no result yet -> RUNNING, or KILLED once it `ended` (the search's end cut it short)."""
+    """A trial's MLflow status from what Tune told of it (`outcome` reads it): its own error or Tune's -> FAILED; a
+    result with `folds_done` -> FINISHED; none yet -> RUNNING, or KILLED once the search's end cut it (`ended`)."""
     if failed or c.ERROR in metrics:
         return "FAILED"
     if c.FOLDS_DONE in metrics:
@@ -127,8 +122,7 @@ class Trial(Mapping[str, Any]):
         cls, config: Mapping[str, Any], metrics: Mapping[str, Any], failed: bool = False, run_id: str = "",
         ended: bool = False, **tags: str,
     ) -> Trial:  # fmt: skip
-        """The trial of a Tune result (its config and last metrics), as its MLflow run records it (`status_of`;
-        `ended`: the search is over for it); a failed trial's NaN scores are left out."""
+        """The trial of a Tune result (config and last metrics), as its run records it; NaN scores left out."""
         fixed = {k: config[k] for k in c.TRIAL_CONSTANTS if k in config}
         params = flat_params(dict(config)) if c.MODEL in config else fixed
         if c.TRIAL_ID in metrics:
@@ -146,17 +140,14 @@ class Trial(Mapping[str, Any]):
 
     @property
     def trial_id(self) -> str:
-        """Tune's id of the trial."""
         return self.tags.get(c.TRIAL_ID, "")
 
     @property
     def outcome(self) -> c.Outcome:
-        """What became of the trial (`search.common.trials.outcome`)."""
         return outcome({"status": self.status, **self.params, **self.metrics})
 
     def row(self) -> dict[str, Any]:
-        """The flat row of the report's trial table: identity, tags, metrics, params (`param.<name>` for a param
-        named like a column), outcome."""
+        """The flat row of the report's trial table: identity, tags, metrics, params, outcome."""
         row: dict[str, Any] = {"run_id": self.run_id, "run_name": self.run_name, "status": self.status}
         row |= {c.TRIAL_INDEX: self.index, "start_time": self.start_time}
         row |= {k: self.tags.get(k) for k in TAGS} | self.metrics
@@ -199,8 +190,7 @@ def records(trials: Rows) -> list[Mapping[str, Any]]:
 
 
 def rank_steps(metric: str = c.VAL_ACCURACY) -> list[tuple[str, str]]:
-    """The ranking's rules in order, each (column, the better way): `metric`, then the tie-break: its partner score
-    (`contract.partner_of`; none after macro F1), the fit time, the earlier trial."""
+    """The ranking's rules in order, each (column, the better way): `metric`, its partner score, fit time, index."""
     steps = [(metric, "lower" if metric in c.MINIMISED else "higher")]
     partner = c.partner_of(metric)
     steps += [(partner, "lower" if partner in c.MINIMISED else "higher")] if metric != c.VAL_F1 else []
@@ -228,11 +218,8 @@ def same(column: str, a: Any, b: Any) -> bool:
 
 
 def rank_trials(trials: Rows | Iterable[Mapping[str, Any]], metric: str = c.VAL_ACCURACY) -> list[Mapping[str, Any]]:
-    """Completed trials (of a list, or of a trial table), best first, by `metric` and the stated tie-break.
-
-    Rule by rule: order by the rule, then the best value and every value `same` as it form a tie, ordered by the
-    next rule; then the next best value of what is left, and so on. The result does not depend on the input order.
-    """
+    """Completed trials best first, rule by rule (`rank_steps`): the best value and every value `same` as it form a
+    tie, ordered by the next rule. The result does not depend on the input order."""
     rows = records(trials) if isinstance(trials, pd.DataFrame) else trials
     eligible = [r for r in rows if completed(r) and scored(r)]
     return _ranked(eligible, rank_steps(metric))

@@ -1,8 +1,4 @@
-"""What a search does once Tune is done: its trials as the project's records, the figures of the trials people open,
-the Pareto front's tags.
-
-The tracker wrote each trial's run while the search ran; this is the work that needs every trial's end first.
-"""
+"""What a search does once Tune is done: its trials as records, the figures of the best trials, the Pareto front."""
 
 from __future__ import annotations
 
@@ -16,8 +12,7 @@ from search.common.trials import Trial, best_per
 
 
 def trials_of(results, runs: dict[str, tuple[str, int]], ended: bool = False) -> list[Trial]:
-    """The Trials of Tune's results, each with its MLflow run id (from the tracker); `ended`: the search's end
-    (`--plateau`, `--time-budget`) cut those still in flight."""
+    """The Trials of Tune's results with their MLflow run ids; `ended`: the search's end cut those in flight."""
     trials = []
     for result in results:
         metrics = result.metrics or {}
@@ -29,8 +24,7 @@ def trials_of(results, runs: dict[str, tuple[str, int]], ended: bool = False) ->
 
 
 def draw_figures(client, results, trials: list[Trial], metric: str, classes: list) -> None:
-    """Log the figure of the best trial of each model family: a classifier's confusion matrix, a regressor's
-    predictions against the truth beside the residuals, both out of fold (their numbers are on every trial's run)."""
+    """Log the out-of-fold figure of the best trial of each model family (confusion matrix, or predicted-actual)."""
     numbers = {(r.metrics or {}).get(c.TRIAL_ID): r.metrics for r in results}
     for trial in filter(None, best_per(trials, c.MODEL, metric).values()):
         metrics = numbers.get(trial.trial_id) or {}
@@ -53,8 +47,7 @@ def _log_figure(client, trial: Trial, kind: str, numbers, classes: list) -> None
 
 
 def mark_front(client, search_id: str, parent_run_id: str, objectives: str, rows: list[Trial]) -> list[Trial]:
-    """Tag the Pareto-optimal completed trials `pareto_front=true`; the front as a table in the console and on the
-    parent run (`pareto_front.md`)."""
+    """Tag the Pareto-optimal completed trials; the front as a table in the console and on the parent run."""
     from search.common.pareto import front, front_table, parse_objectives
 
     parsed = parse_objectives(objectives)

@@ -1,7 +1,4 @@
-"""The search itself: check the settings against the data, start the parent run, fit the Tuner, record the end.
-
-`run_search` is what `search/run.py` calls; benchmarks and tests call it too.
-"""
+"""The search itself: check the settings against the data, start the parent run, fit the Tuner, record the end."""
 
 from __future__ import annotations
 
@@ -53,9 +50,8 @@ class SearchOutcome:
 
 
 def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
-    """Load and split the data, choose the metric (when not given: `config.metric` is set, and `config.metric_reason`
-    says why) and the families and feature sets that fit the table, and check the settings against it, before
-    anything starts; the lines to say about it."""
+    """Load and split the data, choose the metric, families and feature sets that fit it (set on `config`) and check
+    the settings against it, before anything starts; the lines to say about it."""
     data = load_dataset(config.dataset, config.target, config.categorical, config.drop, config.task)
     config.task, config.task_reason = data.task, data.task_reason
     split = split_dataset(data, config.test_size, config.seed)
@@ -80,9 +76,8 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
 
 
 def validation(config: SearchConfig, split: Split, name: str, regression: bool) -> list[str]:
-    """Set the folds and the scheduler left to the table (`--cv-folds`, `--scheduler` not given:
-    trainables/fidelity.py) and check the folds against the development part; a line for what a big table
-    changes."""
+    """Set the folds and scheduler left to the table (trainables/fidelity.py) and check the folds against the
+    development part; a line for what a big table changes."""
     rows = len(split.y_dev)
     given = config.cv_folds is not None
     config.cv_folds = config.cv_folds if given else fidelity.folds_for(rows)
@@ -117,8 +112,7 @@ def choose_metric(y, task: str = c.CLASSIFICATION) -> tuple[str, str]:
 
 
 def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
-    """Leave out of the space the families and feature sets that make no sense for this table or metric; a line
-    for each left out. UsageError when nothing is left."""
+    """Leave out the families and feature sets that make no sense for this table or metric, a line for each."""
     from search.searching.config import check_points, models_for
     from trainables.columns import NUMERIC
 
@@ -136,15 +130,8 @@ def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
     return notes
 
 
-def say_columns(data: Dataset) -> None:
-    """The column roles as a table, for a table that needs preparing (a table of clean numbers needs no word)."""
-    if not data.roles.plain:
-        print(f"columns of {data.name} ({len(data.y)} rows):\n{data.roles.table()}")
-
-
 def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable. The run command's
-    process settings are made first (a no-op after `search/run.py` made them) for callers such as the benchmarks."""
+    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
@@ -154,7 +141,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.warm import plan
 
     started = time.monotonic()  # --time-budget counts from here
-    apply_process_settings("run")
+    apply_process_settings("run")  # a no-op after `search/run.py` made them; benchmarks call this directly
     patch_tune()  # the project's only patches of Ray's internals (search/common/compat.py), once per process
     check_tracking_uri(config.tracking_uri)
     parent = None
@@ -178,7 +165,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
         MlflowClient(config.tracking_uri).search_experiments(max_results=1)
     context = connect_ray(config.address, PROJECT_ROOT)
     started_ray = context is not None and config.address in (None, "", "local")
-    dashboard = _url(getattr(context, "dashboard_url", None))
+    dashboard = getattr(context, "dashboard_url", None)
+    dashboard = dashboard if not dashboard or "://" in dashboard else f"http://{dashboard}"
     try:
         client = MlflowClient(config.tracking_uri)
         lineage = {**lineage_tags(PROJECT_ROOT), c.DATASET: data.name, c.DATASET_DIGEST: data.digest}
@@ -195,7 +183,8 @@ def run_search(config: SearchConfig) -> SearchOutcome:
             on_ray = f", Ray dashboard {dashboard}" if dashboard else ""
             print(f"{verb} {home.search_id}: experiment {home.experiment!r}, parent run {home.parent_run_id}, "
                   f"tracking {public_uri(config.tracking_uri)}{on_ray}")  # fmt: skip
-            say_columns(data)
+            if not data.roles.plain:  # a table of clean numbers needs no word
+                print(f"columns of {data.name} ({len(data.y)} rows):\n{data.roles.table()}")
             for note in notes:
                 print(note)
             if warm is not None and warm.note():
@@ -218,8 +207,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
 
 def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, split: Split, lineage: dict,
                 warm, started: float, max_concurrent: int | None):  # fmt: skip
-    """How `_run` gets its Tuner and tracker: a new search's, built with its stoppers (from `started`), or, for a
-    resumed search (no `warm`), the one Tune restores."""
+    """How `_run` gets its Tuner and tracker: a new one, or for a resumed search (no `warm`) the one Tune restores."""
     from search.searching.tracking import TrialTracker
     from search.searching.tuning import build_tuner
 
@@ -237,33 +225,21 @@ def tuner_maker(config: SearchConfig, client, home: SearchHome, data: Dataset, s
 
 
 def ending(config: SearchConfig, started: float):
-    """What can end the search before its last trial: `--plateau` and `--time-budget` (counted from `started`, a
-    `time.monotonic()` reading), or None."""
+    """What can end the search before its last trial (`--plateau`, `--time-budget` from `started`), or None."""
+    from search.searching.plateau import Plateau
     from search.searching.time_budget import Ending, TimeBudget
+    from search.searching.tuning import first_objective
 
     budget = TimeBudget(config.time_budget, started) if config.time_budget else None
-    plateau = plateau_stopper(config)
+    first = first_objective(config)
+    plateau = (
+        Plateau(first.name, config.plateau, config.min_delta, config.cv_folds, first.mode) if config.plateau else None
+    )
     return Ending(plateau, budget) if plateau or budget else None
 
 
-def plateau_stopper(config: SearchConfig):
-    """The `--plateau` stopper on the search's first objective, or None."""
-    if not config.plateau:
-        return None
-    from search.searching.plateau import Plateau
-
-    metric, mode = config.metric, c.mode_of(config.metric)
-    if config.objectives:
-        from search.common.pareto import parse_objectives
-
-        first = parse_objectives(config.objectives)[0]
-        metric, mode = first.name, first.mode
-    return Plateau(metric, config.plateau, config.min_delta, config.cv_folds, mode)
-
-
 def _restore(config: SearchConfig, client, home: SearchHome, split: Split, runs: RunFolds | None):
-    """The interrupted search's Tuner and the tracker it restored (with this run's tracking URI), its `--plateau`
-    stopper's count going on from where the search was cut."""
+    """The interrupted search's Tuner and restored tracker, its `--plateau` count going on from where it was cut."""
     from search.searching.tracking import restored_tracker
     from search.searching.tuning import restore_tuner
 
@@ -276,11 +252,8 @@ def _restore(config: SearchConfig, client, home: SearchHome, split: Split, runs:
 
 
 def _run(config: SearchConfig, client, home: SearchHome, make_tuner, classes: list) -> SearchOutcome:
-    """Build (`make_tuner`: the Tuner and its tracker) and fit the Tuner, then record the outcome on the parent run;
-    the parent is closed whatever happens.
-
-    A search that the tracker's stopper (`--plateau`, `--time-budget`) ended is complete: its trials cut short in
-    flight count as stopped."""
+    """Build and fit the Tuner, then record the outcome on the parent run, which is closed whatever happens. A search
+    its stopper ended is complete: the trials it cut in flight count as stopped."""
     from search.searching.closing import draw_figures, mark_front, trials_of
     from search.searching.elastic import nodes_used
     from search.searching.parent_run import finish_parent_run
@@ -339,8 +312,7 @@ def tracking_lost(uri: str, search_id: str) -> Unreachable:
 
 
 def abandon(client, home: SearchHome) -> Interrupted:
-    """A search cut before its first trial (`nothing_ran`) leaves nothing: its parent run is deleted, its Tune
-    folder (the study journal, a state with no trial) removed; the line to say."""
+    """Delete what a search cut before its first trial left (parent run, Tune folder); the line to say."""
     import shutil
 
     client.delete_run(home.parent_run_id)
@@ -364,10 +336,13 @@ def interrupted(search_id: str, tracking_uri: str | None = None) -> Interrupted:
 
 
 def resume_command(search_id: str, tracking_uri: str | None = None) -> str:
-    """The command that continues a search, with the interpreter that ran it and, when it is not the default, the
-    tracking URI it was started with (as the closing lines print them)."""
-    where = "" if tracking_uri in (None, SearchConfig().tracking_uri) else f" --tracking-uri {public_uri(tracking_uri)}"
-    return f"{commands_dir()}python search/run.py --resume {search_id}{where}"
+    """The command that continues a search, as the closing lines print commands."""
+    return f"{commands_dir()}python search/run.py --resume {search_id}{_uri_flag(tracking_uri)}"
+
+
+def _uri_flag(tracking_uri: str | None) -> str:
+    """`--tracking-uri` for a URI other than the default."""
+    return "" if tracking_uri in (None, SearchConfig().tracking_uri) else f" --tracking-uri {public_uri(tracking_uri)}"
 
 
 def print_summary(outcome: SearchOutcome, top: int = 5) -> None:
@@ -403,10 +378,6 @@ def trial_counts(outcome: SearchOutcome) -> str:
     return ", ".join(counts)
 
 
-def _url(address: str | None) -> str | None:
-    return address if not address or "://" in address else f"http://{address}"
-
-
 def commands_dir(executable: str | None = None, cwd: Path | None = None) -> str:
     """Where the running interpreter's commands are, as a user pastes them here: `.venv/bin/` for a virtual
     environment under the working folder, nothing (the PATH's) otherwise."""
@@ -421,21 +392,15 @@ STUDY_DASHBOARD_SERVICE = "docker compose --profile dashboard run --rm --service
 
 
 def print_next_steps(outcome: SearchOutcome, tracking_uri: str, storage_path: str | None = None) -> None:
-    """How to look at the search (MLflow UI, its Optuna study, a cluster's Ray dashboard), release its best trial
-    and report it, with the commands of the interpreter that ran the search (`.venv/bin/python`).
+    """How to look at the search, release its best trial and report it, with the interpreter that ran it.
 
-    Where the driver runs beside its servers in containers, the addresses it uses are not a browser's: compose sets
-    `MLFLOW_UI_URL`, `RAY_DASHBOARD_URL` and `STUDY_DASHBOARD_URL` to what a browser on the host opens, and those are
-    printed instead;
-    the release and the report are then host commands (the clone to tag is there), after the login's `eval`.
-    """
-    where = "" if tracking_uri == SearchConfig().tracking_uri else f" --tracking-uri {public_uri(tracking_uri)}"
+    In containers, compose sets `MLFLOW_UI_URL`, `RAY_DASHBOARD_URL` and `STUDY_DASHBOARD_URL` to what a browser on
+    the host opens; the release and the report are then host commands (the clone to tag is there)."""
     host = os.environ.get("MLFLOW_UI_URL")
-    if host:
-        where = f" --tracking-uri {host.rstrip('/')}"
+    where = f" --tracking-uri {host.rstrip('/')}" if host else _uri_flag(tracking_uri)
     page = f"#/experiments/{outcome.experiment_id}/runs"
-    ui = os.environ.get("MLFLOW_UI_URL") or (public_uri(tracking_uri) if served(tracking_uri) else "")
-    bin_ = "" if host else commands_dir()  # in compose, the release and the report are host commands
+    ui = host or (public_uri(tracking_uri) if served(tracking_uri) else "")
+    bin_ = "" if host else commands_dir()
     py = f"{bin_}python"
     if ui:
         print(f"look:    {ui.rstrip('/')}/{page}")

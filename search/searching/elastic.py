@@ -1,13 +1,4 @@
-"""A search on a cluster that breathes: workers that join, drain and vanish while it runs.
-
-- `FoldLedger`: what each trial lost with a vanished worker, as its MLflow run records it: the folds its last
-  attempt took over from its checkpoint (`folds_restored`) and the folds it had reported and had to fit again
-  (`folds_redone`; with a checkpoint per reported fold, none).
-- `SearchLimiter`: the search's concurrency limiter, which keeps the concurrency equal to the cluster's CPUs as
-  workers join and leave (unless `--max-concurrent` fixed it), so a worker added mid-search gets trials within
-  seconds.
-- `nodes_used`: how many Ray nodes a search's trials ran on, for the parent run and the summary.
-"""
+"""A search on a cluster that breathes: workers that join, drain and vanish while it runs."""
 
 from __future__ import annotations
 
@@ -18,11 +9,11 @@ from ray.tune.search import ConcurrencyLimiter
 
 from search.common import contract as c
 
-FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs (one GCS call, about a millisecond)
+FOLLOW_EVERY_S = 1.0  # how often the driver reads the cluster's CPUs
 
 
 class FoldLedger:
-    """Per trial: the most folds it reported, its lost attempts, and what the attempts after them redid."""
+    """Per trial: the most folds it reported, its lost attempts, and the folds the attempts after them redid."""
 
     def __init__(self) -> None:
         self.reported: dict[str, int] = {}
@@ -31,8 +22,7 @@ class FoldLedger:
         self.attempts_lost: dict[str, dict[str, str]] = {}  # trial id -> its lost-attempt tags so far
 
     def lost(self, trial_id: str, error: str) -> dict[str, str]:
-        """An attempt of the trial was lost: remember how far it had reported; returns the trial run's tags for it
-        (`lost_tags`)."""
+        """An attempt of the trial was lost: remember how far it had reported; the trial run's tags for it."""
         self.lost_at[trial_id] = self.reported.get(trial_id, 0)
         self.redone.setdefault(trial_id, 0)
         tags = self.attempts_lost.setdefault(trial_id, {})
@@ -47,8 +37,8 @@ class FoldLedger:
         self.reported[trial_id] = int(result.get(c.FOLDS_DONE, 0))
 
     def tags(self, trial_id: str, result: dict) -> dict[str, str]:
-        """The trial run's tags at its end: its lost attempts (again: an attempt lost before its run was opened has
-        no other record), folds restored by its last attempt, folds redone (only for a trial that lost one)."""
+        """The trial run's tags at its end: lost attempts (again: one lost before its run opened has no other
+        record), folds restored, folds redone."""
         tags = dict(self.attempts_lost.get(trial_id, {}))
         if int(result.get(c.FOLDS_RESTORED, 0)):
             tags[c.FOLDS_RESTORED] = str(int(result[c.FOLDS_RESTORED]))
@@ -70,13 +60,9 @@ def cluster_cpus() -> int:
 
 
 class SearchLimiter(ConcurrencyLimiter):
-    """The search's ConcurrencyLimiter, Tune's search algorithm (so a restored Tuner restores it with the rest).
-
-    With `follow`, its `max_concurrent` follows the cluster's CPUs (at least 1), read at most once every `every_s`
-    when Tune asks for a trial: the searcher then proposes as many trials as there are CPUs, and Tune places them on
-    whichever nodes have room, so a worker added mid-search gets trials within seconds. And it hands the searcher a
-    trial that ended with its own error (trainables/trainable.py's `failed_result`) as failed: Optuna records it so.
-    """
+    """The search's ConcurrencyLimiter: with `follow`, `max_concurrent` follows the cluster's CPUs (read at most every
+    `every_s`), so a worker added mid-search gets trials within seconds; a trial that ended with its own error
+    (`failed_result`) reaches the searcher as failed."""
 
     def __init__(self, searcher, max_concurrent: int, follow: bool = True, cpus: Callable[[], int] = cluster_cpus,
                  every_s: float = FOLLOW_EVERY_S):  # fmt: skip

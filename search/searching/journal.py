@@ -1,11 +1,8 @@
 """The search's Optuna study journal: one append-only file in Optuna's journal format, written by the driver alone.
 
-Optuna's `JournalFileBackend` takes a lock file and calls fsync for every record it appends: a trial writes about
-ten records (created, each parameter, the result), and each fsync waits on the disk in the driver's loop (the
-journal's share of the driver's time: BENCHMARKS.md, "Driver cost per trial"). Only the driver writes a search's
-study, so `DriverJournal` keeps the file open and appends without the lock; each record is flushed to the operating
-system, so a killed driver loses nothing (`--resume`, `optuna.load_study` and optuna-dashboard read the file as
-Optuna writes it); only a crash of the machine itself can lose the last records, which `--resume` then runs again.
+Optuna's `JournalFileBackend` takes a lock file and fsyncs each of a trial's ten or so records in the driver's loop.
+Only the driver writes a search's study, so `DriverJournal` appends without the lock and flushes each record to the
+operating system: a killed driver loses nothing, only a crash of the machine can (`--resume` reruns those trials).
 """
 
 from __future__ import annotations

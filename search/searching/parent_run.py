@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,20 +59,13 @@ class SearchHome:
 
 
 def start_search(
-    client,
-    config: SearchConfig,
-    data: Dataset,
-    split: Split,
-    lineage: dict,
-    max_concurrent: int,
-    tags: dict | None = None,
+    client, config: SearchConfig, data: Dataset, split: Split, lineage: dict, max_concurrent: int, tags: dict
 ):
     """A new search: its id, its parent run (settings as params, lineage and `tags` as tags) and its Tune folder."""
-    extra = dict(tags or {})
     search_id = uuid.uuid4().hex[:12]
     experiment = config.experiment or c.experiment_name(data.name, data.task)
     tune_path = Path(config.storage_path or "ray_results").resolve() / f"search-{search_id}"
-    tags = {**lineage, **extra, c.DATASET_SOURCE: config.dataset, c.TUNE_PATH: str(tune_path)}
+    tags = {**lineage, **tags, c.DATASET_SOURCE: config.dataset, c.TUNE_PATH: str(tune_path)}
     roles = data.roles.to_json()
     if len(roles) <= c.MAX_TAG_CHARS:  # the report, the card and a resumed search read them; wider tables: the file
         tags[c.COLUMN_ROLES] = roles
@@ -82,8 +73,9 @@ def start_search(
     params = search_params(config, split, max_concurrent)
     experiment_id, parent_id = start_parent_run(client, experiment, search_id, tags, params)
     try:
-        log_json(client, parent_id, "search_config.json", {c.SEARCH_ID: search_id, "settings": config.as_dict(),
-                                                           **lineage})  # fmt: skip
+        client.log_dict(
+            parent_id, {c.SEARCH_ID: search_id, "settings": config.as_dict(), **lineage}, "search_config.json"
+        )
         client.log_text(parent_id, roles, c.COLUMN_ROLES_FILE)
         # The UI's Dataset column and run page: the development and test parts, with their digests.
         source = recorded_source(config.dataset)
@@ -149,10 +141,3 @@ def finish_parent_run(client, parent_id: str, ranked: list[dict], counts: dict[s
             metrics |= {c.BEST_VAL_ACCURACY: best[c.VAL_ACCURACY], c.BEST_VAL_F1: best[c.VAL_F1]}
         client.set_tag(parent_id, c.BEST_TRIAL_RUN_ID, ranked[0]["run_id"])
     client.log_batch(parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
-
-
-def log_json(client, run_id: str, name: str, payload: dict) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        path.write_text(json.dumps(payload, indent=2, default=str))
-        client.log_artifact(run_id, str(path))

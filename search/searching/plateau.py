@@ -1,9 +1,7 @@
 """`--plateau N`: end a search once N completed trials in a row brought no gain above `--min-delta` to its best.
 
-A Tune `Stopper`: Tune calls it with every result and asks `stop_all` between steps; once it is true the searcher
-proposes no more and the trials in flight are stopped (their runs end `stopped`). Only a trial's completing result
-counts (every fold ran, once per trial), so ASHA's per-fold results and Tune's repeated last result do not. The
-first objective decides (`--metric`, or the first of `--objectives` in its own direction).
+Only a trial's completing result counts (every fold ran, once per trial): ASHA's per-fold results and Tune's
+repeated last result do not.
 """
 
 from __future__ import annotations
@@ -44,8 +42,7 @@ class Plateau(Stopper):
         return False
 
     def replay(self, trials: list) -> None:
-        """Count an interrupted search's completed trials (`search.common.trials.Trial`s) in the order they ended,
-        so that `--resume` goes on from the count the search had: Tune feeds no finished trial again."""
+        """Count an interrupted search's completed trials in the order they ended: Tune feeds them no more."""
         done = [t for t in trials if t.outcome == c.COMPLETED and self.metric in t.metrics]
         for trial in sorted(done, key=lambda t: (t.run.info.end_time if t.run else 0, t.index or 0)):
             self(trial.trial_id or trial.run_id, {**trial.metrics, c.FOLDS_DONE: self.cv_folds})

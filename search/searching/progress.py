@@ -1,8 +1,4 @@
-"""How far a search is, in one line: updated in place on a terminal, plain lines every few seconds elsewhere.
-
-`Progress` is the arithmetic (counts, the best score and its trial, elapsed and left); `ProgressLine` is a Tune
-`Callback` that feeds it from Tune's events and prints it. With `--verbose`, Tune's own table replaces it.
-"""
+"""How far a search is, in one line: updated in place on a terminal, plain lines every few seconds elsewhere."""
 
 from __future__ import annotations
 
@@ -67,10 +63,8 @@ class Progress:
         return elapsed / pace * max(self.total - done, 0) if pace > 0 else None
 
     def line(self, elapsed: float, width: int | None = None, ended: bool = False) -> str:
-        """`trials 12/30 finished (3 stopped early), 2 running, 1 failed | best val_accuracy 0.9667
-        (0004-svm-subset) | 0:42 elapsed, about 1:10 left`; within `width` characters, the short form
-        `12/30 done, 2 running, 1 failed | 0:42, ~1:10 left | best 0.9667 0004-svm-subset`, less what does not fit.
-        `ended`: the search is over (every trial ran, its plateau, Ctrl-C), so nothing is said to be left."""
+        """`trials 12/30 finished, 2 running, 1 failed | best val_accuracy 0.9667 (0004-svm-subset) | 0:42 elapsed,
+        about 1:10 left`, or a short form within `width`; `ended`: nothing is said to be left."""
         over = ended or self.finished + self.failed >= self.total
         left = None if over else self.left_s(elapsed)
         by_budget = not over and self.budget_left is not None and (left is None or self.budget_left < left)
@@ -96,8 +90,8 @@ class Progress:
 
 @dataclass
 class ProgressLine(Callback):
-    """Tune's events turned into `Progress`, printed to stdout: on a terminal one line rewritten in place (a
-    carriage return), elsewhere a plain line every `PIPE_EVERY_S` seconds at most, and one at the end."""
+    """Tune's events as `Progress` on stdout: one line rewritten in place on a terminal, else a plain line every
+    `PIPE_EVERY_S` at most, and one at the end."""
 
     total: int
     metric: str = c.VAL_ACCURACY
@@ -115,16 +109,13 @@ class ProgressLine(Callback):
         self.progress = Progress(self.total, self.metric, self.mode)
 
     def setup(self, **info) -> None:
-        """Start the clock when Tune starts the experiment."""
         self._started = self._shown = time.monotonic()
 
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
         self._changed = True
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        """Count a trial that ended (ran every fold, or the scheduler stopped it). Tune calls no trial end for those
-        in flight when the search ends: `on_experiment_end` counts them, unless Ctrl-C (they rerun on --resume)."""
-        self._ended(trial)
+        self._ended(trial)  # those in flight when the search ends: `on_experiment_end`
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         self._changed = True
@@ -147,8 +138,7 @@ class ProgressLine(Callback):
             self._show(now, terminal)
 
     def on_experiment_end(self, trials: list, **info) -> None:
-        """The last count, always shown; a terminal's line ends here. When the search's end (`--plateau`,
-        `--time-budget`) came, the trials it caught in flight count as ended, as the closing summary counts them."""
+        """The last count, always shown; the trials a stopper caught in flight count as ended, as in the summary."""
         if self.ending is not None and self.ending.fired:
             for trial in trials:
                 if trial.status == "TERMINATED":

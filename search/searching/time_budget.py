@@ -1,14 +1,5 @@
-"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the trials still running
-are stopped then, recorded `stopped` with the folds they finished.
-
-No grace: a trial's folds are seeded and a stopped trial's completed folds are kept in its run, so a user who wants
-more from the same search starts another with warm start, which learns from every completed trial; waiting for
-the slowest running trial could overrun the budget by the longest fit, which is what a budget is set against.
-
-The clock starts when the search starts (before Ray and the servers are reached): a user's "ten minutes" is the
-wall time from the command to its summary. `Ending` combines the budget with `--plateau`: the first to fire ends the
-search and names the reason.
-"""
+"""`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the running ones are stopped
+at once, as waiting for the slowest could overrun the budget by the longest fit. The clock starts with the command."""
 
 from __future__ import annotations
 
@@ -73,8 +64,7 @@ class TimeBudget(Stopper):
 
 
 class Ending(Stopper):
-    """The stoppers that can end a search early (`--plateau`, `--time-budget`): Tune calls each with every result
-    and asks each whether to stop; the first to fire is the one `reason` names."""
+    """The stoppers that can end a search early (`--plateau`, `--time-budget`); the first to fire is the reason."""
 
     def __init__(self, *stoppers: Stopper | None):
         self.stoppers = [s for s in stoppers if s is not None]
@@ -93,7 +83,6 @@ class Ending(Stopper):
 
     @property
     def fired(self) -> bool:
-        """Whether a stopper ended the search."""
         return self.first is not None or any(s.fired for s in self.stoppers)
 
     @property

@@ -1,10 +1,6 @@
-"""MLflow tracking of a search's trials: Tune's trial events translated into one child run per trial.
+"""MLflow tracking of a search's trials: Tune's trial events as one child run per trial, written in the background.
 
 Ray's stock `MLflowLoggerCallback` sends one request per metric on the driver's loop and writes flat runs.
-`TrialTracker` is a Tune `LoggerCallback` that creates each trial's run under the search's parent run, keeps the
-trial's last result, and at trial end hands one batch (params, metrics, tags, the confusion matrix's numbers) and
-the final status (`search.common.trials.status_of`) to a background writer, so the driver goes on scheduling
-trials while it is written. What needs every trial's end (figures, the Pareto front) is `closing.py`'s.
 """
 
 from __future__ import annotations
@@ -29,14 +25,9 @@ from search.searching.elastic import FoldLedger
 
 
 class BackgroundWriter:
-    """Threads ("lanes") that run queued writes, retrying each with backoff; `close` waits for all.
-
-    Writes with the same `key` (one trial's) run in order on one lane; different trials' writes overlap on
-    `lanes` threads, so the tracking server works on one trial's request while the next one travels. The default
-    backoff (0.5 s doubling to 30 s, 8 retries) rides out a tracking server that is away for about a minute and a
-    half. A write that still fails marks the writer `lost`: later writes are dropped at once (a resumed search
-    records them again from Tune's state) and the tracker stops the search.
-    """
+    """Threads ("lanes") that run queued writes in order per key, retrying each with backoff (about a minute and a
+    half in all); a write that still fails marks the writer `lost` and later writes are dropped (a resumed search
+    records them again from Tune's state)."""
 
     def __init__(self, delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 30, 30), lanes: int = 2):
         self._queues: list[queue.Queue[Callable[[], None] | None]] = [queue.Queue() for _ in range(lanes)]
@@ -47,7 +38,6 @@ class BackgroundWriter:
 
     @property
     def lost(self) -> bool:
-        """True once a write failed after every retry."""
         return bool(self.failures)
 
     def submit(self, write: Callable[[], None], key: str = "") -> None:
@@ -95,16 +85,9 @@ def restored_tracker(parent_run_id: str) -> TrialTracker:
 
 
 class TrialTracker(LoggerCallback):
-    """Tune's trial events as MLflow runs: one child run per trial under the search's parent run.
-
-    Tune drives it through `setup` and the logger hooks (`log_trial_start`, `log_trial_result`, `log_trial_end`),
-    `on_trial_recover` and `on_experiment_end`. Runs are keyed by Tune's trial id (`trials`), not by Tune's Trial
-    objects, which a restored Tuner makes anew, so a resumed trial reopens its run instead of making another. Each
-    trial costs one `create_run`, one `log_batch` and one `set_terminated`, all through a background writer, so the
-    driver's loop never waits on the server (0.38 s a trial against Ray's callback's 1.4 s, BENCHMARKS.md).
-    `stopper` is the search's `Ending` (`--plateau`, `--time-budget`): once it fired, the trials it cut in flight
-    end as stopped; after a Ctrl-C they stay open, to rerun on `--resume`.
-    """
+    """Tune's trial events as one child run per trial under the search's parent run, keyed by Tune's trial id (a
+    restored Tuner makes its Trial objects anew), so a resumed trial reopens its run. `stopper`: the search's
+    `Ending`; the trials it cut in flight end as stopped, those cut by Ctrl-C stay open for `--resume`."""
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, tags: dict[str, str], stopper=None):
         self.tracking_uri = tracking_uri
@@ -144,8 +127,7 @@ class TrialTracker(LoggerCallback):
         self._folds.result(trial.trial_id, result)
 
     def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
-        """An attempt lost with its actor (its node died or drained, its process exited) that Tune retries, as
-        `max_failures` allows: recorded on the trial's run. The trial's own errors end it (`log_trial_end`)."""
+        """An attempt lost with its actor, which Tune retries: recorded on the trial's run."""
         tid = trial.trial_id
         lost = self._folds.lost(tid, _first_error_line(trial))
         attempt = lost[c.LOST_ATTEMPTS]
@@ -217,7 +199,6 @@ class TrialTracker(LoggerCallback):
 
     @property
     def lost(self) -> bool:
-        """True once a write to the tracking server failed after every retry (False before the Tuner set us up)."""
         return self.writer is not None and self.writer.lost
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
@@ -260,9 +241,8 @@ class TrialTracker(LoggerCallback):
 
 
 def completed_untracked(results, ended: set[str]) -> list:
-    """Tune's results of trials that completed (Tune's `done`, set once the trainable returned) but whose runs
-    were not ended. A trial whose last report arrived just before a Ctrl-C is not among them: it runs again on
-    `--resume`, so its run must stay open for it, not be closed as finished."""
+    """Tune's results of trials that completed (`done`) but whose runs were not ended. A trial whose last report
+    came just before a Ctrl-C is not among them: it runs again on `--resume`, so its run stays open."""
     return [
         r
         for r in results

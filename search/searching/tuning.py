@@ -1,5 +1,4 @@
-"""The Tune side of a search: the Tuner with OptunaSearch over the conditional space (`search.common.trials` reads
-its results)."""
+"""The Tune side of a search: the Tuner with OptunaSearch over the conditional space."""
 
 from __future__ import annotations
 
@@ -33,9 +32,7 @@ from trainables.trainable import train_trial
 if TYPE_CHECKING:
     from search.searching.warm import WarmStart
 
-# Attempts a trial may lose with its actor (its node killed, its process dead) before it fails: Tune counts only
-# those against `max_failures` (a drained node's are not counted, a trial's own error ends it at once).
-MAX_FAILURES = 7
+MAX_FAILURES = 7  # attempts a trial may lose with its actor before it fails (its own error ends it at once)
 
 
 def trial_name(trial) -> str:
@@ -48,16 +45,19 @@ def trial_dirname(trial) -> str:
     return trial.trial_id
 
 
+def first_objective(config: SearchConfig) -> Objective:
+    """What decides the search's progress line, plateau and ASHA: `--metric`, or the first of `--objectives`."""
+    return (
+        parse_objectives(config.objectives)[0]
+        if config.objectives
+        else Objective(config.metric, c.mode_of(config.metric))
+    )
+
+
 def progress_display(config: SearchConfig, ending=None) -> tuple[list, dict]:
-    """How the search shows its progress: the project's one line (a callback; `ending`: the search's stoppers, whose
-    time budget bounds what is left), or with `--verbose` Tune's table (its classic reporter); as (callbacks,
-    RunConfig arguments)."""
+    """The project's progress line (a callback), or with `--verbose` Tune's table; as (callbacks, RunConfig args)."""
     if not config.verbose:
-        first = (
-            parse_objectives(config.objectives)[0]
-            if config.objectives
-            else Objective(config.metric, c.mode_of(config.metric))
-        )
+        first = first_objective(config)
         return [ProgressLine(config.num_samples, first.name, first.mode, ending)], {"verbose": 0}
     reporter = tune.CLIReporter(
         parameter_columns=[c.MODEL, c.FEATURE_SET],
@@ -73,21 +73,18 @@ def progress_display(config: SearchConfig, ending=None) -> tuple[list, dict]:
 
 
 def trial_data(split: Split) -> dict[str, Columns]:
-    """The development part as trials get it: its columns as numpy and Arrow arrays, which a trial reads from its
-    node's object store without copying them (trainables/columnar.py)."""
+    """The development part as arrays a trial reads from the object store without copying (trainables/columnar.py)."""
     return {"X": Columns.of(split.X_dev), "y": Columns.of(split.y_dev)}
 
 
 def sample_rungs(config: SearchConfig, split: Split) -> list[float]:
-    """The row samples each configuration is scored on before its folds (trainables/fidelity.py): with ASHA only,
-    which cuts on them."""
+    """The row samples each configuration is scored on before its folds: with ASHA only, which cuts on them."""
     return fidelity.rungs(len(split.y_dev), config.cv_folds) if config.scheduler == "asha" else []
 
 
 def make_trainable(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None):
-    """The trainable with the development part put in the object store once (`trial_data`), and one CPU per trial;
-    its finished folds are kept beside the study journal, where every node that sees it reads them, and in the
-    trial's run (`runs`) on a node that does not (trainables/folds.py)."""
+    """The trainable with the development part in the object store once, one CPU a trial; its finished folds kept
+    beside the study journal, or in the trial's run (`runs`) on a node that does not see it (trainables/folds.py)."""
     asha, journal = config.scheduler == "asha", str(tune_path / STUDY_JOURNAL)
     trainable = tune.with_parameters(
         train_trial, **trial_data(split), report_folds=asha, storage=journal, runs=runs, roles=split.roles,
@@ -117,19 +114,11 @@ def build_tuner(
     stopper: Stopper | None = None,
     runs: RunFolds | None = None,
 ) -> tune.Tuner:
-    """A Tuner whose trials cross-validate Pipelines on the development part, shipped once to the object store.
-
-    With `--scheduler asha` each fold is an iteration and ASHA stops configurations that trail after one or two
-    folds; with `fifo` every trial runs every fold and reports once. `warm`: earlier trials put in the study as
-    finished before the first proposal, and configurations to run first (search/searching/warm.py); `stopper`:
-    what ends the search early (`--plateau`); `runs`: where workers without the Tune folder keep folds. Without
-    `--max-concurrent` the concurrency follows the cluster's CPUs as workers join and leave
-    (search/searching/elastic.py).
-    """
+    """A Tuner whose trials cross-validate Pipelines on the development part. `warm`: earlier trials for the study
+    and configurations to run first (warm.py); `stopper`: what ends the search early."""
     space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task)
     tune_path.mkdir(parents=True, exist_ok=True)
-    # The study lives in an append-only journal beside Tune's state: resumable, readable by optuna.load_study and
-    # optuna-dashboard; SQLite took about 100 ms a trial on the driver (search/searching/journal.py).
+    # An append-only journal beside Tune's state: resumable, and cheaper on the driver than SQLite (BENCHMARKS.md).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))
     points = [space.point(p) for p in config.points_to_evaluate or []] + (warm.points if warm else [])
     if config.defaults_first and not (warm and warm.trials) and not points:  # a search that knows nothing yet
@@ -137,10 +126,10 @@ def build_tuner(
     # OptunaSearch enqueues every point at once: those beyond the search's trials would wait in the study forever.
     points = points[: config.num_samples]
     objectives = parse_objectives(config.objectives) if config.objectives else None
+    first = first_objective(config)
     # One objective: OptunaSearch's own TPE, seeded. Several: metric and mode as lists, on the searcher.
-    mode = c.mode_of(config.metric)
-    goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: config.metric, "mode": mode}
-    known = name_objectives(study, tune_path.name, objectives or [Objective(config.metric, mode)])
+    goal = searcher_args(objectives, config.seed) if objectives else {c.METRIC: first.name, "mode": first.mode}
+    known = name_objectives(study, tune_path.name, objectives or [first])
     if warm and warm.trials and not known.trials:  # not twice: a study that has trials already had them added
         known.add_trials(warm.trials)
         space.first_number = len(warm.trials)  # this search's own trials are numbered from 0
@@ -154,11 +143,10 @@ def build_tuner(
     )
     scheduler = None
     if config.scheduler == "asha":  # ASHA stops trials on the first objective
-        first = objectives[0] if objectives else None
         scheduler = ASHAScheduler(
             time_attr=c.FOLDS_DONE,  # not Tune's iteration count, which restarts when folds come back from a run
-            metric=first.name if first else config.metric,
-            mode=first.mode if first else mode,
+            metric=first.name,
+            mode=first.mode,
             max_t=config.cv_folds,
             grace_period=min(sample_rungs(config, split), default=1),  # rungs at each sample, then at folds 1, 4
             reduction_factor=fidelity.RUNG_FACTOR,
@@ -181,8 +169,7 @@ def build_tuner(
             storage_path=str(tune_path.parent),
             callbacks=callbacks,
             stop=stopper,
-            # Every fold checkpoint is kept (a few hundred bytes each):
-            # `CheckpointConfig(num_to_keep)` would force a snapshot of the whole experiment's state at each one.
+            # Every fold checkpoint is kept: `num_to_keep` would snapshot the whole experiment's state at each one.
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
             **display,
         ),
@@ -190,11 +177,8 @@ def build_tuner(
 
 
 def restore_tuner(config: SearchConfig, split: Split, tune_path: Path, runs: RunFolds | None = None) -> tune.Tuner:
-    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed.
-
-    Tune restores everything the search was built with (search/searching/tracking.py's `restored_tracker` finds its
-    tracker, which connects to the tracking server in its `setup`, and the tracker's stopper), and this run's
-    trainable, which reads the data again."""
+    """The interrupted search's Tuner: finished trials are kept, unfinished ones run again, failed ones stay failed;
+    Tune restores its callbacks and stopper, this run gives the trainable."""
     if not tune.Tuner.can_restore(str(tune_path)):
         raise UsageError(f"no Tune state at {tune_path}: resume from the machine and --storage-path it ran with")
     if not saved_trials(tune_path):

@@ -1,17 +1,9 @@
-"""Searches learn from searches: a search's fingerprint, and what it takes from the earlier searches of its experiment.
+"""Searches learn from searches: what a new search takes from the earlier searches of its experiment.
 
-- Same fingerprint (the dataset digest, the split seed and test size, the cross-validation folds, and a digest of the
-  model-family and feature-set definitions): the completed trials of every earlier such search are added to the new
-  study as finished trials before the sampler proposes anything; they are not run again nor copied as runs, but
-  for the best of them (`incumbent`), which runs first: the new search's own best is never below what it learned
-  from, at the cost of one trial (BENCHMARKS.md, "Warm start and plateau"). Only the families and feature sets the
-  new search allows are taken; a family or feature set new to it starts cold.
-- No same fingerprint, but the same columns and labels (`schema_digest`: another `--seed`, a CSV that grew): the
-  best few configurations of the most recent such search are enqueued, run first on this split and data.
-
-`--warm-start auto` (default) looks for both; `off` for neither; a search id takes that search alone (warm when it has
-the same fingerprint, enqueued when only its schema matches). Earlier trials are read through
-`search.common.trials`, the one trial record.
+Same fingerprint (data, split, folds, definitions): their completed trials enter the new study before the first
+proposal, and the best of them runs first, so the new search's best is never below what it learned from (BENCHMARKS.md,
+"Warm start and plateau"). Only the same columns and labels: the best few configurations of the latest such search
+run first.
 """
 
 from __future__ import annotations
@@ -175,8 +167,7 @@ def _values(config: SearchConfig, trial: Trial) -> list[float] | None:
 def finished_trials(
     config: SearchConfig, space: SearchSpace, trials: list[Trial], search_id: str
 ) -> list[optuna.trial.FrozenTrial]:
-    """The completed `trials` of search `search_id` that fit `space`, as finished Optuna trials of this search's
-    objectives, in the order they were proposed."""
+    """The completed `trials` that fit `space`, as finished Optuna trials of this search's objectives, in order."""
     frozen = []
     for trial in sorted(trials, key=lambda t: (t.index is None, t.index or 0)):
         values = _values(config, trial)
@@ -196,8 +187,7 @@ def finished_trials(
 
 
 def _fitting(config: SearchConfig, space: SearchSpace, trials: list[Trial]) -> Iterator[tuple[Trial, dict[str, Any]]]:
-    """The completed `trials`, best first on this search's metric, that fit `space`, each with its configuration in
-    the searcher's names (a family or feature set this search does not use is passed over)."""
+    """The completed `trials` that fit `space`, best first, each with its configuration in the searcher's names."""
     for trial in rank_trials(trials, config.metric):
         try:
             yield trial, space.point(trial.params)

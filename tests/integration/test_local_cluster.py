@@ -239,6 +239,7 @@ LARGE_FORESTS = [{"model": "random_forest", "feature_set": "squared", "n_estimat
 
 
 @pytest.mark.integration
+@pytest.mark.chaos  # nodes lost and added: in the chaos tier, beside the chaos test
 @pytest.mark.fault("two worker nodes added mid-search (add-worker), then one drained away (remove-worker)")
 def test_a_search_on_a_breathing_cluster_runs_on_its_workers_with_its_figures(local_cluster, tmp_path):
     """A search from the host, through the exported variables only, while the cluster breathes: started on one
@@ -399,6 +400,7 @@ def test_search_survives_a_tracking_server_restart(local_cluster, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.chaos  # nodes lost and added: in the chaos tier, beside the chaos test
 @pytest.mark.fault("a Ray worker node SIGKILLed mid-search")
 def test_search_survives_a_lost_worker_node(local_cluster, tmp_path):
     """A Ray worker node dies (SIGKILL) mid-search while it runs a trial: the search still ends with every trial

@@ -26,6 +26,7 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,9 @@ def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> Non
     split = split_dataset(data, 0.2, seed)
     X_dev, X_test = native_frames(split.X_dev, split.X_test)
     automl, start = AutoML(), time.perf_counter()
-    automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=seed, verbose=0)
+    with warnings.catch_warnings():  # its learners' convergence and joblib warnings, thousands of lines in 300 s
+        warnings.simplefilter("ignore")
+        automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=seed, verbose=0)
     result.wall["flaml"] = time.perf_counter() - start
     first, second = scores_of(split.y_test, automl.predict(X_test), data.task)  # (RMSE, R²) for a number
     result.score["flaml"] = (second, first) if data.task == "regression" else (first, second)

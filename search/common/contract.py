@@ -166,6 +166,7 @@ SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE = "scheduler", "objectives", "points_t
 N_DEV_ROWS, N_TEST_ROWS = "n_dev_rows", "n_test_rows"
 WARM_START, PLATEAU, MIN_DELTA = "warm_start", "plateau", "min_delta"  # --warm-start, --plateau, --min-delta
 TIME_BUDGET = "time_budget"  # --time-budget, in seconds (empty without)
+UNTIL_BUDGET = 100_000  # the num_samples of a search that --time-budget alone ends: as many trials as fit in it
 CATEGORICAL, DROP = "categorical_columns", "dropped_columns"  # --categorical, --drop: overrides of the roles
 SEARCH_PARAMS = (DATASET, TARGET, TASK, MODELS, FEATURE_SETS, NUM_SAMPLES, MAX_CONCURRENT, SEED, CV_FOLDS, TEST_SIZE,
                  SPLIT_SEED, METRIC, SCHEDULER, OBJECTIVES, POINTS_TO_EVALUATE, N_DEV_ROWS, N_TEST_ROWS, WARM_START,

@@ -100,7 +100,9 @@ def _settings(search: SearchRuns) -> list[str]:
     params, tags, info = search.parent.data.params, search.parent.data.tags, search.parent.info
     start = datetime.fromtimestamp(info.start_time / 1000, UTC) if info.start_time else None
     took = f"{(info.end_time - info.start_time) / 1000:.1f} s" if info.end_time and info.start_time else "—"
-    rows = [[k, params[k]] for k in SETTINGS if k in params]
+    until_budget = params.get(contract.NUM_SAMPLES) == str(contract.UNTIL_BUDGET)  # --time-budget alone
+    rows = [[k, "as many as the time budget allows" if k == contract.NUM_SAMPLES and until_budget else params[k]]
+            for k in SETTINGS if k in params]  # fmt: skip
     rows += [["status", info.status], ["started (UTC)", f"{start:%Y-%m-%d %H:%M:%S}" if start else "—"]]
     rows += [
         ["duration", took],
@@ -125,7 +127,7 @@ def _settings(search: SearchRuns) -> list[str]:
     size += "".join(
         f", {counts[k]} {k.replace('_', ' ')}" for k in (contract.UNFINISHED, contract.NO_RESULT) if counts.get(k)
     )
-    if params.get(contract.NUM_SAMPLES, "").isdigit() and int(params[contract.NUM_SAMPLES]) != n:
+    if params.get(contract.NUM_SAMPLES, "").isdigit() and int(params[contract.NUM_SAMPLES]) != n and not until_budget:
         size += f" ({params[contract.NUM_SAMPLES]} requested)"
     return ["## Settings and size", "", table(["setting", "value"], rows), "", size + ".", ""]
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from search.common.cli import OneLineParser, check_tracking_uri_form
 from search.common.connect import DEFAULT_TRACKING_URI
-from search.common.contract import CLASSIFICATION, IMBALANCE, MODEL, RANK_METRICS, REGRESSION, TASKS
+from search.common.contract import CLASSIFICATION, IMBALANCE, MODEL, RANK_METRICS, REGRESSION, TASKS, UNTIL_BUDGET
 from search.common.errors import UsageError
 from trainables.data import recorded_path
 from trainables.features import FEATURE_SETS
@@ -20,7 +20,6 @@ from trainables.space import SearchSpace
 from trainables.task import AUTO
 
 SCHEDULERS = (AUTO, "fifo", "asha")
-UNTIL_BUDGET = 100_000  # the trials of a search that --time-budget alone ends: as many as fit in it
 MAX_SEED = 2**32 - 1  # what NumPy, scikit-learn and Optuna take as a seed
 
 

@@ -11,7 +11,6 @@ from ray.tune import Callback
 
 from search.common import contract as c
 from search.common.trials import Trial, number, rank_trials
-from search.searching.config import UNTIL_BUDGET
 
 PIPE_EVERY_S = 10.0  # a plain line at most this often when output is not a terminal (CI, a log file)
 TERMINAL_EVERY_S = 1.0  # the elapsed time ticks on a terminal, and a change shows at once
@@ -70,7 +69,7 @@ class Progress:
         by_budget = not over and self.budget_left is not None and (left is None or self.budget_left < left)
         left = self.budget_left if by_budget else left  # the budget ends it first, or the trials do
         early = f" ({self.stopped} stopped early)" if self.stopped else ""
-        of = f"/{self.total}" if self.total < UNTIL_BUDGET else ""  # the budget alone bounds the trials
+        of = f"/{self.total}" if self.total < c.UNTIL_BUDGET else ""  # the budget alone bounds the trials
         counts = f"{self.finished}{of} finished{early}, {self.running} running, {self.failed} failed"
         best = f"best {self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
         ahead = "" if over else ", estimating what is left" if left is None else f", about {clock(left)} left"

@@ -133,7 +133,7 @@ def test_a_time_budget_ends_a_search_as_completed(mlflow_server, ray_session, tm
     client = MlflowClient(mlflow_server)
     extra = ["--experiment", "it-budget", "--dataset", "digits", "--cv-folds", "3"]  # every family
     started = time.monotonic()
-    outcome = search(mlflow_server, tmp_path, *extra, "--num-samples", "500", "--time-budget", "20s")
+    outcome = search(mlflow_server, tmp_path, *extra, "--time-budget", "20s")  # alone: as many trials as fit
     took = time.monotonic() - started
     parent = client.get_run(outcome.parent_run_id)
     runs = trials_of(client, outcome)
@@ -143,6 +143,9 @@ def test_a_time_budget_ends_a_search_as_completed(mlflow_server, ray_session, tm
     assert 1 <= len(outcome.ranked) < len(runs) + 1 < 500 and {t.outcome for t in runs} <= {c.COMPLETED, c.STOPPED}
     assert took < 20 + 60  # stopped at the budget, not after 500 trials (the slack is the machine's, not a timing)
     assert all(c.TRIAL_TIME_S in t.metrics for t in runs if t.outcome == c.COMPLETED)
+    report = render(load_search(client, "it-budget", outcome.search_id), Importance({}, 0, "none"), None, "model",
+                    mlflow_server)  # fmt: skip
+    assert "| num_samples | as many as the time budget allows |" in report and "requested)" not in report
     with pytest.raises(UsageError, match="ended on its --time-budget"):
         search(mlflow_server, tmp_path, "--resume", outcome.search_id)
     from release_helpers import run_cli

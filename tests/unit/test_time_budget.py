@@ -80,7 +80,8 @@ def test_a_search_with_no_completed_trial_says_why(reason, failed, stopped, fold
     [([], 30), (["--time-budget", "90s"], "until"), (["--time-budget", "90s", "--num-samples", "7"], 7)],
 )
 def test_a_time_budget_alone_runs_as_many_trials_as_fit_in_it(argv, trials):
-    from search.searching.config import UNTIL_BUDGET, parse_args
+    from search.common.contract import UNTIL_BUDGET
+    from search.searching.config import parse_args
     from search.searching.progress import Progress
 
     config = parse_args(argv)

@@ -12,6 +12,7 @@ Exit codes: 0 done, 1 no trial finished, 2 bad input or a server that does not a
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,17 +36,18 @@ except KeyboardInterrupt:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, search, and turn every error into one line and an exit code."""
+    started = time.monotonic()  # --time-budget counts from here: the imports of scikit-learn, MLflow and Ray included
     apply_process_settings("run")
-    return run_command("run", lambda: _search(argv))
+    return run_command("run", lambda: _search(argv, started))
 
 
-def _search(argv: list[str] | None) -> int:
+def _search(argv: list[str] | None, started: float) -> int:
     try:  # the imports too: scikit-learn, pandas and MLflow take seconds, where Ctrl-C often lands
         from search.searching.config import parse_args
         from search.searching.driver import print_next_steps, print_summary, run_search
 
         config = parse_args(argv)
-        outcome = run_search(config)
+        outcome = run_search(config, started)
     except KeyboardInterrupt:
         raise Interrupted(NOT_STARTED) from None
     print_summary(outcome)

@@ -130,8 +130,9 @@ def fit_space(config: SearchConfig, data: Dataset) -> list[str]:
     return notes
 
 
-def run_search(config: SearchConfig) -> SearchOutcome:
-    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable."""
+def run_search(config: SearchConfig, started: float | None = None) -> SearchOutcome:
+    """Run (or, with `config.resume`, resume) one search; raises UsageError or Unreachable. `started`: the
+    `time.monotonic()` reading `--time-budget` counts from (the command's start; default now)."""
     from mlflow.tracking import MlflowClient
 
     from search.common.lineage import lineage_tags
@@ -140,7 +141,7 @@ def run_search(config: SearchConfig) -> SearchOutcome:
     from search.searching.resume import resumed_config
     from search.searching.warm import plan
 
-    started = time.monotonic()  # --time-budget counts from here
+    started = time.monotonic() if started is None else started
     apply_process_settings("run")  # a no-op after `search/run.py` made them; benchmarks call this directly
     patch_tune()  # the project's only patches of Ray's internals (search/common/compat.py), once per process
     check_tracking_uri(config.tracking_uri)

@@ -88,3 +88,19 @@ def test_a_time_budget_alone_runs_as_many_trials_as_fit_in_it(argv, trials):
     assert config.num_samples == (UNTIL_BUDGET if trials == "until" else trials)
     line = Progress(config.num_samples, finished=3, running=2, budget_left=30.0).line(12.0)
     assert line.startswith("trials 3 finished" if trials == "until" else f"trials 3/{trials} finished"), line
+
+
+def test_the_commands_budget_counts_from_its_start_not_from_the_search(monkeypatch, capsys):
+    import search.searching.driver as driver
+    from search import run
+
+    seen = {}
+
+    def stop_at_the_search(config, started=None):
+        seen["started"] = started
+        raise UsageError("stopped where the search would start")
+
+    monkeypatch.setattr(driver, "run_search", stop_at_the_search)
+    before = time.monotonic()
+    assert run.main(["--time-budget", "30s"]) == 2 and "stopped where" in capsys.readouterr().err
+    assert seen["started"] is not None and before <= seen["started"] <= time.monotonic()

@@ -75,7 +75,7 @@ def test_ctrl_c_before_the_search_started_is_one_line_that_says_nothing_was_made
     from search import run
     from search.searching import driver
 
-    def cut(config):
+    def cut(config, started=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(driver, "run_search", cut)

@@ -91,13 +91,13 @@ def _empty(fig: Figure, title: str, message: str) -> Figure:
     return fig
 
 
-def _main_and_failed(fig: Figure, n_failed: int) -> tuple[Axes, Axes | None]:
+def _main_and_failed(fig: Figure, n_failed: int, label: str) -> tuple[Axes, Axes | None]:
     if not n_failed:
         return fig.add_subplot(), None
     grid = fig.add_gridspec(2, 1, height_ratios=[9, 1])
     ax = fig.add_subplot(grid[0])
     strip = fig.add_subplot(grid[1], sharex=ax)
-    strip.set_yticks([0.5], [f"failed\n({n_failed})"])
+    strip.set_yticks([0.5], [f"{label}\n({n_failed})"])
     strip.set_ylim(0, 1)
     strip.tick_params(axis="y", length=0)
     ax.tick_params(axis="x", labelbottom=False)
@@ -171,8 +171,9 @@ def _trial_points(
 ) -> tuple[Axes, Axes | None]:
     """Each trial's score at `x`, by model family: filled when completed, hollow when stopped early; failed trials as
     crosses in a strip of their own under the axes. Returns (axes, strip)."""
-    failed = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT]) | trials[metric].isna()
-    ax, strip = _main_and_failed(fig, int(failed.sum()))
+    really = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT])
+    failed = really | trials[metric].isna()  # with a trial stopped before its first score (cut by a budget)
+    ax, strip = _main_and_failed(fig, int(failed.sum()), "failed" if really[failed].all() else "no score")
     done = trials[contract.OUTCOME] == contract.COMPLETED
     families = ordered(trials[contract.MODEL], FAMILY_ORDER)
     styles = family_styles(families)

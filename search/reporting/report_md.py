@@ -31,8 +31,8 @@ FIGURES = {
     "(circle) and macro F1 (diamond), means over the cross-validation folds of the development part. The axis is "
     "zoomed, so a difference of one validation row is visible.",
     "all_runs_comparison.png": "Every trial's validation score, grouped by feature set and coloured by model family. "
-    "Hollow markers are trials stopped before their last fold; crosses in the bottom strip are failed trials, "
-    "which have no score.",
+    "Hollow markers are trials stopped before their last fold; crosses in the bottom strip are trials with no score "
+    "(failed, or stopped by the search's end before their first).",
     "optimization_history.png": "Each trial's score in the order the searcher proposed it (tag `trial_index`), and "
     "the best score reached so far. With several trials in parallel the searcher proposes a trial before the "
     "results of the running ones are back.",
@@ -101,8 +101,8 @@ def _settings(search: SearchRuns) -> list[str]:
     start = datetime.fromtimestamp(info.start_time / 1000, UTC) if info.start_time else None
     took = f"{(info.end_time - info.start_time) / 1000:.1f} s" if info.end_time and info.start_time else "—"
     until_budget = params.get(contract.NUM_SAMPLES) == str(contract.UNTIL_BUDGET)  # --time-budget alone
-    rows = [[k, "as many as the time budget allows" if k == contract.NUM_SAMPLES and until_budget else params[k]]
-            for k in SETTINGS if k in params]  # fmt: skip
+    shown = {**params, contract.NUM_SAMPLES: "as many as the time budget allows"} if until_budget else params
+    rows = [[k, shown[k]] for k in SETTINGS if k in params]
     rows += [["status", info.status], ["started (UTC)", f"{start:%Y-%m-%d %H:%M:%S}" if start else "—"]]
     rows += [
         ["duration", took],

@@ -173,7 +173,7 @@ def _trial_points(
     crosses in a strip of their own under the axes. Returns (axes, strip)."""
     really = trials[contract.OUTCOME].isin([contract.FAILED, contract.NO_RESULT])
     failed = really | trials[metric].isna()  # with a trial stopped before its first score (cut by a budget)
-    ax, strip = _main_and_failed(fig, int(failed.sum()), "failed" if really[failed].all() else "no score")
+    ax, strip = _main_and_failed(fig, int(failed.sum()), contract.FAILED if really[failed].all() else "no score")
     done = trials[contract.OUTCOME] == contract.COMPLETED
     families = ordered(trials[contract.MODEL], FAMILY_ORDER)
     styles = family_styles(families)

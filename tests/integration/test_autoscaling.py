@@ -27,7 +27,7 @@ from cluster.local_steps import alive_nodes
 from cluster.processes import free_port, processes_mentioning, stop_processes
 from search.common import contract as c
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]  # a cluster that grows and shrinks: the chaos tier
 ROOT = Path(__file__).resolve().parents[2]
 MAX_WORKERS = 3
 

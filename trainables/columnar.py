@@ -74,6 +74,12 @@ def as_frame(data: pd.DataFrame | pd.Series | Columns) -> pd.DataFrame | pd.Seri
     return data.frame() if isinstance(data, Columns) else data
 
 
+def no_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame's columns and dtypes without its rows or its memory: a view such as `iloc[:0]` keeps the whole
+    block it was cut from alive (on a million rows, a copy of the table)."""
+    return frame.iloc[:0].copy()
+
+
 def return_freed_memory() -> None:
     """Hand freed memory back to the system: after a large read, Arrow's pool (Parquet) or glibc's allocator (CSV)
     keeps about one more copy of the table for as long as the process lives."""

@@ -7,6 +7,7 @@ import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,7 @@ class Split:
     y_test: pd.Series
     roles: Roles | None = None  # the dataset's column roles
     task: str = CLASSIFICATION
+    stored: Any = None  # the development part's features in Ray's object store (`Columns`' ObjectRef), X_dev let go
 
 
 def digest_of(X: pd.DataFrame, y: pd.Series) -> str:

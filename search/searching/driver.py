@@ -22,7 +22,7 @@ from search.common.settings import apply_process_settings
 from search.common.trials import Trial, number, rank_trials
 from search.searching.config import SearchConfig
 from trainables import fidelity
-from trainables.columnar import return_freed_memory
+from trainables.columnar import no_rows, return_freed_memory
 from trainables.data import PROJECT_ROOT, Dataset, Split, load_dataset, split_dataset
 from trainables.folds import RunFolds
 from trainables.task import AUTO
@@ -56,7 +56,7 @@ def prepare(config: SearchConfig) -> tuple[Dataset, Split, list[str]]:
     config.task, config.task_reason = data.task, data.task_reason
     split = split_dataset(data, config.test_size, config.seed)
     # The parts hold the rows from now on: the whole table's features, a copy more on the driver, go (columns stay).
-    data = replace(data, X=data.X.iloc[:0])
+    data = replace(data, X=no_rows(data.X))
     return_freed_memory()
     regression = data.task == c.REGRESSION
     notes = list(data.notes) + validation(config, split, data.name, regression)
@@ -139,6 +139,7 @@ def run_search(config: SearchConfig, started: float | None = None) -> SearchOutc
     from search.searching.elastic import cluster_cpus
     from search.searching.parent_run import reopen_search, start_search
     from search.searching.resume import resumed_config
+    from search.searching.tuning import store_rows
     from search.searching.warm import plan
 
     started = time.monotonic() if started is None else started
@@ -190,6 +191,8 @@ def run_search(config: SearchConfig, started: float | None = None) -> SearchOutc
                 print(note)
             if warm is not None and warm.note():
                 print(warm.note())
+            split = store_rows(split)  # the trials read the object store's copy of the rows; the driver's goes
+            return_freed_memory()
             make_tuner = tuner_maker(config, client, home, data, split, lineage, warm, started, max_concurrent)
             outcome = _run(config, client, home, make_tuner, data.classes)
         except (Interrupted, KeyboardInterrupt) as cut:

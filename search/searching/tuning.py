@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from search.searching.elastic import SearchLimiter
 from search.searching.journal import DriverJournal
 from search.searching.progress import ProgressLine
 from trainables import fidelity
-from trainables.columnar import Columns
+from trainables.columnar import Columns, no_rows
 from trainables.data import Split
 from trainables.folds import RunFolds
 from trainables.space import SearchSpace
@@ -74,7 +75,19 @@ def progress_display(config: SearchConfig, ending=None) -> tuple[list, dict]:
 
 def trial_data(split: Split) -> dict[str, Columns]:
     """The development part as arrays a trial reads from the object store without copying (trainables/columnar.py)."""
-    return {"X": Columns.of(split.X_dev), "y": Columns.of(split.y_dev)}
+    X = split.stored if split.stored is not None else Columns.of(split.X_dev)
+    return {"X": X, "y": Columns.of(split.y_dev)}
+
+
+def store_rows(split: Split) -> Split:
+    """The split with its development part's features put in the object store, where the trials read them, and the
+    driver's own copy of both parts' features let go: the driver holds no copy of the table during the search."""
+    import ray
+
+    if split.stored is not None:
+        return split
+    stored = ray.put(Columns.of(split.X_dev))
+    return replace(split, X_dev=no_rows(split.X_dev), X_test=no_rows(split.X_test), stored=stored)
 
 
 def sample_rungs(config: SearchConfig, split: Split) -> list[float]:

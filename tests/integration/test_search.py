@@ -190,6 +190,25 @@ def test_short_trials_still_run_two_at_a_time(ray_session, tmp_path):
     assert len(results) == 60 and len(pids) == 2 and min(pids.values()) >= 15, pids
 
 
+def test_the_driver_lets_its_rows_go_once_the_object_store_holds_them(ray_session, tmp_path):
+    """The development part's features go to the object store once, where the trials read them cell for cell; the
+    driver's split keeps no row of either part's features, only the labels."""
+    import pandas as pd
+    import ray
+
+    from search.searching.driver import prepare
+    from search.searching.tuning import store_rows, trial_data
+    from trainables.columnar import as_frame
+
+    _, split, _ = prepare(parse_args(["--dataset", "wine", "--storage-path", str(tmp_path)]))
+    kept = store_rows(split)
+    assert len(kept.X_dev) == len(kept.X_test) == 0 and list(kept.X_dev.columns) == list(split.X_dev.columns)
+    assert len(kept.y_dev) == len(split.y_dev) and store_rows(kept) is kept  # stored once
+    sent = trial_data(kept)
+    assert sent["X"] is kept.stored
+    pd.testing.assert_frame_equal(as_frame(ray.get(sent["X"])), split.X_dev, check_exact=True)
+
+
 def run_cli(cwd, *args, timeout=60):
     start = time.monotonic()
     result = subprocess.run(

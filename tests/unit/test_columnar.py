@@ -1,8 +1,10 @@
 """Big tables: the development part reaches trials without a copy, folds copy only their rows, the digest is
 columnar and still recognises the CSV text digest of earlier searches, and MLflow's dataset record is MLflow's own."""
 
+import gc
 import pickle
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from search.common import mlflow_records as mr
-from trainables.columnar import Columns, as_frame
+from trainables.columnar import Columns, as_frame, no_rows
 from trainables.data import digest_of, has_digest, load_dataset, split_dataset, text_digest_of
 from trainables.trainable import cross_validate, rows_of
 
@@ -155,3 +157,16 @@ def test_the_dataset_record_is_mlflows_own(rows):
         evaluated = mr.evaluation_dataset(X, y, "target", "t-test")
         expected = mlflow.data.from_pandas(frame, targets="target", name="t-test").to_dict()
         assert evaluated.to_dict() == expected and evaluated.df.equals(frame)
+
+
+def test_a_frame_without_its_rows_lets_their_memory_go():
+    """The driver's emptied parts keep their columns and dtypes and none of the rows' memory: a view cut to no rows
+    (`iloc[:0]`) keeps the whole block alive (on a million rows, a copy of the table during the whole search)."""
+    values = np.ones((1000, 3))
+    frame = pd.DataFrame(values, columns=["a", "b", "c"], copy=False)
+    alive = weakref.ref(values)
+    empty = no_rows(frame)
+    del frame, values
+    gc.collect()
+    assert list(empty.columns) == ["a", "b", "c"] and len(empty) == 0 and set(empty.dtypes) == {np.dtype(float)}
+    assert alive() is None

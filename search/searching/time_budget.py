@@ -1,5 +1,6 @@
 """`--time-budget DURATION` (`90s`, `10m`, `2h`): no trial starts once it is spent, and the running ones are stopped
-at once, as waiting for the slowest could overrun the budget by the longest fit. The clock starts with the command."""
+at their next report, as waiting for the slowest could overrun the budget by the longest fit (one in the middle of a
+fit has Tune's grace of 10 s before its worker is killed). The clock starts with the command."""
 
 from __future__ import annotations
 

@@ -28,9 +28,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 from benchmarks.big_table import TARGET, generate
 from benchmarks.real_tables import (
@@ -91,6 +92,21 @@ def search_and_release(arm: str, csv: Path, target: str, work: Path, budget: int
     result.score[arm] = (float(test[keys[0]]), float(test[keys[1]]))
 
 
+@contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """This process's standard error (file descriptor 2, which the processes it starts inherit) into `path`."""
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        sys.stderr.flush()
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> None:
     """FLAML's AutoML with the same budget on the project's split."""
     from flaml import AutoML
@@ -99,9 +115,9 @@ def flaml(csv: Path, target: str, budget: int, seed: int, result: Result) -> Non
     split = split_dataset(data, 0.2, seed)
     X_dev, X_test = native_frames(split.X_dev, split.X_test)
     automl, start = AutoML(), time.perf_counter()
-    # Its learners' convergence and joblib warnings, thousands of lines in 300 s: here and in the joblib workers it
-    # starts (they read PYTHONWARNINGS as they start), not in the project's commands that follow.
-    with warnings.catch_warnings(), mock.patch.dict(os.environ, PYTHONWARNINGS="ignore"):
+    # Its learners' convergence and joblib warnings, thousands of lines in 300 s, go to flaml.log: the joblib workers
+    # it starts write them to the standard error they inherit, whatever this process's warning filters say.
+    with warnings.catch_warnings(), stderr_to(csv.parent / "flaml.log"):
         warnings.simplefilter("ignore")
         automl.fit(X_dev, split.y_dev, task=data.task, time_budget=budget, seed=seed, verbose=0)
     result.wall["flaml"] = time.perf_counter() - start

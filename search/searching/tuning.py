@@ -84,8 +84,6 @@ def store_rows(split: Split) -> Split:
     driver's own copy of both parts' features let go: the driver holds no copy of the table during the search."""
     import ray
 
-    if split.stored is not None:
-        return split
     stored = ray.put(Columns.of(split.X_dev))
     return replace(split, X_dev=no_rows(split.X_dev), X_test=no_rows(split.X_test), stored=stored)
 

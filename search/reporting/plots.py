@@ -192,6 +192,14 @@ def _trial_points(
     return ax, strip
 
 
+def stopped_marker(trials: pd.DataFrame, metric: str) -> list[Line2D]:
+    """The legend's hollow marker, when a trial stopped early is drawn with a score (one stopped before its first
+    score is a cross in the strip)."""
+    drawn = (trials[contract.OUTCOME] == contract.STOPPED) & trials[metric].notna()
+    hollow = Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped early")
+    return [hollow] if drawn.any() else []
+
+
 def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURACY) -> Figure:
     """Every trial's score, grouped by feature set, coloured by model family; failed trials in their own strip."""
     fig = new_figure(10, 5.6)
@@ -211,9 +219,7 @@ def all_runs_comparison(trials: pd.DataFrame, metric: str = contract.VAL_ACCURAC
         for i in range(1, len(groups)):
             if axis is not None:
                 axis.axvline(i - 0.5, color="lightgray", linewidth=1)
-    partial = Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="stopped early")
-    stopped = (trials[contract.OUTCOME] == contract.STOPPED).any()
-    _legend(ax, family_styles(families), families, [partial] if stopped else [])
+    _legend(ax, family_styles(families), families, stopped_marker(trials, metric))
     ax.set_title(title)
     return fig
 
@@ -240,10 +246,7 @@ def optimization_history(trials: pd.DataFrame, metric: str = contract.VAL_ACCURA
     bottom.set_xlabel("trial (tag trial_index: the order the searcher proposed it)")
     bottom.xaxis.get_major_locator().set_params(integer=True)
     extra = [Line2D([], [], color="black", linewidth=1.6, label="best so far (completed trials)")]
-    if (frame[contract.OUTCOME] == contract.STOPPED).any():
-        extra.append(
-            Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label=contract.STOPPED)
-        )
+    extra += stopped_marker(frame, metric)
     families = ordered(frame[contract.MODEL], FAMILY_ORDER)
     _legend(ax, family_styles(families), families, extra)
     ax.set_title(title)

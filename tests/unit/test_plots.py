@@ -103,6 +103,21 @@ def test_score_axis_is_zoomed_and_failed_trials_sit_in_their_own_strip():
     assert sum(len(c.get_offsets()) for c in main.collections) == len(frame) - n_failed
 
 
+@pytest.mark.parametrize("figure", [plots.all_runs_comparison, plots.optimization_history])
+def test_the_stopped_marker_is_in_the_legend_only_when_a_stopped_trial_is_drawn(figure):
+    """A trial stopped before its first score is a cross in the strip, not a hollow marker: no legend entry for it."""
+    frame, _ = synthetic(40)
+    stopped = frame["outcome"] == "stopped"
+    assert stopped.any()
+
+    def legend(frame):
+        return [t.get_text() for t in figure(frame).axes[0].get_legend().get_texts()]
+
+    assert "stopped early" in legend(frame)
+    frame.loc[stopped, "val_accuracy"] = np.nan  # cut by the search's end before their first score
+    assert "stopped early" not in legend(frame)
+
+
 def test_score_limits_keep_a_perfect_score_visible():
     low, high = plots.score_limits([0.96, 1.0])
     assert 0.9 < low < 0.96 and high > 1.0

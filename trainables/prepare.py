@@ -144,6 +144,7 @@ def preparation(
                 min_frequency=MIN_FREQUENCY,
                 max_categories=MAX_ONE_HOT,
                 sparse_output=False,
+                dtype=np.uint8,  # 0 and 1 exactly; stacked into the numbers' dtype, a byte a cell until then
             )
             filled = SimpleImputer(strategy="constant", fill_value=MISSING)
             encoder = make_pipeline(filled, FunctionTransformer(as_unicode, feature_names_out="one-to-one"), encoder)

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from search.common import contract as c
 from trainables.columnar import Columns, as_frame, return_freed_memory
 from trainables.columns import Roles, infer_roles
-from trainables.fidelity import SCORED_ROWS, sample, splitter
+from trainables.fidelity import SCORED_ROWS, sample, scored_train_rows, splitter
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
 from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores, regression_scores
@@ -77,6 +77,8 @@ def cross_validate(
             warnings.simplefilter("ignore", ConvergenceWarning)
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
+        scored = scored_train_rows(train_idx, config[c.SEED])
+        X_train = X_train if len(scored) == len(train_idx) else rows(scored)  # the fold's rows let go before scoring
         X_val = rows(val_idx)
         if i == 0:
             progress.cost = {
@@ -86,7 +88,7 @@ def cross_validate(
         if regression:
             predicted = pipeline.predict(X_val)
             scores = regression_scores(codes[val_idx], predicted)
-            train = regression_scores(codes[train_idx], pipeline.predict(X_train))
+            train = regression_scores(codes[scored], pipeline.predict(X_train))
             scores[c.TRAIN_RMSE], scores[c.TRAIN_R2] = train[c.VAL_RMSE], train[c.VAL_R2]
             kept = PAIRS_KEPT // folds.n_splits
             sample = zip(codes[val_idx][:kept], predicted[:kept], strict=True)
@@ -95,7 +97,7 @@ def cross_validate(
         else:
             as_codes = (lambda labels: np.searchsorted(classes, np.asarray(labels))) if i == 0 else np.asarray
             scores, predicted = fold_scores(pipeline, X_val, codes[val_idx], n_classes, as_codes)
-            train = confusion(codes[train_idx], as_codes(pipeline.predict(X_train)), n_classes)
+            train = confusion(codes[scored], as_codes(pipeline.predict(X_train)), n_classes)
             scores[c.TRAIN_ACCURACY], scores[c.TRAIN_F1] = accuracy_and_macro_f1(train)
             progress.add(scores, confusion(codes[val_idx], predicted, n_classes), fit_time)
         if on_fold is not None and i + 1 < folds.n_splits:

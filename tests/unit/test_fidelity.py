@@ -43,6 +43,15 @@ def test_each_sample_holds_the_smaller_ones_and_is_the_same_for_a_seed():
     assert not np.array_equal(small, fidelity.sample(rows, 1 / 16, 8))
 
 
+def test_training_scores_are_measured_on_at_most_scored_rows_seeded():
+    few, many = np.arange(fidelity.SCORED_ROWS), np.arange(3 * fidelity.SCORED_ROWS) * 2
+    assert fidelity.scored_train_rows(few, 1) is few
+    picked = fidelity.scored_train_rows(many, 1)
+    assert len(picked) == pytest.approx(fidelity.SCORED_ROWS, abs=1) and np.isin(picked, many).all()
+    assert np.array_equal(picked, fidelity.scored_train_rows(many, 1))
+    assert not np.array_equal(picked, fidelity.scored_train_rows(many, 2))
+
+
 def table(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     """Two informative numbers and a label with a class of 3 rows in the whole table."""
     rng = np.random.default_rng(seed)
@@ -63,6 +72,8 @@ def test_a_trial_reports_each_sample_then_its_full_fit():
     train, val = next(StratifiedShuffleSplit(1, test_size=0.2, random_state=3).split(X, y))
     full = pipeline_for(config, X.shape[1]).fit(X.iloc[train], y.iloc[train])
     assert result[c.VAL_ACCURACY] == pytest.approx(accuracy_score(y.iloc[val], full.predict(X.iloc[val])), abs=1e-12)
+    # Its training score is measured on 20,000 of the 24,000 training rows: an estimate of the whole's.
+    assert result[c.TRAIN_ACCURACY] == pytest.approx(accuracy_score(y.iloc[train], full.predict(X.iloc[train])), abs=0.01)
     # A sample's fit sees every class, the rare one included, and scores on the holdout's rows.
     assert all(0.5 < s[c.VAL_ACCURACY] <= 1 and np.isfinite(s[c.VAL_LOG_LOSS]) for s in samples)
 

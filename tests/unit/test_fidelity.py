@@ -73,7 +73,8 @@ def test_a_trial_reports_each_sample_then_its_full_fit():
     full = pipeline_for(config, X.shape[1]).fit(X.iloc[train], y.iloc[train])
     assert result[c.VAL_ACCURACY] == pytest.approx(accuracy_score(y.iloc[val], full.predict(X.iloc[val])), abs=1e-12)
     # Its training score is measured on 20,000 of the 24,000 training rows: an estimate of the whole's.
-    assert result[c.TRAIN_ACCURACY] == pytest.approx(accuracy_score(y.iloc[train], full.predict(X.iloc[train])), abs=0.01)
+    whole = accuracy_score(y.iloc[train], full.predict(X.iloc[train]))
+    assert result[c.TRAIN_ACCURACY] == pytest.approx(whole, abs=0.01)
     # A sample's fit sees every class, the rare one included, and scores on the holdout's rows.
     assert all(0.5 < s[c.VAL_ACCURACY] <= 1 and np.isfinite(s[c.VAL_LOG_LOSS]) for s in samples)
 

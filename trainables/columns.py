@@ -66,6 +66,11 @@ class Roles:
         return all(col.role == NUMERIC and not col.missing for col in self.columns)
 
     @property
+    def text(self) -> bool:
+        """True for a table with many-valued text, whose treatment the search chooses (trainables/space.py)."""
+        return bool(self.names(HIGH_CARDINALITY))
+
+    @property
     def missing(self) -> bool:
         return any(col.missing for col in self.columns if col.role in KEPT_ROLES)
 

@@ -27,7 +27,7 @@ from sklearn.svm import SVC, SVR
 from search.common.contract import CLASSIFICATION, MODEL, REGRESSION
 from trainables.columns import NUMERIC, Roles
 from trainables.features import make_features
-from trainables.prepare import native_category_names, preparation
+from trainables.prepare import TEXT_CHOICES, native_category_names, preparation
 
 Params = dict[str, Any]
 
@@ -235,10 +235,17 @@ def defaults(task: str = CLASSIFICATION) -> dict[str, Params]:
 
 
 def build_pipeline(
-    model: str, feature_set: str, hyperparams: Params, seed: int, roles: Roles | int, task: str = CLASSIFICATION
+    model: str,
+    feature_set: str,
+    hyperparams: Params,
+    seed: int,
+    roles: Roles | int,
+    task: str = CLASSIFICATION,
+    text: str = TEXT_CHOICES[0],
 ) -> Pipeline:
     """One Pipeline from raw columns to prediction: preparation where the table needs it (`roles`; an int: that many
-    clean numeric columns), the feature set, a scaler where the model needs one, the model."""
+    clean numeric columns; `text`: what many-valued text becomes), the feature set, a scaler where the model needs
+    one, the model."""
     known = families(task)
     if model not in known:
         raise KeyError(f"unknown model {model!r} for {task}: use one of {sorted(known)}")
@@ -252,7 +259,7 @@ def build_pipeline(
         numeric = len(roles.names(NUMERIC))
         features = make_features(feature_set, numeric, task) if numeric else None
         native = family.native_categories and bool(native_category_names(roles))
-        prepare = preparation(roles, features, native, seed, task)
+        prepare = preparation(roles, features, native, seed, task, text)
         if native:  # the model is told which of the prepared columns are categories, by name
             prepare.set_output(transform="pandas")
             estimator.set_params(categorical_features=native_category_names(roles))

@@ -22,6 +22,9 @@ MIN_FREQUENCY = 5  # rows a category needs in the fitted rows to get its own one
 MISSING = "(missing)"
 PARTS = ("year", "month", "day", "weekday")
 TEXT_COMPONENTS = 30  # components kept of a many-valued text column's character n-grams
+# What many-valued text becomes, a searched choice: target encoding and n-gram components (the first, the default), or
+# the encoding alone, where the components are noise for a small table's target.
+TEXT_CHOICES = ("components", "encoded")
 
 
 def median_or_zero(values: np.ndarray) -> float:
@@ -122,10 +125,11 @@ def _text() -> FunctionTransformer:
 
 
 def preparation(
-    roles: Roles, features, native_categories: bool, seed: int, task: str | None = None
+    roles: Roles, features, native_categories: bool, seed: int, task: str | None = None, text: str = TEXT_CHOICES[0]
 ) -> ColumnTransformer:
     """The ColumnTransformer for `roles`: numbers imputed then `features` (or None), dates as parts, categories
-    one-hot (ordinal with `native_categories`), many-valued text target-encoded and as n-gram components."""
+    one-hot (ordinal with `native_categories`), many-valued text target-encoded and, by `text`, as n-gram
+    components."""
     parts = []
     numeric = roles.names(NUMERIC)
     if numeric:
@@ -153,7 +157,8 @@ def preparation(
         splitter = KFold if task == REGRESSION else StratifiedKFold
         folds = splitter(n_splits=5, shuffle=True, random_state=seed)  # its cross-fitting, seeded
         parts.append((HIGH_CARDINALITY, make_pipeline(_text(), TargetEncoder(cv=folds)), many))
-        parts += [(f"text_{i}", TextComponents(seed=seed), [name]) for i, name in enumerate(many)]
+        if text == "components":
+            parts += [(f"text_{i}", TextComponents(seed=seed), [name]) for i, name in enumerate(many)]
     return ColumnTransformer(parts, remainder="drop")
 
 

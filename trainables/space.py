@@ -15,17 +15,25 @@ from search.common.contract import TRIAL_CONSTANTS
 from search.common.trials import flat_params, hyperparams_of  # noqa: F401 - defined with the record
 from trainables.features import FEATURE_SETS
 from trainables.models import WEIGHTED, defaults, families
+from trainables.prepare import TEXT_CHOICES
 
 
 class SearchSpace:
-    """A define-by-run space for OptunaSearch: model family first, then that family's hyperparameters.
+    """A define-by-run space for OptunaSearch: model family first, then that family's hyperparameters; on a table
+    with many-valued text (`text`), whether that text also gets its n-gram components (TEXT_CHOICES).
 
     `trial_index` is Optuna's trial number less the `first_number` trials a warm start put in the study. A class,
     not a closure, so that Tune can pickle the searcher when it checkpoints the experiment.
     """
 
     def __init__(
-        self, models: Sequence[str], feature_sets: Sequence[str], seed: int, cv_folds: int, task: str = c.CLASSIFICATION
+        self,
+        models: Sequence[str],
+        feature_sets: Sequence[str],
+        seed: int,
+        cv_folds: int,
+        task: str = c.CLASSIFICATION,
+        text: bool = False,
     ):
         known = families(task)
         unknown = [m for m in models if m not in known] + [f for f in feature_sets if f not in FEATURE_SETS]
@@ -35,18 +43,21 @@ class SearchSpace:
                 f"feature sets {sorted(FEATURE_SETS)}"
             )
         self.models, self.feature_sets = list(models), list(feature_sets)
-        self.seed, self.cv_folds, self.task = seed, cv_folds, task
+        self.seed, self.cv_folds, self.task, self.text = seed, cv_folds, task, text
         self.first_number = 0
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         model = trial.suggest_categorical(c.MODEL, self.models)
         trial.suggest_categorical(c.FEATURE_SET, self.feature_sets)
+        if self.text:
+            trial.suggest_categorical(c.TEXT_FEATURES, TEXT_CHOICES)
         families(self.task)[model].suggest(trial, model)
         config = {c.SEED: self.seed, c.CV_FOLDS: self.cv_folds, c.TRIAL_INDEX: trial.number - self.first_number}
         return config | ({c.TASK: self.task} if self.task == c.REGRESSION else {})
 
     def defaults(self) -> list[dict[str, Any]]:
-        """Each searched family at its scikit-learn defaults on `basic` (or the first feature set), as points."""
+        """Each searched family at its scikit-learn defaults on `basic` (or the first feature set), text with its
+        components, as points."""
         feature_set = "basic" if "basic" in self.feature_sets else self.feature_sets[0]
         known = defaults(self.task)
         flat = [{c.MODEL: m, c.FEATURE_SET: feature_set, **known[m]} for m in known if m in self.models]
@@ -66,8 +77,11 @@ class SearchSpace:
             raise ValueError(f"model {model!r} is not one of the searched models ({','.join(self.models)})")
         if feature_set not in self.feature_sets:
             raise ValueError(f"feature set {feature_set!r} is not one of {','.join(self.feature_sets)}")
-        skip = {c.MODEL, c.FEATURE_SET, c.TRIAL_INDEX, *TRIAL_CONSTANTS}
-        named = {c.MODEL: model, c.FEATURE_SET: feature_set}
+        text = flat.get(c.TEXT_FEATURES, TEXT_CHOICES[0])  # a trial from before the choice: its text had components
+        if text not in TEXT_CHOICES:
+            raise ValueError(f"{c.TEXT_FEATURES} {text!r} is not one of {','.join(TEXT_CHOICES)}")
+        skip = {c.MODEL, c.FEATURE_SET, c.TEXT_FEATURES, c.TRIAL_INDEX, *TRIAL_CONSTANTS}
+        named = {c.MODEL: model, c.FEATURE_SET: feature_set} | ({c.TEXT_FEATURES: text} if self.text else {})
         named |= {(k if "/" in k else f"{model}/{k}"): parse_param(v) for k, v in flat.items() if k not in skip}
         if model in WEIGHTED and self.task != c.REGRESSION:  # written before class weights were searched: the default
             named.setdefault(f"{model}/class_weight", "none")
@@ -90,9 +104,11 @@ class SearchSpace:
 def config_from_params(params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a trial config from the string params MLflow stored (the inverse of `flat_params`)."""
     model = params[c.MODEL]
-    fixed = {c.MODEL, c.FEATURE_SET, *TRIAL_CONSTANTS}
+    fixed = {c.MODEL, c.FEATURE_SET, c.TEXT_FEATURES, *TRIAL_CONSTANTS}
     hyper = {k: parse_param(v) for k, v in params.items() if k not in fixed}
     config: dict[str, Any] = {c.MODEL: model, c.FEATURE_SET: params[c.FEATURE_SET], model: hyper}
+    if c.TEXT_FEATURES in params:
+        config[c.TEXT_FEATURES] = params[c.TEXT_FEATURES]
     for key in TRIAL_CONSTANTS:
         if key in params:
             config[key] = params[key] if key == c.TASK else int(params[key])

@@ -18,6 +18,7 @@ from trainables.columns import Roles, infer_roles
 from trainables.fidelity import SCORED_ROWS, sample, scored_train_rows, splitter
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
+from trainables.prepare import TEXT_CHOICES
 from trainables.scoring import accuracy_and_macro_f1, confusion, fold_scores, regression_scores
 from trainables.space import hyperparams_of
 
@@ -33,7 +34,8 @@ def pipeline_for(config: dict[str, Any], roles: Roles | int):
     """The unfitted Pipeline a trial config describes, for a table with these column roles (an int: that many clean
     numeric columns)."""
     hp = hyperparams_of(config)
-    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hp, config[c.SEED], roles, task_of(config))
+    text = config.get(c.TEXT_FEATURES, TEXT_CHOICES[0])
+    return build_pipeline(config[c.MODEL], config[c.FEATURE_SET], hp, config[c.SEED], roles, task_of(config), text)
 
 
 def cross_validate(

@@ -156,6 +156,7 @@ def test_metric_for(metric: str) -> str:
 
 # Trial params besides the model's own hyperparameters: the model family and the feature set, then the constants.
 MODEL, FEATURE_SET = "model", "feature_set"
+TEXT_FEATURES = "text_features"  # on a table with many-valued text: its n-gram components too, or its encoding alone
 SEED, CV_FOLDS = "seed", "cv_folds"
 TRIAL_CONSTANTS = (SEED, CV_FOLDS, TASK)  # `task` only on a regressor's trial: a trial without it is a classifier
 
@@ -192,7 +193,7 @@ SEARCH_METRICS = (BEST_VAL_ACCURACY, BEST_VAL_F1, BEST_VAL_RMSE, BEST_VAL_R2, TR
 NAMES = frozenset({*SEARCH_PARAMS, *SEARCH_METRICS, *TRIAL_METRICS, *LINEAGE_TAGS, *NODE_TAGS, *OUTCOMES, UNFINISHED,
                    NO_RESULT, RUN_TYPE, SEARCH_ID, PARENT_RUN_ID, TRIAL_ID, TRIAL_INDEX, OUTCOME, PARETO_FRONT,
                    CONFUSION_MATRIX, *WARM_TAGS, STOP_REASON, *ELASTIC_NAMES, MODEL, FEATURE_SET, ERROR, *SEARCH_TAGS,
-                   *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON, TASK_REASON, PREDICTED_ACTUAL, TARGET_STD,
+                   TEXT_FEATURES, *RELEASE_TAGS, COLUMN_ROLES, METRIC_REASON, TASK_REASON, PREDICTED_ACTUAL, TARGET_STD,
                    *TEST_SCORES, RECORDED_ON_RESUME})  # fmt: skip
 
 

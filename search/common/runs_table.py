@@ -15,7 +15,7 @@ from search.common.lookup import find_search, search_trials
 from search.common.trials import TAGS, param_column
 
 METRICS = c.TRIAL_METRICS
-LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, c.MODEL, c.FEATURE_SET)
+LEAD = (c.TRIAL_INDEX, "run_id", "run_name", "status", c.OUTCOME, c.MODEL, c.FEATURE_SET, c.TEXT_FEATURES)
 CONSTANTS = c.TRIAL_CONSTANTS
 
 
@@ -56,7 +56,7 @@ def load_search(client: MlflowClient, experiment: str | None = None, search_id: 
     metric_names = {k for t in trials for k in t.metrics}
     metrics = [m for m in METRICS if m in metric_names] + sorted(metric_names - set(METRICS))
     param_names = {param_column(k) for t in trials for k in t.params}
-    hyper = sorted(param_names - {c.MODEL, c.FEATURE_SET, *CONSTANTS})
+    hyper = sorted(param_names - {c.MODEL, c.FEATURE_SET, c.TEXT_FEATURES, *CONSTANTS})
     return SearchRuns(parent=parent, trials=frame, hyperparams=hyper, metrics=metrics)
 
 

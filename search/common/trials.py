@@ -45,6 +45,7 @@ def hyperparams_of(config: Mapping[str, Any]) -> dict[str, Any]:
 def flat_params(config: Mapping[str, Any]) -> dict[str, Any]:
     """A trial config as the flat params of its MLflow run."""
     flat = {c.MODEL: config[c.MODEL], c.FEATURE_SET: config[c.FEATURE_SET]}
+    flat.update({c.TEXT_FEATURES: config[c.TEXT_FEATURES]} if c.TEXT_FEATURES in config else {})
     flat.update(hyperparams_of(config))
     flat.update({k: config[k] for k in c.TRIAL_CONSTANTS if k in config})
     return flat

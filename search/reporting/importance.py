@@ -43,6 +43,8 @@ def _trial_params(row: dict[str, Any], hyperparams: list[str]) -> dict[str, Any]
     model = str(row[contract.MODEL])
     params: dict[str, Any] = {contract.MODEL: model, contract.FEATURE_SET: str(row[contract.FEATURE_SET])}
     params.update({f"{model}/{k}": parse_param(row[k]) for k in hyperparams if row.get(k) is not None})
+    if isinstance(row.get(contract.TEXT_FEATURES), str):  # a table with many-valued text: the searched choice
+        params[contract.TEXT_FEATURES] = row[contract.TEXT_FEATURES]
     return params
 
 
@@ -185,9 +187,11 @@ def _raw_importance(trials: list[FrozenTrial], name: str) -> float:
 def param_importance(study: optuna.Study) -> Importance:
     """PED-ANOVA importances of reaching the top trials' scores, over all completed trials and per model family."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    shared = _ped_anova(complete, [contract.MODEL, contract.FEATURE_SET], "of every family")
+    text = [contract.TEXT_FEATURES] if any(contract.TEXT_FEATURES in t.params for t in complete) else []
+    shared = _ped_anova(complete, [contract.MODEL, contract.FEATURE_SET, *text], "of every family")
     for family in dict.fromkeys(str(t.params[contract.MODEL]) for t in complete):
         mine = [t for t in complete if t.params[contract.MODEL] == family]
         params = sorted({p for t in mine for p in t.params if p.startswith(f"{family}/")}) + [contract.FEATURE_SET]
+        params += text
         shared.per_family[family] = _ped_anova(mine, params, f"of {family}")
     return shared

@@ -31,7 +31,12 @@ LOG_RATIO = 20.0  # a positive axis whose largest value is more than this times 
 
 def _param_label(name: str) -> str:
     """`svm/C` -> `C` (its panel names the family), `feature_set` -> `feature set`."""
-    return {contract.MODEL: "model family", contract.FEATURE_SET: "feature set"}.get(name, name.split("/", 1)[-1])
+    labels = {
+        contract.MODEL: "model family",
+        contract.FEATURE_SET: "feature set",
+        contract.TEXT_FEATURES: "text features",
+    }
+    return labels.get(name, name.split("/", 1)[-1])
 
 
 def param_importance(importance: Importance, top: int = 8) -> Figure:

@@ -290,7 +290,7 @@ def check_points(config: SearchConfig, task: str) -> None:
     models = [m for m in config.models if m in families(task)]
     if not models or not config.points_to_evaluate:
         return
-    space = SearchSpace(models, config.feature_sets, config.seed, config.cv_folds or DEFAULT_FOLDS, task)
+    space = SearchSpace(models, config.feature_sets, config.seed, config.cv_folds or DEFAULT_FOLDS, task, text=True)
     for number, point in enumerate(config.points_to_evaluate or [], 1):
         try:
             space.point(point)

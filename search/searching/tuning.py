@@ -127,7 +127,7 @@ def build_tuner(
 ) -> tune.Tuner:
     """A Tuner whose trials cross-validate Pipelines on the development part. `warm`: earlier trials for the study
     and configurations to run first (warm.py); `stopper`: what ends the search early."""
-    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task)
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task, split.roles.text)
     tune_path.mkdir(parents=True, exist_ok=True)
     # An append-only journal beside Tune's state: resumable, and cheaper on the driver than SQLite (BENCHMARKS.md).
     study = JournalStorage(DriverJournal(str(tune_path / STUDY_JOURNAL)))

@@ -119,7 +119,7 @@ def plan(client: MlflowClient, config: SearchConfig, data: Dataset, experiment: 
     warm = WarmStart(fingerprint(data, config), schema_digest(data))
     if config.warm_start == OFF:
         return warm
-    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task)
+    space = SearchSpace(config.models, config.feature_sets, config.seed, config.cv_folds, config.task, data.roles.text)
     if config.warm_start != AUTO:
         named = find_search(client, config.warm_start)
         tags = named.data.tags

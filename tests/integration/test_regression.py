@@ -16,6 +16,7 @@ from table_helpers import ROOT, package_file, raw_rows, run, search, serve_rows
 from search.common import contract as c
 from search.common.lookup import find_search, search_trials
 from search.common.pareto import front, parse_objectives
+from trainables.prepare import TEXT_CHOICES
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 DIABETES = c.model_name(c.experiment_name("diabetes", c.REGRESSION))
@@ -105,6 +106,7 @@ def test_a_real_table_with_a_number_to_predict_on_two_objectives(folder):
     assert tagged == expected and tagged
     best_rmse = min(t.metrics[c.VAL_RMSE] for t in trials if t.outcome == c.COMPLETED)
     assert any(t.metrics[c.VAL_RMSE] == best_rmse for t in trials if t.run_id in tagged)  # the lowest RMSE is on it
+    assert all(t.params.get(c.TEXT_FEATURES) in TEXT_CHOICES for t in trials)  # the car names: a searched choice
     run(folder, str(ROOT / "search" / "release.py"), "--no-tag", "--search-id", search_id)
     rows = raw_rows(pd.read_csv(folder / "cars.csv"), "Miles_per_Gallon", "Horsepower", "Origin", "Atlantis")
     name = c.model_name(c.experiment_name("cars", c.REGRESSION))

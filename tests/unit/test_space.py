@@ -1,9 +1,12 @@
 """The conditional search space and the trial config's round trip through MLflow params."""
 
 import optuna
+import pandas as pd
 import pytest
 
+from trainables.columns import infer_roles
 from trainables.models import MODEL_FAMILIES
+from trainables.prepare import TEXT_CHOICES, preparation
 from trainables.space import SearchSpace, config_from_params, flat_params
 
 
@@ -123,3 +126,27 @@ def test_the_defaults_first_are_each_searched_family_at_its_sklearn_defaults():
     boosting = {k.split("/")[1]: v for k, v in first[0].items() if "/" in k}
     assert all(boosting[k] == sklearn[k] for k in ("learning_rate", "max_iter", "max_leaf_nodes"))
     assert SearchSpace(["knn"], ["pca"], seed=0, cv_folds=3).defaults()[0]["feature_set"] == "pca"
+
+
+def test_a_table_with_many_valued_text_searches_what_it_becomes():
+    space = SearchSpace(["knn", "random_forest"], ["basic"], seed=0, cv_folds=5, text=True)
+    configs = sample_configs(space, 30)
+    assert {c["text_features"] for c in configs} == set(TEXT_CHOICES)
+    for config in configs:  # the choice is recorded and read back as MLflow params
+        assert config_from_params({k: str(v) for k, v in flat_params(config).items()})["text_features"] in TEXT_CHOICES
+    assert {p["text_features"] for p in space.defaults()} == {"components"}  # the defaults as before the choice
+    older = {"model": "knn", "feature_set": "basic", "n_neighbors": 5, "weights": "uniform", "p": 2}
+    assert space.point(older)["text_features"] == "components"  # a trial from before the choice had components
+    with pytest.raises(ValueError, match="text_features 'words'"):
+        space.point({**older, "text_features": "words"})
+    plain = SearchSpace(["knn"], ["basic"], seed=0, cv_folds=5)  # no such text: no such choice
+    assert "text_features" not in plain.point(older) and all("text_features" not in c for c in sample_configs(plain, 3))
+
+
+def test_encoded_text_leaves_out_its_components():
+    roles = infer_roles(pd.DataFrame({"car": [f"car {i % 97}" for i in range(600)], "x": [i / 7 for i in range(600)]}))
+    assert roles.text
+    parts = {kind: [name for name, *_ in preparation(roles, None, False, 0, text=kind).transformers]
+             for kind in TEXT_CHOICES}  # fmt: skip
+    assert "high_cardinality" in parts["encoded"] and not any(p.startswith("text_") for p in parts["encoded"])
+    assert any(p.startswith("text_") for p in parts["components"])

@@ -137,12 +137,12 @@ def markdown(results: list[Result], command: str, metrics: tuple[str, str]) -> s
             cells = [f"{r.score[a]:.4f}" if a in r.score else "-" for a in ARMS]
             walls = [f"{r.wall[a]:.0f}" if a in r.wall else "-" for a in ("project", "flaml")]
             lines.append(f"| {r.table} | {' | '.join(cells)} | {r.trials.get('project', '-')} | {' | '.join(walls)} |")
-        complete = [r for r in rows if all(a in r.score for a in ARMS)]
-        meds = [median([r.score[a] for r in complete]) for a in ARMS]
-        shown = " | ".join(f"{m:.4f}" for m in meds if m is not None)
-        lines.append(f"| **median of {len(complete)}** | {shown} | | | |")
+        meds = [median([r.score[a] for r in rows if a in r.score]) for a in ARMS]  # each over the tables it ran on
+        shown = " | ".join(f"{m:.4f}" if m is not None else "-" for m in meds)
+        lines.append(f"| **median** | {shown} | | | |")
         sign = -1 if metrics[i] == "RMSE" else 1  # positive: the project is better
-        gaps = {r.table: sign * (r.score["project"] - r.score["flaml"]) for r in complete}
+        both = [r for r in rows if "project" in r.score and "flaml" in r.score]
+        gaps = {r.table: sign * (r.score["project"] - r.score["flaml"]) for r in both}
         if gaps:
             worst = min(gaps, key=gaps.get)
             middle = median(list(gaps.values()))

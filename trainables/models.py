@@ -27,7 +27,7 @@ from sklearn.svm import SVC, SVR
 from search.common.contract import CLASSIFICATION, MODEL, REGRESSION
 from trainables.columns import NUMERIC, Roles
 from trainables.features import make_features
-from trainables.prepare import TEXT_CHOICES, native_category_names, preparation
+from trainables.prepare import TEXT_CHOICES, ChunkedScaler, native_category_names, preparation
 
 Params = dict[str, Any]
 
@@ -265,6 +265,6 @@ def build_pipeline(
             estimator.set_params(categorical_features=native_category_names(roles))
         steps = [("prepare", prepare)]
     if family.needs_scaling:  # in place on the preparation's output, its own array: one matrix fewer at the fit
-        steps.append(("scaler", StandardScaler(copy=not prepared)))
+        steps.append(("scaler", ChunkedScaler(copy=not prepared)))
     steps.append((MODEL, estimator))
     return Pipeline(steps)

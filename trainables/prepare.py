@@ -13,7 +13,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, TargetEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from search.common.contract import REGRESSION
 from trainables.columns import CATEGORICAL, DATETIME, HIGH_CARDINALITY, MAX_ONE_HOT, NUMERIC, Roles
@@ -21,6 +21,7 @@ from trainables.columns import CATEGORICAL, DATETIME, HIGH_CARDINALITY, MAX_ONE_
 MIN_FREQUENCY = 5  # rows a category needs in the fitted rows to get its own one-hot column
 MISSING = "(missing)"
 PARTS = ("year", "month", "day", "weekday")
+SCALED_CHUNK = 65_536  # rows a big matrix's scaler reads at a time
 TEXT_COMPONENTS = 30  # components kept of a many-valued text column's character n-grams
 # What many-valued text becomes, a searched choice: target encoding and n-gram components (the first, the default), or
 # the encoding alone, where the components are noise for a small table's target.
@@ -43,6 +44,20 @@ def as_unicode(X) -> np.ndarray:
     """Text without gaps as numpy's unicode strings, which scikit-learn's encoders handle with numpy rather than
     object by object in Python; the categories, their order and the encoding are the same."""
     return np.asarray(X, dtype=str)
+
+
+class ChunkedScaler(StandardScaler):
+    """StandardScaler whose fit reads a matrix of more than SCALED_CHUNK rows a chunk at a time (its own
+    `partial_fit`): its mean and variance then cost a chunk's temporaries instead of two matrices the size of the
+    whole (a NaN count and the centred copy). A smaller matrix is fitted by StandardScaler itself, to the last bit."""
+
+    def fit(self, X, y=None, sample_weight=None):
+        if sample_weight is not None or not isinstance(X, np.ndarray) or X.ndim != 2 or len(X) <= SCALED_CHUNK:
+            return super().fit(X, y, sample_weight)
+        self._reset()
+        for start in range(0, len(X), SCALED_CHUNK):
+            self.partial_fit(X[start : start + SCALED_CHUNK])
+        return self
 
 
 class DateParts(TransformerMixin, BaseEstimator):

@@ -26,6 +26,8 @@ class SearchSpace:
     not a closure, so that Tune can pickle the searcher when it checkpoints the experiment.
     """
 
+    text = False  # what a space pickled before the text choice existed reads on `--resume`
+
     def __init__(
         self,
         models: Sequence[str],

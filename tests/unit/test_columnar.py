@@ -170,3 +170,30 @@ def test_a_frame_without_its_rows_lets_their_memory_go():
     gc.collect()
     assert list(empty.columns) == ["a", "b", "c"] and len(empty) == 0 and set(empty.dtypes) == {np.dtype(float)}
     assert alive() is None
+
+
+def test_a_big_matrix_is_scaled_a_chunk_at_a_time():
+    """The scaler of a big prepared matrix costs a chunk's temporaries, not two matrices the size of the whole, and
+    scales as StandardScaler does; a small matrix is StandardScaler's, to the last bit."""
+    import tracemalloc
+
+    from sklearn.preprocessing import StandardScaler
+
+    from trainables.prepare import SCALED_CHUNK, ChunkedScaler
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(3, 2, size=(500, 4))
+    assert np.array_equal(ChunkedScaler().fit(small).scale_, StandardScaler().fit(small).scale_)
+    big = rng.normal(3, 2, size=(8 * SCALED_CHUNK + 17, 10))
+    big[::7, 3] = np.nan  # gaps are left out of the statistics, as StandardScaler leaves them
+    tracemalloc.start()
+    try:
+        ours = ChunkedScaler().fit(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    theirs = StandardScaler().fit(big)
+    assert peak < big.nbytes / 2
+    np.testing.assert_allclose(ours.mean_, theirs.mean_, rtol=1e-12)
+    np.testing.assert_allclose(ours.scale_, theirs.scale_, rtol=1e-12)
+    assert ours.n_samples_seen_.tolist() == theirs.n_samples_seen_.tolist()

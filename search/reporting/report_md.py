@@ -173,10 +173,12 @@ def _best(search: SearchRuns) -> list[str]:
                  "eligible.")  # fmt: skip
     if ties > 1:
         lines[-1] += f" {ties} trials reached {search.metric} {best[search.metric]:.4f}; the tie-break chose this one."
+    text = best.get(contract.TEXT_FEATURES)  # a table with many-valued text: what the trial made of it
     lines += ["", table(["", "value"], [["run", f"`{best['run_name']}` (`{best['run_id']}`)"],
                                          [contract.TRIAL_INDEX, best[contract.TRIAL_INDEX]],
                                          [contract.MODEL, best[contract.MODEL]],
                                          ["feature set", best[contract.FEATURE_SET]]]
+                        + [["text features", text]] * isinstance(text, str)
                         + [[m, best.get(m)] for m in SCORES if _present(best.get(m))]), ""]  # fmt: skip
     lines += [f"Parameters: {_params(best, search.hyperparams)}.", ""]
     tagged = search.parent.data.tags.get(contract.BEST_TRIAL_RUN_ID)

@@ -127,3 +127,13 @@ def test_missing_sqlite_database_is_refused_without_creating_one(tmp_path, quiet
     code, _, err = run_cli()
     assert code != 0 and err.count("\n") == 1 and "mlflow.db" in err
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_the_text_choice_is_weighed_beside_the_family_and_the_feature_set():
+    trials, hyper = importance_frame()
+    trials["text_features"] = ["encoded" if i % 3 else "components" for i in range(len(trials))]
+    trials["val_accuracy"] = [0.99 if t == "encoded" else 0.90 for t in trials["text_features"]]
+    trials.loc[8, "val_accuracy"] = None  # still the failed one
+    importance = param_importance(rebuild_study(trials, hyper))
+    assert max(importance.values, key=importance.values.get) == "text_features"
+    assert "text_features" in importance.per_family["svm"].values

@@ -110,6 +110,9 @@ def date_format_of(values: pd.Series) -> str | None:
 
 def _infer(name: str, values: pd.Series) -> Column:
     missing = int(values.isna().sum())
+    if pd.api.types.is_float_dtype(values):  # constant or a number: min and max say which, without hashing each value
+        varies = missing < len(values) and values.min() < values.max()
+        return Column(name, NUMERIC if varies else CONSTANT, missing)
     present = values.dropna()
     distinct = present.nunique()
     if distinct <= 1:

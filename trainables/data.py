@@ -196,9 +196,10 @@ def _load_table(path: Path, target: str | None, notes: list[str]) -> tuple[pd.Da
     for col in frame.columns.drop(target):
         values = frame[col]
         if not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numbers = pd.to_numeric(values.dropna(), errors="coerce").notna()
+            counts = values.value_counts()  # each distinct value parsed once, not each cell
+            numbers = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").notna().to_numpy()
             if numbers.any() and not numbers.all():
-                texts = int((~numbers).sum())
+                texts = int(counts[~numbers].sum())
                 notes.append(f"column {col!r} mixes numbers and text ({texts} text values): read as text")
     X = frame.drop(columns=[target])
     if X.shape[1] == 0 or len(frame) == 0:

@@ -38,6 +38,8 @@ def table() -> pd.DataFrame:
             "seen": pd.date_range("2021-03-01", periods=N, freq="h"),
             "country": ["NZ"] * N,
             "notes": [None] * N,
+            "gauge": [2.5 if i % 4 else np.nan for i in range(N)],  # one number and gaps: constant
+            "ratio": pd.array([i / 7 if i % 5 else None for i in range(N)], dtype="Float64"),  # pandas' nullable floats
         }
     )
 
@@ -56,6 +58,8 @@ def table() -> pd.DataFrame:
         ("seen", DATETIME),
         ("country", CONSTANT),
         ("notes", CONSTANT),
+        ("gauge", CONSTANT),
+        ("ratio", NUMERIC),
     ],
 )
 def test_each_kind_of_column_gets_its_role(column, role):

@@ -19,8 +19,8 @@ RUNG_FACTOR = 4  # each sample rung has this many times the rows of the one befo
 MIN_SAMPLE_ROWS = 5_000  # the smallest sample worth scoring: below it, a sample says little of the full fit
 SAMPLED_ROWS = 25_000  # from this many rows (a fold of 20,000, its quarter 5,000) a search samples rows first
 MAX_RUNGS = 3  # at most 1/64, 1/16 and 1/4 of the rows before the full fit
-SCORED_ROWS = 20_000  # validation rows a sample is scored on (a seeded subset of the first fold's); training rows
-# a fold's training scores are measured on
+SCORED_ROWS = 20_000  # rows a score is measured on where there are more: a sample's validation rows, a fold's training
+# rows (a seeded subset)
 
 
 def folds_for(rows: int) -> int:
@@ -64,7 +64,8 @@ def sample(rows: np.ndarray, share: float, seed: int) -> np.ndarray:
     return np.sort(rows[order[: max(1, int(len(rows) * share))]])
 
 
-def scored_train_rows(rows: np.ndarray, seed: int) -> np.ndarray:
-    """The training rows a fold's training scores are measured on: all of them, or a seeded SCORED_ROWS of them on a
-    big table, where predicting every training row again cost a quarter of the fold's time for a figure's estimate."""
+def scored_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """The rows (sorted indices) a score is measured on: all of them, or a seeded SCORED_ROWS of them on a big table:
+    a row sample's validation rows, and a fold's training rows, where predicting each again cost a quarter of the
+    fold's time for the report's estimate."""
     return rows if len(rows) <= SCORED_ROWS else sample(rows, SCORED_ROWS / len(rows), seed)

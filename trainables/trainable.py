@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from search.common import contract as c
 from trainables.columnar import Columns, as_frame, return_freed_memory
 from trainables.columns import Roles, infer_roles
-from trainables.fidelity import SCORED_ROWS, sample, scored_train_rows, splitter
+from trainables.fidelity import sample, scored_rows, splitter
 from trainables.folds import FoldKeeper, FoldProgress, RunFolds, storage_reachable
 from trainables.models import build_pipeline
 from trainables.prepare import TEXT_CHOICES
@@ -79,7 +79,7 @@ def cross_validate(
             warnings.simplefilter("ignore", ConvergenceWarning)
             pipeline.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
-        scored = scored_train_rows(train_idx, config[c.SEED])
+        scored = scored_rows(train_idx, config[c.SEED])
         X_train = X_train if len(scored) == len(train_idx) else rows(scored)  # the fold's rows let go before scoring
         X_val = rows(val_idx)
         if i == 0:
@@ -120,7 +120,7 @@ class SampleScorer:
     def __init__(self, config, X, y, codes, classes, roles, train_idx, val_idx) -> None:
         self.config, self.X, self.y, self.codes, self.classes, self.roles = config, X, y, codes, classes, roles
         self.train_idx, self.seed = train_idx, config[c.SEED]
-        self.val_idx = sample(val_idx, min(1.0, SCORED_ROWS / len(val_idx)), self.seed)
+        self.val_idx = np.sort(scored_rows(val_idx, self.seed))  # sorted, as a sample is
         self.X_val = X.iloc[self.val_idx]
 
     def score(self, share: float) -> dict[str, Any]:

@@ -45,11 +45,11 @@ def test_each_sample_holds_the_smaller_ones_and_is_the_same_for_a_seed():
 
 def test_training_scores_are_measured_on_at_most_scored_rows_seeded():
     few, many = np.arange(fidelity.SCORED_ROWS), np.arange(3 * fidelity.SCORED_ROWS) * 2
-    assert fidelity.scored_train_rows(few, 1) is few
-    picked = fidelity.scored_train_rows(many, 1)
+    assert fidelity.scored_rows(few, 1) is few
+    picked = fidelity.scored_rows(many, 1)
     assert len(picked) == pytest.approx(fidelity.SCORED_ROWS, abs=1) and np.isin(picked, many).all()
-    assert np.array_equal(picked, fidelity.scored_train_rows(many, 1))
-    assert not np.array_equal(picked, fidelity.scored_train_rows(many, 2))
+    assert np.array_equal(picked, fidelity.scored_rows(many, 1))
+    assert not np.array_equal(picked, fidelity.scored_rows(many, 2))
 
 
 def table(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
